@@ -1,0 +1,83 @@
+"""govmedia: publish one post to many platforms and many accounts, safely.
+
+Example:
+    >>> import govmedia as gm
+    >>> post = gm.Post(title="一带一路看国企", text="一带一路看国企 https://example.org/a/1")
+    >>> ch = gm.Channel(platform="mastodon", account="sasac@social.example",
+    ...                 credentials={"access_token": "tok-abcdef"},
+    ...                 options={"base_url": "https://social.example"})
+    >>> with gm.Client() as client:
+    ...     client.check(post, ch)
+    []
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from govmedia import platforms
+from govmedia.client import AsyncClient, Client
+from govmedia.errors import (
+    AuthError,
+    ConfigError,
+    ContentRejected,
+    DeliveryUnknown,
+    GovMediaError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+    ValidationError,
+)
+from govmedia.model import (
+    Approval,
+    Channel,
+    Delivery,
+    Media,
+    Metrics,
+    Post,
+    Problem,
+    Receipt,
+)
+from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.policy import RateLimit, RetryPolicy
+
+__all__ = [
+    "Approval",
+    "AsyncClient",
+    "AuthError",
+    "BasePlatform",
+    "Capabilities",
+    "Channel",
+    "Client",
+    "ConfigError",
+    "ContentRejected",
+    "Delivery",
+    "DeliveryUnknown",
+    "GovMediaError",
+    "Media",
+    "Metrics",
+    "PlatformError",
+    "Post",
+    "Problem",
+    "RateLimit",
+    "RateLimited",
+    "Receipt",
+    "RetryPolicy",
+    "TransientError",
+    "ValidationError",
+    "platforms",
+]
+
+logging.getLogger("govmedia").addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("govmedia")
+        except PackageNotFoundError:  # running from a source tree
+            return "0.0.0+unknown"
+    raise AttributeError(f"module 'govmedia' has no attribute {name!r}")

@@ -1,0 +1,198 @@
+"""The per-step pipeline, written once for both clients as a generator.
+
+A flow from a platform yields requests; `run_flow` passes each through
+rate limiter -> authorize -> send -> classify -> retry, and yields *ops* that a
+driver performs: `Sleep` (sync or async sleep), `Send` (sync or async send,
+answered with the response or the transport exception) and `GetToken`
+(the client's shared token cache). `Client` and `AsyncClient` differ only in
+how they perform those three ops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Generator
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+import httpx
+
+from govmedia._secrets import mask
+from govmedia.errors import (
+    AuthError,
+    DeliveryUnknown,
+    GovMediaError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
+from govmedia.model import Channel
+from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token, is_retry_safe
+from govmedia.policy.ratelimit import RateLimiter
+from govmedia.policy.retry import RetryPolicy
+
+logger = logging.getLogger("govmedia")
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Send:
+    """Op: send this request; the driver answers with a response or the exception."""
+
+    request: httpx.Request
+
+
+@attrs.frozen
+class GetToken:
+    """Op: a valid token for the channel (``stale``: the one the platform refused)."""
+
+    platform: BasePlatform
+    channel: Channel
+    stale: Token | None = None
+
+
+Op: TypeAlias = Sleep | Send | GetToken
+Ops: TypeAlias = Generator[Op, Any, T]
+
+
+def derive_key(post_key: str, platform: str, account: str) -> str:
+    """The idempotency key sent to a platform for one post on one channel.
+
+    Deterministic, so a retry, a re-run and a resume after a crash send the same key.
+    """
+    digest = hashlib.sha256(f"{post_key}\x1f{platform}\x1f{account}".encode()).hexdigest()
+    return f"gm-{digest[:32]}"
+
+
+def _sent_nothing(exc: httpx.TransportError) -> bool:
+    """True when the request surely never reached the server."""
+    if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return False
+    # httpx-aiohttp maps every aiohttp connection error, "server disconnected"
+    # after the request was written included, to ConnectTimeout; only a real
+    # connect failure means nothing was sent.
+    cause = exc.__cause__
+    if cause is None or type(cause).__module__.split(".")[0] != "aiohttp":
+        return True
+    return type(cause).__name__ in {
+        "ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorSSLError",
+        "ClientConnectorCertificateError", "ConnectionTimeoutError", "ClientProxyConnectionError",
+    }
+
+
+def maybe_applied(error: BaseException) -> bool:
+    """True when the failed write may have been applied by the platform."""
+    return bool(getattr(error, "maybe_applied", False))
+
+
+class Pipeline:
+    """The non-I/O half of a client: decisions about each step."""
+
+    def __init__(self, *, retry: RetryPolicy, limiter: RateLimiter, timeout: httpx.Timeout) -> None:
+        self.retry = retry
+        self.limiter = limiter
+        self.timeout = timeout
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Retry transient faults and rate limits with a short or unknown reset."""
+        if isinstance(exc, DeliveryUnknown):
+            return False
+        if isinstance(exc, RateLimited):
+            if getattr(exc, "quota", False):
+                return False
+            return exc.retry_after is None or exc.retry_after <= self.retry.max_retry_after
+        return isinstance(exc, TransientError)
+
+    def run_flow(
+        self, platform: BasePlatform, channel: Channel, flow: Flow[T], *, auth: bool = True
+    ) -> Ops[T]:
+        """Drive *flow*, passing each request through `step`."""
+        value: Any = None
+        error: GovMediaError | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            if isinstance(step, Sleep):
+                yield step
+                continue
+            try:
+                value = yield from self.step(platform, channel, step, auth=auth)
+            except GovMediaError as exc:
+                error = exc
+
+    def step(
+        self, platform: BasePlatform, channel: Channel, request: httpx.Request, *, auth: bool
+    ) -> Ops[httpx.Response]:
+        """One request, with rate limits, credentials, classification and retries."""
+        request.read()  # multipart bodies are resent byte for byte on retry
+        safe = is_retry_safe(request)
+        keys = (platform.name, *(f"{platform.name}:{s}" for s in platform.rate_scopes(channel)),
+                f"{platform.name}:{channel.account}")
+        waits: list[float] = []
+        retrying = self.retry.retrying(retry=self.should_retry, record_wait=waits.append)
+        uses_token = auth and platform.uses_token
+        token: Token | None = None
+        for attempt in retrying:
+            with attempt:
+                if waits:
+                    wait = waits.pop()
+                    if wait > 0 and not self.retry.testing_mode:
+                        yield Sleep(wait)
+                delay = self.limiter.reserve(keys)
+                if delay > 0:
+                    yield Sleep(delay)
+                if uses_token and token is None:
+                    token = yield GetToken(platform, channel)
+                error, response = yield from self._attempt(platform, channel, request, token, auth=auth)
+                if isinstance(error, AuthError) and uses_token and platform.capabilities.refresh:
+                    # An expired token is refreshed once and the step resent at once.
+                    token = yield GetToken(platform, channel, stale=token)
+                    error, response = yield from self._attempt(
+                        platform, channel, request, token, auth=auth
+                    )
+                if error is None:
+                    return response
+                if maybe_applied(error) and not safe:
+                    raise DeliveryUnknown(
+                        f"{error.message}; the request may have been applied, so it was not resent",
+                        platform=platform.name, account=channel.account, code=error.code,
+                        response=error.response,
+                    ) from error
+                raise error
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _attempt(
+        self,
+        platform: BasePlatform,
+        channel: Channel,
+        request: httpx.Request,
+        token: Token | None,
+        *,
+        auth: bool,
+    ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
+        prepared = httpx.Request(
+            request.method, request.url, headers=request.headers.copy(),
+            content=request.content, extensions={**request.extensions},
+        )
+        prepared.extensions["timeout"] = self.timeout.as_dict()
+        if auth:
+            prepared = platform.authorize(prepared, channel, token)
+        answer = yield Send(prepared)
+        if isinstance(answer, httpx.TransportError):
+            logger.info("%s [%s] %s %s failed: %s", platform.name, channel.account,
+                        prepared.method, mask(str(prepared.url)), type(answer).__name__)
+            error = TransientError(
+                f"network fault: {type(answer).__name__}: {mask(str(answer)) or 'no detail'}",
+                platform=platform.name, account=channel.account, code=type(answer).__name__,
+            )
+            error.maybe_applied = not _sent_nothing(answer)  # type: ignore[attr-defined]
+            return error, httpx.Response(599, request=prepared)
+        response: httpx.Response = answer
+        logger.debug("%s [%s] %s %s -> %s", platform.name, channel.account, prepared.method,
+                     mask(str(prepared.url)), response.status_code)
+        return platform.classify(response, channel), response

@@ -1,0 +1,382 @@
+"""`Client` and `AsyncClient`: check, publish, delete and read metrics.
+
+Both hold the same options and run the same platform flows through the same
+pipeline (`govmedia._pipeline`); they differ only in how they send a request,
+sleep and wait for a shared token refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio
+import httpx
+
+from govmedia._pipeline import GetToken, Ops, Pipeline, Send, derive_key
+from govmedia._secrets import install_log_filters, remember
+from govmedia.errors import ConfigError, GovMediaError, ValidationError
+from govmedia.model import Channel, Metrics, Post, Problem, Receipt
+from govmedia.platforms import registry
+from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token
+from govmedia.policy.ratelimit import RateLimit, RateLimiter
+from govmedia.policy.retry import RetryPolicy
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client"]
+
+logger = logging.getLogger("govmedia")
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+_REFRESH_EARLY = 60.0  # seconds before expiry a cached token is renewed
+
+
+class _BaseClient:
+    """Options, platforms, token cache and the checks shared by both clients."""
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        concurrency: int = 16,
+        timeout: float | httpx.Timeout | None = None,
+        require_approvals: int = 0,
+    ) -> None:
+        install_log_filters()
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+        if not isinstance(require_approvals, int) or require_approvals < 0:
+            raise ConfigError(f"require_approvals must be 0 or more, got {require_approvals!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigError(f"retry must be a gm.RetryPolicy, got {retry!r}")
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self.require_approvals = require_approvals
+        if timeout is None:
+            self.timeout = DEFAULT_TIMEOUT
+        elif isinstance(timeout, httpx.Timeout):
+            self.timeout = timeout
+        else:
+            self.timeout = httpx.Timeout(timeout)
+        self._limiter = RateLimiter(rate_limits)
+        self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
+        self._platforms: dict[str, BasePlatform] = {}
+        self._tokens: dict[tuple[str, str], tuple[Token, float]] = {}
+        self._clock: Callable[[], float] = time.monotonic
+
+    # ----------------------------------------------------------- platforms
+
+    def _platform(self, channel: Channel) -> BasePlatform:
+        if not isinstance(channel, Channel):
+            raise ConfigError(f"expected a gm.Channel, got {type(channel).__name__}")
+        platform = self._platforms.get(channel.platform)
+        if platform is None:
+            platform = self._platforms[channel.platform] = registry.get(channel.platform)()
+        platform.check_channel(channel)
+        return platform
+
+    def _problems(self, post: Post, channel: Channel) -> tuple[BasePlatform, list[Problem]]:
+        if not isinstance(post, Post):
+            raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
+        platform = self._platform(channel)
+        problems = list(platform.validate(post, channel))
+        if self.require_approvals:
+            have = post.valid_approvers
+            if len(have) < self.require_approvals:
+                voided = len({a.approver for a in post.approvals}) - len(have)
+                extra = f" ({voided} approval(s) void: the content changed since)" if voided else ""
+                problems.append(Problem(
+                    code="approvals_missing",
+                    message=(f"{len(have)} of {self.require_approvals} required approvals "
+                             f"match this content{extra}"),
+                    field="approvals",
+                ))
+        return platform, problems
+
+    def _publish_flow(self, post: Post, channel: Channel) -> tuple[BasePlatform, Flow[Receipt]]:
+        platform, problems = self._problems(post, channel)
+        if problems:
+            raise ValidationError(problems, platform=channel.platform, account=channel.account)
+        key = derive_key(post.key, channel.platform, channel.account)
+        return platform, platform.publish(post, channel, key)
+
+    def _receipt_platform(self, receipt: Receipt) -> BasePlatform:
+        if not isinstance(receipt, Receipt):
+            raise ConfigError(f"expected a gm.Receipt, got {type(receipt).__name__}")
+        return self._platform(receipt.channel)
+
+    # ----------------------------------------------------------- tokens
+
+    def _cached_token(self, scope: tuple[str, str], stale: Token | None) -> Token | None:
+        entry = self._tokens.get(scope)
+        if entry is None:
+            return None
+        token, expires_at = entry
+        if stale is not None and token.value == stale.value:
+            return None  # the platform refused this one: renew it
+        if self._clock() >= expires_at - _REFRESH_EARLY:
+            return None
+        return token
+
+    def _store_token(self, scope: tuple[str, str], token: Token) -> Token:
+        remember(token.value)
+        lifetime = token.expires_in if token.expires_in is not None else float("inf")
+        self._tokens[scope] = (token, self._clock() + lifetime)
+        return token
+
+    def _auth_ops(self, op: GetToken) -> tuple[tuple[str, str], Ops[Token]]:
+        scope = (op.platform.name, op.platform.token_scope(op.channel))
+        flow = op.platform.authenticate(op.channel)
+        return scope, self._pipeline.run_flow(op.platform, op.channel, flow, auth=False)
+
+
+class Client(_BaseClient):
+    """The synchronous client.
+
+    Args:
+        http: an `httpx.Client` to send with; one passed in is never closed here.
+        retry: the `RetryPolicy` for every step.
+        rate_limits: ``{"platform" or "platform:account": gm.RateLimit(...)}``.
+        concurrency: how many deliveries a fan-out runs at once.
+        timeout: seconds (or an `httpx.Timeout`) per request.
+        require_approvals: distinct approvals of the current content a post needs.
+
+    Example:
+        >>> import govmedia as gm
+        >>> from govmedia.testing import Sandbox
+        >>> sandbox = Sandbox()
+        >>> ch = sandbox.channel("mastodon")
+        >>> with gm.Client(http=sandbox.client()) as client:
+        ...     receipt = client.publish(gm.Post(text="央企招聘季开始了"), ch)
+        >>> receipt.state
+        'published'
+    """
+
+    def __init__(self, *, http: httpx.Client | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        if http is not None and not isinstance(http, httpx.Client):
+            raise ConfigError("http must be an httpx.Client (use AsyncClient for httpx.AsyncClient)")
+        self._own_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=self.timeout)
+        self._token_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP client if govmedia opened it."""
+        if self._own_http:
+            self._http.close()
+
+    # ----------------------------------------------------------- public API
+
+    def check(self, post: Post, channel: Channel) -> list[Problem]:
+        """Offline: every problem *post* would meet on *channel* (empty: fine).
+
+        Raises:
+            ConfigError: the channel is unusable (unknown platform, missing credential).
+        """
+        return self._problems(post, channel)[1]
+
+    def publish(self, post: Post, channel: Channel) -> Receipt:
+        """Publish *post* on *channel* and return the platform's `Receipt`.
+
+        Raises:
+            ValidationError: the post does not fit (nothing was sent).
+            PlatformError: the platform refused, or `DeliveryUnknown` where the
+                post may or may not be live.
+        """
+        platform, flow = self._publish_flow(post, channel)
+        return self._drive(self._pipeline.run_flow(platform, channel, flow))
+
+    def delete(self, receipt: Receipt) -> None:
+        """Remove a published post."""
+        platform = self._receipt_platform(receipt)
+        self._drive(self._pipeline.run_flow(platform, receipt.channel, platform.delete(receipt)))
+
+    def metrics(self, receipt: Receipt) -> Metrics:
+        """Read a published post's counts (``None`` where the platform gives none)."""
+        platform = self._receipt_platform(receipt)
+        return self._drive(
+            self._pipeline.run_flow(platform, receipt.channel, platform.metrics(receipt))
+        )
+
+    # ----------------------------------------------------------- driver
+
+    def _drive(self, ops: Ops[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                op = ops.throw(error) if error is not None else ops.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            if isinstance(op, Sleep):
+                time.sleep(op.seconds)
+            elif isinstance(op, Send):
+                try:
+                    value = self._http.send(op.request)
+                except httpx.TransportError as exc:
+                    value = exc
+            else:
+                try:
+                    value = self._token(op)
+                except GovMediaError as exc:
+                    error = exc
+
+    def _token(self, op: GetToken) -> Token:
+        scope = (op.platform.name, op.platform.token_scope(op.channel))
+        token = self._cached_token(scope, op.stale)
+        if token is not None:
+            return token
+        with self._locks_lock:
+            lock = self._token_locks.setdefault(scope, threading.Lock())
+        with lock:  # one refresh per app, however many callers wait for it
+            token = self._cached_token(scope, op.stale)
+            if token is not None:
+                return token
+            _, ops = self._auth_ops(op)
+            return self._store_token(scope, self._drive(ops))
+
+
+class AsyncClient(_BaseClient):
+    """The asynchronous client: the same methods as `Client`, awaited.
+
+    By default it sends through httpx with the aiohttp transport, which holds
+    its speed under high concurrency; pass ``http=httpx.AsyncClient(...)`` to
+    use your own.
+
+    Example:
+        >>> import anyio, govmedia as gm
+        >>> from govmedia.testing import Sandbox
+        >>> sandbox = Sandbox()
+        >>> async def main():
+        ...     async with gm.AsyncClient(http=sandbox.async_client()) as client:
+        ...         return await client.publish(gm.Post(text="你好"), sandbox.channel("webhook"))
+        >>> anyio.run(main).state
+        'published'
+    """
+
+    def __init__(self, *, http: httpx.AsyncClient | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        if http is not None and not isinstance(http, httpx.AsyncClient):
+            raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
+        self._own_http = http is None
+        self._http_client = http
+        self._token_locks: dict[tuple[str, str], anyio.Lock] = {}
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._http_client is None:
+            self._http_client = _default_async_http(self.timeout)
+        return self._http_client
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if govmedia opened it."""
+        if self._own_http and self._http_client is not None:
+            await self._http_client.aclose()
+            self._http_client = None
+
+    # ----------------------------------------------------------- public API
+
+    async def check(self, post: Post, channel: Channel) -> list[Problem]:
+        """Offline: every problem *post* would meet on *channel*; see `Client.check`."""
+        return self._problems(post, channel)[1]
+
+    async def publish(self, post: Post, channel: Channel) -> Receipt:
+        """Publish *post* on *channel*; see `Client.publish`."""
+        platform, flow = self._publish_flow(post, channel)
+        return await self._drive(self._pipeline.run_flow(platform, channel, flow))
+
+    async def delete(self, receipt: Receipt) -> None:
+        """Remove a published post."""
+        platform = self._receipt_platform(receipt)
+        await self._drive(
+            self._pipeline.run_flow(platform, receipt.channel, platform.delete(receipt))
+        )
+
+    async def metrics(self, receipt: Receipt) -> Metrics:
+        """Read a published post's counts."""
+        platform = self._receipt_platform(receipt)
+        return await self._drive(
+            self._pipeline.run_flow(platform, receipt.channel, platform.metrics(receipt))
+        )
+
+    # ----------------------------------------------------------- driver
+
+    async def _drive(self, ops: Ops[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                op = ops.throw(error) if error is not None else ops.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            if isinstance(op, Sleep):
+                await anyio.sleep(op.seconds)
+            elif isinstance(op, Send):
+                try:
+                    value = await self._http().send(op.request)
+                except httpx.TransportError as exc:
+                    value = exc
+            else:
+                try:
+                    value = await self._token(op)
+                except GovMediaError as exc:
+                    error = exc
+
+    async def _token(self, op: GetToken) -> Token:
+        scope = (op.platform.name, op.platform.token_scope(op.channel))
+        token = self._cached_token(scope, op.stale)
+        if token is not None:
+            return token
+        lock = self._token_locks.setdefault(scope, anyio.Lock())
+        async with lock:  # one refresh per app, however many tasks wait for it
+            token = self._cached_token(scope, op.stale)
+            if token is not None:
+                return token
+            _, ops = self._auth_ops(op)
+            return self._store_token(scope, await self._drive(ops))
+
+
+def _default_async_http(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """httpx with the aiohttp transport under asyncio; httpx's own elsewhere (trio)."""
+    try:
+        import sniffio
+
+        library = sniffio.current_async_library()
+    except Exception:  # noqa: BLE001 - no running loop detected: be conservative
+        library = "asyncio"
+    if library == "asyncio":
+        try:
+            from httpx_aiohttp import AiohttpTransport
+        except ImportError:  # pragma: no cover - a declared dependency
+            logger.warning("httpx-aiohttp is missing; AsyncClient falls back to httpx's transport")
+        else:
+            return httpx.AsyncClient(
+                transport=AiohttpTransport(limits=httpx.Limits(max_connections=200)),
+                timeout=timeout,
+            )
+    return httpx.AsyncClient(timeout=timeout)

@@ -1,0 +1,229 @@
+"""The one error hierarchy of govmedia.
+
+```
+GovMediaError
+├── ConfigError          bad channel/credentials/options, unknown platform (also a ValueError)
+├── ValidationError      the post does not fit the platform (.problems)
+└── PlatformError        the platform said no  (.platform, .account, .code, .message, .response)
+    ├── AuthError        token invalid/expired and could not be refreshed
+    ├── RateLimited      (.retry_after seconds or None)
+    ├── TransientError   5xx, busy codes, network faults where nothing was created
+    ├── ContentRejected  the platform refused the content (sensitive, too long, format)
+    └── DeliveryUnknown  the request may have been applied (timeout after send)
+```
+
+Every message names the platform and the account, the platform's own code and
+message where there is one, and what the user can do next. Secrets never appear
+in a message; errors pickle without their HTTP response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from govmedia._secrets import mask
+
+if TYPE_CHECKING:
+    import httpx
+
+    from govmedia.model import Problem
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "ContentRejected",
+    "DeliveryUnknown",
+    "GovMediaError",
+    "PlatformError",
+    "RateLimited",
+    "TransientError",
+    "ValidationError",
+]
+
+
+class GovMediaError(Exception):
+    """Base class of every error govmedia raises on purpose.
+
+    Example:
+        >>> import govmedia as gm
+        >>> try:
+        ...     gm.Post()
+        ... except gm.GovMediaError as exc:
+        ...     print(type(exc).__name__)
+        ConfigError
+    """
+
+
+class ConfigError(GovMediaError, ValueError):
+    """A channel, credential, option or model value is unusable.
+
+    Raised before anything is sent: fix the configuration named in the message.
+
+    Example:
+        >>> import govmedia as gm
+        >>> gm.Channel(platform="mastodon", account="")
+        Traceback (most recent call last):
+        ...
+        govmedia.errors.ConfigError: Channel.account: must be a non-empty string
+    """
+
+
+class ValidationError(GovMediaError):
+    """The post does not fit the platform; `problems` lists each reason.
+
+    Example:
+        >>> import govmedia as gm
+        >>> err = gm.ValidationError([gm.Problem(code="too_long", message="600 > 500", field="text")],
+        ...                          platform="mastodon", account="a@b.example")
+        >>> err.problems[0].code
+        'too_long'
+    """
+
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        *,
+        platform: str | None = None,
+        account: str | None = None,
+    ) -> None:
+        self.problems = tuple(problems)
+        self.platform = platform
+        self.account = account
+        where = f"{platform} [{account}]: " if platform else ""
+        detail = "; ".join(f"{p.field or '-'}: {p.message} ({p.code})" for p in self.problems)
+        super().__init__(mask(f"{where}post refused before sending: {detail}"))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_validation, (self.problems, self.platform, self.account))
+
+
+def _rebuild_validation(
+    problems: tuple[Problem, ...], platform: str | None, account: str | None
+) -> ValidationError:
+    return ValidationError(problems, platform=platform, account=account)
+
+
+class PlatformError(GovMediaError):
+    """The platform answered with an error, or could not be reached.
+
+    Attributes:
+        platform: the platform name (``"wechat_oa"``).
+        account: the channel's account.
+        code: the platform's own error code (``40001``, ``"M_LIMIT_EXCEEDED"``) or
+            the HTTP status where the platform gives none.
+        message: the platform's own message.
+        response: the `httpx.Response`, where there was one (not pickled).
+        hint: what the user can do about it.
+
+    Example:
+        >>> import govmedia as gm
+        >>> err = gm.ContentRejected(platform="wechat_oa", account="gh_1", code=45003,
+        ...                          message="title size out of limit")
+        >>> str(err)
+        'wechat_oa [gh_1] 45003: title size out of limit. Change the post: the platform refused its content.'
+    """
+
+    default_hint = "See the platform's error code in its docs."
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        platform: str = "",
+        account: str | None = None,
+        code: int | str | None = None,
+        response: httpx.Response | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.platform = platform
+        self.account = account
+        self.code = code
+        self.message = mask(message)
+        self.response = response
+        self.hint = hint if hint is not None else self.default_hint
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = self.platform or "platform"
+        if self.account:
+            where += f" [{self.account}]"
+        code = f" {self.code}" if self.code is not None else ""
+        message = self.message.rstrip(".") or "error"
+        hint = f" {self.hint}" if self.hint else ""
+        return mask(f"{where}{code}: {message}.{hint}")
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "account": self.account,
+            "code": self.code,
+            "hint": self.hint,
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_platform, (type(self), self.message, self._kwargs()))
+
+
+def _rebuild_platform(
+    cls: type[PlatformError], message: str, kwargs: dict[str, Any]
+) -> PlatformError:
+    return cls(message, **kwargs)
+
+
+class AuthError(PlatformError):
+    """The credentials were refused and could not be refreshed."""
+
+    default_hint = "Check the channel's credentials; a refresh was tried where possible."
+
+
+class RateLimited(PlatformError):
+    """The platform asked us to slow down.
+
+    `retry_after` is the wait in seconds the platform asked for, or ``None``
+    where it gave no reset time (a daily quota, say).
+    """
+
+    default_hint = "Wait and run again; a re-run with the same journal skips what was published."
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+    def _text(self) -> str:
+        text = super()._text()
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:g} s)"
+        return text
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "retry_after": self.retry_after}
+
+
+class TransientError(PlatformError):
+    """A failure that is expected to pass: 5xx, a busy code, a network fault.
+
+    Raised only where nothing was created: a write that may have been applied
+    raises `DeliveryUnknown` instead.
+    """
+
+    default_hint = "Nothing was created; it is safe to try again."
+
+
+class ContentRejected(PlatformError):
+    """The platform refused the content itself (too long, sensitive, bad media)."""
+
+    default_hint = "Change the post: the platform refused its content."
+
+
+class DeliveryUnknown(PlatformError):
+    """A write may or may not have been applied (a timeout after sending, say).
+
+    govmedia never resends such a write blindly where the platform does not
+    deduplicate: check the account, or let a journal-backed re-run reconcile.
+    """
+
+    default_hint = (
+        "The post may or may not be live: check the account before sending again; "
+        "a journal-backed re-run reconciles where the platform allows."
+    )

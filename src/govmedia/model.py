@@ -1,0 +1,494 @@
+"""What users build and get back: posts, media, channels, receipts, metrics.
+
+All model classes are frozen attrs classes with keyword-only fields. Bad values
+raise `ConfigError` (also a `ValueError`) naming the field, at construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import mimetypes
+import os
+import pathlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Literal
+
+import attrs
+
+from govmedia._secrets import Credentials, mask
+from govmedia.errors import ConfigError, GovMediaError
+
+__all__ = [
+    "Approval",
+    "Channel",
+    "Delivery",
+    "DeliveryState",
+    "Media",
+    "Metrics",
+    "Post",
+    "Problem",
+    "Receipt",
+    "ReceiptState",
+]
+
+BodyFormat = Literal["markdown", "html", "text"]
+ReceiptState = Literal["published", "draft", "pending", "scheduled"]
+DeliveryState = Literal["published", "skipped", "failed", "unknown", "invalid", "pending"]
+_BODY_FORMATS = ("markdown", "html", "text")
+_RECEIPT_STATES = ("published", "draft", "pending", "scheduled")
+_DELIVERY_STATES = ("published", "skipped", "failed", "unknown", "invalid", "pending")
+
+
+class _Strict:
+    """Turn an unknown keyword into a `ConfigError` that lists the valid ones."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: ARG004 - checked, then attrs inits
+        names = {a.alias for a in attrs.fields(cls)}  # type: ignore[misc, arg-type]
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise ConfigError(
+                f"{cls.__name__}() got unknown field(s) {', '.join(unknown)}; "
+                f"valid fields: {', '.join(sorted(names))}"
+            )
+        return super().__new__(cls)
+
+
+def _fail(cls: str, field: str, why: str) -> ConfigError:
+    return ConfigError(f"{cls}.{field}: {why}")
+
+
+def _str_or_none(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _fail(type(inst).__name__, attribute.name, f"must be a string, got {type(value).__name__}")
+
+
+def _non_empty_str(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(type(inst).__name__, attribute.name, "must be a non-empty string")
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise _fail(
+                type(inst).__name__, attribute.name, f"must be one of {', '.join(choices)}; got {value!r}"
+            )
+
+    return check
+
+
+def _tuple_of_str(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+class FrozenMap(Mapping[str, Any]):
+    """A read-only, hashable-by-identity, picklable mapping for model fields."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = dict(data or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if isinstance(value, FrozenMap):
+        return value
+    if value is not None and not isinstance(value, Mapping):
+        raise ConfigError(f"expected a mapping, got {type(value).__name__}")
+    return FrozenMap(value)
+
+
+# --------------------------------------------------------------------------- media
+
+
+def _guess_kind(mime_type: str) -> str:
+    major = mime_type.split("/", 1)[0]
+    return major if major in ("image", "video", "audio") else "file"
+
+
+@attrs.frozen(kw_only=True)
+class Media(_Strict):
+    """An image, video or other file attached to a post.
+
+    Build one with `Media.from_path`, `Media.from_bytes` or `Media.from_url`.
+
+    Example:
+        >>> import govmedia as gm
+        >>> m = gm.Media.from_bytes(b"\\x89PNG...", filename="chart.png", alt="Trade chart")
+        >>> (m.kind, m.mime_type, m.size)
+        ('image', 'image/png', 10)
+    """
+
+    mime_type: str = attrs.field(validator=_non_empty_str)
+    filename: str = attrs.field(validator=_non_empty_str)
+    size: int | None = None
+    path: str | None = attrs.field(default=None, validator=_str_or_none)
+    data: bytes | None = attrs.field(default=None, repr=lambda d: f"<{len(d)} bytes>" if d else "None")
+    url: str | None = attrs.field(default=None, validator=_str_or_none)
+    alt: str | None = attrs.field(default=None, validator=_str_or_none)
+
+    def __attrs_post_init__(self) -> None:
+        sources = [s for s in (self.path, self.data, self.url) if s is not None]
+        if len(sources) != 1:
+            raise _fail("Media", "path/data/url", "exactly one source is required")
+
+    @property
+    def kind(self) -> str:
+        """``"image"``, ``"video"``, ``"audio"`` or ``"file"``, from the MIME type."""
+        return _guess_kind(self.mime_type)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], *, alt: str | None = None,
+                  mime_type: str | None = None) -> Media:
+        """Attach a local file; it must exist and be readable now.
+
+        Example:
+            >>> import govmedia as gm
+            >>> gm.Media.from_path("/no/such/cover.jpg")
+            Traceback (most recent call last):
+            ...
+            govmedia.errors.ConfigError: Media.path: cannot read '/no/such/cover.jpg': ...
+        """
+        p = pathlib.Path(path)
+        try:
+            with p.open("rb"):
+                pass
+            size = p.stat().st_size
+        except OSError as exc:
+            raise _fail("Media", "path", f"cannot read {str(p)!r}: {exc.strerror or exc}") from None
+        if p.is_dir():
+            raise _fail("Media", "path", f"{str(p)!r} is a directory")
+        mime = mime_type or mimetypes.guess_type(p.name)[0] or "application/octet-stream"
+        return cls(mime_type=mime, filename=p.name, size=size, path=str(p), alt=alt)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, filename: str, mime_type: str | None = None,
+                   alt: str | None = None) -> Media:
+        """Attach bytes held in memory, named *filename*."""
+        if not isinstance(data, (bytes, bytearray, memoryview)) or not data:
+            raise _fail("Media", "data", "must be non-empty bytes")
+        mime = mime_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return cls(mime_type=mime, filename=filename, size=len(data), data=bytes(data), alt=alt)
+
+    @classmethod
+    def from_url(cls, url: str, *, alt: str | None = None, mime_type: str | None = None,
+                 size: int | None = None) -> Media:
+        """Refer to a file on the web; platforms that need bytes fetch it at publish time."""
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise _fail("Media", "url", f"must be an http(s) URL, got {url!r}")
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0] or "media"
+        mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return cls(mime_type=mime, filename=name, size=size, url=url, alt=alt)
+
+    def read(self) -> bytes:
+        """Return the bytes of a path or in-memory media (URL media: ``ConfigError``)."""
+        if self.data is not None:
+            return self.data
+        if self.path is not None:
+            return pathlib.Path(self.path).read_bytes()
+        raise _fail("Media", "url", "URL media has no local bytes; fetch it first")
+
+    def _identity(self, *, alt: bool) -> dict[str, Any]:
+        ident: dict[str, Any] = {"mime": self.mime_type}
+        if self.data is not None:
+            ident["sha256"] = hashlib.sha256(self.data).hexdigest()
+        elif self.path is not None:
+            ident.update(path=self.path, size=self.size)
+            if alt:  # approvals bind the bytes themselves
+                ident["sha256"] = hashlib.sha256(self.read()).hexdigest()
+        else:
+            ident["url"] = self.url
+        if alt:
+            ident["alt"] = self.alt
+        return ident
+
+
+# --------------------------------------------------------------------------- post
+
+
+def _digest(payload: Mapping[str, Any]) -> str:
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _post_key(post: Post) -> str:
+    return _digest(post._content(alt=False))[:32]  # noqa: SLF001
+
+
+@attrs.frozen(kw_only=True)
+class Approval(_Strict):
+    """A reviewer's approval of one exact content of a post.
+
+    Example:
+        >>> import govmedia as gm
+        >>> post = gm.Post(title="微招聘", body="正文").approve("张三")
+        >>> post.approvals[0].approver, post.approvals[0].content_hash == post.content_hash
+        ('张三', True)
+    """
+
+    approver: str = attrs.field(validator=_non_empty_str)
+    content_hash: str = attrs.field(validator=_non_empty_str)
+    at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
+
+
+@attrs.frozen(kw_only=True)
+class Post(_Strict):
+    """One piece of content, written once, adapted for every platform.
+
+    Microblogs and chats send `text` (else `title`, `summary` and `link`);
+    article platforms send `title`, `body`, `summary` and `cover`; video
+    platforms send the first video of `media` with `title` and `text`.
+
+    `key` is the idempotency key: by default a hash of the content fields, so
+    the same post run twice is recognised as the same post.
+
+    Example:
+        >>> import govmedia as gm
+        >>> post = gm.Post(title="一带一路看国企", body="# 标题\\n\\n正文……",
+        ...                text="一带一路看国企 https://example.org/a/1", tags=("一带一路看国企",))
+        >>> len(post.key)
+        32
+    """
+
+    title: str | None = attrs.field(default=None, validator=_str_or_none)
+    body: str | None = attrs.field(default=None, validator=_str_or_none)
+    body_format: BodyFormat = attrs.field(default="markdown", validator=_one_of(_BODY_FORMATS))
+    text: str | None = attrs.field(default=None, validator=_str_or_none)
+    summary: str | None = attrs.field(default=None, validator=_str_or_none)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    link: str | None = attrs.field(default=None, validator=_str_or_none)
+    cover: Media | None = attrs.field(default=None)
+    media: tuple[Media, ...] = attrs.field(default=(), converter=tuple)
+    key: str = attrs.field(
+        default=attrs.Factory(_post_key, takes_self=True), validator=_non_empty_str
+    )
+    approvals: tuple[Approval, ...] = attrs.field(default=(), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if not any(
+            (s or "").strip() for s in (self.title, self.body, self.text, self.summary)
+        ) and not self.media:
+            raise _fail("Post", "title/body/text/media", "a post needs some content")
+        for tag in self.tags:
+            if not isinstance(tag, str) or not tag.strip():
+                raise _fail("Post", "tags", f"each tag must be a non-empty string, got {tag!r}")
+        if self.cover is not None and not isinstance(self.cover, Media):
+            raise _fail("Post", "cover", "must be a gm.Media")
+        for item in self.media:
+            if not isinstance(item, Media):
+                raise _fail("Post", "media", f"each item must be a gm.Media, got {type(item).__name__}")
+
+    def _content(self, *, alt: bool) -> dict[str, Any]:
+        return {
+            "title": self.title, "body": self.body, "format": self.body_format,
+            "text": self.text, "summary": self.summary, "tags": list(self.tags),
+            "link": self.link,
+            "cover": self.cover._identity(alt=alt) if self.cover else None,  # noqa: SLF001
+            "media": [m._identity(alt=alt) for m in self.media],  # noqa: SLF001
+        }
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the content (media bytes and alt texts included), not the key."""
+        return _digest(self._content(alt=True))
+
+    def approve(self, approver: str, *, at: dt.datetime | None = None) -> Post:
+        """Return a copy carrying *approver*'s approval of this exact content."""
+        approval = Approval(
+            approver=approver, content_hash=self.content_hash,
+            **({"at": at} if at is not None else {}),
+        )
+        return attrs.evolve(self, approvals=(*self.approvals, approval))
+
+    @property
+    def valid_approvers(self) -> frozenset[str]:
+        """Distinct approvers whose approval matches the current content."""
+        current = self.content_hash
+        return frozenset(a.approver for a in self.approvals if a.content_hash == current)
+
+
+# --------------------------------------------------------------------------- channel
+
+
+def _credentials(value: Any) -> Credentials:
+    if isinstance(value, Credentials):
+        return value
+    if value is None:
+        return Credentials()
+    if not isinstance(value, Mapping):
+        raise _fail("Channel", "credentials", "must be a mapping of names to secret strings")
+    return Credentials(value)
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class Channel(_Strict):
+    """One account on one platform, with what it takes to post there.
+
+    A channel is identified by ``(platform, account)``; labels are not part of
+    its identity. Credentials never show in its repr, logs or pickles.
+
+    Example:
+        >>> import govmedia as gm
+        >>> ch = gm.Channel(platform="mastodon", account="sasac@social.example",
+        ...                 credentials={"access_token": "tok-123456"},
+        ...                 options={"base_url": "https://social.example"})
+        >>> ch
+        Channel(platform='mastodon', account='sasac@social.example', credentials=Credentials({'access_token': '***'}), options={'base_url': 'https://social.example'}, labels=())
+    """
+
+    platform: str = attrs.field(validator=_non_empty_str)
+    account: str = attrs.field(validator=_non_empty_str)
+    credentials: Credentials = attrs.field(factory=Credentials, converter=_credentials)
+    options: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_mapping, repr=lambda m: repr(dict(m))
+    )
+    labels: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+
+    @property
+    def id(self) -> str:
+        """``"platform:account"``, the channel's identity."""
+        return f"{self.platform}:{self.account}"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Channel):
+            return (self.platform, self.account) == (other.platform, other.account)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.platform, self.account))
+
+    def __str__(self) -> str:
+        return self.id
+
+
+# --------------------------------------------------------------------------- results
+
+
+@attrs.frozen(kw_only=True)
+class Problem(_Strict):
+    """A reason a post does not fit a platform, found before sending.
+
+    Example:
+        >>> import govmedia as gm
+        >>> gm.Problem(code="too_long", message="text is 612 characters, limit 500", field="text")
+        Problem(code='too_long', message='text is 612 characters, limit 500', field='text')
+    """
+
+    code: str = attrs.field(validator=_non_empty_str)
+    message: str = attrs.field(validator=_non_empty_str)
+    field: str | None = None
+
+
+def _raw_repr(raw: Mapping[str, Any]) -> str:
+    return mask(repr(dict(raw))) if raw else "{}"
+
+
+@attrs.frozen(kw_only=True)
+class Receipt(_Strict):
+    """What a platform gave back for a published post.
+
+    `remote_id` is what `delete` and `metrics` need; `url` is the public web
+    address where there is one.
+
+    Example:
+        >>> import govmedia as gm
+        >>> ch = gm.Channel(platform="webhook", account="cms", options={"url": "https://cms.example/hook"})
+        >>> r = gm.Receipt(channel=ch, remote_id="msg_1", url=None, state="published")
+        >>> r.state
+        'published'
+    """
+
+    channel: Channel
+    remote_id: str = attrs.field(validator=_non_empty_str)
+    url: str | None = None
+    state: ReceiptState = attrs.field(default="published", validator=_one_of(_RECEIPT_STATES))
+    raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, repr=_raw_repr)
+
+
+@attrs.frozen(kw_only=True)
+class Metrics(_Strict):
+    """Counts for one published post. A count the platform does not give is ``None``.
+
+    Example:
+        >>> import govmedia as gm
+        >>> gm.Metrics(views=None, likes=3, shares=1, comments=0).likes
+        3
+    """
+
+    views: int | None = None
+    likes: int | None = None
+    shares: int | None = None
+    comments: int | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, repr=_raw_repr)
+
+
+@attrs.frozen(kw_only=True)
+class Delivery(_Strict):
+    """What happened to one post on one channel in a fan-out.
+
+    `state` is ``published``, ``skipped`` (already published under the same key),
+    ``failed``, ``unknown`` (the platform may or may not have it), ``invalid``
+    (refused before sending) or, in a dry run, ``pending``.
+
+    Example:
+        >>> import govmedia as gm
+        >>> ch = gm.Channel(platform="webhook", account="cms", options={"url": "https://cms.example/hook"})
+        >>> gm.Delivery(channel=ch, state="pending").ok
+        True
+    """
+
+    OK_STATES: ClassVar[frozenset[str]] = frozenset({"published", "skipped", "pending"})
+
+    channel: Channel
+    state: DeliveryState = attrs.field(validator=_one_of(_DELIVERY_STATES))
+    receipt: Receipt | None = None
+    error: GovMediaError | None = None
+    problems: tuple[Problem, ...] = attrs.field(default=(), converter=tuple)
+    attempts: int = 0
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True unless the delivery is ``failed``, ``unknown`` or ``invalid``."""
+        return self.state in self.OK_STATES
+
+
+def channels_of(target: Iterable[Channel]) -> list[Channel]:
+    """Materialise *target* as a list of channels, checking the types."""
+    out = []
+    for ch in target:
+        if not isinstance(ch, Channel):
+            raise ConfigError(f"expected gm.Channel items, got {type(ch).__name__}")
+        out.append(ch)
+    return out

@@ -1,0 +1,361 @@
+"""The protocol every platform implements, and the base class that helps.
+
+A platform holds no I/O. Each flow (`publish`, `delete`, `metrics`,
+`authenticate`) is a generator that yields *steps*, an `httpx.Request` to send
+or a `Sleep`, and receives the `httpx.Response` of each request once it passed
+the client's pipeline (rate limit, send, classify, retry). The same code so
+serves `Client` and `AsyncClient`, and tests can drive a flow step by step.
+
+A request is sent with the channel's credentials applied by `authorize` on each
+attempt, so a refreshed token or a fresh signature timestamp is used on retry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Generator, Mapping
+from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+import attrs
+import httpx
+
+from govmedia.errors import (
+    AuthError,
+    ConfigError,
+    ContentRejected,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
+from govmedia.model import Channel, Metrics, Post, Problem, Receipt
+from govmedia.policy.retry import retry_after_from
+
+__all__ = [
+    "BasePlatform",
+    "Capabilities",
+    "Flow",
+    "Platform",
+    "Sleep",
+    "Step",
+    "Token",
+    "is_retry_safe",
+    "retry_safe",
+]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Sleep:
+    """A step that waits *seconds* before the flow goes on (polling, say)."""
+
+    seconds: float
+
+
+Step: TypeAlias = httpx.Request | Sleep
+Flow: TypeAlias = Generator[Step, httpx.Response, T]
+
+_RETRY_SAFE = "govmedia.retry_safe"
+
+
+def retry_safe(request: httpx.Request) -> httpx.Request:
+    """Mark a write as safe to resend after it may have been applied.
+
+    Use it where the platform deduplicates (an ``Idempotency-Key`` it honours)
+    or where the POST only reads (WeChat's ``freepublish/get``). Reads by
+    method (GET, HEAD, OPTIONS) are safe already.
+    """
+    request.extensions[_RETRY_SAFE] = True
+    return request
+
+
+def is_retry_safe(request: httpx.Request) -> bool:
+    """True when *request* may be sent again after a possibly-applied failure."""
+    return request.method in ("GET", "HEAD", "OPTIONS") or bool(
+        request.extensions.get(_RETRY_SAFE)
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Token:
+    """An access token and the monotonic time it expires at (``None``: never)."""
+
+    value: str = attrs.field(repr=False)
+    expires_in: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """What a platform can do, read by the client and by the docs' feature table.
+
+    Example:
+        >>> import govmedia as gm
+        >>> gm.platforms.get("mastodon").capabilities.dedupe
+        True
+    """
+
+    publish: bool = True
+    delete: bool = False
+    metrics: bool = False
+    repost: bool = False
+    dedupe: bool = False
+    """Creates carry an idempotency key the platform honours (safe resend)."""
+    refresh: bool = False
+    """Expired tokens are refreshed from the credentials."""
+    text_max: int | None = None
+    title_max: int | None = None
+    media_max: int | None = None
+    media_kinds: tuple[str, ...] = ()
+    counting: str = ""
+    """How text length is counted, in words for the docs."""
+    fields: tuple[str, ...] = ()
+    """Which `Post` fields the platform sends."""
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """The protocol of a platform plugin; `BasePlatform` implements the defaults."""
+
+    name: ClassVar[str]
+    credential_keys: ClassVar[tuple[str, ...]]
+    optional_credential_keys: ClassVar[tuple[str, ...]]
+    option_keys: ClassVar[tuple[str, ...]]
+    capabilities: ClassVar[Capabilities]
+
+    def check_channel(self, channel: Channel) -> None:
+        """Raise `ConfigError` when *channel* cannot be used on this platform."""
+
+    def validate(self, post: Post, channel: Channel) -> list[Problem]:
+        """Offline: the problems *post* would meet on *channel*."""
+
+    def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
+        """Publish *post*; *key* is the idempotency key derived for this channel."""
+
+    def delete(self, receipt: Receipt) -> Flow[None]:
+        """Remove a published post."""
+
+    def metrics(self, receipt: Receipt) -> Flow[Metrics]:
+        """Read a published post's counts."""
+
+    def authenticate(self, channel: Channel) -> Flow[Token]:
+        """Fetch an access token (platforms whose tokens expire)."""
+
+    def token_scope(self, channel: Channel) -> str:
+        """The key tokens are cached under: one per app, shared by its channels."""
+
+    def authorize(
+        self, request: httpx.Request, channel: Channel, token: Token | None
+    ) -> httpx.Request:
+        """Apply credentials to *request* just before each attempt is sent."""
+
+    def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
+        """``None`` for success, else the error the response means."""
+
+    def rate_scopes(self, channel: Channel) -> tuple[str, ...]:
+        """Rate-limit keys besides ``platform`` and ``platform:account`` (an app id)."""
+
+
+def _as_kind(value: Any) -> type[PlatformError]:
+    if isinstance(value, type) and issubclass(value, PlatformError):
+        return value
+    raise TypeError(value)
+
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    """A short, tag-free excerpt of an error body (HTML error pages, say)."""
+    text = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+class BasePlatform:
+    """Defaults for a platform: HTTP-status errors, no refresh, no delete/metrics.
+
+    A subclass sets the class attributes, `error_codes` (its code table) and
+    the flows it supports; flows it lacks raise `ConfigError`.
+    """
+
+    name: ClassVar[str] = ""
+    credential_keys: ClassVar[tuple[str, ...]] = ()
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ()
+    option_keys: ClassVar[tuple[str, ...]] = ()
+    required_options: ClassVar[tuple[str, ...]] = ()
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    error_codes: ClassVar[Mapping[int | str, type[PlatformError]]] = {}
+    """The platform's own codes (or HTTP statuses) mapped to error classes."""
+    quota_codes: ClassVar[frozenset[int | str]] = frozenset()
+    """Rate-limit codes with no known reset (daily quotas): raised at once."""
+    uses_token: ClassVar[bool] = False
+    """Requests need a token from `authenticate`, cached per `token_scope`."""
+    json_responses: ClassVar[bool] = True
+    """Successful responses carry JSON; a 2xx that does not parse is suspect."""
+
+    # ----------------------------------------------------------- configuration
+
+    def check_channel(self, channel: Channel) -> None:
+        """Raise `ConfigError` naming what is wrong with *channel*'s setup."""
+        where = f"channel {channel.id}"
+        missing = [k for k in self.credential_keys if not channel.credentials.get(k)]
+        if missing:
+            raise ConfigError(
+                f"{where}: missing credential(s) {', '.join(missing)}; "
+                f"{self.name} takes {self._describe_keys()}"
+            )
+        known = set(self.credential_keys) | set(self.optional_credential_keys)
+        unknown = sorted(set(channel.credentials) - known)
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown credential(s) {', '.join(unknown)}; "
+                f"{self.name} takes {self._describe_keys()}"
+            )
+        bad_options = sorted(set(channel.options) - set(self.option_keys))
+        if bad_options:
+            valid = ", ".join(self.option_keys) or "no options"
+            raise ConfigError(f"{where}: unknown option(s) {', '.join(bad_options)}; valid: {valid}")
+        missing_opts = [k for k in self.required_options if not channel.options.get(k)]
+        if missing_opts:
+            raise ConfigError(f"{where}: missing option(s) {', '.join(missing_opts)}")
+
+    def _describe_keys(self) -> str:
+        text = ", ".join(self.credential_keys) or "no credentials"
+        if self.optional_credential_keys:
+            text += f" (optional: {', '.join(self.optional_credential_keys)})"
+        return text
+
+    def validate(self, post: Post, channel: Channel) -> list[Problem]:  # noqa: ARG002
+        """Offline checks; the base class finds nothing."""
+        return []
+
+    # ----------------------------------------------------------- flows
+
+    def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
+        """Publish *post* to *channel*."""
+        raise ConfigError(f"{self.name} cannot publish")
+
+    def delete(self, receipt: Receipt) -> Flow[None]:
+        """Remove a published post."""
+        raise ConfigError(f"{self.name} cannot delete posts (capabilities.delete is False)")
+
+    def metrics(self, receipt: Receipt) -> Flow[Metrics]:
+        """Read a published post's counts."""
+        raise ConfigError(f"{self.name} gives no metrics (capabilities.metrics is False)")
+
+    def authenticate(self, channel: Channel) -> Flow[Token]:
+        """Fetch a token; platforms with static tokens never get here."""
+        raise ConfigError(f"{self.name} has no token endpoint (channel {channel.id})")
+
+    # ----------------------------------------------------------- transport hooks
+
+    def token_scope(self, channel: Channel) -> str:
+        """Cache tokens per channel by default."""
+        return channel.id
+
+    def rate_scopes(self, channel: Channel) -> tuple[str, ...]:  # noqa: ARG002
+        """No app-level rate scope by default."""
+        return ()
+
+    def authorize(
+        self, request: httpx.Request, channel: Channel, token: Token | None  # noqa: ARG002
+    ) -> httpx.Request:
+        """Send *request* as built by default."""
+        return request
+
+    def error_details(self, response: httpx.Response) -> tuple[int | str, str] | None:
+        """Return ``(code, message)`` for an error response, ``None`` for success.
+
+        The default reads the HTTP status and the body's ``error``/``message``.
+        """
+        if 200 <= response.status_code < 300:
+            return None
+        return response.status_code, self.error_message(response)
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The most useful message an error body offers."""
+        body = _json_or_none(response)
+        if isinstance(body, Mapping):
+            for name in ("error_description", "error", "message", "errmsg", "description"):
+                value = body.get(name)
+                if isinstance(value, str) and value:
+                    return value
+        text = _safe_text(response)
+        return _snippet(text) if text else (response.reason_phrase or f"HTTP {response.status_code}")
+
+    def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
+        """Build the error *response* means, from `error_codes`, or ``None``."""
+        details = self.error_details(response)
+        if details is None:
+            if self.json_responses and response.status_code != 204 and not _parses(response):
+                error = TransientError(
+                    "the platform's answer was not valid JSON (truncated or an error page)",
+                    platform=self.name, account=channel.account, code="bad_response",
+                    response=response,
+                )
+                error.maybe_applied = True  # type: ignore[attr-defined]
+                return error
+            return None
+        code, message = details
+        kind = self.error_codes.get(code) or _by_status(response.status_code)
+        kwargs: dict[str, Any] = {
+            "platform": self.name, "account": channel.account, "code": code, "response": response,
+        }
+        if issubclass(kind, RateLimited):
+            error: PlatformError = RateLimited(
+                message, retry_after=retry_after_from(response), **kwargs
+            )
+            error.quota = code in self.quota_codes  # type: ignore[attr-defined]
+            return error
+        error = kind(message, **kwargs)
+        if isinstance(error, TransientError):
+            # A bare 5xx may come after the write was applied; a platform code
+            # that says "busy" means the platform refused it outright.
+            error.maybe_applied = code not in self.error_codes  # type: ignore[attr-defined]
+        return error
+
+
+def _by_status(status: int) -> type[PlatformError]:
+    if status in (401, 403):
+        return AuthError
+    if status == 429:
+        return RateLimited
+    if status >= 500 or status == 408:
+        return TransientError
+    if status in (400, 413, 415, 422):
+        return ContentRejected
+    return PlatformError
+
+
+def _safe_text(response: httpx.Response) -> str:
+    try:
+        return response.text
+    except (UnicodeDecodeError, httpx.ResponseNotRead):
+        return ""
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, httpx.ResponseNotRead):
+        return None
+
+
+def _parses(response: httpx.Response) -> bool:
+    try:
+        json.loads(response.content)
+    except ValueError:
+        return False
+    return True
+
+
+def json_of(response: httpx.Response) -> Any:
+    """The JSON body of a response the pipeline accepted (checked already)."""
+    return json.loads(response.content)
+
+
+def json_body(data: Any) -> bytes:
+    """Encode *data* as compact UTF-8 JSON with characters kept raw (WeChat needs that)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

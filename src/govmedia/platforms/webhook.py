@@ -1,0 +1,200 @@
+"""Generic webhooks (Standard Webhooks 1.0): a signed JSON POST to any endpoint.
+
+Facts: shared/platforms/webhook.md. ``webhook-id`` is the receiver's
+idempotency key and stays the same on every attempt and every re-run, so a
+possibly-applied POST is safe to resend; ``webhook-timestamp`` and the
+signature are made anew for each attempt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import time
+from typing import Any, ClassVar
+
+import httpx
+
+from govmedia.content import short_text, to_html
+from govmedia.errors import (
+    AuthError,
+    ConfigError,
+    ContentRejected,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
+from govmedia.model import Channel, Media, Post, Receipt
+from govmedia.platforms.base import (
+    BasePlatform,
+    Capabilities,
+    Flow,
+    Token,
+    json_body,
+    json_of,
+    retry_safe,
+)
+
+__all__ = ["WebhookPlatform", "sign"]
+
+
+class _Gone(PlatformError):
+    default_hint = "The receiver opted out (410 Gone): remove or fix this endpoint."
+
+
+class _Redirected(PlatformError):
+    default_hint = "Redirects are not followed: ask the receiver's owner for the final URL."
+
+
+def _secret_key(secret: str) -> bytes:
+    raw = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(
+            "webhook credential 'secret' must be 'whsec_' followed by base64"
+        ) from exc
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``v1,<base64>`` HMAC-SHA256 signature of one attempt.
+
+    Example:
+        >>> sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        ...      1614265330, b'{"test": 2432232314}')
+        'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE='
+    """
+    signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
+    digest = hmac.new(_secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _media_item(media: Media) -> dict[str, Any]:
+    # Standard Webhooks: keep bodies small and send links, never media bytes.
+    return {
+        "url": media.url, "filename": media.filename, "mime_type": media.mime_type,
+        "size": media.size, "alt": media.alt,
+    }
+
+
+class WebhookPlatform(BasePlatform):
+    """POST each post as a Standard Webhooks event to the channel's ``url``.
+
+    Credentials: ``secret`` (optional, ``whsec_...``: signs each attempt).
+    Options: ``url`` (required), ``event_type`` (default ``post.published``).
+
+    Example:
+        >>> import govmedia as gm
+        >>> ch = gm.Channel(platform="webhook", account="cms@intranet",
+        ...                 options={"url": "https://cms.example/hooks/govmedia"})
+        >>> gm.Client().check(gm.Post(text="发布会通知"), ch)
+        []
+    """
+
+    name: ClassVar[str] = "webhook"
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ("secret",)
+    option_keys: ClassVar[tuple[str, ...]] = ("url", "event_type")
+    required_options: ClassVar[tuple[str, ...]] = ("url",)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        dedupe=True, media_kinds=("image", "video", "audio", "file"),
+        counting="no limit (keep bodies under ~20 kB)",
+        fields=("title", "body", "text", "summary", "tags", "link", "cover", "media"),
+    )
+    json_responses: ClassVar[bool] = False  # receivers answer with anything
+    error_codes: ClassVar[dict[int | str, type[PlatformError]]] = {
+        410: _Gone,
+        429: RateLimited, 502: RateLimited, 504: RateLimited,
+        503: TransientError, 408: TransientError,
+        401: AuthError, 403: AuthError,
+        400: ContentRejected, 413: ContentRejected, 415: ContentRejected, 422: ContentRejected,
+    }
+
+    def check_channel(self, channel: Channel) -> None:
+        """Also require an http(s) ``url`` and a well-formed secret."""
+        super().check_channel(channel)
+        url = channel.options["url"]
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ConfigError(f"channel {channel.id}: option url must be an http(s) URL, got {url!r}")
+        event = channel.options.get("event_type", "post.published")
+        if not isinstance(event, str) or not all(p.isidentifier() for p in event.split(".")):
+            raise ConfigError(f"channel {channel.id}: event_type must be dot-separated words")
+        secret = channel.credentials.get("secret")
+        if secret:
+            _secret_key(secret)
+
+    def payload(self, post: Post, channel: Channel) -> dict[str, Any]:
+        """The event envelope sent for *post*."""
+        data: dict[str, Any] = {
+            "key": post.key,
+            "title": post.title,
+            "text": short_text(post),
+            "summary": post.summary,
+            "tags": list(post.tags),
+            "link": post.link,
+            "body": post.body,
+            "body_format": post.body_format if post.body else None,
+            "html": to_html(post.body, post.body_format) if post.body else None,
+            "cover": _media_item(post.cover) if post.cover else None,
+            "media": [_media_item(m) for m in post.media],
+            "account": channel.account,
+        }
+        return {
+            "type": channel.options.get("event_type", "post.published"),
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "data": data,
+        }
+
+    def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
+        """POST the event once; retries reuse the same ``webhook-id``."""
+        body = json_body(self.payload(post, channel))
+        request = httpx.Request(
+            "POST", channel.options["url"], content=body,
+            headers={"Content-Type": "application/json", "webhook-id": key},
+        )
+        response = yield retry_safe(request)
+        answer = _maybe_json(response)
+        url = answer.get("url") if isinstance(answer, dict) else None
+        return Receipt(
+            channel=channel, remote_id=key, url=url if isinstance(url, str) else None,
+            state="published", raw={"status": response.status_code, "response": answer},
+        )
+
+    def authorize(self, request: httpx.Request, channel: Channel, token: Token | None) -> httpx.Request:
+        """Stamp and sign this attempt."""
+        timestamp = int(time.time())
+        request.headers["webhook-timestamp"] = str(timestamp)
+        secret = channel.credentials.get("secret")
+        if secret:
+            request.headers["webhook-signature"] = sign(
+                secret, request.headers["webhook-id"], timestamp, request.content
+            )
+        return request
+
+    def error_details(self, response: httpx.Response) -> tuple[int | str, str] | None:
+        """Any 2xx is success; a 3xx is an error (redirects are never followed)."""
+        if 200 <= response.status_code < 300:
+            return None
+        return response.status_code, self.error_message(response)
+
+    def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
+        """As the base class, with 3xx refused and 5xx marked possibly applied."""
+        if 300 <= response.status_code < 400:
+            return _Redirected(
+                f"redirected to {response.headers.get('location', '?')}",
+                platform=self.name, account=channel.account, code=response.status_code,
+                response=response,
+            )
+        error = super().classify(response, channel)
+        if isinstance(error, TransientError | RateLimited):
+            error.maybe_applied = response.status_code >= 500  # type: ignore[attr-defined]
+        return error
+
+
+def _maybe_json(response: httpx.Response) -> Any:
+    try:
+        return json_of(response) if response.content else None
+    except ValueError:
+        return None

@@ -1,0 +1,152 @@
+"""`RetryPolicy`: how often and how long a step is retried.
+
+The clients build a tenacity retrier from it for each step. A wait the platform
+asked for (``Retry-After``, ``retry_after_ms``, ``X-RateLimit-Reset``) replaces
+the computed backoff; a wait longer than `max_retry_after` is not waited out but
+raised as `RateLimited`, so a fan-out moves on and a re-run picks it up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import httpx
+import tenacity
+
+__all__ = ["RetryPolicy", "retry_after_from"]
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How a failed step is retried.
+
+    Args:
+        attempts: sends per step at most, the first included.
+        timeout: seconds a step may spend retrying in all.
+        wait_initial: first computed backoff, doubled on each retry.
+        wait_max: the longest computed backoff.
+        wait_jitter: random seconds added to each computed backoff.
+        max_retry_after: the longest wait a platform may ask for before the
+            step gives up with `RateLimited` instead of waiting.
+        testing_mode: compute waits but never sleep (see `RetryPolicy.testing`).
+
+    Example:
+        >>> import govmedia as gm
+        >>> gm.RetryPolicy(attempts=6).attempts
+        6
+        >>> gm.RetryPolicy.testing().testing_mode
+        True
+    """
+
+    attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    timeout: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    wait_initial: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    wait_max: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    wait_jitter: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0))
+    testing_mode: bool = False
+
+    @classmethod
+    def testing(cls, **changes: Any) -> RetryPolicy:
+        """A policy for tests: the same decisions, no sleeping."""
+        return cls(testing_mode=True, **changes)
+
+    def with_options(self, **changes: Any) -> RetryPolicy:
+        """Return a copy with *changes* applied."""
+        return attrs.evolve(self, **changes)
+
+    def retrying(
+        self, *, retry: Callable[[BaseException], bool], record_wait: Callable[[float], None]
+    ) -> tenacity.Retrying:
+        """A tenacity retrier that records each wait instead of sleeping.
+
+        The clients' step loop performs the recorded wait itself (a sync or an
+        async sleep, or none in testing mode), so one retry loop serves both.
+        """
+        backoff = tenacity.wait_exponential_jitter(
+            initial=self.wait_initial, max=self.wait_max, jitter=self.wait_jitter
+        )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            asked = getattr(exc, "retry_after", None)
+            if asked is not None:
+                return float(asked)
+            return float(backoff(state))
+
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_after_delay(self.timeout),
+            wait=wait,
+            retry=tenacity.retry_if_exception(retry),
+            sleep=record_wait,
+            reraise=True,
+        )
+
+
+def retry_after_from(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds the platform asked us to wait, from headers or body; ``None`` if none.
+
+    Reads ``Retry-After`` (seconds or an HTTP date), ``retry_after_ms`` or
+    ``retry_after`` in a JSON body, and ``X-RateLimit-Reset`` as Unix seconds or
+    an ISO 8601 time (Mastodon) when ``X-RateLimit-Remaining`` is 0 or the
+    status is 429.
+    """
+    now = time.time() if now is None else now
+    header = response.headers.get("retry-after")
+    if header:
+        value = _seconds_or_date(header.strip(), now)
+        if value is not None:
+            return value
+    try:
+        body = json.loads(response.content) if response.content else None
+    except (ValueError, httpx.ResponseNotRead):
+        body = None
+    if isinstance(body, dict):
+        if isinstance(body.get("retry_after_ms"), (int, float)):
+            return max(0.0, body["retry_after_ms"] / 1000)
+        if isinstance(body.get("retry_after"), (int, float)):
+            return max(0.0, float(body["retry_after"]))
+        params = body.get("parameters")
+        if isinstance(params, dict) and isinstance(params.get("retry_after"), (int, float)):
+            return max(0.0, float(params["retry_after"]))  # Telegram's shape
+    reset = response.headers.get("x-ratelimit-reset") or response.headers.get("x-rate-limit-reset")
+    if reset and (response.status_code == 429 or response.headers.get("x-ratelimit-remaining") == "0"):
+        return _reset_to_wait(reset.strip(), now)
+    return None
+
+
+def _seconds_or_date(value: str, now: float) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _reset_to_wait(value: str, now: float) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None:
+        # Large numbers are Unix times (X); small ones are seconds from now.
+        return max(0.0, number - now) if number > 1e9 else max(0.0, number)
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - now)

@@ -1,0 +1,51 @@
+"""Stateful, strict fakes of the built-in platforms' HTTP APIs.
+
+"moto for media platforms": each fake keeps tokens, posts and media, rejects
+what the real API rejects, and fails on demand (`FakePlatform.inject`). Use
+them in-process through `Sandbox.client()`, as pytest fixtures (the
+``govmedia_sandbox`` fixture), or over real HTTP with ``govmedia sandbox``.
+
+Example:
+    >>> import govmedia as gm
+    >>> from govmedia.testing import Sandbox
+    >>> sandbox = Sandbox()
+    >>> sandbox["webhook"].inject("server_error")
+    >>> with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as client:
+    ...     client.publish(gm.Post(text="重试一次"), sandbox.channel("webhook")).state
+    'published'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from govmedia.testing._fake import FAULTS, Fault, FakePlatform, Recorded
+from govmedia.testing.sandbox import Sandbox
+from govmedia.testing.webhook import FakeWebhook
+
+if TYPE_CHECKING:
+    from govmedia.testing.mastodon import FakeMastodon
+    from govmedia.testing.wechat_oa import FakeWeChatOA
+
+__all__ = [
+    "FAULTS",
+    "FakeMastodon",
+    "FakePlatform",
+    "FakeWeChatOA",
+    "FakeWebhook",
+    "Fault",
+    "Recorded",
+    "Sandbox",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FakeMastodon":
+        from govmedia.testing.mastodon import FakeMastodon
+
+        return FakeMastodon
+    if name == "FakeWeChatOA":
+        from govmedia.testing.wechat_oa import FakeWeChatOA
+
+        return FakeWeChatOA
+    raise AttributeError(name)
