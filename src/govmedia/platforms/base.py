@@ -138,6 +138,12 @@ class Platform(Protocol):
     def metrics(self, receipt: Receipt) -> Flow[Metrics]:
         """Read a published post's counts."""
 
+    def repost(self, original: Receipt, channel: Channel, key: str) -> Flow[Receipt]:
+        """Repost/boost *original* from *channel* (amplify mode)."""
+
+    def can_repost(self, original: Receipt, channel: Channel) -> bool:
+        """True when *channel* can repost *original* natively."""
+
     def authenticate(self, channel: Channel) -> Flow[Token]:
         """Fetch an access token (platforms whose tokens expire)."""
 
@@ -244,6 +250,14 @@ class BasePlatform:
     def metrics(self, receipt: Receipt) -> Flow[Metrics]:
         """Read a published post's counts."""
         raise ConfigError(f"{self.name} gives no metrics (capabilities.metrics is False)")
+
+    def repost(self, original: Receipt, channel: Channel, key: str) -> Flow[Receipt]:
+        """Repost/boost *original* (another channel's receipt) from *channel*."""
+        raise ConfigError(f"{self.name} cannot repost (capabilities.repost is False)")
+
+    def can_repost(self, original: Receipt, channel: Channel) -> bool:
+        """True when *channel* can repost *original* natively (same instance, say)."""
+        return self.capabilities.repost and original.channel.platform == channel.platform
 
     def authenticate(self, channel: Channel) -> Flow[Token]:
         """Fetch a token; platforms with static tokens never get here."""
