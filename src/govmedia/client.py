@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _REFRESH_EARLY = 60.0  # seconds before expiry a cached token is renewed
+_sleep = time.sleep  # module-level so tests can watch the waits
 
 
 class _BaseClient:
@@ -225,7 +226,7 @@ class Client(_BaseClient):
                 return stop.value  # type: ignore[no-any-return]
             value, error = None, None
             if isinstance(op, Sleep):
-                time.sleep(op.seconds)
+                _sleep(op.seconds)
             elif isinstance(op, Send):
                 try:
                     value = self._http.send(op.request)

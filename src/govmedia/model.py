@@ -236,6 +236,22 @@ class Media(_Strict):
 # --------------------------------------------------------------------------- post
 
 
+def _media_item(value: Any, field: str) -> Any:
+    # A converter, not a validator: the default key hashes media during init.
+    if value is not None and not isinstance(value, Media):
+        raise _fail("Post", field, f"must be a gm.Media, got {type(value).__name__}")
+    return value
+
+
+def _media_tuple(value: Any) -> tuple[Media, ...]:
+    if isinstance(value, Media):
+        value = (value,)
+    items = tuple(value or ())
+    for item in items:
+        _media_item(item, "media")
+    return items
+
+
 def _digest(payload: Mapping[str, Any]) -> str:
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -287,8 +303,8 @@ class Post(_Strict):
     summary: str | None = attrs.field(default=None, validator=_str_or_none)
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     link: str | None = attrs.field(default=None, validator=_str_or_none)
-    cover: Media | None = attrs.field(default=None)
-    media: tuple[Media, ...] = attrs.field(default=(), converter=tuple)
+    cover: Media | None = attrs.field(default=None, converter=lambda v: _media_item(v, "cover"))
+    media: tuple[Media, ...] = attrs.field(default=(), converter=lambda v: _media_tuple(v))
     key: str = attrs.field(
         default=attrs.Factory(_post_key, takes_self=True), validator=_non_empty_str
     )
@@ -302,11 +318,6 @@ class Post(_Strict):
         for tag in self.tags:
             if not isinstance(tag, str) or not tag.strip():
                 raise _fail("Post", "tags", f"each tag must be a non-empty string, got {tag!r}")
-        if self.cover is not None and not isinstance(self.cover, Media):
-            raise _fail("Post", "cover", "must be a gm.Media")
-        for item in self.media:
-            if not isinstance(item, Media):
-                raise _fail("Post", "media", f"each item must be a gm.Media, got {type(item).__name__}")
 
     def _content(self, *, alt: bool) -> dict[str, Any]:
         return {

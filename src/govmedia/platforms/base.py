@@ -183,6 +183,20 @@ class BasePlatform:
 
     A subclass sets the class attributes, `error_codes` (its code table) and
     the flows it supports; flows it lacks raise `ConfigError`.
+
+    Example:
+        >>> import httpx
+        >>> import govmedia as gm
+        >>> from govmedia.platforms.base import json_body, retry_safe
+        >>> class NoticeBoardPlatform(gm.BasePlatform):
+        ...     name = "notice_board"
+        ...     credential_keys = ("api_key",)
+        ...     option_keys = ("url",)
+        ...     def publish(self, post, channel, key):
+        ...         request = httpx.Request("POST", channel.options["url"],
+        ...                                 content=json_body({"text": post.text, "id": key}))
+        ...         response = yield retry_safe(request)  # the board dedupes on "id"
+        ...         return gm.Receipt(channel=channel, remote_id=response.json()["id"])
     """
 
     name: ClassVar[str] = ""
@@ -301,16 +315,19 @@ class BasePlatform:
 
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
         """Build the error *response* means, from `error_codes`, or ``None``."""
+        ok_status = 200 <= response.status_code < 300 and response.status_code != 204
+        if self.json_responses and ok_status and not _parses(response):
+            # A 2xx whose body is cut short or is an HTML page: the write may
+            # well have been applied, and the answer cannot tell.
+            error = TransientError(
+                "the platform's answer was not valid JSON (truncated or an error page)",
+                platform=self.name, account=channel.account, code="bad_response",
+                response=response,
+            )
+            error.maybe_applied = True  # type: ignore[attr-defined]
+            return error
         details = self.error_details(response)
         if details is None:
-            if self.json_responses and response.status_code != 204 and not _parses(response):
-                error = TransientError(
-                    "the platform's answer was not valid JSON (truncated or an error page)",
-                    platform=self.name, account=channel.account, code="bad_response",
-                    response=response,
-                )
-                error.maybe_applied = True  # type: ignore[attr-defined]
-                return error
             return None
         code, message = details
         kind = self.error_codes.get(code) or _by_status(response.status_code)

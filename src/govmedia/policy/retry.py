@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +62,11 @@ class RetryPolicy:
         """Return a copy with *changes* applied."""
         return attrs.evolve(self, **changes)
 
+    def backoff(self, attempt: int) -> float:
+        """The computed wait after failed attempt number *attempt* (1-based)."""
+        exponential = self.wait_initial * 2 ** max(0, attempt - 1)
+        return min(self.wait_max, exponential) + random.uniform(0, self.wait_jitter)  # noqa: S311
+
     def retrying(
         self, *, retry: Callable[[BaseException], bool], record_wait: Callable[[float], None]
     ) -> tenacity.Retrying:
@@ -69,16 +75,12 @@ class RetryPolicy:
         The clients' step loop performs the recorded wait itself (a sync or an
         async sleep, or none in testing mode), so one retry loop serves both.
         """
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.wait_initial, max=self.wait_max, jitter=self.wait_jitter
-        )
-
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             asked = getattr(exc, "retry_after", None)
             if asked is not None:
                 return float(asked)
-            return float(backoff(state))
+            return self.backoff(state.attempt_number)
 
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_after_delay(self.timeout),

@@ -1,0 +1,66 @@
+"""Sample content for demos, docs and tests: a small post with real images."""
+
+from __future__ import annotations
+
+import base64
+
+from govmedia.model import Media, Post
+
+__all__ = ["COVER_JPEG", "CHART_PNG", "sample_post"]
+
+#: A 64x36 JPEG (red with a gold bar), under WeChat's 64 KB thumb limit.
+COVER_JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA0JCgsKCA0LCgsODg0PEyAVExISEyccHhcgLikxMC4pLSwzOko+MzZG"
+    "NywtQFdBRkxOUlNSMj5aYVpQYEpRUk//2wBDAQ4ODhMREyYVFSZPNS01T09PT09PT09PT09PT09PT09PT09PT09P"
+    "T09PT09PT09PT09PT09PT09PT09PT09PT0//wAARCAAkAEADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAA"
+    "AAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAk"
+    "M2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKT"
+    "lJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QA"
+    "HwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdh"
+    "cRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hp"
+    "anN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk"
+    "5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDAoor02vExmM+rcvu3ufSVavJbQ8yor02iuP8Atf8Aufj/AMAy"
+    "+s+R5lRXptFH9r/3Px/4AfWfI8yor02vO9T/AOQpd/8AXd//AEI114TG/WJNctreZrTq87tYrV6bXmVdh/wlVh/z"
+    "xuf++V/xrDM6NSry8iva/wChFeLlaxu0Vhf8JVYf88bn/vlf8aP+EqsP+eNz/wB8r/jXlfUq/wDKzn9lPsbtFYX/"
+    "AAlVh/zxuf8Avlf8aP8AhKrD/njc/wDfK/40fUq/8rD2U+xu153qf/IUu/8Aru//AKEa6f8A4Sqw/wCeNz/3yv8A"
+    "jXK3kqz3s8yAhZJGYA9cE5r08toVKU5Oasb0ISi3dENFFFeudIUUUUAFFFFABRRRQB//2Q=="
+)
+
+#: A 64x36 PNG of the same picture.
+CHART_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAEAAAAAkCAIAAAC2bqvFAAAAVUlEQVR42u3YsQ3AIAwAQYyYxOtELJuIdTJLqpRU"
+    "FAnSfevGJ7lynJll52rZPAAAAIBva7NBH/ffdr2OdEIAAAAAAAAAAAAAAAAAAG/huQsAAACw0gObjgU1mSpEBgAA"
+    "AABJRU5ErkJggg=="
+)
+
+
+def sample_post(key: str | None = None) -> Post:
+    """A 一带一路看国企 column post with a cover and one chart.
+
+    Example:
+        >>> from govmedia.testing.samples import sample_post
+        >>> sample_post().title
+        '一带一路看国企：中老铁路开通一周年'
+    """
+    post = Post(
+        title="一带一路看国企：中老铁路开通一周年",
+        body=(
+            "# 中老铁路开通一周年\n\n"
+            "一年来，中老铁路累计发送旅客 **850 万人次**，货物 1120 万吨。\n\n"
+            "![客货运量](chart.png)\n\n"
+            "- 国际旅客列车实现昆明至万象当日通达\n"
+            "- 跨境货物品类扩展到 2000 多种\n\n"
+            "[阅读全文](https://example.org/a/2023-12-03)"
+        ),
+        text="一带一路看国企：中老铁路开通一周年，累计发送旅客850万人次 https://example.org/a/2023-12-03",
+        summary="中老铁路开通一年，客货两旺。",
+        tags=("一带一路看国企",),
+        link="https://example.org/a/2023-12-03",
+        cover=Media.from_bytes(COVER_JPEG, filename="cover.jpg", alt="中老铁路列车"),
+        media=(Media.from_bytes(CHART_PNG, filename="chart.png", alt="客货运量柱状图"),),
+    )
+    if key is not None:
+        import attrs
+
+        post = attrs.evolve(post, key=key)
+    return post

@@ -1,0 +1,108 @@
+"""Serve a `Sandbox` over real HTTP on loopback (``govmedia sandbox``)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+from govmedia.testing.sandbox import Sandbox
+
+__all__ = ["SandboxServer", "serve"]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's default backlog of 5 resets connections under a fan-out.
+    request_queue_size = 256
+    sandbox: Sandbox
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Quiet: the fakes keep their own request log."""
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = self.server.sandbox.base_url + self.path
+        request = httpx.Request(
+            self.command, url, headers=list(self.headers.items()), content=body
+        )
+        try:
+            response = self.server.sandbox(request)
+        except httpx.TransportError:
+            # An injected timeout: drop the connection with no answer, as a
+            # dead proxy would; the client cannot know whether it was applied.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(2)
+            return
+        response.read()
+        self.send_response(response.status_code)
+        skip = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+        for name, value in response.headers.multi_items():
+            if name.lower() not in skip:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.content)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.content)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+class SandboxServer:
+    """A `Sandbox` served on ``http://HOST:PORT`` in a background thread.
+
+    Example:
+        >>> from govmedia.testing.server import SandboxServer
+        >>> with SandboxServer() as server:
+        ...     server.base_url.startswith("http://127.0.0.1:")
+        True
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), _Handler)
+        real_port = self._server.server_address[1]
+        self.base_url = f"http://{host}:{real_port}"
+        self.sandbox = Sandbox(self.base_url)
+        self._server.sandbox = self.sandbox
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SandboxServer:
+        """Serve in a daemon thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def serve(host: str = "127.0.0.1", port: int = 0) -> Iterator[SandboxServer]:
+    """Serve a fresh sandbox for the duration of a ``with`` block."""
+    server = SandboxServer(host, port).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,113 @@
+"""Over real sockets: a dropped connection after the request is never resent.
+
+httpx-aiohttp maps aiohttp's "server disconnected" (which happens after the
+request was written) to httpx.ConnectTimeout; the pipeline must still treat it
+as possibly applied. Both clients' default transports are checked.
+"""
+
+import socket
+import threading
+
+import httpx
+import pytest
+
+import govmedia as gm
+from govmedia.platforms.base import json_body
+
+
+class PlainPlatform(gm.BasePlatform):
+    name = "plain"
+    option_keys = ("url",)
+    json_responses = False
+
+    def publish(self, post, channel, key):
+        yield httpx.Request("POST", channel.options["url"], content=json_body({"text": post.text}))
+        return gm.Receipt(channel=channel, remote_id="1")
+
+
+@pytest.fixture(autouse=True)
+def _plain():
+    gm.platforms.register("plain", PlainPlatform, replace=True)
+    yield
+    gm.platforms.unregister("plain")
+
+
+class HangUpServer:
+    """Reads each request fully, then closes the connection with no answer."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        self._stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            data = b""
+            conn.settimeout(2)
+            try:
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length")), 0)
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests += 1
+            finally:
+                conn.close()
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+@pytest.fixture
+def hangup():
+    server = HangUpServer()
+    yield server
+    server.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def channel(url):
+    return gm.Channel(platform="plain", account="local", options={"url": url})
+
+
+def test_sync_hang_up_after_send_is_unknown(hangup):
+    with gm.Client(retry=gm.RetryPolicy.testing()) as client, pytest.raises(gm.DeliveryUnknown):
+        client.publish(gm.Post(text="一次"), channel(f"http://127.0.0.1:{hangup.port}/p"))
+    assert hangup.requests == 1
+
+
+@pytest.mark.anyio
+async def test_async_default_transport_hang_up_after_send_is_unknown(hangup):
+    async with gm.AsyncClient(retry=gm.RetryPolicy.testing()) as client:
+        with pytest.raises(gm.DeliveryUnknown):
+            await client.publish(gm.Post(text="一次"), channel(f"http://127.0.0.1:{hangup.port}/p"))
+        assert type(client._http()._transport).__name__ == "AiohttpTransport"
+    assert hangup.requests == 1
+
+
+@pytest.mark.anyio
+async def test_async_refused_connection_is_retried_then_transient():
+    url = f"http://127.0.0.1:{free_port()}/p"
+    async with gm.AsyncClient(retry=gm.RetryPolicy.testing(attempts=3)) as client:
+        with pytest.raises(gm.TransientError) as info:
+            await client.publish(gm.Post(text="一次"), channel(url))
+    assert not isinstance(info.value, gm.DeliveryUnknown)
+    assert "Nothing was created" in str(info.value)

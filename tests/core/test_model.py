@@ -1,0 +1,105 @@
+"""The model: validation at construction, keys, hashes, masking, pickling."""
+
+import pickle
+
+import attrs
+import pytest
+
+import govmedia as gm
+
+
+def test_empty_post_is_a_config_error_naming_fields():
+    with pytest.raises(gm.ConfigError, match="needs some content"):
+        gm.Post()
+    with pytest.raises(ValueError):  # ConfigError is also a ValueError
+        gm.Post(title="  ")
+
+
+def test_unknown_field_lists_valid_ones():
+    with pytest.raises(gm.ConfigError) as info:
+        gm.Post(title="t", subtitle="x")
+    assert "subtitle" in str(info.value)
+    assert "summary" in str(info.value)
+
+
+def test_wrong_types_name_the_field():
+    with pytest.raises(gm.ConfigError, match=r"Post\.title"):
+        gm.Post(title=42)
+    with pytest.raises(gm.ConfigError, match=r"Post\.body_format"):
+        gm.Post(body="x", body_format="rst")
+    with pytest.raises(gm.ConfigError, match=r"Post\.media"):
+        gm.Post(text="x", media=("cover.jpg",))
+
+
+def test_key_is_a_stable_content_hash():
+    a = gm.Post(title="微招聘", body="正文", tags=("招聘",))
+    b = gm.Post(title="微招聘", body="正文", tags=("招聘",))
+    c = gm.Post(title="微招聘", body="正文2", tags=("招聘",))
+    assert a.key == b.key != c.key
+    assert gm.Post(title="t", key="campaign-1").key == "campaign-1"
+
+
+def test_media_from_path_checks_readability(tmp_path):
+    with pytest.raises(gm.ConfigError, match="cannot read"):
+        gm.Media.from_path(tmp_path / "missing.jpg")
+    with pytest.raises(gm.ConfigError, match="directory"):
+        gm.Media.from_path(tmp_path)
+    f = tmp_path / "chart.png"
+    f.write_bytes(b"\x89PNG" + b"0" * 20)
+    m = gm.Media.from_path(f, alt="图表")
+    assert (m.mime_type, m.size, m.kind, m.alt) == ("image/png", 24, "image", "图表")
+    assert m.read().startswith(b"\x89PNG")
+
+
+def test_media_from_bytes_and_url():
+    m = gm.Media.from_bytes(b"data", filename="clip.mp4")
+    assert (m.kind, m.size) == ("video", 4)
+    assert "4 bytes" in repr(m)
+    u = gm.Media.from_url("https://cdn.example/a/photo.jpg?x=1")
+    assert (u.filename, u.mime_type) == ("photo.jpg", "image/jpeg")
+    with pytest.raises(gm.ConfigError):
+        gm.Media.from_url("ftp://x/y.jpg")
+    with pytest.raises(gm.ConfigError):
+        gm.Media.from_bytes(b"", filename="x.png")
+
+
+def test_channel_masks_credentials_everywhere():
+    ch = gm.Channel(platform="mastodon", account="sasac@social.example",
+                    credentials={"access_token": "very-secret-token"},
+                    options={"base_url": "https://social.example"})
+    for text in (repr(ch), str(ch), repr(ch.credentials), str(ch.credentials)):
+        assert "very-secret-token" not in text
+    blob = pickle.dumps(ch)
+    assert b"very-secret-token" not in blob
+    back = pickle.loads(blob)
+    assert back == ch  # identity survives, the secret does not
+    assert back.credentials["access_token"] == ""
+
+
+def test_channel_identity_ignores_labels_and_credentials():
+    a = gm.Channel(platform="webhook", account="cms", labels=("central",))
+    b = gm.Channel(platform="webhook", account="cms", credentials={"secret": "whsec_AAAA"})
+    assert a == b and hash(a) == hash(b)
+    assert a.id == "webhook:cms"
+    with pytest.raises(gm.ConfigError, match=r"Channel\.account"):
+        gm.Channel(platform="webhook", account="")
+
+
+def test_approvals_bind_the_content():
+    post = gm.Post(title="央企人事调整", body="正文").approve("张三").approve("李四").approve("张三")
+    assert post.valid_approvers == {"张三", "李四"}
+    edited = attrs.evolve(post, body="改过的正文")
+    assert len(edited.approvals) == 3
+    assert edited.valid_approvers == frozenset()
+    # the key is not part of the approved content
+    assert attrs.evolve(post, key="k2").valid_approvers == {"张三", "李四"}
+
+
+def test_receipt_and_metrics_pickle():
+    ch = gm.Channel(platform="webhook", account="cms", options={"url": "https://x.example"})
+    r = gm.Receipt(channel=ch, remote_id="1", url="https://x.example/1", raw={"a": [1]})
+    assert pickle.loads(pickle.dumps(r)) == r
+    m = gm.Metrics(likes=2)
+    assert m.views is None and pickle.loads(pickle.dumps(m)) == m
+    with pytest.raises(gm.ConfigError, match="state"):
+        gm.Receipt(channel=ch, remote_id="1", state="done")

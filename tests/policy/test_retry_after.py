@@ -1,0 +1,54 @@
+"""Reading the wait a platform asks for, in each platform's dialect."""
+
+import email.utils
+
+import httpx
+import pytest
+
+import govmedia as gm
+from govmedia.policy.retry import retry_after_from
+
+NOW = 1_700_000_000.0
+
+
+def resp(status=429, headers=None, json=None):
+    return httpx.Response(status, headers=headers or {}, json=json)
+
+
+@pytest.mark.parametrize(("response", "expected"), [
+    (resp(headers={"Retry-After": "5"}), 5.0),
+    (resp(headers={"Retry-After": email.utils.formatdate(NOW + 30, usegmt=True)}), 30.0),
+    # Matrix: {"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":4531}
+    (resp(json={"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 4531}), 4.531),
+    # Telegram: {"ok":false,"error_code":429,"parameters":{"retry_after":12}}
+    (resp(json={"ok": False, "error_code": 429, "parameters": {"retry_after": 12}}), 12.0),
+    # Mastodon: X-RateLimit-Reset is an ISO 8601 time with fractional seconds
+    (resp(headers={"X-RateLimit-Reset": "2023-11-14T22:13:20.500000Z", "X-RateLimit-Remaining": "0"}), 0.5),
+    # X: x-rate-limit-reset is Unix seconds
+    (resp(headers={"x-rate-limit-reset": str(int(NOW + 900))}), 900.0),
+    (resp(status=200, headers={"X-RateLimit-Reset": "2023-11-14T22:14:20Z", "X-RateLimit-Remaining": "10"}), None),
+    (resp(json={"error": "Too many requests"}), None),
+])
+def test_dialects(response, expected):
+    got = retry_after_from(response, now=NOW)
+    assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def test_retry_header_wins_over_the_body():
+    r = resp(headers={"Retry-After": "2"}, json={"retry_after_ms": 9000})
+    assert retry_after_from(r, now=NOW) == 2.0
+
+
+def test_backoff_grows_and_is_capped():
+    policy = gm.RetryPolicy(wait_initial=0.5, wait_max=3, wait_jitter=0)
+    assert [policy.backoff(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3, 3]
+    jittered = gm.RetryPolicy(wait_initial=1, wait_jitter=1).backoff(1)
+    assert 1 <= jittered <= 2
+
+
+def test_policy_is_a_value_object():
+    policy = gm.RetryPolicy()
+    assert (policy.attempts, policy.timeout, policy.max_retry_after) == (4, 60.0, 120.0)
+    assert policy.with_options(attempts=2).attempts == 2 and policy.attempts == 4
+    with pytest.raises(ValueError):
+        gm.RetryPolicy(attempts=0)
