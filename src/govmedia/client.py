@@ -141,11 +141,16 @@ class Client(_BaseClient):
 
     Args:
         http: an `httpx.Client` to send with; one passed in is never closed here.
-        retry: the `RetryPolicy` for every step.
-        rate_limits: ``{"platform" or "platform:account": gm.RateLimit(...)}``.
-        concurrency: how many deliveries a fan-out runs at once.
-        timeout: seconds (or an `httpx.Timeout`) per request.
-        require_approvals: distinct approvals of the current content a post needs.
+
+    Keyword Args:
+        retry (RetryPolicy | None): the `RetryPolicy` for every step.
+        rate_limits (Mapping[str, RateLimit] | None): ``{"platform" or
+            "platform:account": gm.RateLimit(...)}``.
+        concurrency (int): how many deliveries a fan-out runs at once.
+        timeout (float | httpx.Timeout | None): seconds (or an `httpx.Timeout`)
+            per request.
+        require_approvals (int): distinct approvals of the current content a
+            post needs.
 
     Example:
         >>> import govmedia as gm
