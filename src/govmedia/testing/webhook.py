@@ -49,6 +49,7 @@ class FakeWebhook(FakePlatform):
 
     name: ClassVar[str] = "webhook"
     prefix: ClassVar[str] = "/webhook"
+    create_path: ClassVar[str] = r"^/hooks/[^/]+$"
 
     def __init__(self, base_url: str = "https://sandbox.govmedia.test") -> None:
         super().__init__(base_url)
@@ -80,6 +81,16 @@ class FakeWebhook(FakePlatform):
         with self.lock:
             eps = [self.endpoints[name]] if name else list(self.endpoints.values())
             return [e for ep in eps for e in ep.events.values()]
+
+    def posts(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Events kept, as posts (one per ``webhook-id``), for one account or all."""
+        with self.lock:
+            return [
+                {"id": msg_id, "account": ep.name, **event}
+                for ep in self.endpoints.values()
+                if account is None or ep.name == re.sub(r"[^A-Za-z0-9_.-]", "_", account)
+                for msg_id, event in ep.events.items()
+            ]
 
     def account_of(self, request: httpx.Request) -> str | None:
         """The endpoint name stands for the account."""
