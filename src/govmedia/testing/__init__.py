@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from govmedia.testing._fake import FAULTS, Fault, FakePlatform, Recorded
+from govmedia.testing._fake import FAULTS, FakePlatform, Fault, Recorded, route
 from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
@@ -36,6 +36,7 @@ __all__ = [
     "Fault",
     "Recorded",
     "Sandbox",
+    "route",
 ]
 
 
