@@ -29,6 +29,8 @@ from govmedia.errors import (
     TransientError,
     ValidationError,
 )
+from govmedia.journal import Journal
+from govmedia.matrix import Matrix
 from govmedia.model import (
     Approval,
     Channel,
@@ -38,15 +40,18 @@ from govmedia.model import (
     Post,
     Problem,
     Receipt,
+    Variant,
 )
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.policy import RateLimit, RetryPolicy
+from govmedia.report import CampaignMetrics, Report
 
 __all__ = [
     "Approval",
     "AsyncClient",
     "AuthError",
     "BasePlatform",
+    "CampaignMetrics",
     "Capabilities",
     "Channel",
     "Client",
@@ -55,6 +60,8 @@ __all__ = [
     "Delivery",
     "DeliveryUnknown",
     "GovMediaError",
+    "Journal",
+    "Matrix",
     "Media",
     "Metrics",
     "PlatformError",
@@ -63,9 +70,11 @@ __all__ = [
     "RateLimit",
     "RateLimited",
     "Receipt",
+    "Report",
     "RetryPolicy",
     "TransientError",
     "ValidationError",
+    "Variant",
     "platforms",
 ]
 

@@ -8,11 +8,13 @@ sleep and wait for a shared token refresh.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, overload
 
 import anyio
 import httpx
@@ -20,9 +22,13 @@ import httpx
 from govmedia._pipeline import GetToken, Ops, Pipeline, Send, derive_key
 from govmedia._secrets import install_log_filters, remember
 from govmedia.errors import ConfigError, GovMediaError, ValidationError
-from govmedia.model import Channel, Metrics, Post, Problem, Receipt
+from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
+from govmedia.journal import Journal
+from govmedia.matrix import Matrix
+from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms import registry
-from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token
+from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token, is_retry_safe
+from govmedia.report import CampaignMetrics, Report
 from govmedia.policy.ratelimit import RateLimit, RateLimiter
 from govmedia.policy.retry import RetryPolicy
 
@@ -47,6 +53,7 @@ class _BaseClient:
         concurrency: int = 16,
         timeout: float | httpx.Timeout | None = None,
         require_approvals: int = 0,
+        journal: str | os.PathLike[str] | Journal | None = None,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -64,6 +71,13 @@ class _BaseClient:
             self.timeout = timeout
         else:
             self.timeout = httpx.Timeout(timeout)
+        self._own_journal = journal is not None and not isinstance(journal, Journal)
+        if journal is None or isinstance(journal, Journal):
+            self.journal = journal
+        elif isinstance(journal, (str, os.PathLike)):
+            self.journal = Journal(journal)
+        else:
+            raise ConfigError(f"journal must be a path or a gm.Journal, got {journal!r}")
         self._limiter = RateLimiter(rate_limits)
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._platforms: dict[str, BasePlatform] = {}
@@ -110,6 +124,26 @@ class _BaseClient:
         if not isinstance(receipt, Receipt):
             raise ConfigError(f"expected a gm.Receipt, got {type(receipt).__name__}")
         return self._platform(receipt.channel)
+
+    def _start(self, post: Post, target: Matrix | Iterable[Channel], mode: str, dry_run: bool,
+               progress: Progress | None, concurrency: int | None) -> tuple[FanOut, int]:
+        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+            raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+        run = FanOut(self, post, target, mode=mode, dry_run=dry_run, progress=progress,
+                     journal=self.journal)
+        return run, max(1, min(concurrency or self.concurrency, len(run)))
+
+    def _metric_targets(self, report: Report) -> list[tuple[dict[str, Any], Receipt | None]]:
+        targets: list[tuple[dict[str, Any], Receipt | None]] = []
+        for d in report.deliveries:
+            ident = {"platform": d.channel.platform, "account": d.channel.account,
+                     "url": d.receipt.url if d.receipt else None}
+            targets.append((ident, d.receipt if d.state in ("published", "skipped") else None))
+        return targets
+
+    def _close_journal(self) -> None:
+        if self._own_journal and self.journal is not None:
+            self.journal.close()
 
     # ----------------------------------------------------------- tokens
 
@@ -182,9 +216,10 @@ class Client(_BaseClient):
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP client if govmedia opened it."""
+        """Close the HTTP client and the journal if govmedia opened them."""
         if self._own_http:
             self._http.close()
+        self._close_journal()
 
     # ----------------------------------------------------------- public API
 
@@ -212,16 +247,100 @@ class Client(_BaseClient):
         platform = self._receipt_platform(receipt)
         self._drive(self._pipeline.run_flow(platform, receipt.channel, platform.delete(receipt)))
 
-    def metrics(self, receipt: Receipt) -> Metrics:
-        """Read a published post's counts (``None`` where the platform gives none)."""
-        platform = self._receipt_platform(receipt)
+    @overload
+    def metrics(self, target: Receipt) -> Metrics: ...
+    @overload
+    def metrics(self, target: Report) -> CampaignMetrics: ...
+
+    def metrics(self, target: Receipt | Report) -> Metrics | CampaignMetrics:
+        """Read a post's counts, or a whole fan-out's per account and in total.
+
+        A count the platform does not give is ``None``, never 0.
+        """
+        if isinstance(target, Report):
+            targets = self._metric_targets(target)
+            workers = max(1, min(self.concurrency, len(targets)))
+            with ThreadPoolExecutor(workers) as pool:
+                got = list(pool.map(self._metrics_or_error, [r for _, r in targets]))
+            return CampaignMetrics.collect([(i, g) for (i, _), g in zip(targets, got, strict=True)])
+        platform = self._receipt_platform(target)
         return self._drive(
-            self._pipeline.run_flow(platform, receipt.channel, platform.metrics(receipt))
+            self._pipeline.run_flow(platform, target.channel, platform.metrics(target))
         )
+
+    def _metrics_or_error(self, receipt: Receipt | None) -> Metrics | BaseException:
+        if receipt is None:
+            return GovMediaError("not published")
+        try:
+            return self.metrics(receipt)
+        except GovMediaError as exc:
+            return exc
+
+    def fan_out(
+        self,
+        post: Post,
+        target: Matrix | Iterable[Channel],
+        *,
+        mode: Mode = "broadcast",
+        concurrency: int | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> Report:
+        """Publish *post* to every channel of *target*; never raises for one account.
+
+        Args:
+            post: the post; its variants are applied per channel.
+            target: a `Matrix` or any iterable of `Channel`.
+            mode: ``"broadcast"`` (everyone publishes) or ``"amplify"`` (the hub
+                publishes, then members repost it or link to it).
+            concurrency: deliveries at once (default: the client's).
+            dry_run: check every channel and send nothing.
+            progress: called once per finished `Delivery` (from worker threads).
+
+        Returns:
+            A `Report` with one `Delivery` per channel, hub first.
+        """
+        run, workers = self._start(post, target, mode, dry_run, progress, concurrency)
+        hub = run.hub_item()
+        if hub is not None:
+            self._deliver(run, hub)
+        if workers == 1:
+            self._worker(run)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="govmedia") as pool:
+                for future in [pool.submit(self._worker, run) for _ in range(workers)]:
+                    future.result()
+        return run.report()
+
+    def _worker(self, run: FanOut) -> None:
+        while (item := run.next_item()) is not None:
+            self._deliver(run, item)
+
+    def _deliver(self, run: FanOut, item: Item) -> None:
+        decision = run.decide(item)
+        if isinstance(decision, Delivery):
+            run.record(item, decision)
+            return
+        run.record(item, self._attempt(run, decision))
+
+    def _attempt(self, run: FanOut, attempt: Attempt) -> Delivery:
+        platform, channel = attempt.platform, attempt.item.channel
+        track = _Track()
+        try:
+            if attempt.reconcile is not None:
+                found = self._drive(self._pipeline.run_flow(platform, channel, attempt.reconcile()))
+                if found is not None:
+                    return run.outcome(attempt, found)
+            if not run.claim(attempt):
+                return run.outcome(attempt, None)
+            flow = self._pipeline.run_flow(platform, channel, attempt.make_flow())
+            return run.outcome(attempt, self._drive(flow, track))
+        except Exception as exc:  # noqa: BLE001 - one account's fault never stops the rest
+            return run.outcome(attempt, exc, sent_unsafe=track.sent_unsafe)
 
     # ----------------------------------------------------------- driver
 
-    def _drive(self, ops: Ops[T]) -> T:
+    def _drive(self, ops: Ops[T], track: _Track | None = None) -> T:
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -233,6 +352,8 @@ class Client(_BaseClient):
             if isinstance(op, Sleep):
                 _sleep(op.seconds)
             elif isinstance(op, Send):
+                if track is not None:
+                    track.sent(op.request)
                 try:
                     value = self._http.send(op.request)
                 except httpx.TransportError as exc:
@@ -299,10 +420,11 @@ class AsyncClient(_BaseClient):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client if govmedia opened it."""
+        """Close the HTTP client and the journal if govmedia opened them."""
         if self._own_http and self._http_client is not None:
             await self._http_client.aclose()
             self._http_client = None
+        self._close_journal()
 
     # ----------------------------------------------------------- public API
 
@@ -322,16 +444,90 @@ class AsyncClient(_BaseClient):
             self._pipeline.run_flow(platform, receipt.channel, platform.delete(receipt))
         )
 
-    async def metrics(self, receipt: Receipt) -> Metrics:
-        """Read a published post's counts."""
-        platform = self._receipt_platform(receipt)
+    @overload
+    async def metrics(self, target: Receipt) -> Metrics: ...
+    @overload
+    async def metrics(self, target: Report) -> CampaignMetrics: ...
+
+    async def metrics(self, target: Receipt | Report) -> Metrics | CampaignMetrics:
+        """Read a post's counts, or a whole fan-out's; see `Client.metrics`."""
+        if isinstance(target, Report):
+            targets = self._metric_targets(target)
+            got: list[Metrics | BaseException] = [GovMediaError("not published")] * len(targets)
+            limiter = anyio.CapacityLimiter(self.concurrency)
+
+            async def one(i: int, receipt: Receipt) -> None:
+                async with limiter:
+                    try:
+                        got[i] = await self.metrics(receipt)
+                    except GovMediaError as exc:
+                        got[i] = exc
+
+            async with anyio.create_task_group() as tg:
+                for i, (_, receipt) in enumerate(targets):
+                    if receipt is not None:
+                        tg.start_soon(one, i, receipt)
+            return CampaignMetrics.collect([(i, g) for (i, _), g in zip(targets, got, strict=True)])
+        platform = self._receipt_platform(target)
         return await self._drive(
-            self._pipeline.run_flow(platform, receipt.channel, platform.metrics(receipt))
+            self._pipeline.run_flow(platform, target.channel, platform.metrics(target))
         )
+
+    async def fan_out(
+        self,
+        post: Post,
+        target: Matrix | Iterable[Channel],
+        *,
+        mode: Mode = "broadcast",
+        concurrency: int | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> Report:
+        """Publish *post* to every channel of *target*; see `Client.fan_out`.
+
+        Workers run in an anyio task group; each pulls the next channel when
+        it is free, so one slow account never holds up the rest.
+        """
+        run, workers = self._start(post, target, mode, dry_run, progress, concurrency)
+        hub = run.hub_item()
+        if hub is not None:
+            await self._deliver(run, hub)
+        async with anyio.create_task_group() as tg:
+            for _ in range(workers):
+                tg.start_soon(self._worker, run)
+        return run.report()
+
+    async def _worker(self, run: FanOut) -> None:
+        while (item := run.next_item()) is not None:
+            await self._deliver(run, item)
+
+    async def _deliver(self, run: FanOut, item: Item) -> None:
+        decision = run.decide(item)
+        if isinstance(decision, Delivery):
+            run.record(item, decision)
+            return
+        run.record(item, await self._attempt(run, decision))
+
+    async def _attempt(self, run: FanOut, attempt: Attempt) -> Delivery:
+        platform, channel = attempt.platform, attempt.item.channel
+        track = _Track()
+        try:
+            if attempt.reconcile is not None:
+                found = await self._drive(
+                    self._pipeline.run_flow(platform, channel, attempt.reconcile())
+                )
+                if found is not None:
+                    return run.outcome(attempt, found)
+            if not run.claim(attempt):
+                return run.outcome(attempt, None)
+            flow = self._pipeline.run_flow(platform, channel, attempt.make_flow())
+            return run.outcome(attempt, await self._drive(flow, track))
+        except Exception as exc:  # noqa: BLE001 - one account's fault never stops the rest
+            return run.outcome(attempt, exc, sent_unsafe=track.sent_unsafe)
 
     # ----------------------------------------------------------- driver
 
-    async def _drive(self, ops: Ops[T]) -> T:
+    async def _drive(self, ops: Ops[T], track: _Track | None = None) -> T:
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -343,6 +539,8 @@ class AsyncClient(_BaseClient):
             if isinstance(op, Sleep):
                 await anyio.sleep(op.seconds)
             elif isinstance(op, Send):
+                if track is not None:
+                    track.sent(op.request)
                 try:
                     value = await self._http().send(op.request)
                 except httpx.TransportError as exc:
@@ -365,6 +563,19 @@ class AsyncClient(_BaseClient):
                 return token
             _, ops = self._auth_ops(op)
             return self._store_token(scope, await self._drive(ops))
+
+
+class _Track:
+    """Remembers whether a write that may not be resent went out."""
+
+    __slots__ = ("sent_unsafe",)
+
+    def __init__(self) -> None:
+        self.sent_unsafe = False
+
+    def sent(self, request: httpx.Request) -> None:
+        if not self.sent_unsafe and not is_retry_safe(request):
+            self.sent_unsafe = True
 
 
 def _default_async_http(timeout: httpx.Timeout) -> httpx.AsyncClient:

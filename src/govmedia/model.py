@@ -22,6 +22,7 @@ from govmedia.errors import ConfigError, GovMediaError
 
 __all__ = [
     "Approval",
+    "Variant",
     "Channel",
     "Delivery",
     "DeliveryState",
@@ -257,6 +258,15 @@ def _digest(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def _evolve(post: Post, changes: dict[str, Any]) -> Post:
+    if changes.get("key") is attrs.NOTHING:
+        del changes["key"]
+        fields = {a.alias: getattr(post, a.name) for a in attrs.fields(Post) if a.name != "key"}
+        fields.update(changes)
+        return Post(**fields)
+    return attrs.evolve(post, **changes)
+
+
 def _post_key(post: Post) -> str:
     return _digest(post._content(alt=False))[:32]  # noqa: SLF001
 
@@ -275,6 +285,42 @@ class Approval(_Strict):
     approver: str = attrs.field(validator=_non_empty_str)
     content_hash: str = attrs.field(validator=_non_empty_str)
     at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
+
+
+_VARIANT_FIELDS = ("title", "text", "summary", "tags", "link", "cover")
+
+
+@attrs.frozen(kw_only=True)
+class Variant(_Strict):
+    """Field overrides of a post for one platform or one label of channels.
+
+    Build them with `Post.with_variant`; a channel gets its platform's variant
+    first, then those of its labels in the order the channel lists them.
+
+    Example:
+        >>> import govmedia as gm
+        >>> post = gm.Post(text="央企招聘季开始了").with_variant(platform="weibo", text="#微招聘# 央企招聘季开始了")
+        >>> post.variants[0].platform
+        'weibo'
+    """
+
+    platform: str | None = attrs.field(default=None, validator=_str_or_none)
+    label: str | None = attrs.field(default=None, validator=_str_or_none)
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.platform is None) == (self.label is None):
+            raise _fail("Variant", "platform/label", "give exactly one of platform or label")
+        bad = sorted(set(self.fields) - set(_VARIANT_FIELDS))
+        if bad:
+            raise _fail("Variant", "fields", f"cannot override {', '.join(bad)}; "
+                        f"overridable: {', '.join(_VARIANT_FIELDS)}")
+
+    def applies_to(self, channel: Channel) -> bool:
+        """True when this variant is for *channel*'s platform or one of its labels."""
+        if self.platform is not None:
+            return self.platform == channel.platform
+        return self.label in channel.labels
 
 
 @attrs.frozen(kw_only=True)
@@ -305,6 +351,8 @@ class Post(_Strict):
     link: str | None = attrs.field(default=None, validator=_str_or_none)
     cover: Media | None = attrs.field(default=None, converter=lambda v: _media_item(v, "cover"))
     media: tuple[Media, ...] = attrs.field(default=(), converter=lambda v: _media_tuple(v))
+    # Declared before `key`: the default key hashes the variants too.
+    variants: tuple[Variant, ...] = attrs.field(default=(), converter=tuple)
     key: str = attrs.field(
         default=attrs.Factory(_post_key, takes_self=True), validator=_non_empty_str
     )
@@ -326,6 +374,13 @@ class Post(_Strict):
             "link": self.link,
             "cover": self.cover._identity(alt=alt) if self.cover else None,  # noqa: SLF001
             "media": [m._identity(alt=alt) for m in self.media],  # noqa: SLF001
+            "variants": [
+                {"platform": v.platform, "label": v.label,
+                 **{k: (val._identity(alt=alt) if isinstance(val, Media)  # noqa: SLF001
+                        else list(val) if isinstance(val, tuple) else val)
+                    for k, val in sorted(v.fields.items())}}
+                for v in self.variants
+            ],
         }
 
     @property
@@ -340,6 +395,36 @@ class Post(_Strict):
             **({"at": at} if at is not None else {}),
         )
         return attrs.evolve(self, approvals=(*self.approvals, approval))
+
+    def with_variant(self, *, platform: str | None = None, label: str | None = None,
+                     **fields: Any) -> Post:
+        """A copy carrying overrides of `title`, `text`, `summary`, `tags`, `link`
+        or `cover` for one platform or one label (applied before checking).
+
+        Variants are content: they change the post's default key and void
+        approvals given before them.
+        """
+        if "tags" in fields:
+            fields["tags"] = _tuple_of_str(fields["tags"])
+        if "cover" in fields:
+            _media_item(fields["cover"], "cover")
+        variant = Variant(platform=platform, label=label, fields=fields)
+        changes: dict[str, Any] = {"variants": (*self.variants, variant)}
+        if self.key == _post_key(self):
+            changes["key"] = attrs.NOTHING  # recompute the default key
+        return _evolve(self, changes)
+
+    def for_channel(self, channel: Channel) -> Post:
+        """The post as *channel* sends it: its platform's variant, then its labels'."""
+        chosen = [v for v in self.variants if v.platform == channel.platform]
+        for label in channel.labels:
+            chosen.extend(v for v in self.variants if v.label == label)
+        if not chosen:
+            return self
+        changes: dict[str, Any] = {}
+        for variant in chosen:
+            changes.update(variant.fields)
+        return attrs.evolve(self, **changes)
 
     @property
     def valid_approvers(self) -> frozenset[str]:

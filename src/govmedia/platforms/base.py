@@ -101,6 +101,10 @@ class Capabilities:
     repost: bool = False
     dedupe: bool = False
     """Creates carry an idempotency key the platform honours (safe resend)."""
+    dedupe_window: float | None = None
+    """Seconds the platform remembers an idempotency key (``None``: for good)."""
+    reconcile: bool = False
+    """A possibly-applied create can be looked up (`reconcile`) before resending."""
     refresh: bool = False
     """Expired tokens are refreshed from the credentials."""
     text_max: int | None = None
@@ -143,6 +147,9 @@ class Platform(Protocol):
 
     def can_repost(self, original: Receipt, channel: Channel) -> bool:
         """True when *channel* can repost *original* natively."""
+
+    def reconcile(self, post: Post, channel: Channel, key: str) -> Flow[Receipt | None]:
+        """Find a possibly-applied create by its marker; ``None`` if absent."""
 
     def authenticate(self, channel: Channel) -> Flow[Token]:
         """Fetch an access token (platforms whose tokens expire)."""
@@ -272,6 +279,10 @@ class BasePlatform:
     def can_repost(self, original: Receipt, channel: Channel) -> bool:
         """True when *channel* can repost *original* natively (same instance, say)."""
         return self.capabilities.repost and original.channel.platform == channel.platform
+
+    def reconcile(self, post: Post, channel: Channel, key: str) -> Flow[Receipt | None]:
+        """Look for a create that may have been applied (by its hidden marker)."""
+        raise ConfigError(f"{self.name} cannot look up earlier posts (capabilities.reconcile is False)")
 
     def authenticate(self, channel: Channel) -> Flow[Token]:
         """Fetch a token; platforms with static tokens never get here."""

@@ -1,0 +1,341 @@
+"""The journal: a durable SQLite outbox of runs and deliveries.
+
+Every delivery of a post key to a channel has one row. A fan-out writes the
+run and every planned delivery before it sends anything, moves a row to
+``sending`` (committed) before its request goes out, and to its final state
+after. A re-run of the same key reads those rows: published ones are skipped,
+and a row left in ``sending`` by a crash is resent only where the platform
+deduplicates, reconciled where it can be asked, and otherwise left
+``unknown``: never silently posted twice.
+
+WAL mode with ``synchronous=NORMAL`` makes each commit survive a killed
+process (not a power cut) at the cost of a write, not an fsync.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from govmedia._secrets import mask
+from govmedia.errors import ConfigError, GovMediaError, PlatformError
+from govmedia.model import Channel, Receipt
+
+__all__ = ["Journal", "JournalEntry", "RunInfo"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    post_key TEXT NOT NULL,
+    title TEXT,
+    mode TEXT NOT NULL,
+    planned INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    post_key TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'member',
+    run_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    idem_key TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    remote_id TEXT,
+    url TEXT,
+    receipt_state TEXT,
+    receipt_raw TEXT,
+    error_type TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    started_at TEXT,
+    finished_at TEXT,
+    updated_at TEXT NOT NULL,
+    UNIQUE (post_key, platform, account)
+);
+CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries (run_id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    post_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT,
+    content_hash TEXT,
+    detail TEXT,
+    at TEXT NOT NULL
+);
+"""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """What the journal knows of one delivery."""
+
+    platform: str
+    account: str
+    state: str
+    attempts: int = 0
+    receipt: Receipt | None = None
+    error_type: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def age_seconds(self) -> float | None:
+        """Seconds since the row last changed."""
+        if not self.updated_at:
+            return None
+        then = dt.datetime.fromisoformat(self.updated_at)
+        return (dt.datetime.now(dt.UTC) - then).total_seconds()
+
+
+@attrs.frozen(kw_only=True)
+class RunInfo:
+    """One fan-out run as the journal recorded it."""
+
+    id: str
+    post_key: str
+    title: str | None
+    mode: str
+    planned: int
+    started_at: str
+    finished_at: str | None
+    summary: Mapping[str, int]
+
+
+class Journal:
+    """A SQLite journal of fan-out runs and deliveries (also an audit trail).
+
+    Pass a path to `Client(journal=...)`, or open one yourself to read it.
+    One journal may be shared by threads; several processes may open the same
+    file (each delivery is claimed with a compare-and-set before sending).
+
+    Example:
+        >>> import govmedia as gm
+        >>> journal = gm.Journal(":memory:")
+        >>> journal.runs()
+        []
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = "govmedia.db") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Journal({self.path!r})"
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # ----------------------------------------------------------- runs
+
+    def start_run(self, *, post_key: str, title: str | None, mode: str,
+                  planned: Iterable[tuple[Channel, str]]) -> str:
+        """Record a run and every planned delivery (new rows ``pending``) at once."""
+        run_id = uuid.uuid4().hex[:12]
+        now = _now()
+        count = 0
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, post_key, title, mode, started_at) VALUES (?,?,?,?,?)",
+                (run_id, post_key, title, mode, now),
+            )
+            batch: list[tuple[Any, ...]] = []
+            for channel, role in planned:
+                batch.append((post_key, channel.platform, channel.account, role, run_id, now))
+                count += 1
+                if len(batch) >= 1000:
+                    self._plan(db, batch)
+                    batch = []
+            self._plan(db, batch)
+            db.execute("UPDATE runs SET planned=? WHERE id=?", (count, run_id))
+        return run_id
+
+    @staticmethod
+    def _plan(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        db.executemany(
+            "INSERT INTO deliveries (post_key, platform, account, role, run_id, state, updated_at) "
+            "VALUES (?,?,?,?,?,'pending',?) ON CONFLICT (post_key, platform, account) "
+            "DO UPDATE SET run_id=excluded.run_id",
+            rows,
+        )
+
+    def finish_run(self, run_id: str, summary: Mapping[str, int]) -> None:
+        """Close a run with its per-state counts."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
+                       (_now(), json.dumps(dict(summary)), run_id))
+
+    def runs(self, limit: int = 50) -> list[RunInfo]:
+        """The latest runs, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [RunInfo(
+            id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
+            planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
+            summary=json.loads(r["summary"]) if r["summary"] else {},
+        ) for r in rows]
+
+    def run_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every delivery a run planned, as plain dicts (prefix ids are accepted)."""
+        with self._lock:
+            run = self._db.execute(
+                "SELECT id, post_key FROM runs WHERE id LIKE ? ORDER BY started_at DESC",
+                (run_id + "%",),
+            ).fetchall()
+            if len(run) != 1:
+                raise ConfigError(f"no single run matches {run_id!r} in {self.path}")
+            rows = self._db.execute(
+                "SELECT platform, account, role, state, attempts, remote_id, url, error_type, "
+                "error_code, error_message, started_at, finished_at FROM deliveries "
+                "WHERE run_id=? ORDER BY id", (run[0]["id"],),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # ----------------------------------------------------------- deliveries
+
+    def entries(self, post_key: str) -> dict[tuple[str, str], JournalEntry]:
+        """Every delivery of *post_key*, keyed by ``(platform, account)``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM deliveries WHERE post_key=?", (post_key,)
+            ).fetchall()
+        return {(r["platform"], r["account"]): self._entry(r) for r in rows}
+
+    @staticmethod
+    def _entry(row: sqlite3.Row) -> JournalEntry:
+        return JournalEntry(
+            platform=row["platform"], account=row["account"], state=row["state"],
+            attempts=row["attempts"], error_type=row["error_type"], error_code=row["error_code"],
+            error_message=row["error_message"], updated_at=row["updated_at"],
+            receipt=None,
+        )
+
+    def receipt(self, post_key: str, channel: Channel) -> Receipt | None:
+        """The receipt recorded for a published delivery, bound to *channel*."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT remote_id, url, receipt_state, receipt_raw FROM deliveries "
+                "WHERE post_key=? AND platform=? AND account=?",
+                (post_key, channel.platform, channel.account),
+            ).fetchone()
+        if row is None or not row["remote_id"]:
+            return None
+        return Receipt(channel=channel, remote_id=row["remote_id"], url=row["url"],
+                       state=row["receipt_state"] or "published",
+                       raw=json.loads(row["receipt_raw"]) if row["receipt_raw"] else {})
+
+    def claim(self, run_id: str, post_key: str, channel: Channel, *, expect: str,
+              idem_key: str) -> bool:
+        """Move a delivery from *expect* to ``sending`` before its request goes out.
+
+        False when another run changed it first (nothing must be sent then).
+        """
+        now = _now()
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE deliveries SET state='sending', run_id=?, idem_key=?, "
+                "attempts=attempts+1, started_at=?, updated_at=? "
+                "WHERE post_key=? AND platform=? AND account=? AND state=?",
+                (run_id, idem_key, now, now, post_key, channel.platform, channel.account, expect),
+            )
+            return cursor.rowcount == 1
+
+    def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,
+               receipt: Receipt | None = None, error: BaseException | None = None) -> None:
+        """Record a delivery's final state for this run."""
+        now = _now()
+        raw = json.dumps(dict(receipt.raw), ensure_ascii=False, default=str) if receipt else None
+        code = getattr(error, "code", None) if isinstance(error, PlatformError) else None
+        message = _message(error)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET state=?, run_id=?, remote_id=COALESCE(?, remote_id), "
+                "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
+                "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
+                "error_message=?, finished_at=?, updated_at=? "
+                "WHERE post_key=? AND platform=? AND account=?",
+                (state, run_id, receipt.remote_id if receipt else None,
+                 receipt.url if receipt else None, receipt.state if receipt else None, raw,
+                 type(error).__name__ if error else None, None if code is None else str(code),
+                 message, now, now, post_key, channel.platform, channel.account),
+            )
+
+    # ----------------------------------------------------------- audit
+
+    def audit(self, post_key: str, kind: str, *, actor: str | None = None,
+              content_hash: str | None = None, detail: str | None = None,
+              at: dt.datetime | None = None) -> None:
+        """Append an audit record (an approval, a refusal, a screening hit)."""
+        when = (at or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds")
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO audit (post_key, kind, actor, content_hash, detail, at) VALUES (?,?,?,?,?,?)",
+                (post_key, kind, actor, content_hash, detail, when),
+            )
+
+    def audit_trail(self, post_key: str) -> list[dict[str, Any]]:
+        """The audit records of *post_key*, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, actor, content_hash, detail, at FROM audit WHERE post_key=? ORDER BY id",
+                (post_key,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+
+def _message(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, GovMediaError):
+        return mask(str(error))
+    return mask(f"{type(error).__name__}: {error}")

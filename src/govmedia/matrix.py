@@ -1,0 +1,158 @@
+"""`Matrix`: a hub account plus its member accounts, from code or a TOML file.
+
+```toml
+[hub]
+platform = "wechat_oa"
+account = "gh_sasac"
+credentials = { app_id = "${SASAC_APP_ID}", app_secret = "${SASAC_APP_SECRET}" }
+
+[[members]]
+platform = "mastodon"
+account = "cnpc@social.example"
+labels = ["energy", "central"]
+credentials = { access_token = "${CNPC_MASTODON_TOKEN}" }
+options = { base_url = "https://social.example" }
+```
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from govmedia.errors import ConfigError
+from govmedia.model import Channel
+
+__all__ = ["Matrix"]
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CHANNEL_KEYS = {"platform", "account", "labels", "credentials", "options"}
+
+
+def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return env[name]
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v, where, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", env) for k, v in value.items()}
+    return value
+
+
+def _channel(table: Any, where: str, env: Mapping[str, str]) -> Channel:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table with platform and account")
+    unknown = sorted(set(table) - _CHANNEL_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                          f"valid: {', '.join(sorted(_CHANNEL_KEYS))}")
+    table = _expand(table, where, env)
+    try:
+        return Channel(
+            platform=table.get("platform", ""), account=table.get("account", ""),
+            credentials=table.get("credentials") or {}, options=table.get("options") or {},
+            labels=tuple(table.get("labels") or ()),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _unique(channels: Iterable[Channel]) -> None:
+    counts = Counter((c.platform, c.account) for c in channels)
+    dupes = [f"{p}:{a}" for (p, a), n in counts.items() if n > 1]
+    if dupes:
+        raise ConfigError(
+            f"channel(s) listed more than once: {', '.join(sorted(dupes))}; "
+            "an account must be unique per platform (write self-hosted ones as user@host)"
+        )
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class Matrix:
+    """A hub channel and its members; iterating yields the hub, then the members.
+
+    Example:
+        >>> import govmedia as gm
+        >>> hub = gm.Channel(platform="webhook", account="hub", options={"url": "https://hub.example/h"})
+        >>> members = [gm.Channel(platform="webhook", account=f"m{i}", labels=("central",) if i % 2 else (),
+        ...                       options={"url": f"https://m{i}.example/h"}) for i in range(4)]
+        >>> matrix = gm.Matrix(hub=hub, members=members)
+        >>> len(matrix), len(matrix.select("central"))
+        (5, 3)
+    """
+
+    hub: Channel | None = None
+    members: tuple[Channel, ...] = attrs.field(default=(), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        for ch in self:
+            if not isinstance(ch, Channel):
+                raise ConfigError(f"Matrix holds gm.Channel objects, got {type(ch).__name__}")
+        _unique(self)
+
+    def __iter__(self) -> Iterator[Channel]:
+        if self.hub is not None:
+            yield self.hub
+        yield from self.members
+
+    def __len__(self) -> int:
+        return len(self.members) + (self.hub is not None)
+
+    def __repr__(self) -> str:
+        platforms = Counter(c.platform for c in self)
+        mix = ", ".join(f"{p}={n}" for p, n in sorted(platforms.items()))
+        hub = self.hub.id if self.hub else None
+        return f"Matrix(hub={hub!r}, members={len(self.members)}, platforms={{{mix}}})"
+
+    @property
+    def labels(self) -> list[str]:
+        """Every label used by a member, sorted."""
+        return sorted({label for ch in self.members for label in ch.labels})
+
+    def select(self, label: str) -> Matrix:
+        """The hub and the members carrying *label*."""
+        return Matrix(hub=self.hub, members=[m for m in self.members if label in m.labels])
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
+                  source: str = "matrix") -> Matrix:
+        """Build a matrix from parsed TOML (``hub`` table, ``members`` array).
+
+        ``"${NAME}"`` in any string is replaced from *env* (default: the
+        process environment); a missing variable is a `ConfigError` naming it.
+        """
+        env = os.environ if env is None else env
+        unknown = sorted(set(data) - {"hub", "members"})
+        if unknown:
+            raise ConfigError(f"{source}: unknown table(s) {', '.join(unknown)}; use [hub] and [[members]]")
+        hub = _channel(data["hub"], f"{source}: [hub]", env) if "hub" in data else None
+        raw_members = data.get("members", [])
+        if not isinstance(raw_members, list):
+            raise ConfigError(f"{source}: members must be an array of tables ([[members]])")
+        members = [_channel(m, f"{source}: members[{i}]", env) for i, m in enumerate(raw_members)]
+        return cls(hub=hub, members=members)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Matrix:
+        """Read a matrix from a TOML file; see the module docs for the format."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read matrix file {str(p)!r}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        return cls.from_dict(data, env=env, source=str(p))

@@ -1,0 +1,159 @@
+"""`Report`: what happened on every account in a fan-out, and campaign metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from govmedia.model import Delivery, Metrics
+
+__all__ = ["CampaignMetrics", "Report"]
+
+STATE_ORDER = ("published", "skipped", "pending", "invalid", "failed", "unknown")
+
+
+def _html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return (f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _to_pandas(rows: list[dict[str, Any]]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("to_pandas() needs pandas: pip install 'govmedia[notebook]'") from exc
+    return pd.DataFrame(rows)
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    """The outcome of one fan-out: one `Delivery` per channel, hub first.
+
+    Example:
+        >>> import govmedia as gm
+        >>> from govmedia.testing import Sandbox
+        >>> sandbox = Sandbox(platforms=["webhook"])
+        >>> channels = [sandbox.channel("webhook", f"member{i}") for i in range(3)]
+        >>> with gm.Client(http=sandbox.client()) as client:
+        ...     report = client.fan_out(gm.Post(text="国资小新：发布会直播"), channels)
+        >>> report.ok, report.summary()
+        (True, {'published': 3})
+    """
+
+    post_key: str
+    mode: str = "broadcast"
+    run_id: str | None = None
+    dry_run: bool = False
+    deliveries: tuple[Delivery, ...] = ()
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when no delivery is ``failed``, ``unknown`` or ``invalid``."""
+        return all(d.ok for d in self.deliveries)
+
+    def summary(self) -> dict[str, int]:
+        """Deliveries per state, in a fixed order, leaving out states with none."""
+        counts = Counter(d.state for d in self.deliveries)
+        return {s: counts[s] for s in STATE_ORDER if counts[s]}
+
+    def by_state(self, *states: str) -> list[Delivery]:
+        """The deliveries in any of *states*."""
+        return [d for d in self.deliveries if d.state in states]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per delivery, for tables, CSV or DataFrames."""
+        out = []
+        for d in self.deliveries:
+            took = (d.finished_at - d.started_at).total_seconds() if d.started_at and d.finished_at else None
+            problems = "; ".join(f"{p.code}: {p.message}" for p in d.problems)
+            out.append({
+                "platform": d.channel.platform,
+                "account": d.channel.account,
+                "labels": ",".join(d.channel.labels),
+                "state": d.state,
+                "remote_id": d.receipt.remote_id if d.receipt else None,
+                "url": d.receipt.url if d.receipt else None,
+                "error": problems or (str(d.error) if d.error else None),
+                "attempts": d.attempts,
+                "seconds": None if took is None else round(took, 3),
+            })
+        return out
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (needs pandas)."""
+        return _to_pandas(self.rows())
+
+    def __str__(self) -> str:
+        lines = [f"fan-out {self.mode}{' (dry run)' if self.dry_run else ''} of post "
+                 f"{self.post_key[:12]}: " + ", ".join(f"{n} {s}" for s, n in self.summary().items())]
+        for row in self.rows():
+            detail = row["url"] or row["remote_id"] or row["error"] or ""
+            lines.append(f"  {row['state']:<9} {row['platform']:<10} {row['account']:<28} {detail}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        columns = ("platform", "account", "state", "url", "error", "attempts")
+        rows = [[r[c] for c in columns] for r in self.rows()]
+        caption = ", ".join(f"{n} {s}" for s, n in self.summary().items())
+        return _html_table(columns, rows, f"govmedia fan-out: {caption}")
+
+
+@attrs.frozen(kw_only=True)
+class CampaignMetrics:
+    """Every delivery's counts, per account and in total.
+
+    A total is the sum of the accounts that report that count; it is ``None``
+    when none does (never 0 for "unknown").
+
+    Example:
+        >>> from govmedia.report import CampaignMetrics
+        >>> import govmedia as gm
+        >>> m = CampaignMetrics.collect([({"platform": "x", "account": "a"}, gm.Metrics(views=10, likes=None)),
+        ...                              ({"platform": "x", "account": "b"}, gm.Metrics(views=5, likes=2))])
+        >>> m.totals.views, m.totals.likes, m.totals.shares
+        (15, 2, None)
+    """
+
+    rows: tuple[dict[str, Any], ...] = ()
+    totals: Metrics = attrs.field(factory=Metrics)
+
+    @classmethod
+    def collect(cls, items: Sequence[tuple[dict[str, Any], Metrics | BaseException]]) -> CampaignMetrics:
+        """Build from ``(identity, metrics or error)`` pairs."""
+        rows = []
+        sums: dict[str, int | None] = {"views": None, "likes": None, "shares": None, "comments": None}
+        for ident, got in items:
+            row = dict(ident)
+            if isinstance(got, BaseException):
+                row.update({k: None for k in sums}, error=str(got))
+            else:
+                row.update({k: getattr(got, k) for k in sums}, error=None)
+                for k in sums:
+                    value = getattr(got, k)
+                    if value is not None:
+                        sums[k] = (sums[k] or 0) + value
+            rows.append(row)
+        return cls(rows=tuple(rows), totals=Metrics(**sums))
+
+    def to_pandas(self) -> Any:
+        """The per-account rows as a pandas DataFrame (needs pandas)."""
+        return _to_pandas(list(self.rows))
+
+    def _repr_html_(self) -> str:
+        columns = ("platform", "account", "views", "likes", "shares", "comments", "error")
+        rows = [[r.get(c) for c in columns] for r in self.rows]
+        t = self.totals
+        rows.append(["total", "", t.views, t.likes, t.shares, t.comments, ""])
+        return _html_table(columns, rows, "govmedia campaign metrics")
