@@ -12,6 +12,67 @@ import govmedia as gm
 __all__ = ["main"]
 
 
+class _ProgressBar:
+    """A one-line progress bar on stderr (redrawn only on a terminal)."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.counts: dict[str, int] = {}
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, delivery: gm.Delivery) -> None:
+        self.done += 1
+        self.counts[delivery.state] = self.counts.get(delivery.state, 0) + 1
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / max(1, self.total))
+            states = " ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  {states}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _print_report(report: gm.Report) -> None:
+    print(str(report))
+    print(f"\nok: {report.ok}   run: {report.run_id or '-'}")
+
+
+def _cmd_fan_out(args: argparse.Namespace) -> int:
+    post = gm.Post.from_file(args.post)
+    matrix = gm.Matrix.from_file(args.matrix)
+    if args.label:
+        matrix = matrix.select(args.label)
+    bar = _ProgressBar(len(matrix), enabled=not args.quiet)
+    with gm.Client(journal=args.journal, concurrency=args.concurrency) as client:
+        report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run, progress=bar)
+    bar.close()
+    _print_report(report)
+    return 0 if report.ok else 1
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    journal = gm.Journal(args.journal)
+    try:
+        if args.run:
+            rows = journal.run_rows(args.run)
+            for r in rows:
+                detail = r["url"] or r["remote_id"] or r["error_message"] or ""
+                print(f"{r['state']:<9} {r['platform']:<10} {r['account']:<28} "
+                      f"attempts={r['attempts']}  {detail}")
+            return 0
+        for run in journal.runs():
+            summary = ", ".join(f"{n} {s}" for s, n in run.summary.items()) or "unfinished"
+            print(f"{run.id}  {run.started_at[:19]}  {run.mode:<9} planned={run.planned:<5} "
+                  f"{summary}  {run.title or run.post_key[:12]}")
+    finally:
+        journal.close()
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from govmedia.testing.server import SandboxServer
 
@@ -60,6 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="publish a sample post to the built-in fakes over loopback")
     demo.set_defaults(func=_cmd_demo)
+    fan = sub.add_parser("fan-out", help="publish a post file to every channel of a matrix")
+    fan.add_argument("post", help="Markdown file with TOML front matter (+++)")
+    fan.add_argument("--matrix", required=True, help="matrix TOML file ([hub], [[members]])")
+    fan.add_argument("--journal", default="govmedia.db", help="SQLite journal (default govmedia.db)")
+    fan.add_argument("--mode", choices=("broadcast", "amplify"), default="broadcast")
+    fan.add_argument("--label", help="only the hub and the members with this label")
+    fan.add_argument("--concurrency", type=int, default=16)
+    fan.add_argument("--dry-run", action="store_true", help="check every channel, send nothing")
+    fan.add_argument("--quiet", action="store_true", help="no progress bar")
+    fan.set_defaults(func=_cmd_fan_out)
+    runs = sub.add_parser("runs", help="list fan-out runs in a journal, or show one")
+    runs.add_argument("action", nargs="?", choices=("show",))
+    runs.add_argument("run", nargs="?", help="run id (a prefix is enough)")
+    runs.add_argument("--journal", default="govmedia.db")
+    runs.set_defaults(func=_cmd_runs)
     sandbox = sub.add_parser("sandbox", help="serve the fake platforms over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -70,7 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``govmedia`` command."""
     args = build_parser().parse_args(argv)
-    status: int = args.func(args)
+    try:
+        status: int = args.func(args)
+    except gm.ConfigError as exc:
+        print(f"govmedia: {exc}", file=sys.stderr)
+        return 2
     return status
 
 

@@ -396,6 +396,21 @@ class Post(_Strict):
         )
         return attrs.evolve(self, approvals=(*self.approvals, approval))
 
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Post:
+        """Read a Markdown file with TOML front matter (``+++`` lines) as a post.
+
+        Example:
+            >>> import govmedia as gm, pathlib, tempfile
+            >>> f = pathlib.Path(tempfile.mkdtemp()) / "post.md"
+            >>> _ = f.write_text('+++\ntitle = "微招聘"\ntags = ["微招聘"]\n+++\n# 岗位\n\n正文', encoding="utf-8")
+            >>> gm.Post.from_file(f).title
+            '微招聘'
+        """
+        from govmedia._postfile import load_post
+
+        return load_post(path)
+
     def with_variant(self, *, platform: str | None = None, label: str | None = None,
                      **fields: Any) -> Post:
         """A copy carrying overrides of `title`, `text`, `summary`, `tags`, `link`

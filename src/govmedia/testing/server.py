@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 
@@ -19,6 +22,7 @@ class _Server(ThreadingHTTPServer):
     # http.server's default backlog of 5 resets connections under a fan-out.
     request_queue_size = 256
     sandbox: Sandbox
+    delay: float = 0.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -28,9 +32,44 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Quiet: the fakes keep their own request log."""
 
+    def _control(self, body: bytes) -> tuple[int, Any]:
+        """``/_sandbox/``: set up channels and read state from another process."""
+        sandbox = self.server.sandbox
+        path = self.path.split("?", 1)[0]
+        args = json.loads(body or b"{}") if self.command == "POST" else {}
+        if path == "/_sandbox/channels" and self.command == "POST":
+            ch = sandbox.channel(args["platform"], args.get("account", ""), **args.get("options", {}))
+            return 200, {"platform": ch.platform, "account": ch.account,
+                         "credentials": dict(ch.credentials), "options": dict(ch.options)}
+        if path.startswith("/_sandbox/posts/") and self.command == "GET":
+            return 200, sandbox[path.rsplit("/", 1)[-1]].posts()
+        if path == "/_sandbox/delay" and self.command == "POST":
+            self.server.delay = float(args.get("seconds", 0))
+            return 200, {"delay": self.server.delay}
+        if path == "/_sandbox/faults" and self.command == "POST":
+            sandbox[args.pop("platform")].inject(args.pop("kind"), **args)
+            return 200, {"ok": True}
+        return 404, {"error": f"unknown control {self.command} {path}"}
+
+    def _send_json(self, status: int, data: Any) -> None:
+        blob = json.dumps(data, ensure_ascii=False, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(blob)))
+        self.end_headers()
+        self.wfile.write(blob)
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/_sandbox/"):
+            try:
+                self._send_json(*self._control(body))
+            except (KeyError, ValueError, TypeError) as exc:
+                self._send_json(400, {"error": f"{type(exc).__name__}: {exc}"})
+            return
+        if self.server.delay:
+            time.sleep(self.server.delay)
         url = self.server.sandbox.base_url + self.path
         request = httpx.Request(
             self.command, url, headers=list(self.headers.items()), content=body
@@ -60,6 +99,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 class SandboxServer:
     """A `Sandbox` served on ``http://HOST:PORT`` in a background thread.
+
+    Besides the fakes, ``/_sandbox/`` answers control calls from other
+    processes: ``POST /_sandbox/channels {"platform", "account"}`` returns a
+    channel (with credentials) that reaches its fake, ``GET
+    /_sandbox/posts/PLATFORM`` lists live posts, ``POST /_sandbox/delay
+    {"seconds"}`` slows every answer, ``POST /_sandbox/faults {"platform",
+    "kind", ...}`` injects a fault.
 
     Example:
         >>> from govmedia.testing.server import SandboxServer

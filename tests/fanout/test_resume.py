@@ -1,0 +1,124 @@
+"""Resuming after a crash: what a row left in `sending` becomes on the next run."""
+
+import datetime as dt
+import sqlite3
+
+import httpx
+import pytest
+
+import govmedia as gm
+from govmedia.testing import Sandbox
+
+POST = gm.Post(text="央企人事调整：任免通知")
+
+
+def crash_after_claim(journal_path, channel):
+    """What a process killed right after marking a delivery `sending` leaves."""
+    journal = gm.Journal(journal_path)
+    run = journal.start_run(post_key=POST.key, title=None, mode="broadcast", planned=[(channel, "member")])
+    assert journal.claim(run, POST.key, channel, expect="pending", idem_key="k")
+    journal.close()
+
+
+def test_deduplicating_platform_is_resent_with_the_same_key(tmp_path):
+    sandbox = Sandbox(platforms=["webhook"])
+    ch = sandbox.channel("webhook", "m1")
+    with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as c:
+        c.publish(POST, ch)  # the crashed run had in fact delivered it
+    crash_after_claim(tmp_path / "j.db", ch)
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as c:
+        report = c.fan_out(POST, [ch])
+    assert report.deliveries[0].state == "published"
+    assert len(sandbox["webhook"].posts()) == 1  # the receiver deduplicated on webhook-id
+    assert len(sandbox["webhook"].requests()) == 2
+
+
+def test_reconcilable_platform_is_looked_up_not_resent(tmp_path, board, board_http):
+    ch = board.channel("b1")
+    with gm.Client(http=board_http) as c:
+        c.publish(POST, ch)
+    crash_after_claim(tmp_path / "j.db", ch)
+    with gm.Client(http=board_http, journal=tmp_path / "j.db") as c:
+        report = c.fan_out(POST, [ch])
+        again = c.fan_out(POST, [ch])
+    assert report.deliveries[0].state == "published"
+    assert again.deliveries[0].state == "skipped"
+    assert len(board.posts()) == 1
+    assert [r.method for r in board.log] == ["POST", "GET"]
+
+
+def test_reconcile_that_finds_nothing_sends_once(tmp_path, board, board_http):
+    ch = board.channel("b1")
+    crash_after_claim(tmp_path / "j.db", ch)
+    with gm.Client(http=board_http, journal=tmp_path / "j.db") as c:
+        assert c.fan_out(POST, [ch]).deliveries[0].state == "published"
+    assert len(board.posts()) == 1
+
+
+def test_other_platforms_are_left_unknown_and_never_resent(tmp_path, board, board_http):
+    ch = board.channel("p1", platform="plainboard")
+    crash_after_claim(tmp_path / "j.db", ch)
+    with gm.Client(http=board_http, journal=tmp_path / "j.db") as c:
+        first = c.fan_out(POST, [ch])
+        second = c.fan_out(POST, [ch])
+    for report in (first, second):
+        assert report.deliveries[0].state == "unknown"
+        assert "not resent" in str(report.deliveries[0].error)
+    assert board.log == []
+
+
+def test_timeout_after_send_is_unknown_then_left_alone(tmp_path, board, board_http):
+    ch = board.channel("p1", platform="plainboard")
+    board.inject("timeout_after")
+    with gm.Client(http=board_http, journal=tmp_path / "j.db", retry=gm.RetryPolicy.testing()) as c:
+        assert c.fan_out(POST, [ch]).deliveries[0].state == "unknown"
+        assert c.fan_out(POST, [ch]).deliveries[0].state == "unknown"
+    assert len(board.posts()) == 1 and len(board.log) == 1
+
+
+def test_dedupe_window_expired_is_not_resent(tmp_path, monkeypatch):
+    """Mastodon keeps an Idempotency-Key about an hour: later, a resend could duplicate."""
+    sandbox = Sandbox(platforms=["webhook"])
+    ch = sandbox.channel("webhook", "m1")
+    crash_after_claim(tmp_path / "j.db", ch)
+    db = sqlite3.connect(tmp_path / "j.db")
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).isoformat()
+    db.execute("UPDATE deliveries SET updated_at=?", (old,))
+    db.commit()
+    db.close()
+    from govmedia.platforms.webhook import WebhookPlatform
+    import attrs
+
+    monkeypatch.setattr(WebhookPlatform, "capabilities",
+                        attrs.evolve(WebhookPlatform.capabilities, dedupe_window=3600))
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as c:
+        assert c.fan_out(POST, [ch]).deliveries[0].state == "unknown"
+    assert sandbox["webhook"].log == []
+
+
+def test_a_bug_in_platform_code_after_a_write_is_unknown(tmp_path, board, board_http, monkeypatch):
+    from conftest import BoardPlatform
+
+    def broken(self, post, channel, key):
+        yield httpx.Request("POST", f"{channel.options['base_url']}/posts",
+                            content=b'{"text": "x", "marker": "m", "account": "b1"}')
+        raise KeyError("id")
+
+    monkeypatch.setattr(BoardPlatform, "publish", broken)
+    with gm.Client(http=board_http) as c:
+        report = c.fan_out(POST, [board.channel("b1")])
+    assert report.deliveries[0].state == "unknown"
+    assert "KeyError" in str(report.deliveries[0].error)
+
+
+def test_journal_records_runs_and_rows(tmp_path):
+    sandbox = Sandbox(platforms=["webhook"])
+    chs = [sandbox.channel("webhook", f"m{i}") for i in range(3)]
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as c:
+        report = c.fan_out(POST.approve("张三"), chs)
+        runs = c.journal.runs()
+        rows = c.journal.run_rows(report.run_id[:6])
+        trail = c.journal.audit_trail(POST.key)
+    assert runs[0].summary == {"published": 3} and runs[0].planned == 3
+    assert {r["state"] for r in rows} == {"published"} and all(r["attempts"] == 1 for r in rows)
+    assert trail[0]["kind"] == "approval" and trail[0]["actor"] == "张三"
