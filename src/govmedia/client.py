@@ -185,6 +185,8 @@ class Client(_BaseClient):
             per request.
         require_approvals (int): distinct approvals of the current content a
             post needs.
+        journal (str | os.PathLike[str] | Journal | None): a SQLite journal
+            (a path, or a `Journal`) that makes fan-outs exactly-once across runs.
 
     Example:
         >>> import govmedia as gm
