@@ -76,8 +76,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from govmedia.testing.server import SandboxServer
 
-    server = SandboxServer(args.host, args.port)
-    print(f"govmedia sandbox serving fakes at {server.base_url}")
+    platforms = args.platforms.split(",") if args.platforms else None
+    server = SandboxServer(args.host, args.port, platforms=platforms)
+    print(f"govmedia sandbox serving fakes at {server.base_url}", flush=True)
     for name, fake in server.sandbox.fakes.items():
         print(f"  {name:<10} {fake.base_url}")
     print("Ctrl-C stops it.", flush=True)
@@ -138,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=_cmd_runs)
     sandbox = sub.add_parser("sandbox", help="serve the fake platforms over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    sandbox.add_argument("--platforms", help="comma-separated fakes to serve (default: all)")
     sandbox.set_defaults(func=_cmd_sandbox)
     return parser
 

@@ -24,6 +24,13 @@ class _Server(ThreadingHTTPServer):
     sandbox: Sandbox
     delay: float = 0.0
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (killed, timed out) is normal here: stay quiet."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -42,7 +49,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {"platform": ch.platform, "account": ch.account,
                          "credentials": dict(ch.credentials), "options": dict(ch.options)}
         if path.startswith("/_sandbox/posts/") and self.command == "GET":
-            return 200, sandbox[path.rsplit("/", 1)[-1]].posts()
+            account = httpx.URL(self.path).params.get("account")
+            return 200, sandbox[path.rsplit("/", 1)[-1]].posts(account)
         if path == "/_sandbox/delay" and self.command == "POST":
             self.server.delay = float(args.get("seconds", 0))
             return 200, {"delay": self.server.delay}
@@ -114,11 +122,12 @@ class SandboxServer:
         True
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 platforms: list[str] | None = None) -> None:
         self._server = _Server((host, port), _Handler)
         real_port = self._server.server_address[1]
         self.base_url = f"http://{host}:{real_port}"
-        self.sandbox = Sandbox(self.base_url)
+        self.sandbox = Sandbox(self.base_url, platforms=platforms)
         self._server.sandbox = self.sandbox
         self._thread: threading.Thread | None = None
 
