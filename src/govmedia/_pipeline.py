@@ -84,7 +84,7 @@ def _sent_nothing(exc: httpx.TransportError) -> bool:
 
 def maybe_applied(error: BaseException) -> bool:
     """True when the failed write may have been applied by the platform."""
-    return bool(getattr(error, "maybe_applied", False))
+    return isinstance(error, PlatformError) and error.maybe_applied
 
 
 class Pipeline:
@@ -100,7 +100,7 @@ class Pipeline:
         if isinstance(exc, DeliveryUnknown):
             return False
         if isinstance(exc, RateLimited):
-            if getattr(exc, "quota", False):
+            if exc.quota:
                 return False
             return exc.retry_after is None or exc.retry_after <= self.retry.max_retry_after
         return isinstance(exc, TransientError)
@@ -190,7 +190,7 @@ class Pipeline:
                 f"network fault: {type(answer).__name__}: {mask(str(answer)) or 'no detail'}",
                 platform=platform.name, account=channel.account, code=type(answer).__name__,
             )
-            error.maybe_applied = not _sent_nothing(answer)  # type: ignore[attr-defined]
+            error.maybe_applied = not _sent_nothing(answer)
             return error, httpx.Response(599, request=prepared)
         response: httpx.Response = answer
         logger.debug("%s [%s] %s %s -> %s", platform.name, channel.account, prepared.method,

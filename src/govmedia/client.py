@@ -583,9 +583,9 @@ class _Track:
 def _default_async_http(timeout: httpx.Timeout) -> httpx.AsyncClient:
     """httpx with the aiohttp transport under asyncio; httpx's own elsewhere (trio)."""
     try:
-        import sniffio
+        import sniffio  # type: ignore[import-not-found, unused-ignore]
 
-        library = sniffio.current_async_library()
+        library = str(sniffio.current_async_library())
     except Exception:  # noqa: BLE001 - no running loop detected: be conservative
         library = "asyncio"
     if library == "asyncio":

@@ -125,6 +125,10 @@ class PlatformError(GovMediaError):
     """
 
     default_hint = "See the platform's error code in its docs."
+    maybe_applied: bool = False
+    """The request may have been applied before it failed (a timeout after sending)."""
+    quota: bool = False
+    """A rate limit with no known reset (a daily quota): not worth waiting for."""
 
     def __init__(
         self,

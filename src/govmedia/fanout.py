@@ -93,7 +93,7 @@ class FanOut:
             raise ConfigError(f"mode must be 'broadcast' or 'amplify', got {mode!r}")
         if isinstance(target, Channel):
             raise ConfigError("fan_out takes a Matrix or an iterable of Channel; use publish() for one")
-        matrix = target if isinstance(target, Matrix) else Matrix(members=list(target))
+        matrix = target if isinstance(target, Matrix) else Matrix(members=tuple(target))
         if mode == "amplify" and matrix.hub is None:
             raise ConfigError("mode='amplify' needs a Matrix with a hub")
         self.client = client

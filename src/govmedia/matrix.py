@@ -70,6 +70,10 @@ def _channel(table: Any, where: str, env: Mapping[str, str]) -> Channel:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _channels(value: Iterable[Channel]) -> tuple[Channel, ...]:
+    return tuple(value)
+
+
 def _unique(channels: Iterable[Channel]) -> None:
     counts = Counter((c.platform, c.account) for c in channels)
     dupes = [f"{p}:{a}" for (p, a), n in counts.items() if n > 1]
@@ -95,7 +99,7 @@ class Matrix:
     """
 
     hub: Channel | None = None
-    members: tuple[Channel, ...] = attrs.field(default=(), converter=tuple)
+    members: tuple[Channel, ...] = attrs.field(default=(), converter=_channels)
 
     def __attrs_post_init__(self) -> None:
         for ch in self:

@@ -48,7 +48,7 @@ class _Strict:
     __slots__ = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: ARG004 - checked, then attrs inits
-        names = {a.alias for a in attrs.fields(cls)}  # type: ignore[misc, arg-type]
+        names = {a.alias for a in attrs.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(kwargs) - names)
         if unknown:
             raise ConfigError(
@@ -244,6 +244,11 @@ def _media_item(value: Any, field: str) -> Any:
     return value
 
 
+def _cover(value: Any) -> Media | None:
+    item: Media | None = _media_item(value, "cover")
+    return item
+
+
 def _media_tuple(value: Any) -> tuple[Media, ...]:
     if isinstance(value, Media):
         value = (value,)
@@ -251,6 +256,18 @@ def _media_tuple(value: Any) -> tuple[Media, ...]:
     for item in items:
         _media_item(item, "media")
     return items
+
+
+def _approvals(value: Iterable[Approval]) -> tuple[Approval, ...]:
+    return tuple(value)
+
+
+def _variants(value: Iterable[Variant]) -> tuple[Variant, ...]:
+    return tuple(value)
+
+
+def _problems(value: Iterable[Problem]) -> tuple[Problem, ...]:
+    return tuple(value)
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
@@ -261,7 +278,9 @@ def _digest(payload: Mapping[str, Any]) -> str:
 def _evolve(post: Post, changes: dict[str, Any]) -> Post:
     if changes.get("key") is attrs.NOTHING:
         del changes["key"]
-        fields = {a.alias: getattr(post, a.name) for a in attrs.fields(Post) if a.name != "key"}
+        fields: dict[str, Any] = {
+            str(a.alias): getattr(post, a.name) for a in attrs.fields(Post) if a.name != "key"
+        }
         fields.update(changes)
         return Post(**fields)
     return attrs.evolve(post, **changes)
@@ -349,14 +368,14 @@ class Post(_Strict):
     summary: str | None = attrs.field(default=None, validator=_str_or_none)
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     link: str | None = attrs.field(default=None, validator=_str_or_none)
-    cover: Media | None = attrs.field(default=None, converter=lambda v: _media_item(v, "cover"))
-    media: tuple[Media, ...] = attrs.field(default=(), converter=lambda v: _media_tuple(v))
+    cover: Media | None = attrs.field(default=None, converter=_cover)
+    media: tuple[Media, ...] = attrs.field(default=(), converter=_media_tuple)
     # Declared before `key`: the default key hashes the variants too.
-    variants: tuple[Variant, ...] = attrs.field(default=(), converter=tuple)
+    variants: tuple[Variant, ...] = attrs.field(default=(), converter=_variants)
     key: str = attrs.field(
         default=attrs.Factory(_post_key, takes_self=True), validator=_non_empty_str
     )
-    approvals: tuple[Approval, ...] = attrs.field(default=(), converter=tuple)
+    approvals: tuple[Approval, ...] = attrs.field(default=(), converter=_approvals)
 
     def __attrs_post_init__(self) -> None:
         if not any(
@@ -409,7 +428,7 @@ class Post(_Strict):
         """
         from govmedia._postfile import load_post
 
-        return load_post(path)
+        return load_post(pathlib.Path(path))
 
     def with_variant(self, *, platform: str | None = None, label: str | None = None,
                      **fields: Any) -> Post:
@@ -584,7 +603,7 @@ class Delivery(_Strict):
     state: DeliveryState = attrs.field(validator=_one_of(_DELIVERY_STATES))
     receipt: Receipt | None = None
     error: GovMediaError | None = None
-    problems: tuple[Problem, ...] = attrs.field(default=(), converter=tuple)
+    problems: tuple[Problem, ...] = attrs.field(default=(), converter=_problems)
     attempts: int = 0
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None

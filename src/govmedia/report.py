@@ -29,7 +29,7 @@ def _html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: 
 
 def _to_pandas(rows: list[dict[str, Any]]) -> Any:
     try:
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("to_pandas() needs pandas: pip install 'govmedia[notebook]'") from exc
     return pd.DataFrame(rows)
@@ -65,7 +65,7 @@ class Report:
 
     def summary(self) -> dict[str, int]:
         """Deliveries per state, in a fixed order, leaving out states with none."""
-        counts = Counter(d.state for d in self.deliveries)
+        counts: Counter[str] = Counter(d.state for d in self.deliveries)
         return {s: counts[s] for s in STATE_ORDER if counts[s]}
 
     def by_state(self, *states: str) -> list[Delivery]:
@@ -145,7 +145,9 @@ class CampaignMetrics:
                     if value is not None:
                         sums[k] = (sums[k] or 0) + value
             rows.append(row)
-        return cls(rows=tuple(rows), totals=Metrics(**sums))
+        totals = Metrics(views=sums["views"], likes=sums["likes"], shares=sums["shares"],
+                         comments=sums["comments"])
+        return cls(rows=tuple(rows), totals=totals)
 
     def to_pandas(self) -> Any:
         """The per-account rows as a pandas DataFrame (needs pandas)."""

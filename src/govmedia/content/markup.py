@@ -27,7 +27,7 @@ _BLANKS = re.compile(r"\n{3,}")
 def to_html(body: str, body_format: str = "markdown") -> str:
     """Render *body* to HTML: Markdown as CommonMark, text escaped into paragraphs."""
     if body_format == "markdown":
-        return markdown().render(body)
+        return str(markdown().render(body))
     if body_format == "html":
         return body
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]

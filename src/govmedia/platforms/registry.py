@@ -92,7 +92,8 @@ def get(name: str) -> type[Any]:
         else:
             cls = target
         _loaded[name] = cls
-        return cls
+        loaded: type[Any] = cls
+        return loaded
 
 
 def register(name: str, cls_or_path: type[Any] | str, *, replace: bool = False) -> None:

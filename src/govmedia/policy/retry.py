@@ -64,8 +64,9 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The computed wait after failed attempt number *attempt* (1-based)."""
-        exponential = self.wait_initial * 2 ** max(0, attempt - 1)
-        return min(self.wait_max, exponential) + random.uniform(0, self.wait_jitter)  # noqa: S311
+        exponential: float = self.wait_initial * 2.0 ** max(0, attempt - 1)
+        jitter = random.uniform(0, self.wait_jitter)  # noqa: S311 - not cryptographic
+        return min(self.wait_max, exponential) + jitter
 
     def retrying(
         self, *, retry: Callable[[BaseException], bool], record_wait: Callable[[float], None]
@@ -111,7 +112,7 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
         body = None
     if isinstance(body, dict):
         if isinstance(body.get("retry_after_ms"), (int, float)):
-            return max(0.0, body["retry_after_ms"] / 1000)
+            return max(0.0, float(body["retry_after_ms"]) / 1000)
         if isinstance(body.get("retry_after"), (int, float)):
             return max(0.0, float(body["retry_after"]))
         params = body.get("parameters")
