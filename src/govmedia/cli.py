@@ -91,7 +91,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace) -> int:  # noqa: ARG001 - a subcommand's signature
     from govmedia.testing.samples import sample_post
     from govmedia.testing.server import serve
 
@@ -117,7 +117,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``govmedia`` command."""
-    parser = argparse.ArgumentParser(prog="govmedia", description=gm.__doc__.splitlines()[0] if gm.__doc__ else None)
+    summary = gm.__doc__.splitlines()[0] if gm.__doc__ else None
+    parser = argparse.ArgumentParser(prog="govmedia", description=summary)
     parser.add_argument("--version", action="version", version=f"govmedia {gm.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="publish a sample post to the built-in fakes over loopback")

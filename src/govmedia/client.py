@@ -28,9 +28,9 @@ from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms import registry
 from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token, is_retry_safe
-from govmedia.report import CampaignMetrics, Report
 from govmedia.policy.ratelimit import RateLimit, RateLimiter
 from govmedia.policy.retry import RetryPolicy
+from govmedia.report import CampaignMetrics, Report
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -125,7 +125,7 @@ class _BaseClient:
             raise ConfigError(f"expected a gm.Receipt, got {type(receipt).__name__}")
         return self._platform(receipt.channel)
 
-    def _start(self, post: Post, target: Matrix | Iterable[Channel], mode: str, dry_run: bool,
+    def _start(self, post: Post, target: Matrix | Iterable[Channel], *, mode: str, dry_run: bool,
                progress: Progress | None, concurrency: int | None) -> tuple[FanOut, int]:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
@@ -302,7 +302,8 @@ class Client(_BaseClient):
         Returns:
             A `Report` with one `Delivery` per channel, hub first.
         """
-        run, workers = self._start(post, target, mode, dry_run, progress, concurrency)
+        run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
+                                   concurrency=concurrency)
         hub = run.hub_item()
         if hub is not None:
             self._deliver(run, hub)
@@ -490,7 +491,8 @@ class AsyncClient(_BaseClient):
         Workers run in an anyio task group; each pulls the next channel when
         it is free, so one slow account never holds up the rest.
         """
-        run, workers = self._start(post, target, mode, dry_run, progress, concurrency)
+        run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
+                                   concurrency=concurrency)
         hub = run.hub_item()
         if hub is not None:
             await self._deliver(run, hub)
@@ -581,7 +583,7 @@ class _Track:
 
 
 def _default_async_http(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """httpx with the aiohttp transport under asyncio; httpx's own elsewhere (trio)."""
+    """The default: httpx with the aiohttp transport under asyncio, httpx's own elsewhere."""
     try:
         import sniffio  # type: ignore[import-not-found, unused-ignore]
 

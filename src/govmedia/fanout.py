@@ -158,7 +158,7 @@ class FanOut:
                 detail=None if valid else "the content changed after this approval",
             )
 
-    def decide(self, item: Item) -> Delivery | Attempt:
+    def decide(self, item: Item) -> Delivery | Attempt:  # noqa: PLR0911 - one exit per outcome
         """What to do for *item*: a finished `Delivery` now, or an `Attempt`."""
         channel = item.channel
         started = _now()
@@ -200,7 +200,8 @@ class FanOut:
         caps = attempt.platform.capabilities
         age = entry.age_seconds
         # Resend only while the platform still remembers the key; keep a margin.
-        if caps.dedupe and (caps.dedupe_window is None or (age is not None and age < caps.dedupe_window * 0.9)):
+        remembered = caps.dedupe_window is None or (age is not None and age < caps.dedupe_window * 0.9)
+        if caps.dedupe and remembered:
             return attempt
         if caps.reconcile:
             channel, key = attempt.item.channel, attempt.key
@@ -269,7 +270,7 @@ class FanOut:
             return Delivery(state="failed", error=result, **common)
         # A fault in platform code: after a write that may have landed, the
         # post may be live, so only "unknown" is honest.
-        logger.exception("govmedia: unexpected error delivering to %s", channel.id, exc_info=result)
+        logger.error("govmedia: unexpected error delivering to %s", channel.id, exc_info=result)
         error_cls = DeliveryUnknown if sent_unsafe else PlatformError
         error = error_cls(f"unexpected {type(result).__name__}: {result}",
                           platform=channel.platform, account=channel.account)
@@ -277,11 +278,12 @@ class FanOut:
 
     def record(self, item: Item, delivery: Delivery) -> None:
         """Keep *delivery*, write it to the journal and report progress."""
-        if self.journal is not None and self.run_id is not None and delivery.state != "skipped":
-            if not (delivery.state == "unknown" and delivery.error is not None
-                    and "another run is sending" in str(delivery.error)):
-                self.journal.settle(self.run_id, self.post.key, item.channel, state=delivery.state,
-                                    receipt=delivery.receipt, error=delivery.error)
+        claimed_elsewhere = (delivery.state == "unknown" and delivery.error is not None
+                             and "another run is sending" in str(delivery.error))
+        if (self.journal is not None and self.run_id is not None and delivery.state != "skipped"
+                and not claimed_elsewhere):
+            self.journal.settle(self.run_id, self.post.key, item.channel, state=delivery.state,
+                                receipt=delivery.receipt, error=delivery.error)
         if item.role == "hub" and self.mode == "amplify":
             if delivery.state in ("published", "skipped") and delivery.receipt is not None:
                 self.hub_receipt = delivery.receipt

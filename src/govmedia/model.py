@@ -22,7 +22,6 @@ from govmedia.errors import ConfigError, GovMediaError
 
 __all__ = [
     "Approval",
-    "Variant",
     "Channel",
     "Delivery",
     "DeliveryState",
@@ -32,6 +31,7 @@ __all__ = [
     "Problem",
     "Receipt",
     "ReceiptState",
+    "Variant",
 ]
 
 BodyFormat = Literal["markdown", "html", "text"]
@@ -139,15 +139,15 @@ def _guess_kind(mime_type: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class Media(_Strict):
-    """An image, video or other file attached to a post.
+    r"""An image, video or other file attached to a post.
 
     Build one with `Media.from_path`, `Media.from_bytes` or `Media.from_url`.
 
     Example:
         >>> import govmedia as gm
-        >>> m = gm.Media.from_bytes(b"\\x89PNG...", filename="chart.png", alt="Trade chart")
+        >>> m = gm.Media.from_bytes(b"\x89PNG...", filename="chart.png", alt="Trade chart")
         >>> (m.kind, m.mime_type, m.size)
-        ('image', 'image/png', 10)
+        ('image', 'image/png', 7)
     """
 
     mime_type: str = attrs.field(validator=_non_empty_str)
@@ -318,7 +318,8 @@ class Variant(_Strict):
 
     Example:
         >>> import govmedia as gm
-        >>> post = gm.Post(text="央企招聘季开始了").with_variant(platform="weibo", text="#微招聘# 央企招聘季开始了")
+        >>> post = gm.Post(text="央企招聘季开始了")
+        >>> post = post.with_variant(platform="weibo", text="#微招聘# 央企招聘季开始了")
         >>> post.variants[0].platform
         'weibo'
     """
@@ -344,7 +345,7 @@ class Variant(_Strict):
 
 @attrs.frozen(kw_only=True)
 class Post(_Strict):
-    """One piece of content, written once, adapted for every platform.
+    r"""One piece of content, written once, adapted for every platform.
 
     Microblogs and chats send `text` (else `title`, `summary` and `link`);
     article platforms send `title`, `body`, `summary` and `cover`; video
@@ -355,7 +356,7 @@ class Post(_Strict):
 
     Example:
         >>> import govmedia as gm
-        >>> post = gm.Post(title="一带一路看国企", body="# 标题\\n\\n正文……",
+        >>> post = gm.Post(title="一带一路看国企", body="# 标题\n\n正文……",
         ...                text="一带一路看国企 https://example.org/a/1", tags=("一带一路看国企",))
         >>> len(post.key)
         32
@@ -417,12 +418,13 @@ class Post(_Strict):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Post:
-        """Read a Markdown file with TOML front matter (``+++`` lines) as a post.
+        r"""Read a Markdown file with TOML front matter (``+++`` lines) as a post.
 
         Example:
             >>> import govmedia as gm, pathlib, tempfile
             >>> f = pathlib.Path(tempfile.mkdtemp()) / "post.md"
-            >>> _ = f.write_text('+++\ntitle = "微招聘"\ntags = ["微招聘"]\n+++\n# 岗位\n\n正文', encoding="utf-8")
+            >>> text = '+++\ntitle = "微招聘"\ntags = ["微招聘"]\n+++\n# 岗位\n\n正文'
+            >>> _ = f.write_text(text, encoding="utf-8")
             >>> gm.Post.from_file(f).title
             '微招聘'
         """
@@ -432,8 +434,10 @@ class Post(_Strict):
 
     def with_variant(self, *, platform: str | None = None, label: str | None = None,
                      **fields: Any) -> Post:
-        """A copy carrying overrides of `title`, `text`, `summary`, `tags`, `link`
-        or `cover` for one platform or one label (applied before checking).
+        """A copy carrying field overrides for one platform or one label.
+
+        `title`, `text`, `summary`, `tags`, `link` and `cover` may be
+        overridden; they are applied before checking.
 
         Variants are content: they change the post's default key and void
         approvals given before them.
@@ -492,8 +496,10 @@ class Channel(_Strict):
         >>> ch = gm.Channel(platform="mastodon", account="sasac@social.example",
         ...                 credentials={"access_token": "tok-123456"},
         ...                 options={"base_url": "https://social.example"})
-        >>> ch
-        Channel(platform='mastodon', account='sasac@social.example', credentials=Credentials({'access_token': '***'}), options={'base_url': 'https://social.example'}, labels=())
+        >>> ch.credentials
+        Credentials({'access_token': '***'})
+        >>> str(ch)
+        'mastodon:sasac@social.example'
     """
 
     platform: str = attrs.field(validator=_non_empty_str)

@@ -76,7 +76,9 @@ class Report:
         """One flat dict per delivery, for tables, CSV or DataFrames."""
         out = []
         for d in self.deliveries:
-            took = (d.finished_at - d.started_at).total_seconds() if d.started_at and d.finished_at else None
+            took = None
+            if d.started_at and d.finished_at:
+                took = (d.finished_at - d.started_at).total_seconds()
             problems = "; ".join(f"{p.code}: {p.message}" for p in d.problems)
             out.append({
                 "platform": d.channel.platform,
@@ -120,8 +122,10 @@ class CampaignMetrics:
     Example:
         >>> from govmedia.report import CampaignMetrics
         >>> import govmedia as gm
-        >>> m = CampaignMetrics.collect([({"platform": "x", "account": "a"}, gm.Metrics(views=10, likes=None)),
-        ...                              ({"platform": "x", "account": "b"}, gm.Metrics(views=5, likes=2))])
+        >>> m = CampaignMetrics.collect([
+        ...     ({"platform": "x", "account": "a"}, gm.Metrics(views=10, likes=None)),
+        ...     ({"platform": "x", "account": "b"}, gm.Metrics(views=5, likes=2)),
+        ... ])
         >>> m.totals.views, m.totals.likes, m.totals.shares
         (15, 2, None)
     """
@@ -137,13 +141,13 @@ class CampaignMetrics:
         for ident, got in items:
             row = dict(ident)
             if isinstance(got, BaseException):
-                row.update({k: None for k in sums}, error=str(got))
+                row.update(dict.fromkeys(sums), error=str(got))
             else:
                 row.update({k: getattr(got, k) for k in sums}, error=None)
-                for k in sums:
+                for k, total in sums.items():
                     value = getattr(got, k)
                     if value is not None:
-                        sums[k] = (sums[k] or 0) + value
+                        sums[k] = (total or 0) + value
             rows.append(row)
         totals = Metrics(views=sums["views"], likes=sums["likes"], shares=sums["shares"],
                          comments=sums["comments"])

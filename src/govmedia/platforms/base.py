@@ -254,7 +254,7 @@ class BasePlatform:
             text += f" (optional: {', '.join(self.optional_credential_keys)})"
         return text
 
-    def validate(self, post: Post, channel: Channel) -> list[Problem]:  # noqa: ARG002
+    def validate(self, post: Post, channel: Channel) -> list[Problem]:
         """Offline checks; the base class finds nothing."""
         return []
 
@@ -294,12 +294,12 @@ class BasePlatform:
         """Cache tokens per channel by default."""
         return channel.id
 
-    def rate_scopes(self, channel: Channel) -> tuple[str, ...]:  # noqa: ARG002
+    def rate_scopes(self, channel: Channel) -> tuple[str, ...]:
         """No app-level rate scope by default."""
         return ()
 
     def authorize(
-        self, request: httpx.Request, channel: Channel, token: Token | None  # noqa: ARG002
+        self, request: httpx.Request, channel: Channel, token: Token | None
     ) -> httpx.Request:
         """Send *request* as built by default."""
         return request

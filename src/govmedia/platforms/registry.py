@@ -85,7 +85,7 @@ def get(name: str) -> type[Any]:
             try:
                 module_name, _, attr = target.partition(":")
                 cls = getattr(importlib.import_module(module_name), attr)
-            except Exception as exc:  # noqa: BLE001 - any plugin fault is reported the same way
+            except Exception as exc:
                 _failed[name] = f"{type(exc).__name__}: {exc}"
                 logger.warning("govmedia platform plugin %r (%s) failed to load: %s", name, target, exc)
                 raise ConfigError(f"platform {name!r} failed to load: {_failed[name]}") from exc

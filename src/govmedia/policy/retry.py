@@ -147,7 +147,7 @@ def _reset_to_wait(value: str, now: float) -> float | None:
         # Large numbers are Unix times (X); small ones are seconds from now.
         return max(0.0, number - now) if number > 1e9 else max(0.0, number)
     try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
     if when.tzinfo is None:

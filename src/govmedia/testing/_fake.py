@@ -14,7 +14,7 @@ import httpx
 
 from govmedia.model import Channel
 
-__all__ = ["FAULTS", "Fault", "FakePlatform", "Recorded", "Route"]
+__all__ = ["FAULTS", "FakePlatform", "Fault", "Recorded", "Route"]
 
 FAULTS = (
     "rate_limit",      # the platform's 429 (or quota code) with its wait hint
@@ -222,10 +222,13 @@ class FakePlatform:
         return httpx.Response(405, json={"error": "Method not allowed"})
 
 
-def route(method: str, pattern: str) -> Callable[[Callable[..., httpx.Response]], Callable[..., httpx.Response]]:
+Handler = Callable[..., httpx.Response]
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     """Declare a fake's handler for ``METHOD pattern`` (a regex over the path)."""
 
-    def mark(fn: Callable[..., httpx.Response]) -> Callable[..., httpx.Response]:
+    def mark(fn: Handler) -> Handler:
         fn._fake_route = (method, pattern)  # type: ignore[attr-defined]  # noqa: SLF001
         return fn
 

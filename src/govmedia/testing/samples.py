@@ -6,7 +6,7 @@ import base64
 
 from govmedia.model import Media, Post
 
-__all__ = ["COVER_JPEG", "CHART_PNG", "sample_post"]
+__all__ = ["CHART_PNG", "COVER_JPEG", "sample_post"]
 
 #: A 64x36 JPEG (red with a gold bar), under WeChat's 64 KB thumb limit.
 COVER_JPEG = base64.b64decode(

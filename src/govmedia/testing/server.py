@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -131,7 +131,7 @@ class SandboxServer:
         self._server.sandbox = self.sandbox
         self._thread: threading.Thread | None = None
 
-    def start(self) -> SandboxServer:
+    def start(self) -> Self:
         """Serve in a daemon thread."""
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -146,8 +146,9 @@ class SandboxServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> SandboxServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
