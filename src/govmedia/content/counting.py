@@ -1,0 +1,357 @@
+"""Text length as each platform counts it, and each platform's limits.
+
+Every rule cites the fact sheet it comes from (``shared/platforms/<name>.md``);
+where the sheet does not say how a platform counts, the comment says so and the
+rule counts on the side that never lets an over-long post through.
+
+Example:
+    >>> from govmedia.content import counting
+    >>> counting.count_x("国资小新 https://www.sasac.gov.cn/n2588025/index.html")
+    32
+    >>> counting.count_bluesky("国资小新 👍🏽")
+    (6, 21)
+    >>> [p.message for p in counting.check_length("国" * 141, "weibo")]
+    ['text is 141 characters as Weibo counts them (CJK 1, two ASCII 1), limit 140: 1 over']
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Callable, Sequence
+
+import attrs
+import regex
+
+from govmedia.content._urls import find_urls
+from govmedia.content.length import count_mastodon, graphemes
+from govmedia.errors import ConfigError
+from govmedia.model import Problem
+
+__all__ = [
+    "RULES",
+    "LengthRule",
+    "check_length",
+    "count_bluesky",
+    "count_bluesky_units",
+    "count_chars",
+    "count_telegram",
+    "count_utf8",
+    "count_weibo",
+    "count_x",
+    "rules_for",
+    "telegram_visible_text",
+]
+
+# twitter-text config v3 (shared/platforms/x.md, "Content limits"): weights are
+# in hundredths; a code point weighs 200 unless it falls in one of these ranges.
+_X_SCALE = 100
+_X_DEFAULT_WEIGHT = 200
+_X_URL_WEIGHT = 23 * _X_SCALE
+_X_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+_X_MAX = 280
+
+_GRAPHEME = regex.compile(r"\X")
+# An emoji sequence (ZWJ family, skin tone, flag, keycap) is one grapheme
+# cluster holding a pictographic code point, regional indicators or the keycap
+# mark; twitter-text v3 weighs each such sequence as one default-weight unit.
+_EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3]")
+
+
+def _x_weight(cp: int) -> int:
+    for low, high in _X_RANGES:
+        if low <= cp <= high:
+            return _X_SCALE
+    return _X_DEFAULT_WEIGHT
+
+
+def _x_plain(segment: str) -> int:
+    total = 0
+    if segment.isascii():
+        return len(segment) * _X_SCALE
+    for cluster in _GRAPHEME.findall(segment):
+        # Plain ``©``/``®`` are pictographic too: counted as an emoji (2), as
+        # twitter-text's emoji list includes their unqualified forms (unverified).
+        if (len(cluster) > 1 or ord(cluster) > 0x7F) and _EMOJI.search(cluster):
+            total += _X_DEFAULT_WEIGHT
+            continue
+        total += sum(_x_weight(ord(ch)) for ch in cluster)
+    return total
+
+
+def count_x(text: str) -> int:
+    """Weighted length as X counts a post (twitter-text config v3; limit 280).
+
+    NFC first; then each URL counts 23, each emoji sequence 2, a code point in
+    U+0000-10FF, U+2000-200D, U+2010-201F or U+2032-2037 counts 1 and any other
+    (CJK included) 2. Source: shared/platforms/x.md "Content limits".
+
+    Example:
+        >>> from govmedia.content.counting import count_x
+        >>> count_x("Hi http://test.co"), count_x("故人西辞黄鹤楼"), count_x("👨‍👩‍👧‍👦")
+        (26, 14, 2)
+    """
+    text = unicodedata.normalize("NFC", text)
+    total = 0
+    pos = 0
+    for url in find_urls(text):
+        total += _x_plain(text[pos : url.start]) + _X_URL_WEIGHT
+        pos = url.end
+    total += _x_plain(text[pos:])
+    return total // _X_SCALE
+
+
+def count_weibo(text: str, *, url_weight: float | None = None) -> int:
+    """Length as Weibo counts a status (limit 140 "Chinese characters").
+
+    The fact sheet (shared/platforms/weibo.md, ``statuses/share``) gives the limit
+    in Chinese characters only. The rule used here, one Chinese (any non-ASCII)
+    code point counts 1 and two ASCII characters count 1, rounded up, is Weibo's
+    client rule and unverified for the API; emoji count per code point, which
+    can only over-count. Links are counted as written unless *url_weight* (in
+    Chinese characters) says what Weibo's t.cn short link costs (unverified).
+
+    Example:
+        >>> from govmedia.content.counting import count_weibo
+        >>> count_weibo("国资小新"), count_weibo("SASAC"), count_weibo("国资 news")
+        (4, 3, 5)
+    """
+    halves = 0
+    pos = 0
+    if url_weight is not None:
+        for url in find_urls(text):
+            halves += _weibo_halves(text[pos : url.start]) + math.ceil(2 * url_weight)
+            pos = url.end
+    halves += _weibo_halves(text[pos:])
+    return (halves + 1) // 2
+
+
+def _weibo_halves(segment: str) -> int:
+    ascii_count = sum(1 for ch in segment if ord(ch) < 0x80)
+    return ascii_count + 2 * (len(segment) - ascii_count)
+
+
+def count_bluesky(text: str) -> tuple[int, int]:
+    """``(graphemes, UTF-8 bytes)`` of a Bluesky post text (limits 300 and 3000).
+
+    Source: shared/platforms/bluesky.md "Content limits" (lexicon ``maxGraphemes``
+    300, ``maxLength`` 3000 counted with ``utf8Len``).
+
+    Example:
+        >>> from govmedia.content.counting import count_bluesky
+        >>> count_bluesky("国资 👨‍👩‍👧‍👦")
+        (4, 32)
+    """
+    return graphemes(text), len(text.encode("utf-8"))
+
+
+def count_bluesky_units(text: str) -> int:
+    """One number that is <= 300 exactly when a text fits Bluesky's two limits.
+
+    ``max(graphemes, ceil(bytes / 10))``: a text fits 300 graphemes and 3000
+    bytes exactly when this is at most 300, so `fit` can use it as a counter.
+
+    Example:
+        >>> from govmedia.content.counting import count_bluesky_units
+        >>> count_bluesky_units("a" * 10), count_bluesky_units("👨‍👩‍👧‍👦" * 10)
+        (10, 25)
+    """
+    chars, size = count_bluesky(text)
+    return max(chars, -(-size // 10))
+
+
+_TAG = regex.compile(r"<[^>]*>")
+
+
+def telegram_visible_text(html_text: str) -> str:
+    """What a reader sees of a Telegram HTML message: tags dropped, entities decoded.
+
+    Example:
+        >>> from govmedia.content.counting import telegram_visible_text
+        >>> telegram_visible_text('<b>国资</b> &amp; <a href="https://x.org">央企</a>')
+        '国资 & 央企'
+    """
+    import html
+
+    return html.unescape(_TAG.sub("", html_text))
+
+
+def count_telegram(text: str, *, html: bool = False) -> int:
+    """Length of a Telegram message text or caption (limits 4096 and 1024).
+
+    Telegram counts "characters after entity parsing" (shared/platforms/telegram.md
+    "Content limits"): with ``html=True`` the tags are dropped and entities
+    decoded first. The unit is not stated; this counts UTF-16 code units, the
+    unit of Telegram's entity offsets, which is never less than the number of
+    code points (unverified which of the two the server checks).
+
+    Example:
+        >>> from govmedia.content.counting import count_telegram
+        >>> count_telegram("<b>国资</b> 👍", html=True)
+        5
+    """
+    if html:
+        text = telegram_visible_text(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def count_chars(text: str) -> int:
+    """Code points: how limits given in plain "characters" are counted here.
+
+    Used for WeChat, Weibo long articles, YouTube titles and Bilibili titles,
+    whose fact sheets give a number of characters without saying how emoji or
+    astral characters count (unverified; CJK is one either way).
+
+    Example:
+        >>> from govmedia.content.counting import count_chars
+        >>> count_chars("国资小新")
+        4
+    """
+    return len(text)
+
+
+def count_utf8(text: str) -> int:
+    """UTF-8 bytes (YouTube descriptions, WeChat article bodies).
+
+    Example:
+        >>> from govmedia.content.counting import count_utf8
+        >>> count_utf8("国资")
+        6
+    """
+    return len(text.encode("utf-8"))
+
+
+@attrs.frozen(kw_only=True)
+class LengthRule:
+    """One length limit on one field of one platform.
+
+    Example:
+        >>> from govmedia.content.counting import rules_for
+        >>> [(r.field, r.limit, r.unit) for r in rules_for("bluesky")]
+        [('text', 300, 'graphemes'), ('text', 3000, 'UTF-8 bytes')]
+    """
+
+    platform: str
+    field: str
+    limit: int
+    counter: Callable[[str], int] = attrs.field(repr=False)
+    unit: str
+    source: str = attrs.field(repr=False)
+    exclusive: bool = False  # "< limit" rather than "<= limit"
+
+    def overflow(self, text: str) -> tuple[int, int]:
+        """``(length, how many over)`` of *text*; over is 0 when it fits.
+
+        Example:
+            >>> from govmedia.content.counting import rules_for
+            >>> rules_for("x")[0].overflow("国" * 141)
+            (282, 2)
+        """
+        length = self.counter(text)
+        allowed = self.limit - 1 if self.exclusive else self.limit
+        return length, max(0, length - allowed)
+
+
+def _bluesky_bytes(text: str) -> int:
+    return count_bluesky(text)[1]
+
+
+def _x_total(text: str) -> int:
+    return count_x(text)
+
+
+_X_SRC = "shared/platforms/x.md: twitter-text v3, max 280"
+_WX = "shared/platforms/wechat_oa.md: draft/add"
+_WB = "shared/platforms/weibo.md"
+_TG = "shared/platforms/telegram.md: Content limits"
+
+RULES: tuple[LengthRule, ...] = (
+    LengthRule(platform="x", field="text", limit=_X_MAX, counter=_x_total,
+               unit="characters as X counts them (CJK 2, URL 23)", source=_X_SRC),
+    LengthRule(platform="mastodon", field="text", limit=500, counter=count_mastodon,
+               unit="characters as Mastodon counts them (URL 23)",
+               source="shared/platforms/mastodon.md: upstream default; instances set max_characters"),
+    LengthRule(platform="bluesky", field="text", limit=300, counter=graphemes, unit="graphemes",
+               source="shared/platforms/bluesky.md: lexicon maxGraphemes"),
+    LengthRule(platform="bluesky", field="text", limit=3000, counter=_bluesky_bytes,
+               unit="UTF-8 bytes", source="shared/platforms/bluesky.md: lexicon maxLength"),
+    LengthRule(platform="weibo", field="text", limit=140, counter=count_weibo,
+               unit="characters as Weibo counts them (CJK 1, two ASCII 1)",
+               source=f"{_WB}: statuses/share status <=140 (ASCII rule unverified)"),
+    LengthRule(platform="weibo_article", field="title", limit=32, counter=count_chars,
+               unit="characters", source=f"{_WB}: long article title"),
+    LengthRule(platform="weibo_article", field="body", limit=90_000, counter=count_chars,
+               unit="characters", source=f"{_WB}: long article content"),
+    LengthRule(platform="weibo_article", field="text", limit=1_900, counter=count_chars,
+               unit="characters", source=f"{_WB}: long article bound post"),
+    LengthRule(platform="telegram", field="text", limit=4096, counter=count_telegram,
+               unit="characters (UTF-16 units)", source=_TG),
+    LengthRule(platform="telegram", field="caption", limit=1024, counter=count_telegram,
+               unit="characters (UTF-16 units)", source=_TG),
+    LengthRule(platform="wechat_oa", field="title", limit=32, counter=count_chars,
+               unit="characters", source=_WX),
+    LengthRule(platform="wechat_oa", field="author", limit=16, counter=count_chars,
+               unit="characters", source=_WX),
+    LengthRule(platform="wechat_oa", field="summary", limit=128, counter=count_chars,
+               unit="characters", source=f"{_WX} digest"),
+    LengthRule(platform="wechat_oa", field="body", limit=20_000, counter=count_chars,
+               unit="characters", source=f"{_WX} content < 20,000 characters", exclusive=True),
+    LengthRule(platform="wechat_oa", field="body", limit=1_048_576, counter=count_utf8,
+               unit="bytes", source=f"{_WX} content < 1 MB", exclusive=True),
+    LengthRule(platform="youtube", field="title", limit=100, counter=count_chars,
+               unit="characters", source="shared/platforms/youtube.md: snippet.title"),
+    LengthRule(platform="youtube", field="text", limit=5000, counter=count_utf8,
+               unit="UTF-8 bytes", source="shared/platforms/youtube.md: snippet.description"),
+    LengthRule(platform="bilibili_article", field="title", limit=40, counter=count_chars,
+               unit="characters", source="shared/platforms/bilibili.md: article/add title"),
+)
+
+def rules_for(platform: str, field: str | None = None) -> list[LengthRule]:
+    """The length rules of *platform* (optionally only those of *field*).
+
+    A platform with no rules here (WordPress, webhook) has no length limit.
+
+    Example:
+        >>> from govmedia.content.counting import rules_for
+        >>> [(r.field, r.limit) for r in rules_for("wechat_oa", "title")]
+        [('title', 32)]
+    """
+    return [r for r in RULES if r.platform == platform and (field is None or r.field == field)]
+
+
+def check_length(text: str, platform: str, field: str = "text", *,
+                 limit: int | None = None,
+                 rules: Sequence[LengthRule] | None = None) -> list[Problem]:
+    """``too_long`` problems for *text* in *field* on *platform*, with the exact overflow.
+
+    Args:
+        text: The text as it will be sent.
+        platform: A platform name from `RULES` (others have no limit: ``[]``).
+        field: The post field (``text``, ``title``, ``body``, ``summary``, ``caption``, ...).
+        limit: Overrides the limit of a single-rule field, e.g. a Mastodon
+            instance's ``max_characters``.
+        rules: Check against these rules instead of the built-in table.
+
+    Example:
+        >>> from govmedia.content.counting import check_length
+        >>> check_length("国" * 141, "x")[0].message
+        'text is 282 characters as X counts them (CJK 2, URL 23), limit 280: 2 over'
+        >>> check_length("国" * 141, "x", limit=300)
+        []
+    """
+    chosen = list(rules) if rules is not None else rules_for(platform, field)
+    if limit is not None:
+        if len(chosen) != 1:
+            raise ConfigError(f"limit= needs exactly one rule for {platform}.{field}, found {len(chosen)}")
+        chosen = [attrs.evolve(chosen[0], limit=limit)]
+    problems = []
+    for rule in chosen:
+        length, over = rule.overflow(text)
+        if over:
+            bound = f"under {rule.limit}" if rule.exclusive else f"limit {rule.limit}"
+            problems.append(Problem(
+                code="too_long",
+                message=f"{field} is {length} {rule.unit}, {bound}: {over} over",
+                field=field,
+            ))
+    return problems
