@@ -61,6 +61,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             rows = journal.run_rows(args.run)
             for r in rows:
                 detail = r["url"] or r["remote_id"] or r["error_message"] or ""
+                if len(detail) > 100:
+                    detail = detail[:99] + "…"
                 print(f"{r['state']:<9} {r['platform']:<10} {r['account']:<28} "
                       f"attempts={r['attempts']}  {detail}")
             return 0
@@ -92,27 +94,9 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:  # noqa: ARG001 - a subcommand's signature
-    from govmedia.testing.samples import sample_post
-    from govmedia.testing.server import serve
+    from govmedia._demo import run_demo
 
-    post = sample_post()
-    print("govmedia demo: one post, three platforms, real HTTP on loopback\n")
-    print(f"  post: {post.title}  (key {post.key[:12]}…)\n")
-    with serve() as server, gm.Client(retry=gm.RetryPolicy(wait_initial=0.05, wait_jitter=0.05)) as client:
-        sandbox = server.sandbox
-        for name in sandbox.fakes:
-            channel = sandbox.channel(name, f"{name}-demo")
-            started = time.perf_counter()
-            try:
-                receipt = client.publish(post, channel)
-            except gm.GovMediaError as exc:
-                print(f"  {name:<10} FAILED  {exc}")
-                continue
-            took = time.perf_counter() - started
-            print(f"  {name:<10} {receipt.state:<10} id={receipt.remote_id}  url={receipt.url or '-'}"
-                  f"  ({took * 1000:.0f} ms)")
-    print("\nEverything above went over HTTP to govmedia's strict fakes (govmedia.testing).")
-    return 0
+    return run_demo()
 
 
 def build_parser() -> argparse.ArgumentParser:

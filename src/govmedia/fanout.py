@@ -46,6 +46,10 @@ class HubFailed(GovMediaError):
     """Amplify mode: the hub's post failed, so nothing was sent for the members."""
 
 
+class _ClaimedElsewhere(DeliveryUnknown):
+    """Another run claimed this delivery first: this run sent nothing."""
+
+
 @attrs.frozen(kw_only=True)
 class Item:
     """One planned delivery: its position, channel and role."""
@@ -259,7 +263,7 @@ class FanOut:
         if isinstance(result, Receipt):
             return Delivery(state="published", receipt=result, **common)
         if result is None:
-            return Delivery(state="unknown", error=DeliveryUnknown(
+            return Delivery(state="unknown", error=_ClaimedElsewhere(
                 "another run is sending this delivery now; not sent twice",
                 platform=channel.platform, account=channel.account), **common)
         if isinstance(result, ValidationError):
@@ -278,12 +282,10 @@ class FanOut:
 
     def record(self, item: Item, delivery: Delivery) -> None:
         """Keep *delivery*, write it to the journal and report progress."""
-        claimed_elsewhere = (delivery.state == "unknown" and delivery.error is not None
-                             and "another run is sending" in str(delivery.error))
-        if (self.journal is not None and self.run_id is not None and delivery.state != "skipped"
-                and not claimed_elsewhere):
+        if self.journal is not None and self.run_id is not None:
             self.journal.settle(self.run_id, self.post.key, item.channel, state=delivery.state,
-                                receipt=delivery.receipt, error=delivery.error)
+                                receipt=delivery.receipt, error=delivery.error,
+                                attempts=delivery.attempts)
         if item.role == "hub" and self.mode == "amplify":
             if delivery.state in ("published", "skipped") and delivery.receipt is not None:
                 self.hub_receipt = delivery.receipt

@@ -67,6 +67,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (post_key, platform, account)
 );
 CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries (run_id);
+CREATE TABLE IF NOT EXISTS outcomes (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    remote_id TEXT,
+    url TEXT,
+    error_type TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_run ON outcomes (run_id);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     post_key TEXT NOT NULL,
@@ -226,7 +241,7 @@ class Journal:
         ) for r in rows]
 
     def run_rows(self, run_id: str) -> list[dict[str, Any]]:
-        """Every delivery a run planned, as plain dicts (prefix ids are accepted)."""
+        """What a run did on each channel, as plain dicts (a prefix of the id will do)."""
         with self._lock:
             run = self._db.execute(
                 "SELECT id, post_key FROM runs WHERE id LIKE ? ORDER BY started_at DESC",
@@ -235,9 +250,9 @@ class Journal:
             if len(run) != 1:
                 raise ConfigError(f"no single run matches {run_id!r} in {self.path}")
             rows = self._db.execute(
-                "SELECT platform, account, role, state, attempts, remote_id, url, error_type, "
-                "error_code, error_message, started_at, finished_at FROM deliveries "
-                "WHERE run_id=? ORDER BY id", (run[0]["id"],),
+                "SELECT platform, account, state, attempts, remote_id, url, error_type, "
+                "error_code, error_message, at FROM outcomes WHERE run_id=? ORDER BY id",
+                (run[0]["id"],),
             ).fetchall()
         return [dict(r) for r in rows]
 
@@ -291,13 +306,29 @@ class Journal:
             return cursor.rowcount == 1
 
     def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,
-               receipt: Receipt | None = None, error: BaseException | None = None) -> None:
-        """Record a delivery's final state for this run."""
+               receipt: Receipt | None = None, error: BaseException | None = None,
+               attempts: int = 0) -> None:
+        """Record what this run did on *channel*; a final state also updates the delivery.
+
+        ``skipped`` (and an ``unknown`` left by another run's claim) changes
+        nothing about the delivery itself, only the run's record.
+        """
         now = _now()
         raw = json.dumps(dict(receipt.raw), ensure_ascii=False, default=str) if receipt else None
         code = getattr(error, "code", None) if isinstance(error, PlatformError) else None
+        code_text = None if code is None else str(code)
         message = _message(error)
+        error_type = type(error).__name__ if error else None
         with self._tx() as db:
+            db.execute(
+                "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
+                "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, channel.platform, channel.account, state, attempts,
+                 receipt.remote_id if receipt else None, receipt.url if receipt else None,
+                 error_type, code_text, message, now),
+            )
+            if state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere"):
+                return
             db.execute(
                 "UPDATE deliveries SET state=?, run_id=?, remote_id=COALESCE(?, remote_id), "
                 "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
@@ -306,8 +337,8 @@ class Journal:
                 "WHERE post_key=? AND platform=? AND account=?",
                 (state, run_id, receipt.remote_id if receipt else None,
                  receipt.url if receipt else None, receipt.state if receipt else None, raw,
-                 type(error).__name__ if error else None, None if code is None else str(code),
-                 message, now, now, post_key, channel.platform, channel.account),
+                 error_type, code_text, message, now, now, post_key, channel.platform,
+                 channel.account),
             )
 
     # ----------------------------------------------------------- audit

@@ -100,9 +100,18 @@ class Report:
     def __str__(self) -> str:
         lines = [f"fan-out {self.mode}{' (dry run)' if self.dry_run else ''} of post "
                  f"{self.post_key[:12]}: " + ", ".join(f"{n} {s}" for s, n in self.summary().items())]
-        for row in self.rows():
-            detail = row["url"] or row["remote_id"] or row["error"] or ""
-            lines.append(f"  {row['state']:<9} {row['platform']:<10} {row['account']:<28} {detail}")
+        for d, row in zip(self.deliveries, self.rows(), strict=True):
+            detail = row["url"] or row["remote_id"] or ""
+            if d.error is not None and not d.problems:
+                message = getattr(d.error, "message", None) or str(d.error)
+                code = getattr(d.error, "code", None)
+                name = next(c.__name__ for c in type(d.error).__mro__ if not c.__name__.startswith("_"))
+                detail = f"{name}{f' {code}' if code is not None else ''}: {message}"
+            elif row["error"]:
+                detail = row["error"]
+            if len(detail) > 100:
+                detail = detail[:99] + "…"
+            lines.append(f"  {row['state']:<9} {row['platform']:<10} {row['account']:<24} {detail}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

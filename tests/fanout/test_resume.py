@@ -121,4 +121,8 @@ def test_journal_records_runs_and_rows(tmp_path):
         trail = c.journal.audit_trail(POST.key)
     assert runs[0].summary == {"published": 3} and runs[0].planned == 3
     assert {r["state"] for r in rows} == {"published"} and all(r["attempts"] == 1 for r in rows)
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as c:
+        again = c.fan_out(POST.approve("张三"), chs)
+        assert {r["state"] for r in c.journal.run_rows(again.run_id)} == {"skipped"}
+        assert {r["state"] for r in c.journal.run_rows(report.run_id)} == {"published"}
     assert trail[0]["kind"] == "approval" and trail[0]["actor"] == "张三"

@@ -37,9 +37,13 @@ class Fault:
     path: str | None = None
     method: str | None = None
     retry_after: float | None = 1.0
+    account: str | None = None
 
-    def matches(self, request: httpx.Request, path: str) -> bool:
+    def matches(self, request: httpx.Request, path: str, account: str | None = None) -> bool:
+        """True when *request* (at *path*, acting for *account*) is one to fail."""
         if self.method and request.method != self.method.upper():
+            return False
+        if self.account is not None and account != self.account:
             return False
         return not (self.path and not re.search(self.path, path))
 
@@ -128,7 +132,7 @@ class FakePlatform:
 
     def inject(
         self, kind: str, *, times: int = 1, path: str | None = None, method: str | None = None,
-        retry_after: float | None = 1.0,
+        retry_after: float | None = 1.0, account: str | None = None,
     ) -> None:
         """Make the next *times* matching requests fail with fault *kind*.
 
@@ -138,11 +142,12 @@ class FakePlatform:
             path: a regex the request path (below the fake's base) must match.
             method: only requests with this HTTP method.
             retry_after: the wait the platform asks for, where it asks.
+            account: only requests acting for this account (see `account_of`).
         """
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; choose from {', '.join(FAULTS)}")
         with self.lock:
-            self.faults.append(Fault(kind, times, path, method, retry_after))
+            self.faults.append(Fault(kind, times, path, method, retry_after, account))
 
     def owns(self, request: httpx.Request) -> bool:
         """True when *request* is addressed to this fake."""
@@ -190,8 +195,11 @@ class FakePlatform:
     # ----------------------------------------------------------- internals
 
     def _take_fault(self, request: httpx.Request, path: str) -> Fault | None:
+        if not self.faults:
+            return None
+        account = self.account_of(request) if any(f.account for f in self.faults) else None
         for fault in self.faults:
-            if fault.matches(request, path):
+            if fault.matches(request, path, account):
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)
