@@ -37,11 +37,11 @@ def publish(request):
     def run(sandbox, post, channel, action="publish", arg=None):
         if request.param == "sync":
             with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as client:
-                return getattr(client, action)(*(arg if arg else (post, channel)))
+                return getattr(client, action)(*(arg or (post, channel)))
 
         async def main():
             async with gm.AsyncClient(http=sandbox.async_client(), retry=gm.RetryPolicy.testing()) as client:
-                return await getattr(client, action)(*(arg if arg else (post, channel)))
+                return await getattr(client, action)(*(arg or (post, channel)))
 
         return anyio.run(main)
 
@@ -135,7 +135,7 @@ def test_delete(setup, publish):
 
 
 def test_metrics(setup, publish):
-    _, sandbox, fake, channel, caps = setup
+    _, sandbox, _, channel, caps = setup
     receipt = publish(sandbox, sample_post(), channel)
     if not caps.metrics:
         with pytest.raises(gm.ConfigError, match="no metrics"):

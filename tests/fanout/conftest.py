@@ -4,7 +4,6 @@
 reconciled; "plainboard" is the same API without reconcile.
 """
 
-import re
 from typing import ClassVar
 
 import httpx

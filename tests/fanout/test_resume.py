@@ -4,7 +4,6 @@ import datetime as dt
 import sqlite3
 
 import httpx
-import pytest
 
 import govmedia as gm
 from govmedia.testing import Sandbox
@@ -86,8 +85,9 @@ def test_dedupe_window_expired_is_not_resent(tmp_path, monkeypatch):
     db.execute("UPDATE deliveries SET updated_at=?", (old,))
     db.commit()
     db.close()
-    from govmedia.platforms.webhook import WebhookPlatform
     import attrs
+
+    from govmedia.platforms.webhook import WebhookPlatform
 
     monkeypatch.setattr(WebhookPlatform, "capabilities",
                         attrs.evolve(WebhookPlatform.capabilities, dedupe_window=3600))

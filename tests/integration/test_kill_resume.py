@@ -85,7 +85,7 @@ def test_sigkill_mid_fan_out_then_resume_posts_exactly_once(http, tmp_path):
     assert 5 <= done_before < len(channels), "the kill must land mid-run"
 
     http.post("/_sandbox/delay", json={"seconds": 0})
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert second.returncode == 0, second.stdout + second.stderr
     assert published(journal) == len(channels)
 
