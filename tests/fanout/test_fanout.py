@@ -2,7 +2,6 @@
 
 import itertools
 
-
 import pytest
 
 import govmedia as gm
