@@ -10,6 +10,7 @@ how they perform those three ops.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from collections.abc import Generator
@@ -175,10 +176,12 @@ class Pipeline:
         *,
         auth: bool,
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
-        prepared = httpx.Request(
-            request.method, request.url, headers=request.headers.copy(),
-            content=request.content, extensions={**request.extensions},
-        )
+        # A shallow copy per attempt: credentials applied to one attempt
+        # never leak into the next, and the body is not encoded again.
+        prepared = copy.copy(request)
+        prepared.stream = request.stream  # copy() goes through pickling, which drops it
+        prepared.headers = request.headers.copy()
+        prepared.extensions = {**request.extensions}
         prepared.extensions["timeout"] = self.timeout.as_dict()
         if auth:
             prepared = platform.authorize(prepared, channel, token)

@@ -120,8 +120,10 @@ def test_rate_budget_holds_across_the_fan_out(sandbox):
     with client(sandbox, rate_limits={"webhook": gm.RateLimit(20, burst=1)}, concurrency=6) as c:
         c.fan_out(POST, chs)
     times = sorted(r.at for r in sandbox["webhook"].requests())
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.045  # 20/s shared by every member: one every 50 ms
+    # 20/s shared by every member: one every 50 ms. Slots are booked exactly;
+    # threads wake a little late at times, so single gaps may shrink a bit.
+    assert times[-1] - times[0] >= 5 * 0.05 * 0.95
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.025
 
 
 def test_per_account_budgets_do_not_slow_other_accounts(sandbox):
