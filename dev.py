@@ -46,6 +46,7 @@ def ensure_env() -> None:
 
 
 def run(*cmd: str) -> int:
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # the theme's end-of-life banner
     return subprocess.call(list(cmd), cwd=ROOT)
 
 
