@@ -202,3 +202,15 @@ def test_every_planted_term_is_found_among_many(terms, order, sep):
     # the filler shares no character with the terms, so no hit can straddle it
     text = "起首" + "。中间的话。".join(sep.join(p) for p in planted) + "末了"
     assert {h.term for h in screen.scan(text)} == set(screen.terms)
+
+
+def test_scanning_from_many_threads_gives_the_same_hits(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(screen_module, "_FOLDERS", {})  # a folder that has learned nothing yet
+    screen = Screen(["敏感词", "file", "平成"])
+    texts = [f"第{i}段 ﬁle ㍻ 敏-感\u200b词 {chr(0x4E00 + 50 * i)}・{chr(0x3400 + i)}" for i in range(64)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(screen.scan, texts))
+    for text, hits in zip(texts, results, strict=True):
+        assert _spelled(text, hits) == [("file", "ﬁle"), ("平成", "㍻"), ("敏感词", "敏-感\u200b词")]

@@ -124,9 +124,10 @@ def fit(text: str, limit: int, counter: Callable[[str], int], *,
         text: Plain text (a microblog post, a caption).
         limit: The largest allowed ``counter`` value.
         counter: How the platform counts, e.g. `count_x` or `count_bluesky_units`.
-        keep: Strings that must survive, in order, at the end (the link, rendered
-            tags); they are taken out of the body before it is cut. Empty items
-            are ignored.
+        keep: Parts of *text* that must survive a cut (the link, rendered tags):
+            when the text is too long they are taken out of it and put back, in
+            this order, after the ellipsis. Build the full text first; a text
+            that fits is returned as it is. Empty items are ignored.
         ellipsis: Added where the body was cut.
         separator: Put between the shortened body and each kept item.
 

@@ -101,9 +101,11 @@ class _Folder:
                 base = [self.t2s(b) if b else b for b in base]
         with self.lock:
             for ch, folded in zip(new, base, strict=True):
-                self.table[ord(ch)] = folded
+                # `fold` reads without the lock: mark a character irregular
+                # before it appears in the table, never after.
                 if len(folded) != 1:
                     self.irregular.add(ch)
+                self.table[ord(ch)] = folded
 
     def fold(self, text: str) -> tuple[str, list[int], list[int], list[int]]:
         """Folded text and the irregular positions (orig, folded start, folded length)."""
