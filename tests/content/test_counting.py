@@ -175,7 +175,8 @@ def test_telegram_counts_after_entity_parsing():
 
 def test_wechat_limits_from_the_fact_sheet():
     # shared/platforms/wechat_oa.md draft/add: title <= 32, author <= 16,
-    # digest <= 128, content < 20,000 characters and < 1 MB.
+    # digest <= 128, content < 20,000 characters and < 1 MB. The sheet does not
+    # say how an emoji counts; we count code points (unverified).
     assert check_length("标" * 32, "wechat_oa", "title") == []
     assert check_length("标" * 33, "wechat_oa", "title")[0].message == "title is 33 characters, limit 32: 1 over"
     assert check_length("摘" * 129, "wechat_oa", "summary")[0].field == "summary"

@@ -82,3 +82,6 @@ def test_style_can_be_forced_and_unknown_styles_are_refused():
 
 def test_platform_table_covers_the_fact_sheet_platforms_with_topics():
     assert {"weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou"} <= set(PLATFORM_STYLES)
+    # Telegram and Facebook are not on the fact sheets: both clients link a
+    # #word, so tags go out as #tag (unverified).
+    assert render_tags(["央企"], "telegram") == render_tags(["央企"], "facebook") == ["#央企"]
