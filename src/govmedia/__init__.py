@@ -18,6 +18,7 @@ from typing import Any
 
 from govmedia import platforms
 from govmedia.client import AsyncClient, Client
+from govmedia.content.screen import Hit, Screen
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -60,6 +61,7 @@ __all__ = [
     "Delivery",
     "DeliveryUnknown",
     "GovMediaError",
+    "Hit",
     "Journal",
     "Matrix",
     "Media",
@@ -72,6 +74,7 @@ __all__ = [
     "Receipt",
     "Report",
     "RetryPolicy",
+    "Screen",
     "TransientError",
     "ValidationError",
     "Variant",
