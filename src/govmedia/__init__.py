@@ -13,39 +13,41 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from govmedia import platforms
-from govmedia.client import AsyncClient, Client
-from govmedia.content.screen import Hit, Screen
-from govmedia.errors import (
-    AuthError,
-    ConfigError,
-    ContentRejected,
-    DeliveryUnknown,
-    GovMediaError,
-    PlatformError,
-    RateLimited,
-    TransientError,
-    ValidationError,
-)
-from govmedia.journal import Journal
-from govmedia.matrix import Matrix
-from govmedia.model import (
-    Approval,
-    Channel,
-    Delivery,
-    Media,
-    Metrics,
-    Post,
-    Problem,
-    Receipt,
-    Variant,
-)
-from govmedia.platforms.base import BasePlatform, Capabilities
-from govmedia.policy import RateLimit, RetryPolicy
-from govmedia.report import CampaignMetrics, Report
+if TYPE_CHECKING:
+    from govmedia import platforms
+    from govmedia.client import AsyncClient, Client
+    from govmedia.content.screen import Hit, Screen
+    from govmedia.errors import (
+        AuthError,
+        ConfigError,
+        ContentRejected,
+        DeliveryUnknown,
+        GovMediaError,
+        PlatformError,
+        RateLimited,
+        TransientError,
+        ValidationError,
+    )
+    from govmedia.journal import Journal
+    from govmedia.matrix import Matrix
+    from govmedia.model import (
+        Approval,
+        Channel,
+        Delivery,
+        Media,
+        Metrics,
+        Post,
+        Problem,
+        Receipt,
+        Variant,
+    )
+    from govmedia.platforms.base import BasePlatform, Capabilities
+    from govmedia.policy import RateLimit, RetryPolicy
+    from govmedia.report import CampaignMetrics, Report
 
 __all__ = [
     "Approval",
@@ -81,10 +83,43 @@ __all__ = [
     "platforms",
 ]
 
+# Where each public name lives. They are imported on first use, so that
+# `import govmedia` stays fast (httpx alone costs ~80 ms) in CLIs and notebooks.
+_HOME = {
+    "AsyncClient": "govmedia.client",
+    "Client": "govmedia.client",
+    "Hit": "govmedia.content.screen",
+    "Screen": "govmedia.content.screen",
+    "Journal": "govmedia.journal",
+    "Matrix": "govmedia.matrix",
+    "BasePlatform": "govmedia.platforms.base",
+    "Capabilities": "govmedia.platforms.base",
+    "RateLimit": "govmedia.policy",
+    "RetryPolicy": "govmedia.policy",
+    "CampaignMetrics": "govmedia.report",
+    "Report": "govmedia.report",
+    **dict.fromkeys(
+        ("AuthError", "ConfigError", "ContentRejected", "DeliveryUnknown", "GovMediaError",
+         "PlatformError", "RateLimited", "TransientError", "ValidationError"),
+        "govmedia.errors",
+    ),
+    **dict.fromkeys(
+        ("Approval", "Channel", "Delivery", "Media", "Metrics", "Post", "Problem", "Receipt",
+         "Variant"),
+        "govmedia.model",
+    ),
+}
+
 logging.getLogger("govmedia").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name == "platforms":
+        return importlib.import_module("govmedia.platforms")
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -93,3 +128,7 @@ def __getattr__(name: str) -> Any:
         except PackageNotFoundError:  # running from a source tree
             return "0.0.0+unknown"
     raise AttributeError(f"module 'govmedia' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

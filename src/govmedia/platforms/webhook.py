@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from govmedia.content import short_text, to_html
+from govmedia.content.markup import short_text, to_html
 from govmedia.errors import (
     AuthError,
     ConfigError,

@@ -24,7 +24,7 @@ import attrs
 import httpx
 import regex
 
-from govmedia.content import count_mastodon
+from govmedia.content.length import count_mastodon
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
 
