@@ -22,9 +22,9 @@ from urllib.parse import quote
 import httpx
 import regex
 
-from govmedia.content.markup import short_text
 from govmedia.content.counting import check_length
 from govmedia.content.hashtags import hashtag
+from govmedia.content.markup import short_text
 from govmedia.errors import (
     AuthError,
     ConfigError,
