@@ -22,6 +22,9 @@ import httpx
 
 from govmedia._pipeline import GetToken, Ops, Pipeline, Send, derive_key
 from govmedia._secrets import install_log_filters, remember
+from govmedia.content.checks import load_checks
+from govmedia.content.screen import Screen
+from govmedia.content.script import convert_post
 from govmedia.errors import ConfigError, GovMediaError, ValidationError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
 from govmedia.journal import Journal
@@ -41,6 +44,7 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _REFRESH_EARLY = 60.0  # seconds before expiry a cached token is renewed
 _sleep = time.sleep  # module-level so tests can watch the waits
+_GATE_CODES = frozenset({"screened_term", "approvals_missing", "check_failed", "check_unavailable"})
 
 
 class _BaseClient:
@@ -55,6 +59,7 @@ class _BaseClient:
         timeout: float | httpx.Timeout | None = None,
         require_approvals: int = 0,
         journal: str | os.PathLike[str] | Journal | None = None,
+        screen: Screen | None = None,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -66,6 +71,12 @@ class _BaseClient:
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
         self.require_approvals = require_approvals
+        if screen is not None and not isinstance(screen, Screen):
+            raise ConfigError(f"screen must be a gm.Screen, got {screen!r}")
+        self.screen = screen
+        # Extra compliance checks from the govmedia.checks entry points,
+        # imported the first time one runs.
+        self._checks = load_checks()
         if timeout is None:
             self.timeout = DEFAULT_TIMEOUT
         elif isinstance(timeout, httpx.Timeout):
@@ -102,11 +113,36 @@ class _BaseClient:
             self._checked[id(channel)] = channel
         return platform
 
-    def _problems(self, post: Post, channel: Channel) -> tuple[BasePlatform, list[Problem]]:
+    def _problems(
+        self, post: Post, channel: Channel, *, variants: bool = True
+    ) -> tuple[BasePlatform, list[Problem]]:
+        platform, _, problems = self._prepare(post, channel, variants=variants)
+        return platform, problems
+
+    def _prepare(
+        self, post: Post, channel: Channel, *, variants: bool = True, original: Post | None = None
+    ) -> tuple[BasePlatform, Post, list[Problem]]:
+        """The post as *channel* sends it, and every problem it has there.
+
+        Screening and approvals judge the content as written (variant applied,
+        before any script conversion); the platform's own checks judge what
+        is actually sent.
+        """
         if not isinstance(post, Post):
             raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
         platform = self._platform(channel)
-        problems = list(platform.validate(post, channel))
+        written = post.for_channel(channel) if variants else post
+        problems = self._gate(original or post, written)
+        script = channel.options.get("script")
+        outgoing = convert_post(written, script) if script else written
+        problems.extend(platform.validate(outgoing, channel))
+        if self._checks:
+            problems.extend(self._checks(outgoing, channel))
+        return platform, outgoing, problems
+
+    def _gate(self, post: Post, written: Post) -> list[Problem]:
+        """Screening hits and missing approvals, found before any platform rule."""
+        problems = self.screen.problems(written) if self.screen is not None else []
         if self.require_approvals:
             have = post.valid_approvers
             if len(have) < self.require_approvals:
@@ -118,14 +154,23 @@ class _BaseClient:
                              f"match this content{extra}"),
                     field="approvals",
                 ))
-        return platform, problems
+        return problems
+
+    def _audit_refusal(self, post: Post, channel: Channel, problems: list[Problem]) -> None:
+        """Write a compliance refusal (screening, approvals, checks) to the journal."""
+        gate = [p for p in problems if p.code in _GATE_CODES]
+        if self.journal is not None and gate:
+            detail = "; ".join(f"{p.code}: {p.message}" for p in gate)
+            self.journal.audit(post.key, "refusal", content_hash=post.content_hash,
+                               detail=f"{channel.id}: {detail}")
 
     def _publish_flow(self, post: Post, channel: Channel) -> tuple[BasePlatform, Flow[Receipt]]:
-        platform, problems = self._problems(post, channel)
+        platform, outgoing, problems = self._prepare(post, channel)
         if problems:
+            self._audit_refusal(post, channel, problems)
             raise ValidationError(problems, platform=channel.platform, account=channel.account)
         key = derive_key(post.key, channel.platform, channel.account)
-        return platform, platform.publish(post, channel, key)
+        return platform, platform.publish(outgoing, channel, key)
 
     def _receipt_platform(self, receipt: Receipt) -> BasePlatform:
         if not isinstance(receipt, Receipt):
@@ -193,7 +238,15 @@ class Client(_BaseClient):
         require_approvals (int): distinct approvals of the current content a
             post needs.
         journal (str | os.PathLike[str] | Journal | None): a SQLite journal
-            (a path, or a `Journal`) that makes fan-outs exactly-once across runs.
+            (a path, or a `Journal`) that makes fan-outs exactly-once across runs;
+            approvals and refusals are written to it as an audit trail.
+        screen (Screen | None): sensitive-word screening; a post with a hit is
+            refused before any request (`ValidationError`, delivery ``invalid``).
+
+    Compliance checks registered in the ``govmedia.checks`` entry-point group
+    run on every post too. A channel option ``script`` (``"traditional"`` or
+    ``"simplified"``) converts the text on the way out, after screening and
+    approvals have judged the text as written.
 
     Example:
         >>> import govmedia as gm

@@ -181,9 +181,13 @@ class FanOut:
             receipt = self.journal.receipt(self.post.key, channel)
             return Delivery(channel=channel, state="skipped", receipt=receipt,
                             attempts=entry.attempts, started_at=started, finished_at=_now())
-        post = self._post_for(item, platform)
-        _, problems = self.client._problems(post, channel)  # noqa: SLF001
+        written = self._post_for(item, platform)
+        _, post, problems = self.client._prepare(  # noqa: SLF001
+            written, channel, variants=False, original=self.post
+        )
         if problems:
+            if not self.dry_run:
+                self.client._audit_refusal(self.post, channel, problems)  # noqa: SLF001
             return Delivery(channel=channel, state="invalid", problems=tuple(problems),
                             error=ValidationError(problems, platform=channel.platform,
                                                   account=channel.account),

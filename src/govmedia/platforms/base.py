@@ -45,6 +45,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+COMMON_OPTIONS = ("script",)
+"""Options every platform takes: ``script`` converts the text on the way out (OpenCC)."""
+
 
 @attrs.frozen
 class Sleep:
@@ -240,10 +243,15 @@ class BasePlatform:
                 f"{where}: unknown credential(s) {', '.join(unknown)}; "
                 f"{self.name} takes {self._describe_keys()}"
             )
-        bad_options = sorted(set(channel.options) - set(self.option_keys))
+        bad_options = sorted(set(channel.options) - set(self.option_keys) - set(COMMON_OPTIONS))
         if bad_options:
-            valid = ", ".join(self.option_keys) or "no options"
+            valid = ", ".join((*self.option_keys, *COMMON_OPTIONS))
             raise ConfigError(f"{where}: unknown option(s) {', '.join(bad_options)}; valid: {valid}")
+        script = channel.options.get("script")
+        if script is not None and script not in ("traditional", "simplified"):
+            raise ConfigError(
+                f"{where}: option script must be 'traditional' or 'simplified', got {script!r}"
+            )
         missing_opts = [k for k in self.required_options if not channel.options.get(k)]
         if missing_opts:
             raise ConfigError(f"{where}: missing option(s) {', '.join(missing_opts)}")
