@@ -23,6 +23,7 @@ import httpx
 from govmedia._pipeline import GetToken, Ops, Pipeline, Send, derive_key
 from govmedia._secrets import install_log_filters, remember
 from govmedia.content.checks import load_checks
+from govmedia.content.fit import fit_post
 from govmedia.content.screen import Screen
 from govmedia.content.script import convert_post
 from govmedia.errors import ConfigError, GovMediaError, ValidationError
@@ -135,6 +136,10 @@ class _BaseClient:
         problems = self._gate(original or post, written)
         script = channel.options.get("script")
         outgoing = convert_post(written, script) if script else written
+        if channel.options.get("fit"):
+            limit = channel.options.get("max_characters")
+            outgoing = fit_post(outgoing, platform.name,
+                                limit=limit if isinstance(limit, int) else None)
         problems.extend(platform.validate(outgoing, channel))
         if self._checks:
             problems.extend(self._checks(outgoing, channel))

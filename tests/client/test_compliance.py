@@ -4,6 +4,7 @@ import attrs
 import pytest
 
 import govmedia as gm
+import govmedia.content
 from govmedia.content.checks import Checks
 from govmedia.testing import Sandbox
 
@@ -98,3 +99,20 @@ def test_extra_checks_run_on_what_is_sent(sandbox):
 def test_screen_option_must_be_a_screen():
     with pytest.raises(gm.ConfigError, match="Screen"):
         gm.Client(screen=["敏感词"])
+
+
+def test_fit_option_shortens_instead_of_refusing():
+    sandbox = Sandbox(platforms=["mastodon"])
+    post = gm.Post(text="国资委召开中央企业负责人会议，部署下一阶段重点工作。" * 30,
+                   link="https://www.sasac.gov.cn/n1/c2.html", tags=("国资委",))
+    strict = sandbox.channel("mastodon", "strict")
+    fitting = sandbox.channel("mastodon", "fitting", fit=True)
+    with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as client:
+        assert [p.code for p in client.check(post, strict)] == ["too_long"]
+        assert client.check(post, fitting) == []
+        client.publish(post, fitting)
+    [status] = sandbox["mastodon"].posts("fitting")  # the strict fake took it: it fits
+    assert "国资委</span></a></p>" in status["content"]  # the tag survived at the end
+    fitted = gm.content.fit_post(post, "mastodon").text
+    assert gm.content.count_mastodon(fitted) <= 500
+    assert fitted.endswith("… #国资委")  # Post.text is sent as written: no link added

@@ -27,7 +27,7 @@ from govmedia.content.counting import (
     rules_for,
 )
 from govmedia.content.facets import RichText, find_mentions, rich_text
-from govmedia.content.fit import fit, fit_for
+from govmedia.content.fit import fit, fit_for, fit_post
 from govmedia.content.hashtags import hashtag, render_tags, tag_line, weibo_topics
 from govmedia.content.length import count_mastodon, graphemes, truncate_graphemes
 from govmedia.content.markup import short_text, to_html, to_plain
@@ -58,6 +58,7 @@ __all__ = [
     "find_mentions",
     "fit",
     "fit_for",
+    "fit_post",
     "graphemes",
     "hashtag",
     "html_to_markdown",

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import attrs
 import regex
 
 from govmedia.content._urls import find_urls
 from govmedia.content.counting import LengthRule, rules_for
+from govmedia.content.hashtags import tag_line
+from govmedia.content.markup import short_text
 from govmedia.errors import ConfigError, ValidationError
-from govmedia.model import Problem
+from govmedia.model import Post, Problem
 
-__all__ = ["fit", "fit_for"]
+__all__ = ["fit", "fit_for", "fit_post"]
 
 _GRAPHEME = regex.compile(r"\X")
 # Letters of scripts written without spaces: a cut between two of them is a
@@ -180,3 +183,35 @@ def fit_for(text: str, platform: str, field: str = "text", *,
 
     return _shorten(text, ok, keep=keep, ellipsis=ellipsis, separator=separator,
                     describe=describe)
+
+
+def fit_post(post: Post, platform: str, *, limit: int | None = None) -> Post:
+    """*post* with its `text` shortened to *platform*'s limit, link and tags kept.
+
+    This is what the channel option ``fit = true`` does before checking: the
+    text the platform would send (`short_text` plus its rendered tags) is
+    built, and if it is too long it is cut at a word or grapheme boundary with
+    an ellipsis, the link and the tags put back at the end. A post that fits
+    is returned as it is; a platform with no text limit leaves it alone.
+
+    Example:
+        >>> import govmedia as gm
+        >>> from govmedia.content.fit import fit_post
+        >>> from govmedia.content.counting import count_x
+        >>> post = gm.Post(text="央企" * 200 + " https://example.org/a", link="https://example.org/a",
+        ...                tags=("一带一路",))
+        >>> out = fit_post(post, "x")
+        >>> count_x(out.text) <= 280, out.text.endswith("https://example.org/a #一带一路")
+        (True, True)
+    """
+    if not rules_for(platform, "text"):
+        return post
+    text = short_text(post)
+    tags = tag_line(post.tags, platform)
+    missing_tags = " ".join(t for t in tags.split() if t not in text)
+    full = f"{text} {missing_tags}".strip() if missing_tags else text
+    link = post.link if post.link and post.link in full else None
+    fitted = fit_for(full, platform, keep=(link, missing_tags or None), limit=limit)
+    if fitted == text:
+        return post
+    return attrs.evolve(post, text=fitted)

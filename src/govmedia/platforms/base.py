@@ -45,8 +45,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-COMMON_OPTIONS = ("script",)
-"""Options every platform takes: ``script`` converts the text on the way out (OpenCC)."""
+COMMON_OPTIONS = ("script", "fit")
+"""Options every platform takes: ``script`` converts the text on the way out
+(OpenCC); ``fit = true`` shortens an over-long text to the platform's limit
+instead of refusing it."""
 
 
 @attrs.frozen
@@ -247,6 +249,8 @@ class BasePlatform:
         if bad_options:
             valid = ", ".join((*self.option_keys, *COMMON_OPTIONS))
             raise ConfigError(f"{where}: unknown option(s) {', '.join(bad_options)}; valid: {valid}")
+        if not isinstance(channel.options.get("fit", False), bool):
+            raise ConfigError(f"{where}: option fit must be true or false")
         script = channel.options.get("script")
         if script is not None and script not in ("traditional", "simplified"):
             raise ConfigError(
