@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from govmedia._frozen import FrozenMap
 
 __all__ = ["MASK", "Credentials", "mask", "remember"]
 
@@ -61,7 +63,7 @@ def mask(text: str) -> str:
     return _SHAPES.sub(lambda m: (next(g for g in m.groups() if g) + MASK), text)
 
 
-class Credentials(Mapping[str, str]):
+class Credentials(FrozenMap):
     """A read-only mapping of credential names to secret values.
 
     Its ``repr`` and ``str`` show the names only; pickling it keeps the names and
@@ -75,7 +77,7 @@ class Credentials(Mapping[str, str]):
         's3cr3t-token'
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ()
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         clean: dict[str, str] = {}
@@ -88,21 +90,13 @@ class Credentials(Mapping[str, str]):
         self._data = clean
 
     def __getitem__(self, key: str) -> str:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
+        value: str = self._data[key]
+        return value
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Credentials):
             return self._data == other._data
         return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self._data.items()))
 
     def __repr__(self) -> str:
         return "Credentials({" + ", ".join(f"{k!r}: {MASK!r}" for k in self._data) + "})"

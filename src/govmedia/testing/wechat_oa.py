@@ -320,6 +320,16 @@ class FakeWeChatOA(FakePlatform):
             return _err(42001, "access_token expired")
         return self.apps[record.app_id]
 
+    def _authed_json(self, request: httpx.Request) -> tuple[App, dict[str, Any]] | httpx.Response:
+        """The calling app and the JSON body, or the error WeChat would answer."""
+        app = self._auth(request)
+        if isinstance(app, httpx.Response):
+            return app
+        data = self._body(request)
+        if isinstance(data, httpx.Response):
+            return data
+        return app, data
+
     def _body(self, request: httpx.Request) -> dict[str, Any] | httpx.Response:
         try:
             text = request.content.decode("utf-8")
@@ -494,12 +504,10 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/draft/add")
     def _draft_add(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
+        got = self._authed_json(request)
+        if isinstance(got, httpx.Response):
+            return got
+        app, data = got
         articles = data.get("articles")
         if not isinstance(articles, list) or not 1 <= len(articles) <= 8:
             return _err(47001, "data format error")
@@ -522,12 +530,10 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/draft/delete")
     def _draft_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
+        got = self._authed_json(request)
+        if isinstance(got, httpx.Response):
+            return got
+        app, data = got
         draft = self.drafts.get(str(data.get("media_id", "")))
         if draft is None or draft.app_id != app.app_id or draft.state != "draft":
             return _err(40007, "invalid media_id")
@@ -538,12 +544,10 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/freepublish/submit")
     def _submit(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
+        got = self._authed_json(request)
+        if isinstance(got, httpx.Response):
+            return got
+        app, data = got
         draft = self.drafts.get(str(data.get("media_id", "")))
         if draft is None or draft.app_id != app.app_id or draft.state != "draft":
             return _err(40007, "invalid media_id")
@@ -561,12 +565,10 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/freepublish/get")
     def _publish_status(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
+        got = self._authed_json(request)
+        if isinstance(got, httpx.Response):
+            return got
+        app, data = got
         job = self.jobs.get(str(data.get("publish_id", "")))
         if job is None or job.app_id != app.app_id:
             return _err(53502, "invalid publish_id")
@@ -597,12 +599,10 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/freepublish/delete")
     def _publish_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
+        got = self._authed_json(request)
+        if isinstance(got, httpx.Response):
+            return got
+        app, data = got
         article_id = str(data.get("article_id", ""))
         draft = next((d for d in self.drafts.values()
                       if d.article_id == article_id and d.app_id == app.app_id), None)
