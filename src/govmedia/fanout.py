@@ -39,7 +39,8 @@ __all__ = ["Attempt", "FanOut", "Mode"]
 logger = logging.getLogger("govmedia")
 
 Mode = Literal["broadcast", "amplify"]
-Progress = Callable[[Delivery], Any]
+Progress = Callable[[Delivery], Any] | Any
+"""A callable taking each finished `Delivery`, or a bar with ``update(n)`` (tqdm)."""
 
 
 class HubFailed(GovMediaError):
@@ -298,7 +299,11 @@ class FanOut:
         with self._lock:
             self._results[item.index] = delivery
         if self.progress is not None:
-            self.progress(delivery)
+            update = getattr(self.progress, "update", None)
+            if callable(update) and not callable(self.progress):
+                update(1)  # a tqdm or rich-style bar: one step per delivery
+            else:
+                self.progress(delivery)
 
     def report(self) -> Report:
         """The final report (and the run closed in the journal)."""

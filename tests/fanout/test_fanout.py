@@ -153,3 +153,16 @@ async def test_async_fan_out_matches_sync(sandbox):
     assert again.deliveries[0].state == "published"
 
 
+
+
+def test_progress_accepts_a_bar_with_update(sandbox):
+    class Bar:  # the shape of tqdm.auto.tqdm and similar bars
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    bar = Bar()
+    with client(sandbox) as c:
+        c.fan_out(POST, members(sandbox, 4), progress=bar)
+    assert bar.n == 4
