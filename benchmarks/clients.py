@@ -1,0 +1,256 @@
+"""One measured client, run in its own process by ``run.py``.
+
+    python3 benchmarks/clients.py CLIENT --n 1000 --concurrency 64 --base http://127.0.0.1:PORT/fast
+
+prints one JSON line: deliveries that got a 2xx, the wall time and the CPU
+time of the delivery phase (target lists are built before the clock starts,
+clients and sessions inside it), and the process's own peak RSS. Only the
+libraries a client needs are imported, so each process's peak RSS is that
+client's.
+
+Clients: ``aiohttp``, ``httpx`` (httpx.AsyncClient, default transport),
+``httpx-aiohttp`` (httpx.AsyncClient over httpx-aiohttp's transport),
+``govmedia-async`` / ``govmedia-async-journal`` (``AsyncClient.fan_out``),
+``govmedia-sync`` / ``govmedia-sync-journal`` (``Client.fan_out``),
+``govmedia-async-signed`` (with a ``whsec_`` secret: HMAC per attempt) and
+``apprise`` (``Apprise.notify`` to N ``json://`` targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# The same small event every raw client sends, near the size of govmedia's
+# webhook envelope for the benchmark post (~500 bytes).
+TEXT = "国资委发布会：2026 年中央企业招聘季正式启动，岗位信息见各企业官网。"
+
+
+def event(i: int) -> dict[str, Any]:
+    return {
+        "type": "post.published",
+        "timestamp": "2026-11-29T09:00:00Z",
+        "data": {"key": "bench", "title": "招聘季", "text": TEXT, "summary": None, "tags": ["招聘"],
+                 "link": "https://example.org/a/1", "body": None, "account": f"m{i}"},
+    }
+
+
+def urls(base: str, n: int) -> list[str]:
+    return [f"{base}/hook/{i}" for i in range(n)]
+
+
+# ----------------------------------------------------------------- raw clients
+
+
+async def _aiohttp(targets: list[str], concurrency: int) -> int:
+    import aiohttp
+
+    ok = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int, url: str) -> None:
+            nonlocal ok
+            async with sem, session.post(url, json=event(i)) as response:
+                await response.read()
+                ok += 200 <= response.status < 300
+
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(targets)))
+    return ok
+
+
+async def _httpx(targets: list[str], concurrency: int, *, aiohttp_transport: bool) -> int:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    if aiohttp_transport:
+        from httpx_aiohttp import AiohttpTransport
+
+        client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits))
+    else:
+        client = httpx.AsyncClient(limits=limits)
+    ok = 0
+    sem = asyncio.Semaphore(concurrency)
+    async with client:
+
+        async def one(i: int, url: str) -> None:
+            nonlocal ok
+            async with sem:
+                response = await client.post(url, json=event(i))
+                ok += response.is_success
+
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(targets)))
+    return ok
+
+
+# ----------------------------------------------------------------- govmedia
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _govmedia_setup(targets: list[str], *, signed: bool) -> tuple[Any, list[Any]]:
+    import govmedia as gm
+
+    post = gm.Post(title="招聘季", text=TEXT, tags=("招聘",), link="https://example.org/a/1",
+                   key=f"bench-{os.getpid()}-{time.time_ns()}")
+    creds = {"secret": SECRET} if signed else {}
+    channels = [gm.Channel(platform="webhook", account=f"m{i}", credentials=creds, options={"url": u})
+                for i, u in enumerate(targets)]
+    return post, channels
+
+
+def _published(report: Any) -> int:
+    return sum(1 for d in report.deliveries if d.state == "published")
+
+
+def _errors(report: Any) -> list[str]:
+    return sorted({f"{d.state}: {d.error!r}"[:200] for d in report.deliveries if d.state != "published"})[:5]
+
+
+async def _govmedia_async(post: Any, channels: list[Any], concurrency: int, journal: str | None,
+                          out: list[Any]) -> None:
+    import govmedia as gm
+
+    async with gm.AsyncClient(journal=journal, concurrency=concurrency) as client:
+        # Handed back through *out*, not returned: on Python 3.11 asyncio.run
+        # reprs the main task's result when it restores the SIGINT handler
+        # (signal.getsignal -> enum ValueError message), which for a Report
+        # of 10,000 deliveries costs more than a second of CPU.
+        out.append(await client.fan_out(post, channels))
+
+
+def _govmedia_sync(post: Any, channels: list[Any], concurrency: int, journal: str | None) -> Any:
+    import govmedia as gm
+
+    with gm.Client(journal=journal, concurrency=concurrency) as client:
+        return client.fan_out(post, channels)
+
+
+# ----------------------------------------------------------------- apprise
+
+
+def _apprise_setup(targets: list[str]) -> Any:
+    import apprise
+
+    notifier = apprise.Apprise()
+    for url in targets:
+        notifier.add(url.replace("http://", "json://", 1))
+    return notifier
+
+
+# ----------------------------------------------------------------- main
+
+# govmedia imports its public names and platforms on first use; loading them
+# here keeps that import time (measured by importtime.py) out of the window.
+_GOVMEDIA = ("govmedia.client", "govmedia.platforms.webhook")
+PRELOAD = {
+    "aiohttp": ("aiohttp",),
+    "httpx": ("httpx",),
+    "httpx-aiohttp": ("httpx", "httpx_aiohttp"),
+    "govmedia-async": (*_GOVMEDIA, "httpx_aiohttp"),
+    "govmedia-async-signed": (*_GOVMEDIA, "httpx_aiohttp"),
+    "govmedia-sync": _GOVMEDIA,
+    "apprise": ("apprise",),
+}
+CLIENTS = ("aiohttp", "httpx", "httpx-aiohttp", "govmedia-async", "govmedia-async-journal",
+           "govmedia-async-signed", "govmedia-sync", "govmedia-sync-journal", "apprise")
+
+
+def run(client: str, n: int, concurrency: int, base: str, profile: str | None) -> dict[str, Any]:
+    targets = urls(base, n)
+    journal_dir = tempfile.mkdtemp(prefix="govmedia-bench-journal-")
+    journal = str(Path(journal_dir) / "journal.db") if client.endswith("-journal") else None
+    errors: list[str] = []
+    work: Callable[[], int]
+
+    if client == "aiohttp":
+        def work() -> int:
+            return asyncio.run(_aiohttp(targets, concurrency))
+    elif client in ("httpx", "httpx-aiohttp"):
+        def work() -> int:
+            return asyncio.run(_httpx(targets, concurrency, aiohttp_transport=client == "httpx-aiohttp"))
+    elif client.startswith("govmedia-async"):
+        post, channels = _govmedia_setup(targets, signed="signed" in client)
+
+        def work() -> int:
+            got: list[Any] = []
+            asyncio.run(_govmedia_async(post, channels, concurrency, journal, got))
+            report = got[0]
+            errors.extend(_errors(report))
+            return _published(report)
+    elif client.startswith("govmedia-sync"):
+        post, channels = _govmedia_setup(targets, signed="signed" in client)
+
+        def work() -> int:
+            report = _govmedia_sync(post, channels, concurrency, journal)
+            errors.extend(_errors(report))
+            return _published(report)
+    elif client == "apprise":
+        notifier = _apprise_setup(targets)
+
+        def work() -> int:
+            # notify() is all-or-nothing; the receiver answers 200 to every POST.
+            return n if notifier.notify(title="招聘季", body=TEXT) else 0
+    else:
+        raise SystemExit(f"unknown client {client!r}; one of {', '.join(CLIENTS)}")
+
+    # Libraries load before the clock starts (import time is measured on its
+    # own); creating clients, sessions and pools happens inside the window.
+    for module in PRELOAD.get(client.split("-journal", maxsplit=1)[0], ()):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # a module moved: it then loads inside the window
+            print(f"note: could not preload {module}", file=sys.stderr)
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    ok = work()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if profiler is not None:
+        profiler.stop()
+        Path(profile).with_suffix(".txt").write_text(
+            profiler.output_text(unicode=True, color=False, show_all=False)
+        )
+        Path(profile).with_suffix(".html").write_text(profiler.output_html())
+        profiler.last_session.save(Path(profile).with_suffix(".pyisession"))
+    journal_bytes = sum(p.stat().st_size for p in Path(journal_dir).iterdir())
+    for p in Path(journal_dir).iterdir():
+        p.unlink()
+    Path(journal_dir).rmdir()
+    return {
+        "client": client, "n": n, "concurrency": concurrency, "ok": ok, "wall": wall, "cpu": cpu,
+        "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "journal_bytes": journal_bytes, "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("client")
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--base", required=True, help="e.g. http://127.0.0.1:8080/fast")
+    parser.add_argument("--profile", help="write a pyinstrument profile to this path (.txt/.html)")
+    args = parser.parse_args()
+    result = run(args.client, args.n, args.concurrency, args.base.rstrip("/"), args.profile)
+    print(json.dumps(result), flush=True)
+    sys.exit(0 if result["ok"] == args.n else 1)
+
+
+if __name__ == "__main__":
+    main()
