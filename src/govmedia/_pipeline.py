@@ -71,15 +71,17 @@ def _sent_nothing(exc: httpx.TransportError) -> bool:
     """True when the request surely never reached the server."""
     if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return False
-    # httpx-aiohttp maps every aiohttp connection error, "server disconnected"
-    # after the request was written included, to ConnectTimeout; only a real
-    # connect failure means nothing was sent.
+    # httpx-aiohttp (a transport users may pass in) maps every aiohttp
+    # connection error, "server disconnected" after the request was written
+    # included, to ConnectTimeout; only a real connect failure means nothing
+    # was sent.
     cause = exc.__cause__
     if cause is None or type(cause).__module__.split(".")[0] != "aiohttp":
         return True
     return type(cause).__name__ in {
         "ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorSSLError",
         "ClientConnectorCertificateError", "ConnectionTimeoutError", "ClientProxyConnectionError",
+        "InvalidURL", "InvalidUrlClientError", "NonHttpUrlClientError",
     }
 
 

@@ -63,7 +63,7 @@ def mask(text: str) -> str:
     return _SHAPES.sub(lambda m: (next(g for g in m.groups() if g) + MASK), text)
 
 
-class Credentials(FrozenMap):
+class Credentials(FrozenMap):  # noqa: PLW1641 - unhashable, like the dict it wraps
     """A read-only mapping of credential names to secret values.
 
     Its ``repr`` and ``str`` show the names only; pickling it keeps the names and

@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar, overload
 import anyio
 import httpx
 
+from govmedia._aio import AiohttpSender
 from govmedia._pipeline import GetToken, Ops, Pipeline, Send, derive_key
 from govmedia._secrets import install_log_filters, remember
 from govmedia.content.checks import load_checks
@@ -374,7 +375,16 @@ class Client(_BaseClient):
 
         Returns:
             A `Report` with one `Delivery` per channel, hub first.
+
+        With govmedia's own HTTP client the deliveries run on an event loop in
+        a helper thread, with the async client's sender: a thread pool over
+        httpx's sync client manages about a third of that speed on two cores
+        (docs/performance.md). With an ``http=`` client of yours, a thread
+        pool sends through it.
         """
+        if self._own_http and not dry_run:
+            return self._fan_out_on_loop(post, target, mode=mode, concurrency=concurrency,
+                                         progress=progress)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency)
         hub = run.hub_item()
@@ -391,6 +401,22 @@ class Client(_BaseClient):
     def _worker(self, run: FanOut) -> None:
         while (item := run.next_item()) is not None:
             self._deliver(run, item)
+
+    def _fan_out_on_loop(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode,
+                         concurrency: int | None, progress: Progress | None) -> Report:
+        twin = AsyncClient._sharing(self)  # noqa: SLF001
+
+        async def run() -> Report:
+            try:
+                return await twin.fan_out(post, target, mode=mode, concurrency=concurrency,
+                                          progress=progress)
+            finally:
+                await twin.aclose()
+
+        # A loop of its own in a helper thread: works where the caller already
+        # runs one (a notebook), unlike asyncio.run.
+        with anyio.from_thread.start_blocking_portal() as portal:
+            return portal.call(run)
 
     def _deliver(self, run: FanOut, item: Item) -> None:
         decision = run.decide(item)
@@ -469,9 +495,9 @@ class Client(_BaseClient):
 class AsyncClient(_BaseClient):
     """The asynchronous client: the same methods as `Client`, awaited.
 
-    By default it sends through httpx with the aiohttp transport, which holds
-    its speed under high concurrency; pass ``http=httpx.AsyncClient(...)`` to
-    use your own.
+    By default it sends with aiohttp (under asyncio; httpx's own transport
+    under trio), which holds its speed under high concurrency; pass
+    ``http=httpx.AsyncClient(...)`` to send through your own client instead.
 
     Example:
         >>> import anyio, govmedia as gm
@@ -484,19 +510,25 @@ class AsyncClient(_BaseClient):
         'published'
     """
 
+    @classmethod
+    def _sharing(cls, base: _BaseClient) -> AsyncClient:
+        """An async client with *base*'s options, limits, tokens and journal."""
+        twin = cls.__new__(cls)
+        twin.__dict__.update(base.__dict__)
+        twin.__dict__.update(
+            _own_journal=False,  # the journal stays *base*'s to close
+            _own_http=True, _http_client=None, _sender=None, _token_locks={},
+        )
+        return twin
+
     def __init__(self, *, http: httpx.AsyncClient | None = None, **options: Any) -> None:
         super().__init__(**options)
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._own_http = http is None
         self._http_client = http
-        self._transport: httpx.AsyncBaseTransport | None = None
+        self._sender: AiohttpSender | httpx.AsyncBaseTransport | None = None
         self._token_locks: dict[tuple[str, str], anyio.Lock] = {}
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._http_client is None:
-            self._http_client, self._transport = _default_async_http(self.timeout)
-        return self._http_client
 
     async def __aenter__(self) -> Self:
         return self
@@ -509,10 +541,9 @@ class AsyncClient(_BaseClient):
 
     async def aclose(self) -> None:
         """Close the HTTP client and the journal if govmedia opened them."""
-        if self._own_http and self._http_client is not None:
-            await self._http_client.aclose()
-            self._http_client = None
-            self._transport = None
+        if self._sender is not None:
+            await self._sender.aclose()
+            self._sender = None
         self._close_journal()
 
     # ----------------------------------------------------------- public API
@@ -642,10 +673,14 @@ class AsyncClient(_BaseClient):
                     error = exc
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        http = self._http()
-        if self._transport is None:
-            return await http.send(request)
-        response = await self._transport.handle_async_request(request)
+        if self._http_client is not None:
+            return await self._http_client.send(request)
+        sender = self._sender
+        if sender is None:
+            sender = self._sender = _default_sender(self.timeout)
+        if isinstance(sender, AiohttpSender):
+            return await sender.send(request)
+        response = await sender.handle_async_request(request)
         response.request = request
         try:
             await response.aread()
@@ -680,10 +715,8 @@ class _Track:
             self.sent_unsafe = True
 
 
-def _default_async_http(
-    timeout: httpx.Timeout,
-) -> tuple[httpx.AsyncClient, httpx.AsyncBaseTransport]:
-    """The default: httpx with the aiohttp transport under asyncio, httpx's own elsewhere."""
+def _default_sender(timeout: httpx.Timeout) -> AiohttpSender | httpx.AsyncBaseTransport:
+    """The default sender: aiohttp under asyncio, httpx's own transport elsewhere (trio)."""
     try:
         import sniffio  # type: ignore[import-not-found, unused-ignore]
 
@@ -691,12 +724,5 @@ def _default_async_http(
     except Exception:  # noqa: BLE001 - no running loop detected: be conservative
         library = "asyncio"
     if library == "asyncio":
-        try:
-            from httpx_aiohttp import AiohttpTransport
-        except ImportError:  # pragma: no cover - a declared dependency
-            logger.warning("httpx-aiohttp is missing; AsyncClient falls back to httpx's transport")
-        else:
-            fast = AiohttpTransport(limits=httpx.Limits(max_connections=200))
-            return httpx.AsyncClient(transport=fast, timeout=timeout), fast
-    plain = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))
-    return httpx.AsyncClient(transport=plain, timeout=timeout), plain
+        return AiohttpSender(timeout)
+    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))

@@ -43,15 +43,20 @@ _RECEIPT_STATES = ("published", "draft", "pending", "scheduled")
 _DELIVERY_STATES = ("published", "skipped", "failed", "unknown", "invalid", "pending")
 
 
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
 class _Strict:
     """Turn an unknown keyword into a `ConfigError` that lists the valid ones."""
 
     __slots__ = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: ARG004 - checked, then attrs inits
-        names = {a.alias for a in attrs.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(kwargs) - names)
-        if unknown:
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = frozenset(a.alias for a in attrs.fields(cls))  # type: ignore[arg-type]
+        if not names.issuperset(kwargs):
+            unknown = sorted(set(kwargs) - names)
             raise ConfigError(
                 f"{cls.__name__}() got unknown field(s) {', '.join(unknown)}; "
                 f"valid fields: {', '.join(sorted(names))}"

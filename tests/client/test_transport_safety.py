@@ -7,6 +7,7 @@ as possibly applied. Both clients' default transports are checked.
 
 import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -35,7 +36,8 @@ def _plain():
 class HangUpServer:
     """Reads each request fully, then closes the connection with no answer."""
 
-    def __init__(self):
+    def __init__(self, linger=0.0):
+        self.linger = linger
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -61,6 +63,7 @@ class HangUpServer:
                 while len(body) < length:
                     body += conn.recv(65536)
                 self.requests += 1
+                time.sleep(self.linger)  # a server that never answers in time
             finally:
                 conn.close()
 
@@ -99,7 +102,7 @@ async def test_async_default_transport_hang_up_after_send_is_unknown(hangup):
     async with gm.AsyncClient(retry=gm.RetryPolicy.testing()) as client:
         with pytest.raises(gm.DeliveryUnknown):
             await client.publish(gm.Post(text="一次"), channel(f"http://127.0.0.1:{hangup.port}/p"))
-        assert type(client._http()._transport).__name__ == "AiohttpTransport"
+        assert type(client._sender).__name__ == "AiohttpSender"
     assert hangup.requests == 1
 
 
@@ -111,3 +114,29 @@ async def test_async_refused_connection_is_retried_then_transient():
             await client.publish(gm.Post(text="一次"), channel(url))
     assert not isinstance(info.value, gm.DeliveryUnknown)
     assert "Nothing was created" in str(info.value)
+
+
+@pytest.fixture
+def silent():
+    server = HangUpServer(linger=1.5)
+    yield server
+    server.close()
+
+
+@pytest.mark.anyio
+async def test_async_read_timeout_after_send_is_unknown(silent):
+    async with gm.AsyncClient(retry=gm.RetryPolicy.testing(), timeout=0.3) as client:
+        with pytest.raises(gm.DeliveryUnknown, match="ReadTimeout"):
+            await client.publish(gm.Post(text="一次"), channel(f"http://127.0.0.1:{silent.port}/p"))
+    assert silent.requests == 1
+
+
+@pytest.mark.anyio
+async def test_a_users_httpx_aiohttp_client_is_just_as_safe(hangup):
+    httpx_aiohttp = pytest.importorskip("httpx_aiohttp")
+    http = httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())
+    async with gm.AsyncClient(http=http, retry=gm.RetryPolicy.testing()) as client:
+        with pytest.raises(gm.DeliveryUnknown):
+            await client.publish(gm.Post(text="一次"), channel(f"http://127.0.0.1:{hangup.port}/p"))
+    await http.aclose()
+    assert hangup.requests == 1

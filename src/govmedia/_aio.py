@@ -1,0 +1,99 @@
+"""The default async sender: aiohttp directly, behind httpx's request/response types.
+
+Platforms build `httpx.Request` objects and read `httpx.Response` objects; this
+sender performs them with an `aiohttp.ClientSession`. Against nginx on this
+kind of machine, httpx's own async transport manages ~120 deliveries/s at
+concurrency 64, httpx with the httpx-aiohttp transport ~1,100, and aiohttp
+alone ~3,500 (benchmarks/, docs/performance.md): going through httpx's client
+layer costs most of the difference, so govmedia's own client skips it.
+
+aiohttp's errors are translated to httpx's with what matters most kept: a
+failure to connect (nothing was sent) is an `httpx.ConnectError` or
+`ConnectTimeout`; anything after the request may have left (a reset, a server
+that hung up, a read timeout) is a read error, so the pipeline never resends a
+write that may have been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+__all__ = ["AiohttpSender"]
+
+
+class AiohttpSender:
+    """Send `httpx.Request` objects through one lazily opened aiohttp session.
+
+    Example:
+        >>> import anyio, httpx
+        >>> from govmedia._aio import AiohttpSender
+        >>> async def main():
+        ...     sender = AiohttpSender(httpx.Timeout(5.0))
+        ...     await sender.aclose()  # nothing was opened: nothing to close
+        >>> anyio.run(main)
+    """
+
+    def __init__(self, timeout: httpx.Timeout, *, max_connections: int = 200) -> None:
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._session: Any = None
+
+    def _open(self) -> Any:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+        # Redirects are never followed and bodies are read as sent: the
+        # platforms decide what a 3xx means.
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        return self._session
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Perform *request*; raise an `httpx.TransportError` on a network fault."""
+        import aiohttp
+
+        session = self._session or self._open()
+        limits = request.extensions.get("timeout") or self._timeout.as_dict()
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=limits.get("connect"), sock_read=limits.get("read"),
+            connect=limits.get("pool"),
+        )
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+        try:
+            async with session.request(
+                request.method, str(request.url), headers=headers,
+                data=request.content or None, allow_redirects=False, timeout=timeout,
+                compress=None,
+            ) as answer:
+                body = await answer.read()
+                status, raw_headers = answer.status, answer.raw_headers
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _translate(exc, request) from exc
+        return httpx.Response(status, headers=list(raw_headers), content=body, request=request)
+
+    async def aclose(self) -> None:
+        """Close the session (and its connections) if one was opened."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    import aiohttp
+
+    text = f"{type(exc).__name__}: {exc}"
+    # Order matters: ConnectionTimeoutError is both a connect failure and a
+    # ServerTimeoutError; ClientConnectorError is a ClientOSError.
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(text, request=request)
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL)):
+        return httpx.ConnectError(text, request=request)
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+        return httpx.ReadTimeout(text, request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(text, request=request)
+    return httpx.ReadError(text, request=request)
