@@ -3,27 +3,34 @@
     python3 benchmarks/clients.py CLIENT --n 1000 --concurrency 64 --base http://127.0.0.1:PORT/fast
 
 prints one JSON line: deliveries that got a 2xx, the wall time and the CPU
-time of the delivery phase (target lists are built before the clock starts,
-clients and sessions inside it), and the process's own peak RSS. Only the
-libraries a client needs are imported, so each process's peak RSS is that
-client's.
+time of the delivery phase, and the process's own peak RSS. Before the clock
+starts: one untimed warm-up delivery (lazy imports and first-use caches) and
+the target lists; inside the window: creating the client, its session and
+pool, and every delivery. Only the libraries a client needs are imported, so
+each process's peak RSS is that client's.
 
 Clients: ``aiohttp``, ``httpx`` (httpx.AsyncClient, default transport),
 ``httpx-aiohttp`` (httpx.AsyncClient over httpx-aiohttp's transport),
 ``govmedia-async`` / ``govmedia-async-journal`` (``AsyncClient.fan_out``),
 ``govmedia-sync`` / ``govmedia-sync-journal`` (``Client.fan_out``),
 ``govmedia-async-signed`` (with a ``whsec_`` secret: HMAC per attempt) and
-``apprise`` (``Apprise.notify`` to N ``json://`` targets).
+``apprise`` (``Apprise.notify`` to N ``json://`` targets). Two diagnostics,
+not in the default matrix, split httpx-aiohttp's cost:
+``diag-transport-direct`` (its transport without ``httpx.AsyncClient``) and
+``diag-slim-transport`` (an httpx.Request sent by aiohttp, the body read at
+once into an httpx.Response).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import resource
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -94,6 +101,59 @@ async def _httpx(targets: list[str], concurrency: int, *, aiohttp_transport: boo
     return ok
 
 
+# ----------------------------------------------------------------- diagnostics
+# Not in the default matrix: where does httpx-aiohttp's cost go? Both build an
+# httpx.Request per delivery (as govmedia does) and skip httpx.AsyncClient.send.
+
+
+async def _transport_direct(targets: list[str], concurrency: int) -> int:
+    """httpx-aiohttp's transport called directly: no client layer (auth, redirects, cookies, hooks)."""
+    import httpx
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    transport = AiohttpTransport(limits=limits)
+    ok = 0
+    sem = asyncio.Semaphore(concurrency)
+    async with transport:
+
+        async def one(i: int, url: str) -> None:
+            nonlocal ok
+            async with sem:
+                request = httpx.Request("POST", url, json=event(i))
+                response = await transport.handle_async_request(request)
+                await response.aread()
+                ok += response.is_success
+
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(targets)))
+    return ok
+
+
+async def _slim_transport(targets: list[str], concurrency: int) -> int:
+    """httpx.Request in, httpx.Response out, aiohttp in between, body read in one call."""
+    import aiohttp
+    import httpx
+
+    ok = 0
+    sem = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+
+        async def one(i: int, url: str) -> None:
+            nonlocal ok
+            async with sem:
+                request = httpx.Request("POST", url, json=event(i))
+                async with session.request(request.method, str(request.url), headers=request.headers.multi_items(),
+                                           data=request.content, allow_redirects=False) as answer:
+                    body = await answer.read()
+                    response = httpx.Response(answer.status, headers=list(answer.raw_headers),
+                                              content=body, request=request)
+                ok += response.is_success
+
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(targets)))
+    return ok
+
+
 # ----------------------------------------------------------------- govmedia
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -151,76 +211,91 @@ def _apprise_setup(targets: list[str]) -> Any:
 
 # ----------------------------------------------------------------- main
 
-# govmedia imports its public names and platforms on first use; loading them
-# here keeps that import time (measured by importtime.py) out of the window.
-_GOVMEDIA = ("govmedia.client", "govmedia.platforms.webhook")
-PRELOAD = {
-    "aiohttp": ("aiohttp",),
-    "httpx": ("httpx",),
-    "httpx-aiohttp": ("httpx", "httpx_aiohttp"),
-    "govmedia-async": (*_GOVMEDIA, "httpx_aiohttp"),
-    "govmedia-async-signed": (*_GOVMEDIA, "httpx_aiohttp"),
-    "govmedia-sync": _GOVMEDIA,
-    "apprise": ("apprise",),
-}
 CLIENTS = ("aiohttp", "httpx", "httpx-aiohttp", "govmedia-async", "govmedia-async-journal",
            "govmedia-async-signed", "govmedia-sync", "govmedia-sync-journal", "apprise")
+DIAGNOSTICS = ("diag-transport-direct", "diag-slim-transport")
 
 
-def run(client: str, n: int, concurrency: int, base: str, profile: str | None) -> dict[str, Any]:
-    targets = urls(base, n)
-    journal_dir = tempfile.mkdtemp(prefix="govmedia-bench-journal-")
-    journal = str(Path(journal_dir) / "journal.db") if client.endswith("-journal") else None
-    errors: list[str] = []
-    work: Callable[[], int]
-
+def prepare(client: str, targets: list[str], concurrency: int, journal: str | None,
+            errors: list[str]) -> Callable[[], int]:
+    """Build the targets (untimed) and return the delivery phase (timed): it returns the 2xx count."""
+    n = len(targets)
     if client == "aiohttp":
-        def work() -> int:
-            return asyncio.run(_aiohttp(targets, concurrency))
-    elif client in ("httpx", "httpx-aiohttp"):
-        def work() -> int:
-            return asyncio.run(_httpx(targets, concurrency, aiohttp_transport=client == "httpx-aiohttp"))
-    elif client.startswith("govmedia-async"):
+        return lambda: asyncio.run(_aiohttp(targets, concurrency))
+    if client in ("httpx", "httpx-aiohttp"):
+        return lambda: asyncio.run(_httpx(targets, concurrency, aiohttp_transport=client == "httpx-aiohttp"))
+    if client == "diag-transport-direct":
+        return lambda: asyncio.run(_transport_direct(targets, concurrency))
+    if client == "diag-slim-transport":
+        return lambda: asyncio.run(_slim_transport(targets, concurrency))
+    if client.startswith("govmedia-async"):
         post, channels = _govmedia_setup(targets, signed="signed" in client)
 
         def work() -> int:
             got: list[Any] = []
             asyncio.run(_govmedia_async(post, channels, concurrency, journal, got))
-            report = got[0]
-            errors.extend(_errors(report))
-            return _published(report)
-    elif client.startswith("govmedia-sync"):
+            errors.extend(_errors(got[0]))
+            return _published(got[0])
+
+        return work
+    if client.startswith("govmedia-sync"):
         post, channels = _govmedia_setup(targets, signed="signed" in client)
 
-        def work() -> int:
+        def sync_work() -> int:
             report = _govmedia_sync(post, channels, concurrency, journal)
             errors.extend(_errors(report))
             return _published(report)
-    elif client == "apprise":
+
+        return sync_work
+    if client == "apprise":
         notifier = _apprise_setup(targets)
+        # notify() is all-or-nothing; the receiver answers 200 to every POST.
+        return lambda: n if notifier.notify(title="招聘季", body=TEXT) else 0
+    raise SystemExit(f"unknown client {client!r}; one of {', '.join(CLIENTS + DIAGNOSTICS)}")
 
-        def work() -> int:
-            # notify() is all-or-nothing; the receiver answers 200 to every POST.
-            return n if notifier.notify(title="招聘季", body=TEXT) else 0
-    else:
-        raise SystemExit(f"unknown client {client!r}; one of {', '.join(CLIENTS)}")
 
-    # Libraries load before the clock starts (import time is measured on its
-    # own); creating clients, sessions and pools happens inside the window.
-    for module in PRELOAD.get(client.split("-journal", maxsplit=1)[0], ()):
-        try:
-            importlib.import_module(module)
-        except ImportError:  # a module moved: it then loads inside the window
-            print(f"note: could not preload {module}", file=sys.stderr)
+def _start_py_spy(path: str) -> subprocess.Popen[bytes]:
+    """py-spy on this process, for the delivery phase only (it sees every thread)."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("py-spy is not installed")
+    process = subprocess.Popen(
+        [spy, "record", "--pid", str(os.getpid()), "--format", "raw", "--nonblocking",
+         "--rate", "500", "-o", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # let it attach before the clock starts
+    return process
+
+
+def run(client: str, n: int, concurrency: int, base: str, profile: str | None,
+        spy_path: str | None = None) -> dict[str, Any]:
+    journal_dir = tempfile.mkdtemp(prefix="govmedia-bench-journal-")
+    journals = [str(Path(journal_dir) / f"{name}.db") if client.endswith("-journal") else None
+                for name in ("warm-up", "journal")]
+    errors: list[str] = []
+    # One delivery first, untimed, on its own client and journal: it loads
+    # what every library imports or caches lazily on first use (the cost of
+    # that is measured by importtime.py), so the window holds the fan-out
+    # alone. Clients, sessions, pools and TLS contexts are still made anew
+    # inside the window, as each run of a script would.
+    warm = prepare(client, [f"{base}/warm-up/0"], concurrency, journals[0], errors)
+    if warm() != 1:
+        raise SystemExit(f"{client}: the warm-up delivery failed: {errors}")
+    errors.clear()
+    work = prepare(client, urls(base, n), concurrency, journals[1], errors)
     profiler = None
     if profile:
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.0005, async_mode="disabled")
         profiler.start()
+    spy = _start_py_spy(spy_path) if spy_path else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
     ok = work()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        spy.wait(60)
     if profiler is not None:
         profiler.stop()
         Path(profile).with_suffix(".txt").write_text(
@@ -228,7 +303,7 @@ def run(client: str, n: int, concurrency: int, base: str, profile: str | None) -
         )
         Path(profile).with_suffix(".html").write_text(profiler.output_html())
         profiler.last_session.save(Path(profile).with_suffix(".pyisession"))
-    journal_bytes = sum(p.stat().st_size for p in Path(journal_dir).iterdir())
+    journal_bytes = sum(p.stat().st_size for p in Path(journal_dir).glob("journal.db*"))
     for p in Path(journal_dir).iterdir():
         p.unlink()
     Path(journal_dir).rmdir()
@@ -246,8 +321,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--base", required=True, help="e.g. http://127.0.0.1:8080/fast")
     parser.add_argument("--profile", help="write a pyinstrument profile to this path (.txt/.html)")
+    parser.add_argument("--py-spy", help="write py-spy raw samples of the delivery phase to this path")
     args = parser.parse_args()
-    result = run(args.client, args.n, args.concurrency, args.base.rstrip("/"), args.profile)
+    result = run(args.client, args.n, args.concurrency, args.base.rstrip("/"), args.profile, args.py_spy)
     print(json.dumps(result), flush=True)
     sys.exit(0 if result["ok"] == args.n else 1)
 

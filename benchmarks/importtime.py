@@ -6,8 +6,8 @@ Prints one JSON object: the median cumulative import time of ``govmedia``
 (what ``-X importtime`` reports, in ms), the median wall time of a fresh
 ``python -c "import govmedia"`` minus that of ``python -c pass``, the same
 for a first use (``gm.Post``, ``gm.Client``, ``gm.AsyncClient``, the webhook
-platform, and httpx-aiohttp, which ``AsyncClient`` loads on its first
-request), and the packages that cost most (self time summed per top-level package, from the
+platform), then that plus aiohttp, which the clients load on their first
+request, and the packages that cost most (self time summed per top-level package, from the
 median run).
 """
 
@@ -66,7 +66,7 @@ def measure(python: str, repeats: int) -> dict[str, object]:
     # govmedia loads its public names on first use: what a script pays before
     # it can publish is the import plus that first use.
     ready = [wall_once(python, READY) for _ in range(repeats)]
-    ready_async = [wall_once(python, READY + "; import httpx_aiohttp") for _ in range(repeats)]
+    ready_async = [wall_once(python, READY + "; import aiohttp") for _ in range(repeats)]
     top = sorted(median_packages.items(), key=lambda kv: -kv[1])[:12]
     modules = subprocess.run(
         [python, "-c", "import sys; n=len(sys.modules); import govmedia; print(len(sys.modules)-n)"],

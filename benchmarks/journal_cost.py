@@ -10,9 +10,11 @@ Two measurements, printed as one JSON object:
   microseconds per delivery, on the file system of the temp directory;
 * ``overhead``: ``fan_out`` of one post to N webhook channels over an
   ``httpx.MockTransport`` that answers 200 at once, journal off and on, sync
-  and async: everything govmedia does per delivery except the network. The
-  difference between journal on and off is the journal's cost inside a real
-  fan-out.
+  and async: everything govmedia and httpx's client layer do per delivery
+  except the network. ``raw httpx async``/``sync`` post the same number of
+  JSON bodies through plain httpx over the same transport (the sync one from
+  one thread), so the difference is govmedia's own cost; the difference
+  between journal on and off is the journal's cost inside a fan-out.
 """
 
 from __future__ import annotations
@@ -104,6 +106,34 @@ def fan_out_no_network(n: int, kind: str, journal: str | None) -> dict[str, floa
     return {"wall_us_per_delivery": wall / n * 1e6, "cpu_us_per_delivery": cpu / n * 1e6}
 
 
+def raw_httpx_no_network(n: int, kind: str) -> dict[str, float]:
+    """The baseline: httpx alone posting N JSON bodies over the same MockTransport."""
+    import httpx
+
+    body = {"type": "post.published", "data": {"text": "国资委发布会：中央企业招聘季正式启动。"}}
+    urls = [f"http://bench.invalid/hook/{i}" for i in range(n)]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if kind == "async":
+
+        async def go() -> None:
+            async with httpx.AsyncClient(transport=_mock()) as http:
+                sem = asyncio.Semaphore(64)
+
+                async def one(url: str) -> None:
+                    async with sem:
+                        (await http.post(url, json=body)).raise_for_status()
+
+                await asyncio.gather(*(one(u) for u in urls))
+
+        asyncio.run(go())
+    else:
+        with httpx.Client(transport=_mock()) as http:
+            for url in urls:
+                http.post(url, json=body).raise_for_status()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return {"wall_us_per_delivery": wall / n * 1e6, "cpu_us_per_delivery": cpu / n * 1e6}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000)
@@ -118,6 +148,11 @@ def main() -> None:
         runs = [journal_alone(args.n, tmp) for _ in range(args.repeats)]
         out["journal"] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         overhead: dict[str, Any] = {}
+        for kind in ("async", "sync"):
+            raw_httpx_no_network(100, kind)
+            samples = [raw_httpx_no_network(args.n, kind) for _ in range(args.repeats)]
+            overhead[f"raw httpx {kind}"] = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+            overhead[f"raw httpx {kind}"]["cpu_us_all"] = [s["cpu_us_per_delivery"] for s in samples]
         for kind in ("async", "sync"):
             for with_journal in (False, True):
                 label = f"{kind}-journal" if with_journal else kind

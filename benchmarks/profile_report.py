@@ -29,6 +29,8 @@ def _short(path: str) -> str:
     for marker in ("/site-packages/", "/src/", "/lib/python3.11/", "/lib/python3.12/", "/lib/python3.13/"):
         if marker in path:
             return path.split(marker, 1)[1]
+    if "/govmedia/" in path:  # run.py's snapshot of the source, in a temp directory
+        return "govmedia/" + path.rsplit("/govmedia/", 1)[1]
     return path
 
 
@@ -67,7 +69,11 @@ def summarise(session_path: Path, top: int = 15, within: str | None = None) -> d
     if within:
         # Only the samples taken inside *within* (e.g. the fan-out's worker
         # threads), not the process's start-up and shutdown around it.
-        records = [(stack, t) for stack, t in records if any(w.split("@")[0] == within for w in stack)]
+        inside = [(stack, t) for stack, t in records if any(w.split("@")[0] == within for w in stack)]
+        if inside:
+            records = inside
+        else:  # the function was renamed: better all samples than none
+            within = f"{within} (not found: all samples)"
     total = sum(t for _, t in records) or 1.0
     self_time: dict[str, float] = defaultdict(float)
     inclusive: dict[str, float] = defaultdict(float)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -54,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from clients import CLIENTS  # noqa: E402 - the path above makes the sibling importable
+from clients import CLIENTS, DIAGNOSTICS  # noqa: E402 - the path above makes the sibling importable
 from receiver import ECHO_MODULE, Nginx, nginx_binary  # noqa: E402
 
 MODULES = ("govmedia", "aiohttp", "httpx", "httpx_aiohttp", "apprise", "pyinstrument")
@@ -115,13 +116,40 @@ def ensure_prerequisites(python: str, install: bool) -> bool:
 # ----------------------------------------------------------------- machine
 
 
+SNAPSHOT: Path | None = None  # a frozen copy of src/govmedia the clients import, if taken
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     # Bytecode is cached (in a private directory, not the source tree), as it
     # would be for an installed wheel; without it every import recompiles.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "govmedia-bench-pycache")
+    if SNAPSHOT is not None:
+        # PYTHONPATH comes before the editable install's .pth entry.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SNAPSHOT), env.get("PYTHONPATH")]))
     return env
+
+
+def source_fingerprint(package: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def take_snapshot(python: str) -> dict[str, str]:
+    """Copy src/govmedia aside so that edits made during a long run do not mix versions."""
+    global SNAPSHOT  # noqa: PLW0603 - set once, before any child starts
+    live = ROOT / "src" / "govmedia"
+    SNAPSHOT = Path(tempfile.mkdtemp(prefix="govmedia-bench-src-"))
+    shutil.copytree(live, SNAPSHOT / "govmedia", ignore=shutil.ignore_patterns("__pycache__"))
+    where = subprocess.run([python, "-c", "import govmedia; print(govmedia.__file__)"],
+                           capture_output=True, text=True, check=True, env=child_env()).stdout.strip()
+    if not where.startswith(str(SNAPSHOT)):
+        raise SystemExit(f"the snapshot is not what the clients import ({where}); rerun with --no-snapshot")
+    return {"snapshot_of": str(live), "fingerprint": source_fingerprint(SNAPSHOT / "govmedia")}
 
 
 def _busy_jiffies() -> tuple[int, int]:
@@ -185,12 +213,14 @@ def _os_name() -> str:
 
 
 def measure(python: str, client: str, n: int, base: str, concurrency: int, nginx: Nginx,
-            profile: str | None = None) -> dict[str, Any]:
+            profile: str | None = None, spy: str | None = None) -> dict[str, Any]:
     """Run one client in its own process; its rusage gives peak RSS and total CPU."""
     command = [python, str(HERE / "clients.py"), client, "--n", str(n), "--base", base,
                "--concurrency", str(concurrency)]
     if profile:
         command += ["--profile", profile]
+    if spy:
+        command += ["--py-spy", spy]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         busy0, _ = _busy_jiffies()
         nginx0 = nginx.cpu_seconds()
@@ -267,7 +297,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "rate_median" in s:
             s["x_aiohttp"] = s["rate_median"] / base["rate_median"] if base else None
             s["x_apprise"] = s["rate_median"] / apprise["rate_median"] if apprise else None
-    order = {c: i for i, c in enumerate(CLIENTS)}
+    order = {c: i for i, c in enumerate(CLIENTS + DIAGNOSTICS)}
     out.sort(key=lambda s: (s["scenario"] != "fast", s["n"], order.get(s["client"], 99)))
     return out
 
@@ -323,7 +353,9 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
     lines = [
         f"# govmedia benchmark: {meta['label']}",
         "",
-        f"- {m['date']}, commit {m['commit']}; command: `{meta['command']}`",
+        f"- {m['date']}, commit {m['commit']}"
+        + (f", source snapshot {meta['source']['fingerprint']}" if meta.get("source") else "")
+        + f"; command: `{meta['command']}`",
         f"- {m['nproc']} cores, {m['cpu_model']}, {m['mem_gb']} GB, {m['os']}, kernel {m['kernel']}",
         (f"- Python {v['python']}; govmedia {v['govmedia']}, httpx {v['httpx']}, aiohttp {v['aiohttp']}, "
         f"httpx-aiohttp {v['httpx-aiohttp']}, apprise {v['apprise']}, requests {v['requests']}; nginx {m['nginx']}"),
@@ -360,7 +392,7 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
                   (f"- wall, `python -c 'import govmedia'` minus `python -c pass`: {imp['wall_ms_median']:.0f} ms; "
                   f"{imp['modules_loaded']} modules loaded"),
                   (f"- ready to publish (first use of gm.Post, gm.Client, gm.AsyncClient, the webhook platform): "
-                  f"{imp['ready_ms_median']:.0f} ms; with httpx-aiohttp (AsyncClient's first request): "
+                  f"{imp['ready_ms_median']:.0f} ms; with aiohttp too (loaded by a client's first request): "
                   f"{imp['ready_async_ms_median']:.0f} ms"),
                   "- self time by package: " + ", ".join(f"{p} {t:.0f} ms" for p, t in imp["top_packages_self_ms"]),
                   ""]
@@ -385,7 +417,7 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
                   for k, o in jc["overhead"].items()]
         lines.append("")
     for key, title in (("profile", "AsyncClient.fan_out (pyinstrument, main thread)"),
-                       ("profile_sync", "Client.fan_out's worker threads (py-spy; lock waits count as busy)")):
+                       ("profile_sync", "Client.fan_out (py-spy, every thread; lock waits count as busy)")):
         prof = extras.get(key)
         if not prof:
             continue
@@ -423,19 +455,19 @@ def run_json(command: list[str], what: str) -> Any:
         return None
 
 
-def profile_sync(spy: str, args: argparse.Namespace, nginx: Nginx) -> Any:
-    """py-spy over ``Client.fan_out`` (its work runs in threads pyinstrument does not see)."""
+def profile_sync(args: argparse.Namespace, nginx: Nginx) -> Any:
+    """py-spy over ``Client.fan_out``, whose work may run in threads pyinstrument does not see."""
     raw = args.out / f"{args.label}-profile-sync-journal-n{TARGETS_N}.raw"
-    command = [spy, "record", "--format", "raw", "--nonblocking", "--rate", "500", "-o", str(raw), "--",
-               args.python, str(HERE / "clients.py"), "govmedia-sync-journal", "--n", str(TARGETS_N),
-               "--base", f"{nginx.base}/fast", "--concurrency", str(args.concurrency)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=child_env())
-    if done.returncode != 0 or not raw.exists():
+    row = measure(args.python, "govmedia-sync-journal", TARGETS_N, f"{nginx.base}/fast", args.concurrency,
+                  nginx, spy=str(raw))
+    if row.get("failed") or not raw.exists():
         # Not a failed benchmark: py-spy needs ptrace, which some containers forbid.
-        print(f"py-spy could not profile (skipped):\n{done.stderr[-1000:]}", file=sys.stderr)
+        print(f"py-spy could not profile (skipped): {row.get('stderr', '')[-1000:]}", file=sys.stderr)
         return None
-    return run_json([args.python, str(HERE / "profile_report.py"), str(raw),
-                     "--within", "govmedia/client.py:_worker"], "sync profile summary")
+    summary = run_json([args.python, str(HERE / "profile_report.py"), str(raw)], "sync profile summary")
+    if summary is not None:
+        summary["rate_under_profiler"] = row["rate"]
+    return summary
 
 
 # ----------------------------------------------------------------- main
@@ -449,11 +481,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--slow-n", help="comma-separated N for the 100 ms receiver (default 100,1000; 0: skip)")
     parser.add_argument("--repeats", type=int, help="repeats per client and N (default 3)")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated, from: {', '.join(CLIENTS)}")
+    parser.add_argument("--clients", default=",".join(CLIENTS + DIAGNOSTICS),
+                        help=f"comma-separated, from: {', '.join(CLIENTS + DIAGNOSTICS)}")
     parser.add_argument("--no-extras", action="store_true", help="skip import time, rate limiter, journal, profile")
     parser.add_argument("--rate-seconds", type=float, help="seconds each rate-limit case holds (default 10)")
     parser.add_argument("--python", default=default_python(), help="the Python that runs the clients")
     parser.add_argument("--install", action="store_true", help="install missing prerequisites (apt-get, pip)")
+    parser.add_argument("--no-snapshot", action="store_true",
+                        help="import govmedia from the live tree (default: a copy taken at the start)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--label", help="results file name (default: quick or full)")
     parser.add_argument("--quiet-wait", type=float, default=20.0,
@@ -466,7 +501,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.rate_seconds = args.rate_seconds or (3.0 if quick else 10.0)
     args.label = args.label or ("quick" if quick else "full")
     args.client_list = [c.strip() for c in args.clients.split(",") if c.strip()]
-    unknown = set(args.client_list) - set(CLIENTS)
+    unknown = set(args.client_list) - set(CLIENTS + DIAGNOSTICS)
     if unknown:
         parser.error(f"unknown clients: {', '.join(sorted(unknown))}")
     return args
@@ -477,7 +512,17 @@ def main(argv: list[str]) -> int:
     if not ensure_prerequisites(args.python, args.install):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _main(args, argv)
+    finally:
+        if SNAPSHOT is not None:
+            shutil.rmtree(SNAPSHOT, ignore_errors=True)
+
+
+def _main(args: argparse.Namespace, argv: list[str]) -> int:
+    source = {} if args.no_snapshot else take_snapshot(args.python)
     meta: dict[str, Any] = {
+        "source": source,
         "label": args.label, "command": "python3 benchmarks/run.py " + shlex.join(argv),
         "concurrency": args.concurrency, "repeats": args.repeats, "machine": machine(args.python),
     }
@@ -528,10 +573,9 @@ def main(argv: list[str]) -> int:
                     "profile summary")
                 if extras["profile"] is not None:
                     extras["profile"]["rate_under_profiler"] = prof_row["rate"]
-            spy = shutil.which("py-spy", path=str(Path(args.python).parent)) or shutil.which("py-spy")
-            if spy:
+            if shutil.which("py-spy", path=str(Path(args.python).parent)) or shutil.which("py-spy"):
                 print("profile (sync, py-spy) ...", flush=True)
-                extras["profile_sync"] = profile_sync(spy, args, nginx)
+                extras["profile_sync"] = profile_sync(args, nginx)
     if not args.no_extras:
         wait_quiet(0.3, args.quiet_wait)
         print("import time ...", flush=True)
@@ -543,6 +587,9 @@ def main(argv: list[str]) -> int:
         extras["journal"] = run_json(
             [args.python, str(HERE / "journal_cost.py"), "--repeats", "2" if args.quick else "5"], "journal cost")
         failed |= any(extras.get(k) is None for k in ("ratelimit", "importtime", "journal", "profile"))
+    if source and source_fingerprint(ROOT / "src" / "govmedia") != source["fingerprint"]:
+        source["note"] = "src/govmedia changed during the run; the snapshot taken at the start was measured"
+        print(source["note"], flush=True)
     summary = summarise(rows)
     checks = targets(summary, extras)
     report = markdown(meta, summary, checks, extras)
