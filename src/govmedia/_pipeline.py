@@ -133,41 +133,64 @@ class Pipeline:
     ) -> Ops[httpx.Response]:
         """One request, with rate limits, credentials, classification and retries."""
         request.read()  # multipart bodies are resent byte for byte on retry
-        safe = is_retry_safe(request)
         keys = (platform.name, *(f"{platform.name}:{s}" for s in platform.rate_scopes(channel)),
                 f"{platform.name}:{channel.account}")
+        tokens: list[Token | None] = [None]  # the token in use, shared by the attempts
+        error, response = yield from self._try(platform, channel, request, keys, tokens, auth=auth)
+        if error is None:
+            return response  # the common case never builds a retrier
+        first: PlatformError | None = self._final(error, request, platform, channel)
         waits: list[float] = []
         retrying = self.retry.retrying(retry=self.should_retry, record_wait=waits.append)
-        uses_token = auth and platform.uses_token
-        token: Token | None = None
         for attempt in retrying:
             with attempt:
-                if waits:
-                    wait = waits.pop()
-                    if wait > 0 and not self.retry.testing_mode:
-                        yield Sleep(wait)
-                delay = self.limiter.reserve(keys)
-                if delay > 0:
-                    yield Sleep(delay)
-                if uses_token and token is None:
-                    token = yield GetToken(platform, channel)
-                error, response = yield from self._attempt(platform, channel, request, token, auth=auth)
-                if isinstance(error, AuthError) and uses_token and platform.capabilities.refresh:
-                    # An expired token is refreshed once and the step resent at once.
-                    token = yield GetToken(platform, channel, stale=token)
-                    error, response = yield from self._attempt(
-                        platform, channel, request, token, auth=auth
-                    )
+                if first is not None:
+                    error, first = first, None
+                    raise error
+                wait = waits.pop() if waits else 0.0
+                if wait > 0 and not self.retry.testing_mode:
+                    yield Sleep(wait)
+                error, response = yield from self._try(
+                    platform, channel, request, keys, tokens, auth=auth
+                )
                 if error is None:
                     return response
-                if maybe_applied(error) and not safe:
-                    raise DeliveryUnknown(
-                        f"{error.message}; the request may have been applied, so it was not resent",
-                        platform=platform.name, account=channel.account, code=error.code,
-                        response=error.response,
-                    ) from error
-                raise error
+                raise self._final(error, request, platform, channel)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _try(
+        self, platform: BasePlatform, channel: Channel, request: httpx.Request,
+        keys: tuple[str, ...], tokens: list[Token | None], *, auth: bool,
+    ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
+        """One attempt: wait for the rate limit, send, and refresh an expired token once."""
+        delay = self.limiter.reserve(keys)
+        if delay > 0:
+            yield Sleep(delay)
+        uses_token = auth and platform.uses_token
+        if uses_token and tokens[0] is None:
+            tokens[0] = yield GetToken(platform, channel)
+        error, response = yield from self._attempt(platform, channel, request, tokens[0], auth=auth)
+        if isinstance(error, AuthError) and uses_token and platform.capabilities.refresh:
+            # An expired token is refreshed once and the step resent at once.
+            tokens[0] = yield GetToken(platform, channel, stale=tokens[0])
+            error, response = yield from self._attempt(
+                platform, channel, request, tokens[0], auth=auth
+            )
+        return error, response
+
+    @staticmethod
+    def _final(error: PlatformError, request: httpx.Request, platform: BasePlatform,
+               channel: Channel) -> PlatformError:
+        """The error to raise: `DeliveryUnknown` for a write that may have landed."""
+        if maybe_applied(error) and not is_retry_safe(request):
+            unknown = DeliveryUnknown(
+                f"{error.message}; the request may have been applied, so it was not resent",
+                platform=platform.name, account=channel.account, code=error.code,
+                response=error.response,
+            )
+            unknown.__cause__ = error
+            return unknown
+        return error
 
     def _attempt(
         self,

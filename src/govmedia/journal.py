@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -66,7 +67,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at TEXT NOT NULL,
     UNIQUE (post_key, platform, account)
 );
-CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries (run_id);
 CREATE TABLE IF NOT EXISTS outcomes (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
@@ -92,6 +92,10 @@ CREATE TABLE IF NOT EXISTS audit (
     at TEXT NOT NULL
 );
 """
+
+
+FLUSH_SECONDS = 0.05
+"""The longest a settled outcome waits to be written with the next claim."""
 
 
 def _now() -> str:
@@ -163,10 +167,13 @@ class Journal:
             raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._outcomes: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]] = []
+        self._oldest = 0.0
 
     def close(self) -> None:
-        """Close the database."""
+        """Write what is pending and close the database."""
         with self._lock:
+            self.flush()
             self._db.close()
 
     def __enter__(self) -> Self:
@@ -224,12 +231,14 @@ class Journal:
 
     def finish_run(self, run_id: str, summary: Mapping[str, int]) -> None:
         """Close a run with its per-state counts."""
+        self.flush()
         with self._tx() as db:
             db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
                        (_now(), json.dumps(dict(summary)), run_id))
 
     def runs(self, limit: int = 50) -> list[RunInfo]:
         """The latest runs, newest first."""
+        self.flush()
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,)
@@ -242,6 +251,7 @@ class Journal:
 
     def run_rows(self, run_id: str) -> list[dict[str, Any]]:
         """What a run did on each channel, as plain dicts (a prefix of the id will do)."""
+        self.flush()
         with self._lock:
             run = self._db.execute(
                 "SELECT id, post_key FROM runs WHERE id LIKE ? ORDER BY started_at DESC",
@@ -260,6 +270,7 @@ class Journal:
 
     def entries(self, post_key: str) -> dict[tuple[str, str], JournalEntry]:
         """Every delivery of *post_key*, keyed by ``(platform, account)``."""
+        self.flush()
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM deliveries WHERE post_key=?", (post_key,)
@@ -277,6 +288,7 @@ class Journal:
 
     def receipt(self, post_key: str, channel: Channel) -> Receipt | None:
         """The receipt recorded for a published delivery, bound to *channel*."""
+        self.flush()
         with self._lock:
             row = self._db.execute(
                 "SELECT remote_id, url, receipt_state, receipt_raw FROM deliveries "
@@ -289,23 +301,28 @@ class Journal:
                        state=row["receipt_state"] or "published",
                        raw=json.loads(row["receipt_raw"]) if row["receipt_raw"] else {})
 
-    def claim(self, run_id: str, post_key: str, channel: Channel, *, expect: str,
+    def claim(self, run_id: str, post_key: str, channel: Channel, *, expect: str,  # noqa: ARG002
               idem_key: str) -> bool:
         """Move a delivery from *expect* to ``sending`` before its request goes out.
 
         False when another run changed it first (nothing must be sent then).
+        The row already belongs to *run_id*: `start_run` planned it.
         """
         now = _now()
-        # One statement is its own transaction (autocommit): atomic and
-        # durable on return, at a third of the cost of BEGIN ... COMMIT.
+        claim = (
+            ("UPDATE deliveries SET state='sending', idem_key=?, "
+             "attempts=attempts+1, started_at=?, updated_at=? "
+             "WHERE post_key=? AND platform=? AND account=? AND state=?"),
+            (idem_key, now, now, post_key, channel.platform, channel.account, expect),
+        )
         with self._lock:
-            cursor = self._db.execute(
-                "UPDATE deliveries SET state='sending', run_id=?, idem_key=?, "
-                "attempts=attempts+1, started_at=?, updated_at=? "
-                "WHERE post_key=? AND platform=? AND account=? AND state=?",
-                (run_id, idem_key, now, now, post_key, channel.platform, channel.account, expect),
-            )
-            return cursor.rowcount == 1
+            if not self._outcomes:
+                # One statement is its own transaction (autocommit): atomic
+                # and durable on return, cheaper than BEGIN ... COMMIT.
+                return self._db.execute(*claim).rowcount == 1
+            with self._tx() as db:  # settled outcomes ride along: one commit for both
+                self._write_outcomes(db)
+                return db.execute(*claim).rowcount == 1
 
     def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,
                receipt: Receipt | None = None, error: BaseException | None = None,
@@ -321,27 +338,48 @@ class Journal:
         code_text = None if code is None else str(code)
         message = _message(error)
         error_type = type(error).__name__ if error else None
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
-                "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, channel.platform, channel.account, state, attempts,
-                 receipt.remote_id if receipt else None, receipt.url if receipt else None,
-                 error_type, code_text, message, now),
-            )
-            if state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere"):
-                return
-            db.execute(
-                "UPDATE deliveries SET state=?, run_id=?, remote_id=COALESCE(?, remote_id), "
-                "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
-                "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
-                "error_message=?, finished_at=?, updated_at=? "
-                "WHERE post_key=? AND platform=? AND account=?",
-                (state, run_id, receipt.remote_id if receipt else None,
-                 receipt.url if receipt else None, receipt.state if receipt else None, raw,
-                 error_type, code_text, message, now, now, post_key, channel.platform,
-                 channel.account),
-            )
+        remote_id = receipt.remote_id if receipt else None
+        url = receipt.url if receipt else None
+        outcome = (run_id, channel.platform, channel.account, state, attempts, remote_id, url,
+                   error_type, code_text, message, now)
+        final = None
+        if not (state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere")):
+            final = (state, remote_id, url, receipt.state if receipt else None, raw,
+                     error_type, code_text, message, now, now, post_key, channel.platform,
+                     channel.account)
+        with self._lock:
+            # Outcomes are written with the next claim, or after FLUSH_SECONDS
+            # at most: a crash in that window leaves a delivery "sending",
+            # which a re-run treats as in doubt (resent only where the
+            # platform deduplicates, else reported unknown) -- never twice.
+            if not self._outcomes:
+                self._oldest = time.monotonic()
+            self._outcomes.append((outcome, final))
+            if time.monotonic() - self._oldest >= FLUSH_SECONDS:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write settled outcomes that are still waiting for the next claim."""
+        with self._lock:
+            if self._outcomes:
+                with self._tx() as db:
+                    self._write_outcomes(db)
+
+    def _write_outcomes(self, db: sqlite3.Connection) -> None:
+        db.executemany(
+            "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
+            "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [outcome for outcome, _ in self._outcomes],
+        )
+        db.executemany(
+            "UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
+            "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
+            "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
+            "error_message=?, finished_at=?, updated_at=? "
+            "WHERE post_key=? AND platform=? AND account=?",
+            [final for _, final in self._outcomes if final is not None],
+        )
+        self._outcomes.clear()
 
     # ----------------------------------------------------------- audit
 
@@ -358,6 +396,7 @@ class Journal:
 
     def audit_trail(self, post_key: str) -> list[dict[str, Any]]:
         """The audit records of *post_key*, oldest first."""
+        self.flush()
         with self._lock:
             rows = self._db.execute(
                 "SELECT kind, actor, content_hash, detail, at FROM audit WHERE post_key=? ORDER BY id",
