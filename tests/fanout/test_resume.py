@@ -126,3 +126,35 @@ def test_journal_records_runs_and_rows(tmp_path):
         assert {r["state"] for r in c.journal.run_rows(again.run_id)} == {"skipped"}
         assert {r["state"] for r in c.journal.run_rows(report.run_id)} == {"published"}
     assert trail[0]["kind"] == "approval" and trail[0]["actor"] == "张三"
+
+
+def test_settled_outcomes_are_written_with_the_next_claim_or_soon(tmp_path):
+    """A crash can lose at most FLUSH_SECONDS of outcomes, which re-runs treat as in doubt."""
+    from govmedia.journal import FLUSH_SECONDS
+
+    path = tmp_path / "j.db"
+    journal = gm.Journal(path)
+    a, b = (gm.Channel(platform="webhook", account=n, options={"url": "https://x.example"}) for n in "ab")
+    run = journal.start_run(post_key="k", title=None, mode="broadcast", planned=[(a, "member"), (b, "member")])
+
+    def state_seen_by_another_process(account):
+        db = sqlite3.connect(path)
+        try:
+            return db.execute("SELECT state FROM deliveries WHERE account=?", (account,)).fetchone()[0]
+        finally:
+            db.close()
+
+    journal.claim(run, "k", a, expect="pending", idem_key="ka")
+    journal.settle(run, "k", a, state="published",
+                   receipt=gm.Receipt(channel=a, remote_id="1"), attempts=1)
+    assert state_seen_by_another_process("a") == "sending"  # still waiting: in doubt if we crash now
+    journal.claim(run, "k", b, expect="pending", idem_key="kb")
+    assert state_seen_by_another_process("a") == "published"  # written with b's claim
+    assert state_seen_by_another_process("b") == "sending"
+    journal.settle(run, "k", b, state="failed", error=gm.TransientError("boom"), attempts=1)
+    import time
+
+    time.sleep(FLUSH_SECONDS * 1.2)
+    journal.settle(run, "k", b, state="failed", error=gm.TransientError("boom"), attempts=1)
+    assert state_seen_by_another_process("b") == "failed"  # the window passed: written
+    journal.close()
