@@ -290,9 +290,9 @@ def run(client: str, n: int, concurrency: int, base: str, profile: str | None,
         profiler = Profiler(interval=0.0005, async_mode="disabled")
         profiler.start()
     spy = _start_py_spy(spy_path) if spy_path else None
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    times0, cpu0, wall0 = os.times(), time.process_time(), time.perf_counter()
     ok = work()
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    wall, cpu, times1 = time.perf_counter() - wall0, time.process_time() - cpu0, os.times()
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
         spy.wait(60)
@@ -309,6 +309,7 @@ def run(client: str, n: int, concurrency: int, base: str, profile: str | None,
     Path(journal_dir).rmdir()
     return {
         "client": client, "n": n, "concurrency": concurrency, "ok": ok, "wall": wall, "cpu": cpu,
+        "cpu_sys": times1.system - times0.system,
         "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "journal_bytes": journal_bytes, "errors": errors,
     }

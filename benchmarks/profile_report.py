@@ -64,6 +64,23 @@ def _records(path: Path) -> tuple[list[tuple[list[str], float]], float | None]:
     return records, None
 
 
+# Steps of one delivery, by the frames that mark them (inclusive time; they overlap:
+# the platform's publish flow contains the send, for one).
+GROUPS = (
+    ("journal (SQLite)", ("govmedia/journal.py:",)),
+    ("send (govmedia's sender or transport)", ("govmedia/_aio.py:send", "httpx/_client.py:send")),
+    ("aiohttp request", ("aiohttp/client.py:_request",)),
+    ("httpx Request/Response objects", ("httpx/_models.py:__init__",)),
+    ("URL parsing (httpx)", ("httpx/_urls.py:__init__",)),
+    ("platform flow (webhook.publish)", ("govmedia/platforms/webhook.py:publish",)),
+    ("pipeline step", ("govmedia/_pipeline.py:step",)),
+    ("retry machinery (tenacity)", ("tenacity/",)),
+    ("plan and checks (fanout.decide)", ("govmedia/fanout.py:decide",)),
+    ("outcome and report", ("govmedia/fanout.py:outcome", "govmedia/fanout.py:report")),
+    ("TLS contexts", ("ssl.py:create_default_context", "aiohttp/connector.py:_make_ssl_context")),
+)
+
+
 def summarise(session_path: Path, top: int = 15, within: str | None = None) -> dict[str, Any]:
     records, cpu_time = _records(session_path)
     if within:
@@ -89,7 +106,11 @@ def summarise(session_path: Path, top: int = 15, within: str | None = None) -> d
         return [{"where": w, "weight": round(t, 4), "share_pct": round(t / total * 100, 1)}
                 for w, t in ranked[:top]]
 
-    idle = sum(t for w, t in self_time.items() if w.endswith((":select", ":poll")))
+    idle = sum(t for w, t in self_time.items() if w.split("@")[0].endswith((":select", ":poll")))
+    groups = []
+    for name, prefixes in GROUPS:
+        weight = sum(t for stack, t in records if any(w.startswith(prefixes) for w in stack))
+        groups.append({"group": name, "share_pct": round(weight / total * 100, 1)})
     return {
         "source": session_path.name,
         "within": within,
@@ -97,6 +118,7 @@ def summarise(session_path: Path, top: int = 15, within: str | None = None) -> d
         "unit": "seconds" if cpu_time is not None else "samples",
         "cpu_seconds": cpu_time,
         "idle_in_select_pct": round(idle / total * 100, 1),
+        "groups": groups,
         "top_self": rows(self_time, lambda _w: True),
         "top_govmedia_inclusive": rows(inclusive, lambda w: w.startswith("govmedia/")),
         "top_library_inclusive": rows(

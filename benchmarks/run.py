@@ -251,7 +251,7 @@ def measure(python: str, client: str, n: int, base: str, concurrency: int, nginx
         return row
     process_cpu = usage.ru_utime + usage.ru_stime
     row.update(
-        ok=child["ok"], wall=child["wall"], cpu=child["cpu"],
+        ok=child["ok"], wall=child["wall"], cpu=child["cpu"], cpu_sys=child.get("cpu_sys"),
         rate=child["ok"] / child["wall"] if child["wall"] else 0.0,
         cpu_ms_per_delivery=child["cpu"] / n * 1000,
         peak_rss_mb=usage.ru_maxrss / 1024, process_cpu=process_cpu,
@@ -284,6 +284,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "failed": len(runs) - len(good),
             "rate_median": statistics.median(rates), "rate_min": min(rates), "rate_max": max(rates),
             "cpu_ms_per_delivery": statistics.median(r["cpu_ms_per_delivery"] for r in good),
+            "sys_share_pct": statistics.median(100 * (r.get("cpu_sys") or 0) / r["cpu"] for r in good if r["cpu"]),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in good),
             "nginx_core_pct": statistics.median(r["nginx_core_pct"] for r in good),
             "other_cores": statistics.median(r["other_cores"] for r in good),
@@ -368,7 +369,7 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
         if not rows:
             continue
         lines += [f"## {title}", "",
-                  ("| N | client | deliveries/s (min-max) | x aiohttp | x Apprise | CPU ms/delivery "
+                  ("| N | client | deliveries/s (min-max) | x aiohttp | x Apprise | CPU ms/delivery (sys) "
                   "| peak RSS MB | client CPU % | nginx CPU % | other load (cores) |"),
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for s in rows:
@@ -380,7 +381,7 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
             fail = f" ({s['failed']} failed)" if s["failed"] else ""
             lines.append(
                 f"| {s['n']:,} | {s['client']}{fail} | {s['rate_median']:,.0f} ({s['rate_min']:,.0f}-"
-                f"{s['rate_max']:,.0f}) | {xa} | {xp} | {s['cpu_ms_per_delivery']:.2f} | "
+                f"{s['rate_max']:,.0f}) | {xa} | {xp} | {s['cpu_ms_per_delivery']:.2f} ({s['sys_share_pct']:.0f}%) | "
                 f"{s['peak_rss_mb']:.0f} | {s['client_core_pct']:.0f} | {s['nginx_core_pct']:.0f} | "
                 f"{s['other_cores']:.2f} |")
         lines.append("")
@@ -416,8 +417,9 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
         lines += [f"| {k} | {o['wall_us_per_delivery']:.0f} | {o['cpu_us_per_delivery']:.0f} |"
                   for k, o in jc["overhead"].items()]
         lines.append("")
-    for key, title in (("profile", "AsyncClient.fan_out (pyinstrument, main thread)"),
-                       ("profile_sync", "Client.fan_out (py-spy, every thread; lock waits count as busy)")):
+    for key, title in (("pyspy_async", "AsyncClient.fan_out (py-spy)"),
+                       ("pyspy_sync", "Client.fan_out (py-spy, every thread; lock waits count as busy)"),
+                       ("profile", "AsyncClient.fan_out (pyinstrument: inflates call-heavy Python code)")):
         prof = extras.get(key)
         if not prof:
             continue
@@ -429,7 +431,8 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
                            strict=False):
             lines.append(f"| `{a['where']}` | {a['share_pct']}% | | `{b['where']}` | {b['share_pct']}% | "
                          f"| `{c['where']}` | {c['share_pct']}% |")
-        lines.append("")
+        lines += ["", "Grouped (inclusive, groups overlap): " + ", ".join(
+            f"{g['group']} {g['share_pct']}%" for g in prof.get("groups", [])), ""]
     if checks:
         lines += ["## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
         for c in checks:
@@ -455,16 +458,19 @@ def run_json(command: list[str], what: str) -> Any:
         return None
 
 
-def profile_sync(args: argparse.Namespace, nginx: Nginx) -> Any:
-    """py-spy over ``Client.fan_out``, whose work may run in threads pyinstrument does not see."""
-    raw = args.out / f"{args.label}-profile-sync-journal-n{TARGETS_N}.raw"
-    row = measure(args.python, "govmedia-sync-journal", TARGETS_N, f"{nginx.base}/fast", args.concurrency,
-                  nginx, spy=str(raw))
+def profile_spy(args: argparse.Namespace, nginx: Nginx, client: str) -> Any:
+    """py-spy over one client's delivery phase: every thread, and no per-call overhead.
+
+    pyinstrument hooks every Python call, which inflates call-heavy code next
+    to time spent in C (SQLite, sockets); py-spy samples from outside.
+    """
+    raw = args.out / f"{args.label}-pyspy-{client}-n{TARGETS_N}.raw"
+    row = measure(args.python, client, TARGETS_N, f"{nginx.base}/fast", args.concurrency, nginx, spy=str(raw))
     if row.get("failed") or not raw.exists():
         # Not a failed benchmark: py-spy needs ptrace, which some containers forbid.
         print(f"py-spy could not profile (skipped): {row.get('stderr', '')[-1000:]}", file=sys.stderr)
         return None
-    summary = run_json([args.python, str(HERE / "profile_report.py"), str(raw)], "sync profile summary")
+    summary = run_json([args.python, str(HERE / "profile_report.py"), str(raw)], f"{client} profile summary")
     if summary is not None:
         summary["rate_under_profiler"] = row["rate"]
     return summary
@@ -574,8 +580,11 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
                 if extras["profile"] is not None:
                     extras["profile"]["rate_under_profiler"] = prof_row["rate"]
             if shutil.which("py-spy", path=str(Path(args.python).parent)) or shutil.which("py-spy"):
-                print("profile (sync, py-spy) ...", flush=True)
-                extras["profile_sync"] = profile_sync(args, nginx)
+                for key, client in (("pyspy_async", "govmedia-async-journal"),
+                                    ("pyspy_sync", "govmedia-sync-journal")):
+                    print(f"profile ({client}, py-spy) ...", flush=True)
+                    wait_quiet(0.3, args.quiet_wait)
+                    extras[key] = profile_spy(args, nginx, client)
     if not args.no_extras:
         wait_quiet(0.3, args.quiet_wait)
         print("import time ...", flush=True)
