@@ -45,10 +45,10 @@ class AiohttpSender:
         import aiohttp
 
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
-        # Redirects are never followed and bodies are read as sent: the
-        # platforms decide what a 3xx means.
+        # Bodies are handed over as they arrived: httpx.Response decodes them
+        # by their Content-Encoding (decoding here too would decode twice).
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar(),
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self._session
 

@@ -10,7 +10,6 @@ how they perform those three ops.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 from collections.abc import Generator
@@ -203,8 +202,8 @@ class Pipeline:
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         # A shallow copy per attempt: credentials applied to one attempt
         # never leak into the next, and the body is not encoded again.
-        prepared = copy.copy(request)
-        prepared.stream = request.stream  # copy() goes through pickling, which drops it
+        prepared = object.__new__(httpx.Request)  # copy.copy() would go through pickling
+        prepared.__dict__.update(request.__dict__)
         prepared.headers = request.headers.copy()
         prepared.extensions = {**request.extensions}
         prepared.extensions["timeout"] = self.timeout.as_dict()

@@ -140,3 +140,17 @@ async def test_a_users_httpx_aiohttp_client_is_just_as_safe(hangup):
             await client.publish(gm.Post(text="一次"), channel(f"http://127.0.0.1:{hangup.port}/p"))
     await http.aclose()
     assert hangup.requests == 1
+
+
+@pytest.mark.anyio
+async def test_async_default_sender_reads_gzip_answers(httpserver):
+    import gzip
+    import json
+
+    body = gzip.compress(json.dumps({"url": "https://cms.example/p/1"}).encode())
+    httpserver.expect_request("/hook").respond_with_data(
+        body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    ch = gm.Channel(platform="webhook", account="cms", options={"url": httpserver.url_for("/hook")})
+    async with gm.AsyncClient(retry=gm.RetryPolicy.testing()) as client:
+        receipt = await client.publish(gm.Post(text="压缩"), ch)
+    assert receipt.url == "https://cms.example/p/1"
