@@ -220,6 +220,7 @@ class Pipeline:
             error.maybe_applied = not _sent_nothing(answer)
             return error, httpx.Response(599, request=prepared)
         response: httpx.Response = answer
-        logger.debug("%s [%s] %s %s -> %s", platform.name, channel.account, prepared.method,
-                     mask(str(prepared.url)), response.status_code)
+        if logger.isEnabledFor(logging.DEBUG):  # masking costs: only when someone listens
+            logger.debug("%s [%s] %s %s -> %s", platform.name, channel.account, prepared.method,
+                         mask(str(prepared.url)), response.status_code)
         return platform.classify(response, channel), response
