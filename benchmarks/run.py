@@ -97,6 +97,13 @@ def missing_prerequisites(python: str) -> list[tuple[str, list[str]]]:
 
 
 def ensure_prerequisites(python: str, install: bool) -> bool:
+    if not (shutil.which("py-spy", path=str(Path(python).parent)) or shutil.which("py-spy")):
+        # Optional: without it the run skips the py-spy profiles.
+        command = [python, "-m", "pip", "install", "py-spy"]
+        if install:
+            subprocess.run(command, check=False)
+        else:
+            print(f"note: py-spy is missing, so its profiles are skipped: {shlex.join(command)}", file=sys.stderr)
     missing = missing_prerequisites(python)
     if not missing:
         return True
