@@ -162,8 +162,7 @@ class Pipeline:
         keys: tuple[str, ...], tokens: list[Token | None], *, auth: bool,
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         """One attempt: wait for the rate limit, send, and refresh an expired token once."""
-        delay = self.limiter.reserve(keys)
-        if delay > 0:
+        while (delay := self.limiter.acquire(keys)) > 0:
             yield Sleep(delay)
         uses_token = auth and platform.uses_token
         if uses_token and tokens[0] is None:

@@ -35,7 +35,7 @@ def _to_pandas(rows: list[dict[str, Any]]) -> Any:
     return pd.DataFrame(rows)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Report:
     """The outcome of one fan-out: one `Delivery` per channel, hub first.
 
@@ -62,6 +62,12 @@ class Report:
     def ok(self) -> bool:
         """True when no delivery is ``failed``, ``unknown`` or ``invalid``."""
         return all(d.ok for d in self.deliveries)
+
+    def __repr__(self) -> str:
+        # Short on purpose: a report of 10,000 deliveries is printed by
+        # notebooks, debuggers and asyncio's task bookkeeping.
+        return (f"Report(mode={self.mode!r}, run_id={self.run_id!r}, ok={self.ok}, "
+                f"summary={self.summary()!r})")
 
     def summary(self) -> dict[str, int]:
         """Deliveries per state, in a fixed order, leaving out states with none."""

@@ -166,3 +166,9 @@ def test_progress_accepts_a_bar_with_update(sandbox):
     with client(sandbox) as c:
         c.fan_out(POST, members(sandbox, 4), progress=bar)
     assert bar.n == 4
+
+
+def test_report_repr_is_short(sandbox):
+    with client(sandbox) as c:
+        report = c.fan_out(POST, members(sandbox, 50))
+    assert repr(report).startswith("Report(mode='broadcast'") and len(repr(report)) < 200

@@ -1,13 +1,15 @@
 """`RateLimit` and the token buckets that enforce it.
 
-Buckets hand out *reservations*: asking for a slot returns how long to wait
-before sending, and books the slot at once. Many threads or tasks asking
-together are so queued fairly and precisely, with no polling, and the same
-limiter serves the sync and the async client (each sleeps its own way).
+A request takes a token from every bucket that applies at the moment it is
+about to be sent, or learns how long until one is free and sleeps that long
+(each client sleeps its own way) before asking again. Tokens are never booked
+ahead: a booked slot whose task woke late would be sent together with the next
+one, a burst above the limit; taken at the last moment, the buckets hold.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -60,12 +62,13 @@ class _Bucket:
         self.level = self.capacity
         self.stamp = now
 
-    def reserve(self, now: float) -> float:
-        """Book one slot; return the seconds to wait before using it."""
+    def refill(self, now: float) -> None:
         self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
         self.stamp = now
-        self.level -= 1.0
-        return 0.0 if self.level >= 0 else -self.level / self.rate
+
+    def wait(self) -> float:
+        """Seconds until a whole token is in the bucket (0: there is one now)."""
+        return 0.0 if self.level >= 1.0 else (1.0 - self.level) / self.rate
 
 
 class RateLimiter:
@@ -98,13 +101,17 @@ class RateLimiter:
     def __bool__(self) -> bool:
         return bool(self._limits)
 
-    def reserve(self, keys: Iterable[str]) -> float:
-        """Book a slot in every bucket that applies; return the longest wait."""
+    def acquire(self, keys: Iterable[str]) -> float:
+        """Take a token from every bucket of *keys* now and return 0, or return the wait.
+
+        Tokens are taken from all the buckets or from none, so a request held
+        back by its account's budget does not spend its platform's.
+        """
         if not self._limits:
             return 0.0
-        wait = 0.0
         with self._lock:
             now = self._clock()
+            buckets = []
             for key in keys:
                 limit = self._limits.get(key)
                 if limit is None:
@@ -112,5 +119,13 @@ class RateLimiter:
                 bucket = self._buckets.get(key)
                 if bucket is None:
                     bucket = self._buckets[key] = _Bucket(limit, now)
-                wait = max(wait, bucket.reserve(now))
-        return wait
+                bucket.refill(now)
+                buckets.append(bucket)
+            wait = max((b.wait() for b in buckets), default=0.0)
+            if wait > 0:
+                # Waiters wake spread over a sliver of the interval, not all at
+                # the same instant to race for one token.
+                return wait + random.uniform(0, 0.1) / max(b.rate for b in buckets)  # noqa: S311
+            for bucket in buckets:
+                bucket.level -= 1.0
+            return 0.0
