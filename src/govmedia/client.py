@@ -518,7 +518,7 @@ class AsyncClient(_BaseClient):
         twin.__dict__.update(base.__dict__)
         twin.__dict__.update(
             _own_journal=False,  # the journal stays *base*'s to close
-            _own_http=True, _http_client=None, _sender=None, _token_locks={},
+            _own_http=True, _http_client=None, _sender=None, _token_locks={}, _claims={},
         )
         return twin
 
@@ -530,6 +530,7 @@ class AsyncClient(_BaseClient):
         self._http_client = http
         self._sender: AiohttpSender | httpx.AsyncBaseTransport | None = None
         self._token_locks: dict[tuple[str, str], anyio.Lock] = {}
+        self._claims: dict[int, _ClaimBatch] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -619,6 +620,37 @@ class AsyncClient(_BaseClient):
                 tg.start_soon(self._worker, run)
         return run.report()
 
+    async def _claim(self, run: FanOut, attempt: Attempt) -> bool:
+        """Claim in the journal, sharing one commit with every worker ready now.
+
+        The first worker to arrive yields once to the loop so that the others
+        about to send can join, then commits all their claims together; each
+        worker sends only after that commit.
+        """
+        if run.journal is None:
+            return True
+        batch = self._claims.get(id(run))
+        if batch is not None:
+            slot = len(batch.attempts)
+            batch.attempts.append(attempt)
+            await batch.done.wait()
+            if batch.error is not None:
+                raise batch.error
+            return batch.results[slot]
+        batch = self._claims[id(run)] = _ClaimBatch([attempt])
+        try:
+            await anyio.sleep(0)
+        finally:
+            del self._claims[id(run)]
+            try:
+                batch.results = run.claim_many(batch.attempts)
+            except Exception as exc:
+                batch.error = exc
+                raise
+            finally:
+                batch.done.set()
+        return batch.results[0]
+
     async def _worker(self, run: FanOut) -> None:
         while (item := run.next_item()) is not None:
             await self._deliver(run, item)
@@ -640,7 +672,7 @@ class AsyncClient(_BaseClient):
                 )
                 if found is not None:
                     return run.outcome(attempt, found)
-            if not run.claim(attempt):
+            if not await self._claim(run, attempt):
                 return run.outcome(attempt, None)
             flow = self._pipeline.run_flow(platform, channel, attempt.make_flow())
             return run.outcome(attempt, await self._drive(flow, track))
@@ -701,6 +733,18 @@ class AsyncClient(_BaseClient):
                 return token
             _, ops = self._auth_ops(op)
             return self._store_token(scope, await self._drive(ops))
+
+
+class _ClaimBatch:
+    """Claims that share one journal commit, and what came of them."""
+
+    __slots__ = ("attempts", "done", "error", "results")
+
+    def __init__(self, attempts: list[Attempt]) -> None:
+        self.attempts = attempts
+        self.done = anyio.Event()
+        self.results: list[bool] = []
+        self.error: BaseException | None = None
 
 
 class _Track:

@@ -259,6 +259,16 @@ class FanOut:
         return self.journal.claim(self.run_id, self.post.key, attempt.item.channel,
                                   expect=attempt.expect, idem_key=attempt.key)
 
+    def claim_many(self, attempts: list[Attempt]) -> list[bool]:
+        """`claim` several attempts in one journal transaction."""
+        if self.journal is None or self.run_id is None:
+            return [True] * len(attempts)
+        for attempt in attempts:
+            attempt.attempts += 1
+        return self.journal.claim_many(
+            self.post.key, [(a.item.channel, a.expect, a.key) for a in attempts]
+        )
+
     def outcome(self, attempt: Attempt, result: Receipt | BaseException | None, *,
                 sent_unsafe: bool = False) -> Delivery:
         """The `Delivery` an attempt ended in."""

@@ -94,6 +94,9 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+_CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?, attempts=attempts+1, "
+          "started_at=?, updated_at=? WHERE post_key=? AND platform=? AND account=? AND state=?")
+
 FLUSH_SECONDS = 0.05
 """The longest a settled outcome waits to be written with the next claim."""
 
@@ -309,12 +312,7 @@ class Journal:
         The row already belongs to *run_id*: `start_run` planned it.
         """
         now = _now()
-        claim = (
-            ("UPDATE deliveries SET state='sending', idem_key=?, "
-             "attempts=attempts+1, started_at=?, updated_at=? "
-             "WHERE post_key=? AND platform=? AND account=? AND state=?"),
-            (idem_key, now, now, post_key, channel.platform, channel.account, expect),
-        )
+        claim = (_CLAIM, (idem_key, now, now, post_key, channel.platform, channel.account, expect))
         with self._lock:
             if not self._outcomes:
                 # One statement is its own transaction (autocommit): atomic
@@ -323,6 +321,19 @@ class Journal:
             with self._tx() as db:  # settled outcomes ride along: one commit for both
                 self._write_outcomes(db)
                 return db.execute(*claim).rowcount == 1
+
+    def claim_many(self, post_key: str, claims: list[tuple[Channel, str, str]]) -> list[bool]:
+        """`claim` several deliveries in one transaction: ``(channel, expect, idem_key)`` each.
+
+        A fan-out's workers that are ready to send at the same moment share
+        one commit; each still sends only after its claim is durable.
+        """
+        now = _now()
+        rows = [(idem_key, now, now, post_key, ch.platform, ch.account, expect)
+                for ch, expect, idem_key in claims]
+        with self._lock, self._tx() as db:
+            self._write_outcomes(db)
+            return [db.execute(_CLAIM, row).rowcount == 1 for row in rows]
 
     def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,
                receipt: Receipt | None = None, error: BaseException | None = None,
@@ -366,6 +377,8 @@ class Journal:
                     self._write_outcomes(db)
 
     def _write_outcomes(self, db: sqlite3.Connection) -> None:
+        if not self._outcomes:
+            return
         db.executemany(
             "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
             "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",

@@ -4,6 +4,7 @@ import datetime as dt
 import sqlite3
 
 import httpx
+import pytest
 
 import govmedia as gm
 from govmedia.testing import Sandbox
@@ -158,3 +159,28 @@ def test_settled_outcomes_are_written_with_the_next_claim_or_soon(tmp_path):
     journal.settle(run, "k", b, state="failed", error=gm.TransientError("boom"), attempts=1)
     assert state_seen_by_another_process("b") == "failed"  # the window passed: written
     journal.close()
+
+
+@pytest.mark.anyio
+async def test_two_runs_at_once_on_one_journal_send_each_delivery_once(tmp_path, board):
+    """Claims are compare-and-set in the journal: a second run never sends what the first claimed."""
+    import anyio
+
+    channels = [board.channel(f"p{i}", platform="plainboard") for i in range(40)]
+    http = httpx.AsyncClient(transport=httpx.MockTransport(board))
+    reports = []
+
+    async def run():
+        async with gm.AsyncClient(http=http, journal=tmp_path / "j.db", concurrency=8) as client:
+            reports.append(await client.fan_out(POST, channels))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        tg.start_soon(run)
+    await http.aclose()
+    per_account = {}
+    for post in board.posts():
+        per_account[post["account"]] = per_account.get(post["account"], 0) + 1
+    assert per_account == {f"p{i}": 1 for i in range(40)}
+    states = [d.state for r in reports for d in r.deliveries]
+    assert states.count("published") == 40  # the other run reports them unknown or skipped
