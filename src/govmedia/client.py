@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from govmedia._aio import AiohttpSender
@@ -639,7 +640,7 @@ class AsyncClient(_BaseClient):
             return batch.results[slot]
         batch = self._claims[id(run)] = _ClaimBatch([attempt])
         try:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
         finally:
             del self._claims[id(run)]
             try:
