@@ -9,7 +9,6 @@ one, a burst above the limit; taken at the last moment, the buckets hold.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -123,9 +122,10 @@ class RateLimiter:
                 buckets.append(bucket)
             wait = max((b.wait() for b in buckets), default=0.0)
             if wait > 0:
-                # Waiters wake spread over a sliver of the interval, not all at
-                # the same instant to race for one token.
-                return wait + random.uniform(0, 0.1) / max(b.rate for b in buckets)  # noqa: S311
+                # Every waiter wakes when the next token is due and one of
+                # them takes it; the rest ask again. Spreading them out would
+                # cost the rate its precision (a random wait is a slower one).
+                return wait
             for bucket in buckets:
                 bucket.level -= 1.0
             return 0.0
