@@ -25,9 +25,7 @@ from govmedia._aio import AiohttpSender
 from govmedia._pipeline import GetToken, Ops, Pipeline, Send, derive_key
 from govmedia._secrets import install_log_filters, remember
 from govmedia.content.checks import load_checks
-from govmedia.content.fit import fit_post
 from govmedia.content.screen import Screen
-from govmedia.content.script import convert_post
 from govmedia.errors import ConfigError, GovMediaError, ValidationError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
 from govmedia.journal import Journal
@@ -137,8 +135,14 @@ class _BaseClient:
         written = post.for_channel(channel) if variants else post
         problems = self._gate(original or post, written)
         script = channel.options.get("script")
-        outgoing = convert_post(written, script) if script else written
+        outgoing = written
+        if script:
+            from govmedia.content.script import convert_post  # OpenCC: only when asked
+
+            outgoing = convert_post(written, script)
         if channel.options.get("fit"):
+            from govmedia.content.fit import fit_post
+
             limit = channel.options.get("max_characters")
             outgoing = fit_post(outgoing, platform.name,
                                 limit=limit if isinstance(limit, int) else None)
