@@ -86,7 +86,10 @@ __all__ = [
 
 # Each name is imported from its module on first use: `import govmedia.content`
 # (which every platform does) stays cheap, and nobody pays for screening,
-# OpenCC or sanitising they do not use.
+# OpenCC or sanitising they do not use. `fit` is the exception: it shares its
+# name with its module, which would shadow a lazily loaded function.
+from govmedia.content.fit import fit
+
 _HOME = {
     "Checks": ("govmedia.content.checks", "Checks"),
     "Hit": ("govmedia.content.screen", "Hit"),
