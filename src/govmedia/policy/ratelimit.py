@@ -52,6 +52,10 @@ class RateLimit:
         return max(1.0, self.burst if self.burst is not None else self.rate)
 
 
+LATE = 0.005
+"""How early (seconds) a token may be taken, to make up for late wake-ups."""
+
+
 class _Bucket:
     __slots__ = ("capacity", "level", "rate", "stamp")
 
@@ -66,10 +70,17 @@ class _Bucket:
         self.stamp = now
 
     def wait(self) -> float:
-        """Seconds until a whole token is in the bucket (0: there is one now)."""
-        # The epsilon absorbs float rounding: a waiter that slept exactly the
-        # time it was told must find its token, not a wait of 1e-12 s.
-        return 0.0 if self.level >= 1.0 - 1e-9 else (1.0 - self.level) / self.rate
+        """Seconds until a token is in the bucket (0: there is one now).
+
+        A token counts as there up to `LATE` seconds early, and the bucket may
+        go that far into debt: a sleeper always wakes a little late, and with
+        a bucket of one token that lateness would otherwise be lost from the
+        rate for good. The debt makes the next wait longer, so the sustained
+        rate stays exact and a burst never exceeds the bucket by more than
+        `LATE` seconds' worth of tokens.
+        """
+        need = 1.0 - min(0.5, self.rate * LATE)
+        return 0.0 if self.level >= need - 1e-9 else (need - self.level) / self.rate
 
 
 class RateLimiter:
