@@ -52,7 +52,7 @@ class RateLimit:
         return max(1.0, self.burst if self.burst is not None else self.rate)
 
 
-LATE = 0.005
+LATE = 0.002
 """How early (seconds) a token may be taken, to make up for late wake-ups."""
 
 
