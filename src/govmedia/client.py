@@ -647,13 +647,18 @@ class AsyncClient(_BaseClient):
             await anyio.lowlevel.checkpoint()
         finally:
             del self._claims[id(run)]
-            try:
-                batch.results = run.claim_many(batch.attempts)
-            except Exception as exc:
-                batch.error = exc
-                raise
-            finally:
-                batch.done.set()
+            # The commit runs in a worker thread (SQLite lets go of the GIL
+            # for its I/O), so the loop goes on with other deliveries; it is
+            # shielded because the whole batch waits for it.
+            with anyio.CancelScope(shield=True):
+                try:
+                    batch.results = await anyio.to_thread.run_sync(run.claim_many, batch.attempts)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiter below
+                    batch.error = exc
+                finally:
+                    batch.done.set()
+        if batch.error is not None:
+            raise batch.error
         return batch.results[0]
 
     async def _worker(self, run: FanOut) -> None:

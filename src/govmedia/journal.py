@@ -171,6 +171,9 @@ class Journal:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._outcomes: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]] = []
+        # Guards only the list of waiting outcomes, so that recording one
+        # never waits for a commit running in another thread.
+        self._pending_lock = threading.Lock()
         self._oldest = 0.0
 
     def close(self) -> None:
@@ -358,7 +361,7 @@ class Journal:
             final = (state, remote_id, url, receipt.state if receipt else None, raw,
                      error_type, code_text, message, now, now, post_key, channel.platform,
                      channel.account)
-        with self._lock:
+        with self._pending_lock:
             # Outcomes are written with the next claim, or after FLUSH_SECONDS
             # at most: a crash in that window leaves a delivery "sending",
             # which a re-run treats as in doubt (resent only where the
@@ -366,8 +369,9 @@ class Journal:
             if not self._outcomes:
                 self._oldest = time.monotonic()
             self._outcomes.append((outcome, final))
-            if time.monotonic() - self._oldest >= FLUSH_SECONDS:
-                self.flush()
+            due = time.monotonic() - self._oldest >= FLUSH_SECONDS
+        if due:
+            self.flush()
 
     def flush(self) -> None:
         """Write settled outcomes that are still waiting for the next claim."""
@@ -377,12 +381,24 @@ class Journal:
                     self._write_outcomes(db)
 
     def _write_outcomes(self, db: sqlite3.Connection) -> None:
-        if not self._outcomes:
+        with self._pending_lock:
+            batch, self._outcomes = self._outcomes, []
+        if not batch:
             return
+        try:
+            self._write_batch(db, batch)
+        except BaseException:
+            with self._pending_lock:  # not written: keep them for the next try
+                self._outcomes[:0] = batch
+            raise
+
+    @staticmethod
+    def _write_batch(db: sqlite3.Connection,
+                     batch: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]]) -> None:
         db.executemany(
             "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
             "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [outcome for outcome, _ in self._outcomes],
+            [outcome for outcome, _ in batch],
         )
         db.executemany(
             "UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
@@ -390,9 +406,8 @@ class Journal:
             "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
             "error_message=?, finished_at=?, updated_at=? "
             "WHERE post_key=? AND platform=? AND account=?",
-            [final for _, final in self._outcomes if final is not None],
+            [final for _, final in batch if final is not None],
         )
-        self._outcomes.clear()
 
     # ----------------------------------------------------------- audit
 
