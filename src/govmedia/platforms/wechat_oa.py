@@ -33,6 +33,7 @@ from urllib.parse import unquote
 import attrs
 import httpx
 
+from govmedia._imagetype import image_type
 from govmedia.content.markup import to_plain
 from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, clean_text, to_wechat_html
 from govmedia.errors import (
@@ -241,19 +242,6 @@ class _Options:
 # --------------------------------------------------------------------------- media
 
 
-def _image_type(head: bytes) -> str | None:
-    """``jpeg``, ``png``, ``gif`` or ``bmp`` from a file's first bytes."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head.startswith(b"BM"):
-        return "bmp"
-    return None
-
-
 def _head(media: Media) -> bytes | None:
     if media.data is not None:
         return media.data[:16]
@@ -280,7 +268,7 @@ def _size(media: Media) -> int | None:
 def _kind(head: bytes | None, mime_type: str) -> str | None:
     """The image type from the bytes where we have them, else from the MIME type."""
     if head is not None:
-        return _image_type(head)
+        return image_type(head)
     return _MIME_KIND.get(mime_type.lower())
 
 
@@ -823,7 +811,7 @@ class WeChatOAPlatform(BasePlatform):
         """The image type of fetched or read bytes; `ValidationError` where WeChat would refuse."""
         check = _cover_problem if cover else _body_image_problem
         problem = check(media, head=data[:16], size=len(data))
-        kind = _image_type(data[:16])
+        kind = image_type(data[:16])
         if problem is not None or kind is None:
             problem = problem or Problem(code="bad_media", message=f"{media.filename!r}: no image")
             raise ValidationError([problem], platform=self.name, account=channel.account)

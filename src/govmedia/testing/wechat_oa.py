@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import attrs
 import httpx
 
+from govmedia._imagetype import image_type
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
 
@@ -50,18 +51,6 @@ _DATACUBE_SPAN = {"getarticlesummary": 1, "getarticletotal": 1, "getuserread": 3
 _STAT_FIELDS = ("target_user", "int_page_read_user", "int_page_read_count", "ori_page_read_user",
                 "ori_page_read_count", "share_user", "share_count", "add_to_fav_user",
                 "add_to_fav_count")
-
-
-def _sniff(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if data.startswith(b"BM"):
-        return "bmp"
-    return None
 
 
 def _ok(data: dict[str, Any]) -> httpx.Response:
@@ -430,7 +419,7 @@ class FakeWeChatOA(FakePlatform):
         filename, data = upload
         extensions, sniffed, limit, too_big = _MATERIAL[kind]
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        if ext not in extensions or (sniffed is not None and _sniff(data) != _EXT_KIND.get(ext)):
+        if ext not in extensions or (sniffed is not None and image_type(data) != _EXT_KIND.get(ext)):
             return _err(40005, "invalid file type")  # the name and the bytes must agree
         if not data or len(data) > limit:
             return _err(too_big, "invalid image size" if too_big == 40009 else "invalid media size")
@@ -452,7 +441,7 @@ class FakeWeChatOA(FakePlatform):
             return _err(41005, "media data missing")
         filename, data = upload
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        if ext not in ("jpg", "jpeg", "png") or _sniff(data) != _EXT_KIND[ext]:
+        if ext not in ("jpg", "jpeg", "png") or image_type(data) != _EXT_KIND[ext]:
             return _err(40005, "invalid file type")
         if not data or len(data) >= MB:
             return _err(40009, "invalid image size")
