@@ -523,7 +523,7 @@ class AsyncClient(_BaseClient):
         twin.__dict__.update(base.__dict__)
         twin.__dict__.update(
             _own_journal=False,  # the journal stays *base*'s to close
-            _own_http=True, _http_client=None, _sender=None, _token_locks={}, _claims={},
+            _http_client=None, _sender=None, _token_locks={}, _claims={},
         )
         return twin
 
@@ -531,7 +531,6 @@ class AsyncClient(_BaseClient):
         super().__init__(**options)
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
-        self._own_http = http is None
         self._http_client = http
         self._sender: AiohttpSender | httpx.AsyncBaseTransport | None = None
         self._token_locks: dict[tuple[str, str], anyio.Lock] = {}
