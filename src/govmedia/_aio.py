@@ -17,9 +17,12 @@ write that may have been applied.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import httpx
+
+from govmedia._http import build_response
 
 __all__ = ["AiohttpSender"]
 
@@ -41,7 +44,10 @@ class AiohttpSender:
         self._max_connections = max_connections
         self._session: Any = None
 
-    def _open(self) -> Any:
+    def open(self) -> Any:
+        """Import aiohttp and open the session now (a first send does it otherwise)."""
+        if self._session is not None:
+            return self._session
         import aiohttp
 
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
@@ -56,13 +62,12 @@ class AiohttpSender:
         """Perform *request*; raise an `httpx.TransportError` on a network fault."""
         import aiohttp
 
-        session = self._session or self._open()
+        session = self._session or self.open()
         limits = request.extensions.get("timeout") or self._timeout.as_dict()
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=limits.get("connect"), sock_read=limits.get("read"),
-            connect=limits.get("pool"),
-        )
-        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+        timeout = _client_timeout(limits.get("connect"), limits.get("read"), limits.get("pool"))
+        # aiohttp writes its own Host header from the URL.
+        headers = [(k.decode("latin-1"), v.decode("latin-1"))
+                   for k, v in request.headers.raw if k.lower() != b"host"]
         try:
             async with session.request(
                 request.method, str(request.url), headers=headers,
@@ -73,13 +78,20 @@ class AiohttpSender:
                 status, raw_headers = answer.status, answer.raw_headers
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, request) from exc
-        return httpx.Response(status, headers=list(raw_headers), content=body, request=request)
+        return build_response(status, list(raw_headers), body, request)
 
     async def aclose(self) -> None:
         """Close the session (and its connections) if one was opened."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read, connect=pool)
 
 
 def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:

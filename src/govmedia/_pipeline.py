@@ -96,6 +96,7 @@ class Pipeline:
         self.retry = retry
         self.limiter = limiter
         self.timeout = timeout
+        self._timeout_ext = timeout.as_dict()  # shared, read-only: one per attempt costs
 
     def should_retry(self, exc: BaseException) -> bool:
         """Retry transient faults and rate limits with a short or unknown reset."""
@@ -132,8 +133,10 @@ class Pipeline:
     ) -> Ops[httpx.Response]:
         """One request, with rate limits, credentials, classification and retries."""
         request.read()  # multipart bodies are resent byte for byte on retry
-        keys = (platform.name, *(f"{platform.name}:{s}" for s in platform.rate_scopes(channel)),
-                f"{platform.name}:{channel.account}")
+        keys: tuple[str, ...] = ()
+        if self.limiter:  # the keys are only worth building when some limit is set
+            keys = (platform.name, *(f"{platform.name}:{s}" for s in platform.rate_scopes(channel)),
+                    f"{platform.name}:{channel.account}")
         tokens: list[Token | None] = [None]  # the token in use, shared by the attempts
         error, response = yield from self._try(platform, channel, request, keys, tokens, auth=auth)
         if error is None:
@@ -203,9 +206,9 @@ class Pipeline:
         # never leak into the next, and the body is not encoded again.
         prepared = object.__new__(httpx.Request)  # copy.copy() would go through pickling
         prepared.__dict__.update(request.__dict__)
-        prepared.headers = request.headers.copy()
+        prepared.headers = httpx.Headers(request.headers)  # .copy() re-detects the encoding
         prepared.extensions = {**request.extensions}
-        prepared.extensions["timeout"] = self.timeout.as_dict()
+        prepared.extensions["timeout"] = self._timeout_ext
         if auth:
             prepared = platform.authorize(prepared, channel, token)
         answer = yield Send(prepared)

@@ -121,7 +121,8 @@ class _BaseClient:
         return platform, problems
 
     def _prepare(
-        self, post: Post, channel: Channel, *, variants: bool = True, original: Post | None = None
+        self, post: Post, channel: Channel, *, variants: bool = True, original: Post | None = None,
+        platform: BasePlatform | None = None,
     ) -> tuple[BasePlatform, Post, list[Problem]]:
         """The post as *channel* sends it, and every problem it has there.
 
@@ -131,7 +132,8 @@ class _BaseClient:
         """
         if not isinstance(post, Post):
             raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
-        platform = self._platform(channel)
+        if platform is None:  # a fan-out passes the one it checked the channel with
+            platform = self._platform(channel)
         written = post.for_channel(channel) if variants else post
         problems = self._gate(original or post, written)
         script = channel.options.get("script")
@@ -616,6 +618,11 @@ class AsyncClient(_BaseClient):
         """
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency)
+        if not dry_run:
+            # Import aiohttp and open the session before any rate-limit token
+            # is taken: a first send that stalls ~0.2 s on the import lets the
+            # bucket refill, and the opening burst would land doubled.
+            self._ready_sender()
         hub = run.hub_item()
         if hub is not None:
             await self._deliver(run, hub)
@@ -714,14 +721,24 @@ class AsyncClient(_BaseClient):
                 except GovMediaError as exc:
                     error = exc
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    def _ready_sender(self) -> AiohttpSender | httpx.AsyncBaseTransport | None:
+        """The default sender, opened (None when the user's client sends)."""
         if self._http_client is not None:
-            return await self._http_client.send(request)
+            return None
         sender = self._sender
         if sender is None:
             sender = self._sender = _default_sender(self.timeout)
+            if isinstance(sender, AiohttpSender):
+                sender.open()
+        return sender
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        if self._http_client is not None:
+            return await self._http_client.send(request)
+        sender = self._sender or self._ready_sender()
         if isinstance(sender, AiohttpSender):
             return await sender.send(request)
+        assert sender is not None  # no user client, so a default sender exists
         response = await sender.handle_async_request(request)
         response.request = request
         try:

@@ -184,7 +184,7 @@ class FanOut:
                             attempts=entry.attempts, started_at=started, finished_at=_now())
         written = self._post_for(item, platform)
         _, post, problems = self.client._prepare(  # noqa: SLF001
-            written, channel, variants=False, original=self.post
+            written, channel, variants=False, original=self.post, platform=platform
         )
         if problems:
             if not self.dry_run:

@@ -101,6 +101,10 @@ FLUSH_SECONDS = 0.05
 """The longest a settled outcome waits to be written with the next claim."""
 
 
+# Receipts' raw answers, kept as text; reused (json.dumps with options builds one per call).
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -347,7 +351,7 @@ class Journal:
         nothing about the delivery itself, only the run's record.
         """
         now = _now()
-        raw = json.dumps(dict(receipt.raw), ensure_ascii=False, default=str) if receipt else None
+        raw = _RAW_JSON.encode(dict(receipt.raw)) if receipt else None
         code = getattr(error, "code", None) if isinstance(error, PlatformError) else None
         code_text = None if code is None else str(code)
         message = _message(error)

@@ -154,3 +154,24 @@ async def test_async_default_sender_reads_gzip_answers(httpserver):
     async with gm.AsyncClient(retry=gm.RetryPolicy.testing()) as client:
         receipt = await client.publish(gm.Post(text="压缩"), ch)
     assert receipt.url == "https://cms.example/p/1"
+
+
+@pytest.mark.anyio
+async def test_fan_out_opens_the_sender_before_taking_a_rate_limit_token(httpserver, monkeypatch):
+    # A first send that stalls on importing aiohttp and opening the session
+    # lets the bucket refill meanwhile: the opening burst would land doubled.
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    channels = [gm.Channel(platform="webhook", account=f"m{i}",
+                           options={"url": httpserver.url_for("/hook")}) for i in range(3)]
+    seen = []
+    async with gm.AsyncClient(rate_limits={"webhook": gm.RateLimit(1000, burst=3)}) as client:
+        take = client._limiter.acquire
+
+        def acquire(keys):
+            seen.append(client._sender is not None and client._sender._session is not None)
+            return take(keys)
+
+        monkeypatch.setattr(client._limiter, "acquire", acquire)
+        report = await client.fan_out(gm.Post(text="限速"), channels)
+    assert report.ok
+    assert seen == [True, True, True]
