@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from govmedia._http import build_response
+from govmedia._pipeline import RATE_TICKET
 
 __all__ = ["AiohttpSender"]
 
@@ -39,9 +40,13 @@ class AiohttpSender:
         >>> anyio.run(main)
     """
 
-    def __init__(self, timeout: httpx.Timeout, *, max_connections: int = 200) -> None:
+    def __init__(self, timeout: httpx.Timeout, *, max_connections: int = 200,
+                 report_sent: bool = False) -> None:
         self._timeout = timeout
         self._max_connections = max_connections
+        # With rate limits on, each request's ticket is settled when aiohttp
+        # has written its headers (a trace hook; it costs, so only then).
+        self._report_sent = report_sent
         self._session: Any = None
 
     def open(self) -> Any:
@@ -53,8 +58,14 @@ class AiohttpSender:
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
         # Bodies are handed over as they arrived: httpx.Response decodes them
         # by their Content-Encoding (decoding here too would decode twice).
+        traces = []
+        if self._report_sent:
+            trace = aiohttp.TraceConfig()
+            trace.on_request_headers_sent.append(_headers_sent)
+            traces.append(trace)
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=traces or None,
         )
         return self._session
 
@@ -68,11 +79,15 @@ class AiohttpSender:
         # aiohttp writes its own Host header from the URL.
         headers = [(k.decode("latin-1"), v.decode("latin-1"))
                    for k, v in request.headers.raw if k.lower() != b"host"]
+        extra = {}
+        ticket = request.extensions.get(RATE_TICKET)
+        if ticket is not None and self._report_sent:
+            extra["trace_request_ctx"] = ticket
         try:
             async with session.request(
                 request.method, str(request.url), headers=headers,
                 data=request.content or None, allow_redirects=False, timeout=timeout,
-                compress=None,
+                compress=None, **extra,
             ) as answer:
                 body = await answer.read()
                 status, raw_headers = answer.status, answer.raw_headers
@@ -85,6 +100,12 @@ class AiohttpSender:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _headers_sent(_session: Any, context: Any, _params: Any) -> None:
+    ticket = getattr(context, "trace_request_ctx", None)
+    if ticket is not None:
+        ticket.sent()
 
 
 @functools.lru_cache(maxsize=64)

@@ -29,7 +29,7 @@ from govmedia.errors import (
 )
 from govmedia.model import Channel
 from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token, is_retry_safe
-from govmedia.policy.ratelimit import RateLimiter
+from govmedia.policy.ratelimit import RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 
 logger = logging.getLogger("govmedia")
@@ -54,6 +54,9 @@ class GetToken:
 
 
 Op: TypeAlias = Sleep | Send | GetToken
+
+RATE_TICKET = "govmedia.rate_ticket"
+"""Request extension: the rate-limit `Ticket` to settle when the request's headers are written."""
 Ops: TypeAlias = Generator[Op, Any, T]
 
 
@@ -165,19 +168,28 @@ class Pipeline:
         keys: tuple[str, ...], tokens: list[Token | None], *, auth: bool,
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         """One attempt: wait for the rate limit, send, and refresh an expired token once."""
-        while (delay := self.limiter.acquire(keys)) > 0:
-            yield Sleep(delay)
         uses_token = auth and platform.uses_token
         if uses_token and tokens[0] is None:
             tokens[0] = yield GetToken(platform, channel)
-        error, response = yield from self._attempt(platform, channel, request, tokens[0], auth=auth)
+        ticket = yield from self._take(keys)
+        error, response = yield from self._attempt(platform, channel, request, tokens[0],
+                                                   auth=auth, ticket=ticket)
         if isinstance(error, AuthError) and uses_token and platform.capabilities.refresh:
             # An expired token is refreshed once and the step resent at once.
             tokens[0] = yield GetToken(platform, channel, stale=tokens[0])
+            ticket = yield from self._take(keys)
             error, response = yield from self._attempt(
-                platform, channel, request, tokens[0], auth=auth
+                platform, channel, request, tokens[0], auth=auth, ticket=ticket
             )
         return error, response
+
+    def _take(self, keys: tuple[str, ...]) -> Ops[Ticket | None]:
+        """Wait for the rate limits, as late as possible before the request goes out."""
+        while True:
+            delay, ticket = self.limiter.take(keys)
+            if delay <= 0:
+                return ticket
+            yield Sleep(delay)
 
     @staticmethod
     def _final(error: PlatformError, request: httpx.Request, platform: BasePlatform,
@@ -201,6 +213,7 @@ class Pipeline:
         token: Token | None,
         *,
         auth: bool,
+        ticket: Ticket | None = None,
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         # A shallow copy per attempt: credentials applied to one attempt
         # never leak into the next, and the body is not encoded again.
@@ -209,9 +222,15 @@ class Pipeline:
         prepared.headers = httpx.Headers(request.headers)  # .copy() re-detects the encoding
         prepared.extensions = {**request.extensions}
         prepared.extensions["timeout"] = self._timeout_ext
+        if ticket is not None:  # the sender reports when the request really left
+            prepared.extensions[RATE_TICKET] = ticket
         if auth:
             prepared = platform.authorize(prepared, channel, token)
-        answer = yield Send(prepared)
+        try:
+            answer = yield Send(prepared)
+        finally:
+            if ticket is not None:
+                ticket.close()  # settled by the sender, or never will be
         if isinstance(answer, httpx.TransportError):
             logger.info("%s [%s] %s %s failed: %s", platform.name, channel.account,
                         prepared.method, mask(str(prepared.url)), type(answer).__name__)

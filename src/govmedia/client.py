@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
@@ -22,7 +22,7 @@ import anyio.lowlevel
 import httpx
 
 from govmedia._aio import AiohttpSender
-from govmedia._pipeline import GetToken, Ops, Pipeline, Send, derive_key
+from govmedia._pipeline import RATE_TICKET, GetToken, Ops, Pipeline, Send, derive_key
 from govmedia._secrets import install_log_filters, remember
 from govmedia.content.checks import load_checks
 from govmedia.content.screen import Screen
@@ -33,7 +33,7 @@ from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms import registry
 from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token, is_retry_safe
-from govmedia.policy.ratelimit import RateLimit, RateLimiter
+from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
 
@@ -473,6 +473,9 @@ class Client(_BaseClient):
                     error = exc
 
     def _send(self, request: httpx.Request) -> httpx.Response:
+        ticket = request.extensions.get(RATE_TICKET)
+        if ticket is not None:
+            request.extensions["trace"] = _sync_trace(ticket)
         if self._http is not None:
             return self._http.send(request)
         if self._transport is None:
@@ -727,18 +730,21 @@ class AsyncClient(_BaseClient):
             return None
         sender = self._sender
         if sender is None:
-            sender = self._sender = _default_sender(self.timeout)
+            sender = self._sender = _default_sender(self.timeout, report_sent=bool(self._limiter))
             if isinstance(sender, AiohttpSender):
                 sender.open()
         return sender
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        if self._http_client is not None:
-            return await self._http_client.send(request)
-        sender = self._sender or self._ready_sender()
+        sender = None if self._http_client is not None else self._sender or self._ready_sender()
         if isinstance(sender, AiohttpSender):
-            return await sender.send(request)
-        assert sender is not None  # no user client, so a default sender exists
+            return await sender.send(request)  # it settles rate tickets itself
+        ticket = request.extensions.get(RATE_TICKET)
+        if ticket is not None:
+            request.extensions["trace"] = _async_trace(ticket)
+        if sender is None:
+            assert self._http_client is not None  # the user's client sends
+            return await self._http_client.send(request)
         response = await sender.handle_async_request(request)
         response.request = request
         try:
@@ -786,7 +792,24 @@ class _Track:
             self.sent_unsafe = True
 
 
-def _default_sender(timeout: httpx.Timeout) -> AiohttpSender | httpx.AsyncBaseTransport:
+def _sync_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], None]:
+    """An httpcore trace hook that settles *ticket* once the headers are written."""
+    def trace(event: str, _info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.complete"):
+            ticket.sent()
+    return trace
+
+
+def _async_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """`_sync_trace` for httpcore's async connections."""
+    async def trace(event: str, _info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.complete"):
+            ticket.sent()
+    return trace
+
+
+def _default_sender(timeout: httpx.Timeout, *,
+                    report_sent: bool = False) -> AiohttpSender | httpx.AsyncBaseTransport:
     """The default sender: aiohttp under asyncio, httpx's own transport elsewhere (trio)."""
     try:
         import sniffio  # type: ignore[import-not-found, unused-ignore]
@@ -795,5 +818,5 @@ def _default_sender(timeout: httpx.Timeout) -> AiohttpSender | httpx.AsyncBaseTr
     except Exception:  # noqa: BLE001 - no running loop detected: be conservative
         library = "asyncio"
     if library == "asyncio":
-        return AiohttpSender(timeout)
+        return AiohttpSender(timeout, report_sent=report_sent)
     return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))

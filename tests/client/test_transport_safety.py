@@ -165,13 +165,13 @@ async def test_fan_out_opens_the_sender_before_taking_a_rate_limit_token(httpser
                            options={"url": httpserver.url_for("/hook")}) for i in range(3)]
     seen = []
     async with gm.AsyncClient(rate_limits={"webhook": gm.RateLimit(1000, burst=3)}) as client:
-        take = client._limiter.acquire
+        take = client._limiter.take
 
-        def acquire(keys):
+        def take_first_checking(keys):
             seen.append(client._sender is not None and client._sender._session is not None)
             return take(keys)
 
-        monkeypatch.setattr(client._limiter, "acquire", acquire)
+        monkeypatch.setattr(client._limiter, "take", take_first_checking)
         report = await client.fan_out(gm.Post(text="限速"), channels)
     assert report.ok
     assert seen == [True, True, True]

@@ -92,3 +92,55 @@ def test_value_object():
     assert gm.RateLimit(0.5).capacity == 1
     with pytest.raises(ValueError):
         gm.RateLimit(0)
+
+
+# ----------------------------------------------------------- wire times
+
+
+def wire_times(limiter, clock, n, keys, delay_of):
+    """Like send_times, but request i reaches the wire delay_of(i) after its token."""
+    wires = []
+
+    def settle():  # the sender reports each request whose headers are out by now
+        for when, t in wires:
+            if when <= clock.now:
+                t.sent(when)
+
+    for i in range(n):
+        while True:
+            settle()
+            wait, ticket = limiter.take(keys)
+            if wait <= 0:
+                break
+            clock.now += wait
+        wires.append((clock.now + delay_of(i), ticket))
+    clock.now += 1.0
+    settle()
+    return sorted(when for when, _ in wires)
+
+
+def test_a_burst_that_reaches_the_wire_late_is_not_followed_at_once():
+    # The opening burst opens new connections and leaves 12 ms after its
+    # tokens; the next request must still be a full 1/R after them.
+    clock = Clock()
+    limiter = RateLimiter({"x": gm.RateLimit(100, burst=10)}, clock=clock)
+    times = wire_times(limiter, clock, 40, ["x"], lambda i: 0.012 if i < 10 else 0.0005)
+    never_above_the_bucket(times, 100, 10)
+
+
+def test_requests_still_on_their_way_hold_the_refill_back():
+    clock = Clock()
+    limiter = RateLimiter({"x": gm.RateLimit(100, burst=2)}, clock=clock)
+    tickets = [limiter.take(["x"])[1] for _ in range(2)]
+    clock.now = 0.015  # both still connecting: by the wire's clock the bucket is full
+    assert limiter.take(["x"])[0] > 0
+    for t in tickets:
+        t.close()  # given up without a wire time: no correction...
+    assert limiter.take(["x"])[0] == 0  # ...and the refill is there again
+
+
+def test_ordinary_send_delays_keep_the_rate_exact():
+    clock = Clock()
+    limiter = RateLimiter({"x": gm.RateLimit(50, burst=1)}, clock=clock)
+    times = wire_times(limiter, clock, 51, ["x"], lambda _i: 0.001)  # under LATE
+    assert times[-1] - times[0] == pytest.approx(1.0, abs=0.03)

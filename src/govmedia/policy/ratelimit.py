@@ -17,7 +17,7 @@ import attrs
 
 from govmedia.errors import ConfigError
 
-__all__ = ["RateLimit", "RateLimiter"]
+__all__ = ["RateLimit", "RateLimiter", "Ticket"]
 
 
 @attrs.frozen
@@ -57,20 +57,43 @@ LATE = 0.002
 
 
 class _Bucket:
-    __slots__ = ("capacity", "level", "rate", "stamp")
+    __slots__ = ("capacity", "level", "pending", "rate", "stamp")
 
     def __init__(self, limit: RateLimit, now: float) -> None:
         self.rate = limit.per_second
         self.capacity = limit.capacity
         self.level = self.capacity
         self.stamp = now
+        # Tickets whose requests have not reached the wire yet: (level when
+        # taken, time taken).
+        self.pending: dict[Ticket, tuple[float, float]] = {}
 
     def refill(self, now: float) -> None:
         self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
         self.stamp = now
 
-    def wait(self) -> float:
-        """Seconds until a token is in the bucket (0: there is one now).
+    def clipped(self, level: float, delay: float) -> float:
+        """What the bucket refilled during *delay* that it could not have held.
+
+        A token taken from a bucket at *level*, for a request that reached the
+        wire *delay* seconds later: by the wire's clock the bucket stayed full
+        meanwhile, so that much refill never happened. Delays up to `LATE`
+        are allowed for already (see `wait`).
+        """
+        if delay <= LATE:
+            return 0.0
+        refill = self.rate * delay
+        return max(0.0, min(refill, level + refill - self.capacity))
+
+    def available(self, now: float) -> float:
+        """The level, less what requests still on their way to the wire will take back."""
+        level = self.level
+        for taken_level, taken_at in self.pending.values():
+            level -= self.clipped(taken_level, now - taken_at)
+        return level
+
+    def wait(self, level: float) -> float:
+        """Seconds until a token is in the bucket at *level* (0: there is one now).
 
         A token counts as there up to `LATE` seconds early, and the bucket may
         go that far into debt: a sleeper always wakes a little late, and with
@@ -80,7 +103,7 @@ class _Bucket:
         `LATE` seconds' worth of tokens.
         """
         need = 1.0 - min(0.5, self.rate * LATE)
-        return 0.0 if self.level >= need - 1e-9 else (need - self.level) / self.rate
+        return 0.0 if level >= need - 1e-9 else (need - level) / self.rate
 
 
 class RateLimiter:
@@ -119,8 +142,16 @@ class RateLimiter:
         Tokens are taken from all the buckets or from none, so a request held
         back by its account's budget does not spend its platform's.
         """
+        return self.take(keys, track=False)[0]
+
+    def take(self, keys: Iterable[str], *, track: bool = True) -> tuple[float, Ticket | None]:
+        """`acquire`, also returning a `Ticket` for the tokens taken (None: no limit applies).
+
+        The ticket must be settled with `Ticket.sent` or `Ticket.close`:
+        until then the buckets hold back the refill it may take back.
+        """
         if not self._limits:
-            return 0.0
+            return 0.0, None
         with self._lock:
             now = self._clock()
             buckets = []
@@ -133,12 +164,67 @@ class RateLimiter:
                     bucket = self._buckets[key] = _Bucket(limit, now)
                 bucket.refill(now)
                 buckets.append(bucket)
-            wait = max((b.wait() for b in buckets), default=0.0)
+            wait = max((b.wait(b.available(now) if b.pending else b.level) for b in buckets),
+                       default=0.0)
             if wait > 0:
                 # Every waiter wakes when the next token is due and one of
                 # them takes it; the rest ask again. Spreading them out would
                 # cost the rate its precision (a random wait is a slower one).
-                return wait
+                return wait, None
+            if not buckets:
+                return 0.0, None
+            ticket = Ticket(self, buckets if track else [])
             for bucket in buckets:
+                if track:
+                    bucket.pending[ticket] = (bucket.level, now)
                 bucket.level -= 1.0
-            return 0.0
+            return 0.0, ticket if track else None
+
+
+class Ticket:
+    """The tokens one request took, to be settled when it actually went out.
+
+    A token is taken when the request is handed to the sender, but the bytes
+    may leave later: a new connection has to be opened first, several at
+    once in an opening burst. A bucket that was full meanwhile would, by the
+    wire's clock, not have refilled; `sent` takes back what it refilled, so
+    the next requests wait that much longer and the burst holds where the
+    platform counts it. Delays up to `LATE` are left alone, as the bucket
+    already allows for that much, so normal sends keep the rate exact.
+
+    Example:
+        >>> import govmedia as gm
+        >>> from govmedia.policy.ratelimit import RateLimiter
+        >>> now = [0.0]
+        >>> limiter = RateLimiter({"x": gm.RateLimit(100, burst=1)}, clock=lambda: now[0])
+        >>> wait, ticket = limiter.take(["x"])
+        >>> now[0] = 0.012                    # the request left 12 ms later
+        >>> ticket.sent()
+        >>> round(limiter.acquire(["x"]), 3)  # the next one waits until 10 ms after it left
+        0.008
+    """
+
+    __slots__ = ("_buckets", "_limiter")
+
+    def __init__(self, limiter: RateLimiter, buckets: list[_Bucket]) -> None:
+        self._limiter = limiter
+        self._buckets = buckets
+
+    def sent(self, at: float | None = None) -> None:
+        """The request's headers were written at *at* (the limiter's clock; default: now)."""
+        limiter = self._limiter
+        with limiter._lock:  # noqa: SLF001 - the ticket is the limiter's own
+            when = limiter._clock() if at is None else at  # noqa: SLF001
+            for bucket in self._buckets:
+                taken = bucket.pending.pop(self, None)
+                if taken is not None:
+                    bucket.level -= bucket.clipped(taken[0], when - taken[1])
+            self._buckets = []
+
+    def close(self) -> None:
+        """The attempt is over; if `sent` never came (no trace from the sender), forget it."""
+        if self._buckets:
+            with self._limiter._lock:  # noqa: SLF001
+                for bucket in self._buckets:
+                    bucket.pending.pop(self, None)
+                self._buckets = []
