@@ -351,29 +351,34 @@ class Journal:
         nothing about the delivery itself, only the run's record.
         """
         now = _now()
-        raw = _RAW_JSON.encode(dict(receipt.raw)) if receipt else None
-        code = getattr(error, "code", None) if isinstance(error, PlatformError) else None
-        code_text = None if code is None else str(code)
-        message = _message(error)
-        error_type = type(error).__name__ if error else None
-        remote_id = receipt.remote_id if receipt else None
-        url = receipt.url if receipt else None
+        if receipt is None:
+            raw = remote_id = url = receipt_state = None
+        else:
+            raw = _RAW_JSON.encode(dict(receipt.raw))
+            remote_id, url, receipt_state = receipt.remote_id, receipt.url, receipt.state
+        if error is None:
+            error_type = code_text = message = None
+        else:
+            error_type = type(error).__name__
+            code = error.code if isinstance(error, PlatformError) else None
+            code_text = None if code is None else str(code)
+            message = _message(error)
         outcome = (run_id, channel.platform, channel.account, state, attempts, remote_id, url,
                    error_type, code_text, message, now)
         final = None
         if not (state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere")):
-            final = (state, remote_id, url, receipt.state if receipt else None, raw,
-                     error_type, code_text, message, now, now, post_key, channel.platform,
-                     channel.account)
+            final = (state, remote_id, url, receipt_state, raw, error_type, code_text, message,
+                     now, now, post_key, channel.platform, channel.account)
+        clock = time.monotonic()
         with self._pending_lock:
             # Outcomes are written with the next claim, or after FLUSH_SECONDS
             # at most: a crash in that window leaves a delivery "sending",
             # which a re-run treats as in doubt (resent only where the
             # platform deduplicates, else reported unknown) -- never twice.
             if not self._outcomes:
-                self._oldest = time.monotonic()
+                self._oldest = clock
             self._outcomes.append((outcome, final))
-            due = time.monotonic() - self._oldest >= FLUSH_SECONDS
+            due = clock - self._oldest >= FLUSH_SECONDS
         if due:
             self.flush()
 
