@@ -21,7 +21,9 @@ nginx's CPU (to show the receiver is not the bottleneck) and the CPU that
 other processes on the machine used meanwhile. Then: ``import govmedia``
 time, the rate limiter's precision, the journal's cost per delivery, and a
 pyinstrument profile of ``AsyncClient.fan_out`` at N = 1,000 with the journal
-on, summarised as hot spots.
+on, summarised as hot spots, and (full runs, with valgrind) each client's CPU
+work per delivery counted in instructions by callgrind (``instructions.py``),
+which this machine's swings in speed cannot blur.
 
 Results go to ``benchmarks/results/<label>.json`` and ``<label>.md``. The
 exit status is non-zero only if a run failed outright (a client crashed or
@@ -104,6 +106,14 @@ def ensure_prerequisites(python: str, install: bool) -> bool:
             subprocess.run(command, check=False)
         else:
             print(f"note: py-spy is missing, so its profiles are skipped: {shlex.join(command)}", file=sys.stderr)
+    if shutil.which("valgrind") is None:
+        # Optional too: without it the instruction counts are skipped.
+        command = ["sh", "-c", "apt-get update && apt-get install -y valgrind"]
+        if install:
+            subprocess.run(command, check=False)
+        else:
+            print(f"note: valgrind is missing, so instruction counts are skipped: {shlex.join(command)}",
+                  file=sys.stderr)
     missing = missing_prerequisites(python)
     if not missing:
         return True
@@ -336,6 +346,11 @@ def targets(summary: list[dict[str, Any]], extras: dict[str, Any]) -> list[dict[
            if s["n"] == 10_000 and s["client"].startswith("govmedia") and "peak_rss_mb" in s]
     add("govmedia peak RSS, N=10,000 (worst client)", max(rss) if rss else None, "< 150 MB",
         max(rss) < 150 if rss else None)
+    for row in extras.get("instructions") or []:
+        if row["client"] == "govmedia-async-journal" and row.get("work_vs_aiohttp"):
+            bound = 1 / row["work_vs_aiohttp"]
+            add("govmedia-async-journal vs raw aiohttp, CPU work (callgrind; noise-free speed bound)",
+                bound, ">= 0.4x", bound >= 0.4)
     imp = extras.get("importtime") or {}
     if imp:
         add("import govmedia (-X importtime, cumulative)", imp["importtime_ms_median"], "< 150 ms",
@@ -412,6 +427,20 @@ def markdown(meta: dict[str, Any], summary: list[dict[str, Any]], checks: list[d
         lines += [f"| {c['case']} | {c['rate_target']:.0f} | {c['burst']} | {c['arrivals']} | {c['span_s']:.2f} | "
                   f"{c['rate']:.2f} | {c['rate_error_pct']:+.2f} | {c['observed_burst']:.2f} | {c['max_in_any_1s']} |"
                   for c in rl]
+        lines.append("")
+    ins = extras.get("instructions")
+    if ins:
+        lines += ["## CPU work per delivery (callgrind)", "",
+                  (f"User-space instructions per delivery, (N={ins[0]['high']} minus N={ins[0]['low']}) / "
+                   f"{ins[0]['high'] - ins[0]['low']}: the same whatever else the machine does. A client "
+                   "bound by its own CPU runs at the inverse of its work, so the last column is what the "
+                   "ratio of deliveries/s tends to on a quiet machine."), "",
+                  "| client | k instructions per delivery | x raw aiohttp's work | speed bound, x raw aiohttp |",
+                  "|---|---|---|---|"]
+        for r in ins:
+            ratio = r.get("work_vs_aiohttp")
+            lines.append(f"| {r['client']} | {r['instructions_per_delivery'] / 1e3:,.0f} | "
+                         + (f"{ratio:.2f} | {1 / ratio:.2f} |" if ratio else "- | - |"))
         lines.append("")
     jc = extras.get("journal")
     if jc:
@@ -497,6 +526,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clients", default=",".join(CLIENTS + DIAGNOSTICS),
                         help=f"comma-separated, from: {', '.join(CLIENTS + DIAGNOSTICS)}")
     parser.add_argument("--no-extras", action="store_true", help="skip import time, rate limiter, journal, profile")
+    parser.add_argument("--no-instructions", action="store_true",
+                        help="skip the callgrind count of CPU work per delivery (needs valgrind; ~8 minutes)")
     parser.add_argument("--rate-seconds", type=float, help="seconds each rate-limit case holds (default 10)")
     parser.add_argument("--python", default=default_python(), help="the Python that runs the clients")
     parser.add_argument("--install", action="store_true", help="install missing prerequisites (apt-get, pip)")
@@ -586,6 +617,14 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
                     "profile summary")
                 if extras["profile"] is not None:
                     extras["profile"]["rate_under_profiler"] = prof_row["rate"]
+            if not (args.quick or args.no_instructions) and shutil.which("valgrind"):
+                print("instructions per delivery (callgrind) ...", flush=True)
+                extras["instructions"] = run_json(
+                    [args.python, str(HERE / "instructions.py"), "--base", f"{nginx.base}/fast",
+                     "--python", args.python, "--concurrency", str(args.concurrency),
+                     "--clients", "aiohttp,govmedia-async,govmedia-async-journal,govmedia-sync-journal"],
+                    "instruction counts")
+                failed |= extras["instructions"] is None
             if shutil.which("py-spy", path=str(Path(args.python).parent)) or shutil.which("py-spy"):
                 for key, client in (("pyspy_async", "govmedia-async-journal"),
                                     ("pyspy_sync", "govmedia-sync-journal")):
