@@ -77,8 +77,8 @@ class AiohttpSender:
         limits = request.extensions.get("timeout") or self._timeout.as_dict()
         timeout = _client_timeout(limits.get("connect"), limits.get("read"), limits.get("pool"))
         # aiohttp writes its own Host header from the URL.
-        headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                   for k, v in request.headers.raw if k.lower() != b"host"]
+        headers = [(k.decode("latin-1"), _text(v)) for k, v in request.headers.raw
+                   if k.lower() != b"host"]
         extra = {}
         ticket = request.extensions.get(RATE_TICKET)
         if ticket is not None and self._report_sent:
@@ -100,6 +100,15 @@ class AiohttpSender:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _text(value: bytes) -> str:
+    # aiohttp writes header values as UTF-8: decode so that they come out
+    # as they went in (Latin-1 only for bytes that are not UTF-8).
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 async def _headers_sent(_session: Any, context: Any, _params: Any) -> None:

@@ -175,3 +175,25 @@ async def test_fan_out_opens_the_sender_before_taking_a_rate_limit_token(httpser
         report = await client.fan_out(gm.Post(text="限速"), channels)
     assert report.ok
     assert seen == [True, True, True]
+
+
+@pytest.mark.anyio
+async def test_the_default_sender_keeps_header_bytes_as_they_were(httpserver):
+    from werkzeug import Response
+
+    from govmedia._aio import AiohttpSender
+
+    got = {}
+
+    def handler(request):
+        got["title"] = request.headers["X-Title"]
+        return Response("ok")
+
+    httpserver.expect_request("/h").respond_with_handler(handler)
+    sender = AiohttpSender(httpx.Timeout(5.0))
+    request = httpx.Request("POST", httpserver.url_for("/h"), content=b"{}",
+                            headers=[(b"X-Title", "发布会".encode())])
+    response = await sender.send(request)
+    await sender.aclose()
+    assert response.text == "ok"
+    assert got["title"].encode("latin-1") == "发布会".encode()  # WSGI hands headers over as Latin-1
