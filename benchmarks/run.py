@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """govmedia's benchmarks: fan-out speed and weight next to raw aiohttp, raw httpx and Apprise.
 
-    python3 benchmarks/run.py               # the full run (about 15-20 minutes on 2 cores)
+    python3 benchmarks/run.py               # the full run (about 30 minutes on 2 cores)
     python3 benchmarks/run.py --quick       # N = 100 and 1,000, one repeat, short extras (~2 minutes)
     python3 benchmarks/run.py --n 1000 --repeats 5 --clients aiohttp,govmedia-async-journal
     python3 benchmarks/run.py --n 0 --slow-n 0   # only the extras (import, rate limiter, journal, profile)
