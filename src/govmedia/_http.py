@@ -16,7 +16,7 @@ for the common, plain cases and hand anything unusual to httpx itself:
 Two of these touch httpx's private state (a URL's parse result, a response's
 ``_content``). Both are checked once at import against httpx's own
 constructors; if a later httpx differs, they step aside and httpx builds
-everything, only slower. tests/unit/test_http.py holds them equal to httpx
+everything, only slower. tests/client/test_lean_http.py holds them equal to httpx
 on generated input.
 """
 

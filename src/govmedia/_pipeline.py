@@ -169,18 +169,28 @@ class Pipeline:
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         """One attempt: wait for the rate limit, send, and refresh an expired token once."""
         uses_token = auth and platform.uses_token
-        if uses_token and tokens[0] is None:
-            tokens[0] = yield GetToken(platform, channel)
+        # The rate limit first, then the token: a long wait must not leave
+        # the request holding a token that expired meanwhile.
         ticket = yield from self._take(keys)
-        error, response = yield from self._attempt(platform, channel, request, tokens[0],
-                                                   auth=auth, ticket=ticket)
+        try:
+            if uses_token and tokens[0] is None:
+                tokens[0] = yield GetToken(platform, channel)
+            error, response = yield from self._attempt(platform, channel, request, tokens[0],
+                                                       auth=auth, ticket=ticket)
+        finally:
+            if ticket is not None:
+                ticket.close()  # settled by the sender already, or it never will be
         if isinstance(error, AuthError) and uses_token and platform.capabilities.refresh:
             # An expired token is refreshed once and the step resent at once.
-            tokens[0] = yield GetToken(platform, channel, stale=tokens[0])
             ticket = yield from self._take(keys)
-            error, response = yield from self._attempt(
-                platform, channel, request, tokens[0], auth=auth, ticket=ticket
-            )
+            try:
+                tokens[0] = yield GetToken(platform, channel, stale=tokens[0])
+                error, response = yield from self._attempt(
+                    platform, channel, request, tokens[0], auth=auth, ticket=ticket
+                )
+            finally:
+                if ticket is not None:
+                    ticket.close()
         return error, response
 
     def _take(self, keys: tuple[str, ...]) -> Ops[Ticket | None]:
@@ -226,11 +236,7 @@ class Pipeline:
             prepared.extensions[RATE_TICKET] = ticket
         if auth:
             prepared = platform.authorize(prepared, channel, token)
-        try:
-            answer = yield Send(prepared)
-        finally:
-            if ticket is not None:
-                ticket.close()  # settled by the sender, or never will be
+        answer = yield Send(prepared)
         if isinstance(answer, httpx.TransportError):
             logger.info("%s [%s] %s %s failed: %s", platform.name, channel.account,
                         prepared.method, mask(str(prepared.url)), type(answer).__name__)

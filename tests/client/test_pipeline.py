@@ -275,3 +275,24 @@ def test_approvals_gate():
         with pytest.raises(gm.ValidationError):
             client.publish(post, ch)
         assert client.check(post.approve("李四"), ch) == []
+
+
+def test_a_failing_authorize_returns_its_rate_limit_ticket(monkeypatch):
+    # A platform whose authorize raises must not leave a pending ticket
+    # behind: it would hold the bucket's refill back for good.
+    import govmedia as gm
+    from govmedia.testing import Sandbox
+
+    sandbox = Sandbox()
+    channel = sandbox.channel("webhook")
+    platform_cls = gm.platforms.get("webhook")
+
+    def broken(self, request, channel, token):
+        raise gm.ConfigError("cannot sign")
+
+    monkeypatch.setattr(platform_cls, "authorize", broken)
+    with gm.Client(http=sandbox.client(), rate_limits={"webhook": gm.RateLimit(5, burst=1)}) as client:
+        with pytest.raises(gm.ConfigError):
+            client.publish(gm.Post(text="签名失败"), channel)
+        buckets = client._limiter._buckets.values()
+        assert buckets and not any(b.pending for b in buckets)

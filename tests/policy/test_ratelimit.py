@@ -144,3 +144,27 @@ def test_ordinary_send_delays_keep_the_rate_exact():
     limiter = RateLimiter({"x": gm.RateLimit(50, burst=1)}, clock=clock)
     times = wire_times(limiter, clock, 51, ["x"], lambda _i: 0.001)  # under LATE
     assert times[-1] - times[0] == pytest.approx(1.0, abs=0.03)
+
+
+def test_one_slow_connect_does_not_stall_the_bucket():
+    # One receiver takes 5 s to connect; the others connect at once. The
+    # slow request gives back at most the one token it took.
+    clock = Clock()
+    limiter = RateLimiter({"webhook": gm.RateLimit(10, burst=10)}, clock=clock)
+    times = wire_times(limiter, clock, 130, ["webhook"], lambda i: 5.0 if i == 0 else 0.0005)
+    assert times[-1] <= 12.5  # ~10 s of 10/s after the burst, not blocked for the 5 s
+    never_above_the_bucket(times, 10, 10)
+
+
+def test_settling_never_waits_for_the_lock():
+    # Ticket.close can run in a generator's finally block that the garbage
+    # collector finalises while this very thread holds the limiter's lock.
+    clock = Clock()
+    limiter = RateLimiter({"x": gm.RateLimit(100, burst=2)}, clock=clock)
+    _, ticket = limiter.take(["x"])
+    with limiter._lock:
+        ticket.close()  # would deadlock if it waited for the lock
+        ticket.sent()
+    clock.now = 0.5
+    assert limiter.take(["x"])[0] == 0  # applied at the next take
+    assert all(ticket not in b.pending for b in limiter._buckets.values())

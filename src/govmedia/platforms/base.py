@@ -246,14 +246,17 @@ class BasePlatform:
             return
         self._channel_error(channel)
 
-    @classmethod
-    def _known_keys(cls) -> tuple[frozenset[str], frozenset[str]]:
-        cached = cls.__dict__.get("_known_keys_cache")
-        if cached is None:
-            cached = (frozenset((*cls.credential_keys, *cls.optional_credential_keys)),
-                      frozenset((*cls.option_keys, *COMMON_OPTIONS)))
-            cls._known_keys_cache = cached  # type: ignore[attr-defined]
-        return cached
+    def _known_keys(self) -> tuple[frozenset[str], frozenset[str]]:
+        sources = (self.credential_keys, self.optional_credential_keys, self.option_keys)
+        cached = type(self).__dict__.get("_known_keys_cache")
+        # Keyed by the very tuples it was built from, so a platform that
+        # sets its keys per instance (or patches them) is never judged by
+        # stale sets.
+        if cached is None or any(a is not b for a, b in zip(cached[0], sources, strict=True)):
+            cached = (sources, frozenset((*sources[0], *sources[1])),
+                      frozenset((*sources[2], *COMMON_OPTIONS)))
+            type(self)._known_keys_cache = cached  # type: ignore[attr-defined]  # noqa: SLF001
+        return cached[1], cached[2]
 
     def _channel_error(self, channel: Channel) -> None:
         """Raise the `ConfigError` that says what is wrong (the slow path)."""
@@ -437,7 +440,7 @@ def json_of(response: httpx.Response) -> Any:
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def json_body(data: Any) -> bytes:

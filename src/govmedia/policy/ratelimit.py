@@ -9,6 +9,7 @@ one, a burst above the limit; taken at the last moment, the buckets hold.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -76,14 +77,16 @@ class _Bucket:
         """What the bucket refilled during *delay* that it could not have held.
 
         A token taken from a bucket at *level*, for a request that reached the
-        wire *delay* seconds later: by the wire's clock the bucket stayed full
-        meanwhile, so that much refill never happened. Delays up to `LATE`
-        are allowed for already (see `wait`).
+        wire *delay* seconds later. Taken at the wire instead, the bucket
+        would have refilled from *level* (capped at its capacity) and then
+        given one token; taken early, it gave the token first and refilled
+        from *level* - 1. The two differ by ``level + rate * delay -
+        capacity``, between none and the one token taken. Delays up to
+        `LATE` are allowed for already (see `wait`).
         """
         if delay <= LATE:
             return 0.0
-        refill = self.rate * delay
-        return max(0.0, min(refill, level + refill - self.capacity))
+        return max(0.0, min(1.0, level + self.rate * delay - self.capacity))
 
     def available(self, now: float) -> float:
         """The level, less what requests still on their way to the wire will take back."""
@@ -127,6 +130,10 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._clock = clock
         self._lock = threading.Lock()
+        # Tickets settle through this queue: `Ticket.close` may run in a
+        # generator's finally block that the garbage collector triggers
+        # while this thread holds the lock, so settling never waits for it.
+        self._settled: collections.deque[tuple[Ticket, float | None]] = collections.deque()
 
     @property
     def limits(self) -> Mapping[str, RateLimit]:
@@ -154,6 +161,7 @@ class RateLimiter:
             return 0.0, None
         with self._lock:
             now = self._clock()
+            self._drain()
             buckets = []
             for key in keys:
                 limit = self._limits.get(key)
@@ -179,6 +187,30 @@ class RateLimiter:
                     bucket.pending[ticket] = (bucket.level, now)
                 bucket.level -= 1.0
             return 0.0, ticket if track else None
+
+
+    def _settle(self, ticket: Ticket, wire: float | None) -> None:
+        """Queue *ticket*'s settlement and apply it now if the lock is free."""
+        self._settled.append((ticket, wire))
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._lock.release()
+
+    def _drain(self) -> None:
+        """Apply queued settlements (the lock is held)."""
+        while self._settled:
+            ticket, wire = self._settled.popleft()
+            for bucket in ticket._buckets:  # noqa: SLF001 - the limiter's own tickets
+                taken = bucket.pending.pop(ticket, None)
+                if taken is None or wire is None:
+                    continue
+                # Bring the bucket to the wire time first: takes since may
+                # have refilled it to its cap.
+                bucket.refill(max(wire, bucket.stamp))
+                bucket.level -= bucket.clipped(taken[0], wire - taken[1])
+            ticket._buckets = []  # noqa: SLF001
 
 
 class Ticket:
@@ -213,18 +245,9 @@ class Ticket:
     def sent(self, at: float | None = None) -> None:
         """The request's headers were written at *at* (the limiter's clock; default: now)."""
         limiter = self._limiter
-        with limiter._lock:  # noqa: SLF001 - the ticket is the limiter's own
-            when = limiter._clock() if at is None else at  # noqa: SLF001
-            for bucket in self._buckets:
-                taken = bucket.pending.pop(self, None)
-                if taken is not None:
-                    bucket.level -= bucket.clipped(taken[0], when - taken[1])
-            self._buckets = []
+        limiter._settle(self, limiter._clock() if at is None else at)  # noqa: SLF001
 
     def close(self) -> None:
         """The attempt is over; if `sent` never came (no trace from the sender), forget it."""
         if self._buckets:
-            with self._limiter._lock:  # noqa: SLF001
-                for bucket in self._buckets:
-                    bucket.pending.pop(self, None)
-                self._buckets = []
+            self._limiter._settle(self, None)  # noqa: SLF001
