@@ -54,10 +54,10 @@ class GetToken:
 
 
 Op: TypeAlias = Sleep | Send | GetToken
+Ops: TypeAlias = Generator[Op, Any, T]
 
 RATE_TICKET = "govmedia.rate_ticket"
 """Request extension: the rate-limit `Ticket` to settle when the request's headers are written."""
-Ops: TypeAlias = Generator[Op, Any, T]
 
 
 def derive_key(post_key: str, platform: str, account: str) -> str:
@@ -169,29 +169,34 @@ class Pipeline:
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         """One attempt: wait for the rate limit, send, and refresh an expired token once."""
         uses_token = auth and platform.uses_token
+        error, response = yield from self._limited(platform, channel, request, keys, tokens,
+                                                   auth=auth, renew=False)
+        if isinstance(error, AuthError) and uses_token and platform.capabilities.refresh:
+            # An expired token is refreshed once and the step resent at once.
+            error, response = yield from self._limited(platform, channel, request, keys, tokens,
+                                                       auth=auth, renew=True)
+        return error, response
+
+    def _limited(
+        self, platform: BasePlatform, channel: Channel, request: httpx.Request,
+        keys: tuple[str, ...], tokens: list[Token | None], *, auth: bool, renew: bool,
+    ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
+        """Wait for the rate limit, get a token if one is needed (*renew*: a fresh one), send."""
         # The rate limit first, then the token: a long wait must not leave
         # the request holding a token that expired meanwhile.
         ticket = yield from self._take(keys)
         try:
-            if uses_token and tokens[0] is None:
+            if renew:
+                tokens[0] = yield GetToken(platform, channel, stale=tokens[0])
+            elif auth and platform.uses_token and tokens[0] is None:
                 tokens[0] = yield GetToken(platform, channel)
-            error, response = yield from self._attempt(platform, channel, request, tokens[0],
-                                                       auth=auth, ticket=ticket)
+            result: tuple[PlatformError | None, httpx.Response] = yield from self._attempt(
+                platform, channel, request, tokens[0], auth=auth, ticket=ticket
+            )
         finally:
             if ticket is not None:
                 ticket.close()  # settled by the sender already, or it never will be
-        if isinstance(error, AuthError) and uses_token and platform.capabilities.refresh:
-            # An expired token is refreshed once and the step resent at once.
-            ticket = yield from self._take(keys)
-            try:
-                tokens[0] = yield GetToken(platform, channel, stale=tokens[0])
-                error, response = yield from self._attempt(
-                    platform, channel, request, tokens[0], auth=auth, ticket=ticket
-                )
-            finally:
-                if ticket is not None:
-                    ticket.close()
-        return error, response
+        return result
 
     def _take(self, keys: tuple[str, ...]) -> Ops[Ticket | None]:
         """Wait for the rate limits, as late as possible before the request goes out."""

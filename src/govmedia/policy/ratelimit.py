@@ -181,12 +181,12 @@ class RateLimiter:
                 return wait, None
             if not buckets:
                 return 0.0, None
-            ticket = Ticket(self, buckets if track else [])
+            ticket = Ticket(self, buckets) if track else None
             for bucket in buckets:
-                if track:
+                if ticket is not None:
                     bucket.pending[ticket] = (bucket.level, now)
                 bucket.level -= 1.0
-            return 0.0, ticket if track else None
+            return 0.0, ticket
 
 
     def _settle(self, ticket: Ticket, wire: float | None) -> None:
