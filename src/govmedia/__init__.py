@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         ContentRejected,
         DeliveryUnknown,
         GovMediaError,
+        JournalError,
         PlatformError,
         RateLimited,
         TransientError,
@@ -65,6 +66,7 @@ __all__ = [
     "GovMediaError",
     "Hit",
     "Journal",
+    "JournalError",
     "Matrix",
     "Media",
     "Metrics",
@@ -100,7 +102,7 @@ _HOME = {
     "Report": "govmedia.report",
     **dict.fromkeys(
         ("AuthError", "ConfigError", "ContentRejected", "DeliveryUnknown", "GovMediaError",
-         "PlatformError", "RateLimited", "TransientError", "ValidationError"),
+         "JournalError", "PlatformError", "RateLimited", "TransientError", "ValidationError"),
         "govmedia.errors",
     ),
     **dict.fromkeys(

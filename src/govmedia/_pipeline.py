@@ -248,8 +248,8 @@ class Pipeline:
             error = TransientError(
                 f"network fault: {type(answer).__name__}: {mask(str(answer)) or 'no detail'}",
                 platform=platform.name, account=channel.account, code=type(answer).__name__,
+                maybe_applied=not _sent_nothing(answer),
             )
-            error.maybe_applied = not _sent_nothing(answer)
             return error, httpx.Response(599, request=prepared)
         response: httpx.Response = answer
         if logger.isEnabledFor(logging.DEBUG):  # masking costs: only when someone listens

@@ -4,6 +4,7 @@
 GovMediaError
 ├── ConfigError          bad channel/credentials/options, unknown platform (also a ValueError)
 ├── ValidationError      the post does not fit the platform (.problems)
+├── JournalError         the journal cannot be written or has gone (.path, .report)
 └── PlatformError        the platform said no  (.platform, .account, .code, .message, .response)
     ├── AuthError        token invalid/expired and could not be refreshed
     ├── RateLimited      (.retry_after seconds or None)
@@ -14,13 +15,15 @@ GovMediaError
 
 Every message names the platform and the account, the platform's own code and
 message where there is one, and what the user can do next. Secrets never appear
-in a message; errors pickle without their HTTP response.
+in a message. A `PlatformError`'s flags (`maybe_applied`, `quota`) and what is
+known of a possibly-applied write (`known`) are constructor arguments, so they
+survive pickling (the HTTP response does not travel).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from govmedia._secrets import mask
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from govmedia.model import Problem
+    from govmedia.report import Report
 
 __all__ = [
     "AuthError",
@@ -35,6 +39,7 @@ __all__ = [
     "ContentRejected",
     "DeliveryUnknown",
     "GovMediaError",
+    "JournalError",
     "PlatformError",
     "RateLimited",
     "TransientError",
@@ -45,6 +50,9 @@ __all__ = [
 class GovMediaError(Exception):
     """Base class of every error govmedia raises on purpose.
 
+    Its message never carries a registered secret or a secret-shaped value
+    (an ``access_token=`` in a URL, say): they are masked when it is made.
+
     Example:
         >>> import govmedia as gm
         >>> try:
@@ -53,6 +61,9 @@ class GovMediaError(Exception):
         ...     print(type(exc).__name__)
         ConfigError
     """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(mask(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(GovMediaError, ValueError):
@@ -92,7 +103,7 @@ class ValidationError(GovMediaError):
         self.account = account
         where = f"{platform} [{account}]: " if platform else ""
         detail = "; ".join(f"{p.field or '-'}: {p.message} ({p.code})" for p in self.problems)
-        super().__init__(mask(f"{where}post refused before sending: {detail}"))
+        super().__init__(f"{where}post refused before sending: {detail}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_validation, (self.problems, self.platform, self.account))
@@ -102,6 +113,38 @@ def _rebuild_validation(
     problems: tuple[Problem, ...], platform: str | None, account: str | None
 ) -> ValidationError:
     return ValidationError(problems, platform=platform, account=account)
+
+
+class JournalError(GovMediaError):
+    """The journal could not be written, or its file was deleted or replaced.
+
+    Raised by a fan-out after it stopped sending: what was already known is
+    in `report` (``None`` outside a fan-out), and every delivery the journal
+    could not record as settled follows the resume rules on the next run.
+
+    Attributes:
+        path: the journal file.
+        report: the deliveries this run knows of, published ones included.
+
+    Example:
+        >>> import govmedia as gm
+        >>> err = gm.JournalError("cannot write: database or disk is full", path="/srv/gm.db")
+        >>> str(err)
+        'journal /srv/gm.db: cannot write: database or disk is full'
+    """
+
+    def __init__(self, message: str, *, path: str, report: Report | None = None) -> None:
+        self.path = path
+        self.report = report
+        self.detail = message
+        super().__init__(f"journal {path}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_journal, (self.detail, self.path, self.report))
+
+
+def _rebuild_journal(message: str, path: str, report: Report | None) -> JournalError:
+    return JournalError(message, path=path, report=report)
 
 
 class PlatformError(GovMediaError):
@@ -115,6 +158,9 @@ class PlatformError(GovMediaError):
         message: the platform's own message.
         response: the `httpx.Response`, where there was one (not pickled).
         hint: what the user can do about it.
+        maybe_applied: the request may have been applied before it failed.
+        quota: a rate limit with no known reset (a daily quota).
+        known: what is known of a write that may have been applied (ids).
 
     Example:
         >>> import govmedia as gm
@@ -125,10 +171,7 @@ class PlatformError(GovMediaError):
     """
 
     default_hint = "See the platform's error code in its docs."
-    maybe_applied: bool = False
-    """The request may have been applied before it failed (a timeout after sending)."""
-    quota: bool = False
-    """A rate limit with no known reset (a daily quota): not worth waiting for."""
+    default_maybe_applied: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -139,6 +182,9 @@ class PlatformError(GovMediaError):
         code: int | str | None = None,
         response: httpx.Response | None = None,
         hint: str | None = None,
+        maybe_applied: bool | None = None,
+        quota: bool = False,
+        known: Mapping[str, Any] | None = None,
     ) -> None:
         self.platform = platform
         self.account = account
@@ -146,6 +192,10 @@ class PlatformError(GovMediaError):
         self.message = mask(message)
         self.response = response
         self.hint = hint if hint is not None else self.default_hint
+        self.maybe_applied: bool = (self.default_maybe_applied if maybe_applied is None
+                                    else maybe_applied)
+        self.quota = quota
+        self.known: dict[str, Any] = dict(known or {})
         super().__init__(self._text())
 
     def _text(self) -> str:
@@ -163,7 +213,42 @@ class PlatformError(GovMediaError):
             "account": self.account,
             "code": self.code,
             "hint": self.hint,
+            "maybe_applied": self.maybe_applied,
+            "quota": self.quota,
+            "known": self.known,
         }
+
+    def evolve(
+        self, *, cls: type[PlatformError] | None = None, note: str = "",
+        message: str | None = None, **changes: Any,
+    ) -> PlatformError:
+        """A copy with *changes* (constructor keywords), another class, or a note added.
+
+        The response and every flag are kept unless changed; the copy's
+        ``__cause__`` is this error.
+
+        Example:
+            >>> import govmedia as gm
+            >>> err = gm.TransientError("HTTP 502", platform="x", maybe_applied=True)
+            >>> again = err.evolve(cls=gm.DeliveryUnknown, note="the create may have landed")
+            >>> type(again).__name__, again.maybe_applied, again.message
+            ('DeliveryUnknown', True, 'HTTP 502; the create may have landed')
+        """
+        kind = cls or type(self)
+        kwargs: dict[str, Any] = {**self._kwargs(), "response": self.response}
+        if cls is not None and self.hint == self.default_hint:
+            kwargs["hint"] = None  # the new class's own default hint
+        kwargs.update(changes)
+        if issubclass(kind, RateLimited):
+            kwargs.setdefault("retry_after", getattr(self, "retry_after", None))
+        else:
+            kwargs.pop("retry_after", None)
+        text = self.message if message is None else message
+        if note:
+            text = f"{text.rstrip('.')}; {note}" if text else note
+        new = kind(text, **kwargs)
+        new.__cause__ = self
+        return new
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_platform, (type(self), self.message, self._kwargs()))
@@ -225,9 +310,12 @@ class DeliveryUnknown(PlatformError):
 
     govmedia never resends such a write blindly where the platform does not
     deduplicate: check the account, or let a journal-backed re-run reconcile.
+    `known` holds what is known of it (ids the platform gave before the
+    failure), so that a re-run can finish the work instead of starting over.
     """
 
     default_hint = (
         "The post may or may not be live: check the account before sending again; "
         "a journal-backed re-run reconciles where the platform allows."
     )
+    default_maybe_applied: ClassVar[bool] = True

@@ -48,3 +48,37 @@ def test_validation_error_lists_problems_and_pickles():
     err = gm.ValidationError([p], platform="mastodon", account="a@b")
     assert "too_long" in str(err) and "mastodon" in str(err)
     assert pickle.loads(pickle.dumps(err)).problems == (p,)
+
+
+def test_flags_and_known_ids_survive_pickling():
+    """The distributed executor pickles errors: maybe_applied, quota and known must travel."""
+    err = gm.DeliveryUnknown("poll failed", platform="wechat_oa", account="gh_1", code=500,
+                             known={"publish_id": "2247483001"})
+    back = pickle.loads(pickle.dumps(err))
+    assert back.maybe_applied is True and back.known == {"publish_id": "2247483001"}
+    quota = pickle.loads(pickle.dumps(gm.RateLimited("daily", platform="p", quota=True, retry_after=None)))
+    assert quota.quota is True
+    busy = pickle.loads(pickle.dumps(gm.TransientError("5xx", platform="p", maybe_applied=True)))
+    assert busy.maybe_applied is True
+    assert gm.TransientError("busy", platform="p").maybe_applied is False
+
+
+def test_evolve_keeps_flags_and_changes_class():
+    err = gm.TransientError("HTTP 502", platform="x", account="a", code=502, maybe_applied=True)
+    again = err.evolve(cls=gm.DeliveryUnknown, note="the create may have landed", known={"id": "1"})
+    assert isinstance(again, gm.DeliveryUnknown) and again.maybe_applied and again.code == 502
+    assert again.known == {"id": "1"} and again.__cause__ is err
+    assert again.hint == gm.DeliveryUnknown.default_hint
+    limited = gm.RateLimited("slow", platform="x", retry_after=3).evolve(note="media 1")
+    assert limited.retry_after == 3 and limited.message == "slow; media 1"
+
+
+def test_config_error_masks_secret_shaped_values():
+    err = gm.ConfigError("option base_url 'https://x.example/?access_token=abcdef123456' is bad")
+    assert "abcdef123456" not in str(err)
+
+
+def test_journal_error_names_the_file_and_pickles():
+    err = gm.JournalError("database or disk is full", path="/srv/gm.db")
+    assert "/srv/gm.db" in str(err) and isinstance(err, gm.GovMediaError)
+    assert pickle.loads(pickle.dumps(err)).path == "/srv/gm.db"

@@ -371,13 +371,11 @@ class BasePlatform:
         if self.json_responses and ok_status and not _parses(response):
             # A 2xx whose body is cut short or is an HTML page: the write may
             # well have been applied, and the answer cannot tell.
-            bad = TransientError(
+            return TransientError(
                 "the platform's answer was not valid JSON (truncated or an error page)",
                 platform=self.name, account=channel.account, code="bad_response",
-                response=response,
+                response=response, maybe_applied=True,
             )
-            bad.maybe_applied = True
-            return bad
         details = self.error_details(response)
         if details is None:
             return None
@@ -387,17 +385,13 @@ class BasePlatform:
             "platform": self.name, "account": channel.account, "code": code, "response": response,
         }
         if issubclass(kind, RateLimited):
-            error: PlatformError = RateLimited(
-                message, retry_after=retry_after_from(response), **kwargs
-            )
-            error.quota = code in self.quota_codes
-            return error
-        error = kind(message, **kwargs)
-        if isinstance(error, TransientError):
+            return RateLimited(message, retry_after=retry_after_from(response),
+                               quota=code in self.quota_codes, **kwargs)
+        if issubclass(kind, TransientError):
             # A bare 5xx may come after the write was applied; a platform code
             # that says "busy" means the platform refused it outright.
-            error.maybe_applied = code not in self.error_codes
-        return error
+            kwargs["maybe_applied"] = code not in self.error_codes
+        return kind(message, **kwargs)
 
 
 def _by_status(status: int) -> type[PlatformError]:

@@ -153,11 +153,7 @@ def _entity(
 
 def _in_context(error: PlatformError, where: str) -> PlatformError:
     """The same error, its message prefixed with which media it is about."""
-    again = type(error)(
-        f"{where}: {error.message}", response=error.response, **error._kwargs()  # noqa: SLF001
-    )
-    again.maybe_applied, again.quota = error.maybe_applied, error.quota
-    return again
+    return error.evolve(message=f"{where}: {error.message}")
 
 
 class MastodonPlatform(BasePlatform):
@@ -480,11 +476,8 @@ class MastodonPlatform(BasePlatform):
             return None
         for status, words, kind, hint in MESSAGES:
             if response.status_code == status and words in error.message:
-                rebuilt = (kind or type(error))(
+                return (kind or type(error))(
                     error.message, platform=self.name, account=channel.account, code=status,
-                    response=response, hint=hint,
+                    response=response, hint=hint, maybe_applied=False,
                 )
-                if isinstance(rebuilt, TransientError):
-                    rebuilt.maybe_applied = False
-                return rebuilt
         return error

@@ -195,7 +195,7 @@ class WebhookPlatform(BasePlatform):
             )
         error = super().classify(response, channel)
         if isinstance(error, TransientError | RateLimited):
-            error.maybe_applied = response.status_code >= 500
+            return error.evolve(maybe_applied=response.status_code >= 500)
         return error
 
 

@@ -156,20 +156,7 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
 
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
     """The same error with a note added to its message and/or another hint."""
-    kwargs: dict[str, Any] = {
-        "platform": error.platform, "account": error.account, "code": error.code,
-        "response": error.response, "hint": hint if hint is not None else error.hint,
-    }
-    message = f"{error.message.rstrip('.')}; {note}" if note else error.message
-    new: PlatformError
-    if isinstance(error, RateLimited):
-        new = type(error)(message, retry_after=error.retry_after, **kwargs)
-    else:
-        new = type(error)(message, **kwargs)
-    for flag in ("quota", "maybe_applied"):
-        if hasattr(error, flag):
-            setattr(new, flag, getattr(error, flag))
-    return new
+    return error.evolve(note=note, **({"hint": hint} if hint is not None else {}))
 
 
 # --------------------------------------------------------------------------- options
