@@ -9,33 +9,44 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 import anyio
-import anyio.lowlevel
+import anyio.from_thread
 import httpx
 
 from govmedia._aio import AiohttpSender
-from govmedia._pipeline import RATE_TICKET, GetToken, Ops, Pipeline, Send, derive_key
-from govmedia._secrets import install_log_filters, remember
-from govmedia.content.checks import load_checks
+from govmedia._engine import AsyncEngine
+from govmedia._pipeline import (
+    RATE_TICKET,
+    Claim,
+    GetToken,
+    Ops,
+    Pipeline,
+    Record,
+    Send,
+    Track,
+    cached_token,
+    derive_key,
+    token_ops,
+)
+from govmedia._prepare import Preparer
+from govmedia._secrets import install_log_filters
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError, ValidationError
-from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
+from govmedia.fanout import FanOut, Mode, Progress
 from govmedia.journal import Journal
 from govmedia.matrix import Matrix
-from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
-from govmedia.platforms import registry
-from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token, is_retry_safe
+from govmedia.model import Channel, Metrics, Post, Problem, Receipt
+from govmedia.platforms.base import BasePlatform, Sleep
 from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
+from govmedia.tokens import MemoryTokenStore, Token, TokenStore
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -43,13 +54,11 @@ logger = logging.getLogger("govmedia")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-_REFRESH_EARLY = 60.0  # seconds before expiry a cached token is renewed
 _sleep = time.sleep  # module-level so tests can watch the waits
-_GATE_CODES = frozenset({"screened_term", "approvals_missing", "check_failed", "check_unavailable"})
 
 
 class _BaseClient:
-    """Options, platforms, token cache and the checks shared by both clients."""
+    """Options, the preparer, the pipeline and the token store shared by both clients."""
 
     def __init__(
         self,
@@ -61,6 +70,7 @@ class _BaseClient:
         require_approvals: int = 0,
         journal: str | os.PathLike[str] | Journal | None = None,
         screen: Screen | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -69,15 +79,14 @@ class _BaseClient:
             raise ConfigError(f"require_approvals must be 0 or more, got {require_approvals!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigError(f"retry must be a gm.RetryPolicy, got {retry!r}")
+        if screen is not None and not isinstance(screen, Screen):
+            raise ConfigError(f"screen must be a gm.Screen, got {screen!r}")
+        if tokens is not None and not isinstance(tokens, TokenStore):
+            raise ConfigError(f"tokens must be a token store (get, put, lock), got {tokens!r}")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
         self.require_approvals = require_approvals
-        if screen is not None and not isinstance(screen, Screen):
-            raise ConfigError(f"screen must be a gm.Screen, got {screen!r}")
         self.screen = screen
-        # Extra compliance checks from the govmedia.checks entry points,
-        # imported the first time one runs.
-        self._checks = load_checks()
         if timeout is None:
             self.timeout = DEFAULT_TIMEOUT
         elif isinstance(timeout, httpx.Timeout):
@@ -93,110 +102,60 @@ class _BaseClient:
             raise ConfigError(f"journal must be a path or a gm.Journal, got {journal!r}")
         self._limiter = RateLimiter(rate_limits)
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
-        self._platforms: dict[str, BasePlatform] = {}
-        # Channels are immutable, so one check per channel object is enough;
-        # keyed by id() with the object kept, as equal channels may differ in
-        # credentials.
-        self._checked: weakref.WeakValueDictionary[int, Channel] = weakref.WeakValueDictionary()
-        self._tokens: dict[tuple[str, str], tuple[Token, float]] = {}
-        self._clock: Callable[[], float] = time.monotonic
+        self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
+                                  journal=lambda: self.journal)
+        self._tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
 
-    # ----------------------------------------------------------- platforms
+    @property
+    def _checks(self) -> Any:
+        return self._preparer.checks
+
+    @_checks.setter
+    def _checks(self, value: Any) -> None:
+        self._preparer.checks = value
+
+    # ----------------------------------------------------------- preparing
 
     def _platform(self, channel: Channel) -> BasePlatform:
-        if not isinstance(channel, Channel):
-            raise ConfigError(f"expected a gm.Channel, got {type(channel).__name__}")
-        platform = self._platforms.get(channel.platform)
-        if platform is None:
-            platform = self._platforms[channel.platform] = registry.get(channel.platform)()
-        if self._checked.get(id(channel)) is not channel:
-            platform.check_channel(channel)
-            self._checked[id(channel)] = channel
-        return platform
+        return self._preparer.platform(channel)
 
-    def _problems(
-        self, post: Post, channel: Channel, *, variants: bool = True
-    ) -> tuple[BasePlatform, list[Problem]]:
-        platform, _, problems = self._prepare(post, channel, variants=variants)
-        return platform, problems
+    def _problems(self, post: Post, channel: Channel) -> list[Problem]:
+        return self._preparer.prepare(post, channel).problems
 
-    def _prepare(
-        self, post: Post, channel: Channel, *, variants: bool = True, original: Post | None = None,
-        platform: BasePlatform | None = None,
-    ) -> tuple[BasePlatform, Post, list[Problem]]:
-        """The post as *channel* sends it, and every problem it has there.
-
-        Screening and approvals judge the content as written (variant applied,
-        before any script conversion); the platform's own checks judge what
-        is actually sent.
-        """
-        if not isinstance(post, Post):
-            raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
-        if platform is None:  # a fan-out passes the one it checked the channel with
-            platform = self._platform(channel)
-        written = post.for_channel(channel) if variants else post
-        problems = self._gate(original or post, written)
-        script = channel.options.get("script")
-        outgoing = written
-        if script:
-            from govmedia.content.script import convert_post  # OpenCC: only when asked
-
-            outgoing = convert_post(written, script)
-        if channel.options.get("fit"):
-            from govmedia.content.fit import fit_post
-
-            limit = channel.options.get("max_characters")
-            outgoing = fit_post(outgoing, platform.name,
-                                limit=limit if isinstance(limit, int) else None)
-        problems.extend(platform.validate(outgoing, channel))
-        if self._checks:
-            problems.extend(self._checks(outgoing, channel))
-        return platform, outgoing, problems
-
-    def _gate(self, post: Post, written: Post) -> list[Problem]:
-        """Screening hits and missing approvals, found before any platform rule."""
-        problems = self.screen.problems(written) if self.screen is not None else []
-        if self.require_approvals:
-            have = post.valid_approvers
-            if len(have) < self.require_approvals:
-                voided = len({a.approver for a in post.approvals}) - len(have)
-                extra = f" ({voided} approval(s) void: the content changed since)" if voided else ""
-                problems.append(Problem(
-                    code="approvals_missing",
-                    message=(f"{len(have)} of {self.require_approvals} required approvals "
-                             f"match this content{extra}"),
-                    field="approvals",
-                ))
-        return problems
-
-    def _audit_refusal(self, post: Post, channel: Channel, problems: list[Problem]) -> None:
-        """Write a compliance refusal (screening, approvals, checks) to the journal."""
-        gate = [p for p in problems if p.code in _GATE_CODES]
-        if self.journal is not None and gate:
-            detail = "; ".join(f"{p.code}: {p.message}" for p in gate)
-            self.journal.audit(post.key, "refusal", content_hash=post.content_hash,
-                               detail=f"{channel.id}: {detail}")
-
-    def _publish_flow(self, post: Post, channel: Channel) -> tuple[BasePlatform, Flow[Receipt]]:
-        platform, outgoing, problems = self._prepare(post, channel)
-        if problems:
-            self._audit_refusal(post, channel, problems)
-            raise ValidationError(problems, platform=channel.platform, account=channel.account)
+    def _publish_ops(self, post: Post, channel: Channel) -> Ops[Receipt]:
+        prepared = self._preparer.prepare(post, channel)
+        if prepared.problems:
+            self._preparer.audit_refusal(post, channel, prepared.problems)
+            raise ValidationError(prepared.problems, platform=channel.platform,
+                                  account=channel.account)
         key = derive_key(post.key, channel.platform, channel.account)
-        return platform, platform.publish(outgoing, channel, key)
+        platform = prepared.platform
+        return self._pipeline.run_flow(platform, channel, platform.publish(prepared.post, channel, key))
 
-    def _receipt_platform(self, receipt: Receipt) -> BasePlatform:
+    def _receipt_ops(self, receipt: Receipt, action: str) -> Ops[Any]:
         if not isinstance(receipt, Receipt):
             raise ConfigError(f"expected a gm.Receipt, got {type(receipt).__name__}")
-        return self._platform(receipt.channel)
+        platform = self._platform(receipt.channel)
+        flow = platform.delete(receipt) if action == "delete" else platform.metrics(receipt)
+        return self._pipeline.run_flow(platform, receipt.channel, flow, track=Track())
 
     def _start(self, post: Post, target: Matrix | Iterable[Channel], *, mode: str, dry_run: bool,
                progress: Progress | None, concurrency: int | None) -> tuple[FanOut, int]:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
-        run = FanOut(self, post, target, mode=mode, dry_run=dry_run, progress=progress,
-                     journal=self.journal)
+        run = FanOut(self._preparer, self._pipeline, post, target, mode=mode, dry_run=dry_run,
+                     progress=progress, journal=self.journal)
         return run, max(1, min(concurrency or self.concurrency, len(run)))
+
+    @staticmethod
+    def _dry(run: FanOut) -> Report:
+        """A dry run: every delivery decided, nothing sent, nothing written."""
+        hub = run.hub_item()
+        if hub is not None:
+            run.record(hub.index, hub.role, _finished(run.decide(hub)))
+        while (item := run.next_item()) is not None:
+            run.record(item.index, item.role, _finished(run.decide(item)))
+        return run.report()
 
     def _metric_targets(self, report: Report) -> list[tuple[dict[str, Any], Receipt | None]]:
         targets: list[tuple[dict[str, Any], Receipt | None]] = []
@@ -210,29 +169,11 @@ class _BaseClient:
         if self._own_journal and self.journal is not None:
             self.journal.close()
 
-    # ----------------------------------------------------------- tokens
 
-    def _cached_token(self, scope: tuple[str, str], stale: Token | None) -> Token | None:
-        entry = self._tokens.get(scope)
-        if entry is None:
-            return None
-        token, expires_at = entry
-        if stale is not None and token.value == stale.value:
-            return None  # the platform refused this one: renew it
-        if self._clock() >= expires_at - _REFRESH_EARLY:
-            return None
-        return token
-
-    def _store_token(self, scope: tuple[str, str], token: Token) -> Token:
-        remember(token.value)
-        lifetime = token.expires_in if token.expires_in is not None else float("inf")
-        self._tokens[scope] = (token, self._clock() + lifetime)
-        return token
-
-    def _auth_ops(self, op: GetToken) -> tuple[tuple[str, str], Ops[Token]]:
-        scope = (op.platform.name, op.platform.token_scope(op.channel))
-        flow = op.platform.authenticate(op.channel)
-        return scope, self._pipeline.run_flow(op.platform, op.channel, flow, auth=False)
+def _finished(decision: Any) -> Any:
+    if not hasattr(decision, "state"):  # pragma: no cover - a dry run never makes attempts
+        raise AssertionError("a dry run produced an attempt")
+    return decision
 
 
 class Client(_BaseClient):
@@ -284,8 +225,6 @@ class Client(_BaseClient):
         # fan-out never needs it. A client passed in is used as it is.
         self._http = http
         self._transport: httpx.BaseTransport | None = None
-        self._token_locks: dict[tuple[str, str], threading.Lock] = {}
-        self._locks_lock = threading.Lock()
 
     def __enter__(self) -> Self:
         return self
@@ -311,7 +250,7 @@ class Client(_BaseClient):
         Raises:
             ConfigError: the channel is unusable (unknown platform, missing credential).
         """
-        return self._problems(post, channel)[1]
+        return self._problems(post, channel)
 
     def publish(self, post: Post, channel: Channel) -> Receipt:
         """Publish *post* on *channel* and return the platform's `Receipt`.
@@ -321,13 +260,11 @@ class Client(_BaseClient):
             PlatformError: the platform refused, or `DeliveryUnknown` where the
                 post may or may not be live.
         """
-        platform, flow = self._publish_flow(post, channel)
-        return self._drive(self._pipeline.run_flow(platform, channel, flow))
+        return self._drive(self._publish_ops(post, channel))
 
     def delete(self, receipt: Receipt) -> None:
         """Remove a published post."""
-        platform = self._receipt_platform(receipt)
-        self._drive(self._pipeline.run_flow(platform, receipt.channel, platform.delete(receipt)))
+        self._drive(self._receipt_ops(receipt, "delete"))
 
     @overload
     def metrics(self, target: Receipt) -> Metrics: ...
@@ -345,10 +282,8 @@ class Client(_BaseClient):
             with ThreadPoolExecutor(workers) as pool:
                 got = list(pool.map(self._metrics_or_error, [r for _, r in targets]))
             return CampaignMetrics.collect([(i, g) for (i, _), g in zip(targets, got, strict=True)])
-        platform = self._receipt_platform(target)
-        return self._drive(
-            self._pipeline.run_flow(platform, target.channel, platform.metrics(target))
-        )
+        metrics: Metrics = self._drive(self._receipt_ops(target, "metrics"))
+        return metrics
 
     def _metrics_or_error(self, receipt: Receipt | None) -> Metrics | BaseException:
         if receipt is None:
@@ -377,78 +312,51 @@ class Client(_BaseClient):
                 publishes, then members repost it or link to it).
             concurrency: deliveries at once (default: the client's).
             dry_run: check every channel and send nothing.
-            progress: called once per finished `Delivery` (from worker threads).
+            progress: called once per finished `Delivery` (from a helper thread).
 
         Returns:
             A `Report` with one `Delivery` per channel, hub first.
 
-        With govmedia's own HTTP client the deliveries run on an event loop in
-        a helper thread, with the async client's sender: a thread pool over
-        httpx's sync client manages about a third of that speed on two cores
-        (docs/performance.md). With an ``http=`` client of yours, a thread
-        pool sends through it.
+        Raises:
+            JournalError: the journal could not be written (or its file went
+                away) during the run: sending stopped, and the error's
+                ``report`` holds what this run knows.
+
+        The deliveries run on an event loop in a helper thread, the same
+        engine as `AsyncClient.fan_out` (it works where the caller already runs
+        a loop, a notebook say). govmedia's own sender is aiohttp there; with
+        an ``http=`` client of yours, requests go through it in worker threads.
         """
-        if self._own_http and not dry_run:
-            return self._fan_out_on_loop(post, target, mode=mode, concurrency=concurrency,
-                                         progress=progress)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency)
-        hub = run.hub_item()
-        if hub is not None:
-            self._deliver(run, hub)
-        if workers == 1:
-            self._worker(run)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="govmedia") as pool:
-                for future in [pool.submit(self._worker, run) for _ in range(workers)]:
-                    future.result()
-        return run.report()
+        if dry_run:
+            return self._dry(run)
+        limiter = anyio.CapacityLimiter(workers)
+        http = self._http
 
-    def _worker(self, run: FanOut) -> None:
-        while (item := run.next_item()) is not None:
-            self._deliver(run, item)
-
-    def _fan_out_on_loop(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode,
-                         concurrency: int | None, progress: Progress | None) -> Report:
-        twin = AsyncClient._sharing(self)  # noqa: SLF001
-
-        async def run() -> Report:
+        async def go() -> Report:
+            sender: AiohttpSender | None = None
+            if http is None:
+                sender = AiohttpSender(self.timeout, report_sent=bool(self._limiter))
+                sender.open()  # before any rate-limit token is taken
+                send: Callable[[httpx.Request], Awaitable[httpx.Response]] = sender.send
+            else:
+                async def send(request: httpx.Request) -> httpx.Response:
+                    return await anyio.to_thread.run_sync(self._send, request, limiter=limiter)
             try:
-                return await twin.fan_out(post, target, mode=mode, concurrency=concurrency,
-                                          progress=progress)
+                return await AsyncEngine(self._pipeline, self._tokens, send).fan_out(run, workers)
             finally:
-                await twin.aclose()
+                if sender is not None:
+                    await sender.aclose()
 
         # A loop of its own in a helper thread: works where the caller already
         # runs one (a notebook), unlike asyncio.run.
         with anyio.from_thread.start_blocking_portal() as portal:
-            return portal.call(run)
-
-    def _deliver(self, run: FanOut, item: Item) -> None:
-        decision = run.decide(item)
-        if isinstance(decision, Delivery):
-            run.record(item, decision)
-            return
-        run.record(item, self._attempt(run, decision))
-
-    def _attempt(self, run: FanOut, attempt: Attempt) -> Delivery:
-        platform, channel = attempt.platform, attempt.item.channel
-        track = _Track()
-        try:
-            if attempt.reconcile is not None:
-                found = self._drive(self._pipeline.run_flow(platform, channel, attempt.reconcile()))
-                if found is not None:
-                    return run.outcome(attempt, found)
-            if not run.claim(attempt):
-                return run.outcome(attempt, None)
-            flow = self._pipeline.run_flow(platform, channel, attempt.make_flow())
-            return run.outcome(attempt, self._drive(flow, track))
-        except Exception as exc:  # noqa: BLE001 - one account's fault never stops the rest
-            return run.outcome(attempt, exc, sent_unsafe=track.sent_unsafe)
+            return portal.call(go)
 
     # ----------------------------------------------------------- driver
 
-    def _drive(self, ops: Ops[T], track: _Track | None = None) -> T:
+    def _drive(self, ops: Ops[T]) -> T:
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -457,20 +365,22 @@ class Client(_BaseClient):
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             value, error = None, None
-            if isinstance(op, Sleep):
-                _sleep(op.seconds)
-            elif isinstance(op, Send):
-                if track is not None:
-                    track.sent(op.request)
+            if isinstance(op, Send):
                 try:
                     value = self._send(op.request)
                 except httpx.TransportError as exc:
                     value = exc
-            else:
+            elif isinstance(op, Sleep):
+                _sleep(op.seconds)
+            elif isinstance(op, GetToken):
                 try:
                     value = self._token(op)
                 except GovMediaError as exc:
                     error = exc
+            elif isinstance(op, Claim):
+                value = True  # outside a fan-out there is no journal to claim in
+            elif not isinstance(op, Record):  # pragma: no cover
+                raise TypeError(op)
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         ticket = request.extensions.get(RATE_TICKET)
@@ -489,18 +399,12 @@ class Client(_BaseClient):
         return response
 
     def _token(self, op: GetToken) -> Token:
-        scope = (op.platform.name, op.platform.token_scope(op.channel))
-        token = self._cached_token(scope, op.stale)
+        token = cached_token(op, self._tokens)
         if token is not None:
             return token
-        with self._locks_lock:
-            lock = self._token_locks.setdefault(scope, threading.Lock())
-        with lock:  # one refresh per app, however many callers wait for it
-            token = self._cached_token(scope, op.stale)
-            if token is not None:
-                return token
-            _, ops = self._auth_ops(op)
-            return self._store_token(scope, self._drive(ops))
+        scope = (op.platform.name, op.platform.token_scope(op.channel))
+        with self._tokens.lock(scope):  # one refresh per scope, however many callers wait
+            return self._drive(token_ops(self._pipeline, op, self._tokens))
 
 
 class AsyncClient(_BaseClient):
@@ -521,25 +425,13 @@ class AsyncClient(_BaseClient):
         'published'
     """
 
-    @classmethod
-    def _sharing(cls, base: _BaseClient) -> AsyncClient:
-        """An async client with *base*'s options, limits, tokens and journal."""
-        twin = cls.__new__(cls)
-        twin.__dict__.update(base.__dict__)
-        twin.__dict__.update(
-            _own_journal=False,  # the journal stays *base*'s to close
-            _http_client=None, _sender=None, _token_locks={}, _claims={},
-        )
-        return twin
-
     def __init__(self, *, http: httpx.AsyncClient | None = None, **options: Any) -> None:
         super().__init__(**options)
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._http_client = http
         self._sender: AiohttpSender | httpx.AsyncBaseTransport | None = None
-        self._token_locks: dict[tuple[str, str], anyio.Lock] = {}
-        self._claims: dict[int, _ClaimBatch] = {}
+        self._engine = AsyncEngine(self._pipeline, self._tokens, self._send)
 
     async def __aenter__(self) -> Self:
         return self
@@ -561,19 +453,15 @@ class AsyncClient(_BaseClient):
 
     async def check(self, post: Post, channel: Channel) -> list[Problem]:
         """Offline: every problem *post* would meet on *channel*; see `Client.check`."""
-        return self._problems(post, channel)[1]
+        return self._problems(post, channel)
 
     async def publish(self, post: Post, channel: Channel) -> Receipt:
         """Publish *post* on *channel*; see `Client.publish`."""
-        platform, flow = self._publish_flow(post, channel)
-        return await self._drive(self._pipeline.run_flow(platform, channel, flow))
+        return await self._engine.drive(self._publish_ops(post, channel))
 
     async def delete(self, receipt: Receipt) -> None:
         """Remove a published post."""
-        platform = self._receipt_platform(receipt)
-        await self._drive(
-            self._pipeline.run_flow(platform, receipt.channel, platform.delete(receipt))
-        )
+        await self._engine.drive(self._receipt_ops(receipt, "delete"))
 
     @overload
     async def metrics(self, target: Receipt) -> Metrics: ...
@@ -599,10 +487,8 @@ class AsyncClient(_BaseClient):
                     if receipt is not None:
                         tg.start_soon(one, i, receipt)
             return CampaignMetrics.collect([(i, g) for (i, _), g in zip(targets, got, strict=True)])
-        platform = self._receipt_platform(target)
-        return await self._drive(
-            self._pipeline.run_flow(platform, target.channel, platform.metrics(target))
-        )
+        metrics: Metrics = await self._engine.drive(self._receipt_ops(target, "metrics"))
+        return metrics
 
     async def fan_out(
         self,
@@ -621,108 +507,15 @@ class AsyncClient(_BaseClient):
         """
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency)
-        if not dry_run:
-            # Import aiohttp and open the session before any rate-limit token
-            # is taken: a first send that stalls ~0.2 s on the import lets the
-            # bucket refill, and the opening burst would land doubled.
-            self._ready_sender()
-        hub = run.hub_item()
-        if hub is not None:
-            await self._deliver(run, hub)
-        async with anyio.create_task_group() as tg:
-            for _ in range(workers):
-                tg.start_soon(self._worker, run)
-        return run.report()
+        if dry_run:
+            return self._dry(run)
+        # Import aiohttp and open the session before any rate-limit token
+        # is taken: a first send that stalls ~0.2 s on the import lets the
+        # bucket refill, and the opening burst would land doubled.
+        self._ready_sender()
+        return await self._engine.fan_out(run, workers)
 
-    async def _claim(self, run: FanOut, attempt: Attempt) -> bool:
-        """Claim in the journal, sharing one commit with every worker ready now.
-
-        The first worker to arrive yields once to the loop so that the others
-        about to send can join, then commits all their claims together; each
-        worker sends only after that commit.
-        """
-        if run.journal is None:
-            return True
-        batch = self._claims.get(id(run))
-        if batch is not None:
-            slot = len(batch.attempts)
-            batch.attempts.append(attempt)
-            await batch.done.wait()
-            if batch.error is not None:
-                raise batch.error
-            return batch.results[slot]
-        batch = self._claims[id(run)] = _ClaimBatch([attempt])
-        try:
-            await anyio.lowlevel.checkpoint()
-        finally:
-            del self._claims[id(run)]
-            # The commit runs here, on the loop: a batch commits in ~0.1 ms.
-            # In a worker thread it was slower (measured: 10-25 % fewer
-            # deliveries/s), as the thread waits for the GIL after each
-            # SQLite call while the loop keeps the CPU busy.
-            try:
-                batch.results = run.claim_many(batch.attempts)
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter below
-                batch.error = exc
-            finally:
-                batch.done.set()
-        if batch.error is not None:
-            raise batch.error
-        return batch.results[0]
-
-    async def _worker(self, run: FanOut) -> None:
-        while (item := run.next_item()) is not None:
-            await self._deliver(run, item)
-
-    async def _deliver(self, run: FanOut, item: Item) -> None:
-        decision = run.decide(item)
-        if isinstance(decision, Delivery):
-            run.record(item, decision)
-            return
-        run.record(item, await self._attempt(run, decision))
-
-    async def _attempt(self, run: FanOut, attempt: Attempt) -> Delivery:
-        platform, channel = attempt.platform, attempt.item.channel
-        track = _Track()
-        try:
-            if attempt.reconcile is not None:
-                found = await self._drive(
-                    self._pipeline.run_flow(platform, channel, attempt.reconcile())
-                )
-                if found is not None:
-                    return run.outcome(attempt, found)
-            if not await self._claim(run, attempt):
-                return run.outcome(attempt, None)
-            flow = self._pipeline.run_flow(platform, channel, attempt.make_flow())
-            return run.outcome(attempt, await self._drive(flow, track))
-        except Exception as exc:  # noqa: BLE001 - one account's fault never stops the rest
-            return run.outcome(attempt, exc, sent_unsafe=track.sent_unsafe)
-
-    # ----------------------------------------------------------- driver
-
-    async def _drive(self, ops: Ops[T], track: _Track | None = None) -> T:
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                op = ops.throw(error) if error is not None else ops.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            if isinstance(op, Sleep):
-                await anyio.sleep(op.seconds)
-            elif isinstance(op, Send):
-                if track is not None:
-                    track.sent(op.request)
-                try:
-                    value = await self._send(op.request)
-                except httpx.TransportError as exc:
-                    value = exc
-            else:
-                try:
-                    value = await self._token(op)
-                except GovMediaError as exc:
-                    error = exc
+    # ----------------------------------------------------------- sending
 
     def _ready_sender(self) -> AiohttpSender | httpx.AsyncBaseTransport | None:
         """The default sender, opened (None when the user's client sends)."""
@@ -752,44 +545,6 @@ class AsyncClient(_BaseClient):
         finally:
             await response.aclose()
         return response
-
-    async def _token(self, op: GetToken) -> Token:
-        scope = (op.platform.name, op.platform.token_scope(op.channel))
-        token = self._cached_token(scope, op.stale)
-        if token is not None:
-            return token
-        lock = self._token_locks.setdefault(scope, anyio.Lock())
-        async with lock:  # one refresh per app, however many tasks wait for it
-            token = self._cached_token(scope, op.stale)
-            if token is not None:
-                return token
-            _, ops = self._auth_ops(op)
-            return self._store_token(scope, await self._drive(ops))
-
-
-class _ClaimBatch:
-    """Claims that share one journal commit, and what came of them."""
-
-    __slots__ = ("attempts", "done", "error", "results")
-
-    def __init__(self, attempts: list[Attempt]) -> None:
-        self.attempts = attempts
-        self.done = anyio.Event()
-        self.results: list[bool] = []
-        self.error: BaseException | None = None
-
-
-class _Track:
-    """Remembers whether a write that may not be resent went out."""
-
-    __slots__ = ("sent_unsafe",)
-
-    def __init__(self) -> None:
-        self.sent_unsafe = False
-
-    def sent(self, request: httpx.Request) -> None:
-        if not self.sent_unsafe and not is_retry_safe(request):
-            self.sent_unsafe = True
 
 
 def _sync_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], None]:

@@ -1,40 +1,45 @@
 """The fan-out: one post to every channel of a matrix, exactly once.
 
-`FanOut` holds everything about a run that involves no I/O: the plan, the
-journal decisions (skip, resend, reconcile, leave unknown), the outcome of
-each delivery and the report. `Client` and `AsyncClient` only run its
-`Attempt`s, with a pool of workers that pull the next channel when they are
-free, so memory does not grow with one task per member.
+`FanOut` holds everything about a run that involves no network: the plan, the
+journal decisions (skip, send, recover what an earlier run left in doubt), the
+op stream of each delivery, its outcome and the report. A client only performs
+the ops (`govmedia._pipeline`): it sends, sleeps, fetches tokens and commits
+claims, with a pool of workers that pull the next channel when they are free,
+so memory does not grow with one task per member.
+
+A delivery that needs the network is an `Attempt`: plain data (the channel,
+the post as that channel sends it, the idempotency key, what the journal
+knew), so it could travel to a worker in another process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
-from govmedia._pipeline import derive_key
+from govmedia._pipeline import Claim, Ops, Pipeline, Track, _ClaimedElsewhere, derive_key
+from govmedia._prepare import Preparer
 from govmedia.errors import (
     ConfigError,
     DeliveryUnknown,
     GovMediaError,
+    JournalError,
     PlatformError,
     ValidationError,
 )
 from govmedia.journal import Journal, JournalEntry
 from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Post, Problem, Receipt
-from govmedia.platforms.base import BasePlatform, Flow
+from govmedia.platforms.base import BasePlatform, Doubt, Flow
 from govmedia.report import Report
 
-if TYPE_CHECKING:
-    from govmedia.client import _BaseClient
-
-__all__ = ["Attempt", "FanOut", "Mode"]
+__all__ = ["Attempt", "FanOut", "Item", "Mode", "Progress"]
 
 logger = logging.getLogger("govmedia")
 
@@ -45,10 +50,6 @@ Progress = Callable[[Delivery], Any] | Any
 
 class HubFailed(GovMediaError):
     """Amplify mode: the hub's post failed, so nothing was sent for the members."""
-
-
-class _ClaimedElsewhere(DeliveryUnknown):
-    """Another run claimed this delivery first: this run sent nothing."""
 
 
 @attrs.frozen(kw_only=True)
@@ -62,16 +63,31 @@ class Item:
 
 @attrs.define(kw_only=True)
 class Attempt:
-    """A delivery that needs the network: run `reconcile` (if set), then `flow`."""
+    """A delivery that needs the network, as plain data.
 
-    item: Item
-    platform: BasePlatform
+    Attributes:
+        index: its place in the plan (the report's order).
+        channel: the channel (credentials do not survive pickling: a worker
+            finds its own channel by ``(platform, account)``).
+        role: ``hub`` or ``member``.
+        post: the post as this channel sends it (variant, script and fit applied).
+        key: the idempotency key derived for this channel.
+        expect: the journal state the claim moves from.
+        doubt: what an earlier run left in doubt, or ``None``.
+        repost: amplify mode: the hub's receipt to repost natively.
+        attempts: claims so far, this one included once claimed.
+    """
+
+    index: int
+    channel: Channel
+    role: str
+    post: Post
     key: str
-    make_flow: Callable[[], Flow[Receipt]]
-    reconcile: Callable[[], Flow[Receipt | None]] | None = None
     expect: str = "pending"
-    started_at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
+    doubt: Doubt | None = None
+    repost: Receipt | None = None
     attempts: int = 0
+    started_at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
 
 
 def _now() -> dt.datetime:
@@ -79,11 +95,12 @@ def _now() -> dt.datetime:
 
 
 class FanOut:
-    """One fan-out run: plan, decisions and outcomes (no I/O but the journal)."""
+    """One fan-out run: plan, decisions, op streams and outcomes (no network)."""
 
     def __init__(
         self,
-        client: _BaseClient,
+        preparer: Preparer,
+        pipeline: Pipeline,
         post: Post,
         target: Matrix | Iterable[Channel],
         *,
@@ -101,7 +118,8 @@ class FanOut:
         matrix = target if isinstance(target, Matrix) else Matrix(members=tuple(target))
         if mode == "amplify" and matrix.hub is None:
             raise ConfigError("mode='amplify' needs a Matrix with a hub")
-        self.client = client
+        self.preparer = preparer
+        self.pipeline = pipeline
         self.post = post
         self.mode = mode
         self.dry_run = dry_run
@@ -117,6 +135,8 @@ class FanOut:
         self.run_id: str | None = None
         self.entries: dict[tuple[str, str], JournalEntry] = {}
         if self.journal is not None:
+            if self.journal.broken is not None:
+                raise self.journal.broken
             self.entries = self.journal.entries(post.key)
             self.run_id = self.journal.start_run(
                 post_key=post.key, title=post.title, mode=mode,
@@ -124,6 +144,8 @@ class FanOut:
             )
             self._audit_approvals()
         self._queue = self._items if mode == "broadcast" else self._members_after_hub()
+        # A big body is prepared off the event loop (rendering it is CPU work).
+        self.heavy = len(post.body or "") > 64_000
 
     # ----------------------------------------------------------- plan
 
@@ -167,8 +189,11 @@ class FanOut:
         """What to do for *item*: a finished `Delivery` now, or an `Attempt`."""
         channel = item.channel
         started = _now()
+        if self.journal is not None and self.journal.broken is not None:
+            return Delivery(channel=channel, state="failed", started_at=started, finished_at=_now(),
+                            error=self.journal.broken)
         try:
-            platform = self.client._platform(channel)  # noqa: SLF001
+            platform = self.preparer.platform(channel)
         except ConfigError as exc:
             return Delivery(channel=channel, state="invalid", error=exc, started_at=started,
                             finished_at=_now(),
@@ -182,97 +207,110 @@ class FanOut:
             receipt = self.journal.receipt(self.post.key, channel)
             return Delivery(channel=channel, state="skipped", receipt=receipt,
                             attempts=entry.attempts, started_at=started, finished_at=_now())
-        written = self._post_for(item, platform)
-        _, post, problems = self.client._prepare(  # noqa: SLF001
-            written, channel, variants=False, original=self.post, platform=platform
-        )
-        if problems:
+        written, repost = self._post_for(item, platform)
+        prepared = self.preparer.prepare(written, channel, variants=False, original=self.post,
+                                         platform=platform)
+        if prepared.problems:
             if not self.dry_run:
-                self.client._audit_refusal(self.post, channel, problems)  # noqa: SLF001
-            return Delivery(channel=channel, state="invalid", problems=tuple(problems),
-                            error=ValidationError(problems, platform=channel.platform,
+                self.preparer.audit_refusal(self.post, channel, prepared.problems)
+            return Delivery(channel=channel, state="invalid", problems=tuple(prepared.problems),
+                            error=ValidationError(prepared.problems, platform=channel.platform,
                                                   account=channel.account),
                             started_at=started, finished_at=_now())
         if self.dry_run:
             return Delivery(channel=channel, state="pending", started_at=started, finished_at=_now())
-        key = derive_key(self.post.key, channel.platform, channel.account)
-        attempt = Attempt(item=item, platform=platform, key=key, started_at=started,
-                          make_flow=self._flow_maker(item, platform, post, key),
+        attempt = Attempt(index=item.index, channel=channel, role=item.role, post=prepared.post,
+                          key=derive_key(self.post.key, channel.platform, channel.account),
+                          started_at=started, repost=repost,
                           expect=entry.state if entry is not None else "pending",
                           attempts=entry.attempts if entry is not None else 0)
-        if entry is not None and entry.state in ("sending", "unknown"):
-            return self._after_doubt(attempt, entry, post)
+        if entry is not None and (entry.state in ("sending", "unknown") or (
+                entry.state == "failed" and entry.maybe_applied_at is not None)):
+            if entry.run_alive:
+                return Delivery(
+                    channel=channel, state="unknown", attempts=entry.attempts, started_at=started,
+                    finished_at=_now(), error=_ClaimedElsewhere(
+                        f"run {entry.run_id} is sending this delivery now; not sent twice",
+                        platform=channel.platform, account=channel.account),
+                )
+            attempt.doubt = Doubt(state=entry.state, stage=entry.stage, data=dict(entry.progress),
+                                  age=entry.doubt_age)
         return attempt
 
-    def _after_doubt(self, attempt: Attempt, entry: JournalEntry, post: Post) -> Delivery | Attempt:
-        """An earlier run may have published this: resend, reconcile or leave it."""
-        caps = attempt.platform.capabilities
-        age = entry.age_seconds
-        # Resend only while the platform still remembers the key; keep a margin.
-        remembered = caps.dedupe_window is None or (age is not None and age < caps.dedupe_window * 0.9)
-        if caps.dedupe and remembered:
-            return attempt
-        if caps.reconcile:
-            channel, key = attempt.item.channel, attempt.key
-            attempt.reconcile = lambda: attempt.platform.reconcile(post, channel, key)
-            return attempt
-        channel = attempt.item.channel
-        return Delivery(
-            channel=channel, state="unknown", attempts=entry.attempts,
-            started_at=attempt.started_at, finished_at=_now(),
-            error=DeliveryUnknown(
-                f"an earlier run left this delivery '{entry.state}'; {channel.platform} cannot "
-                "deduplicate or be asked, so it was not resent",
-                platform=channel.platform, account=channel.account,
-            ),
-        )
-
-    def _post_for(self, item: Item, platform: BasePlatform) -> Post:
+    def _post_for(self, item: Item, platform: BasePlatform) -> tuple[Post, Receipt | None]:
+        """The post this item sends, and the hub receipt it reposts (amplify mode)."""
         post = self.post.for_channel(item.channel)
-        if item.role == "member" and self.mode == "amplify" and self.hub_receipt is not None:
-            if platform.can_repost(self.hub_receipt, item.channel):
-                return post
-            url = self.hub_receipt.url
-            if url:
+        hub = self.hub_receipt
+        if item.role == "member" and self.mode == "amplify" and hub is not None:
+            if platform.can_repost(hub, item.channel):
+                return post, hub
+            if hub.url:
                 # A member that cannot repost natively points to the hub's post.
                 text = post.text
-                if text and url not in text:
-                    text = f"{text} {url}"
-                return attrs.evolve(post, link=url, text=text)
-        return post
+                if text and hub.url not in text:
+                    text = f"{text} {hub.url}"
+                return attrs.evolve(post, link=hub.url, text=text), None
+        return post, None
 
-    def _flow_maker(self, item: Item, platform: BasePlatform, post: Post,
-                    key: str) -> Callable[[], Flow[Receipt]]:
-        hub = self.hub_receipt
-        if (item.role == "member" and self.mode == "amplify" and hub is not None
-                and platform.can_repost(hub, item.channel)):
-            return lambda: platform.repost(hub, item.channel, key)
-        return lambda: platform.publish(post, item.channel, key)
+    # ----------------------------------------------------------- one delivery
 
-    # ----------------------------------------------------------- outcomes
+    def flow(self, attempt: Attempt, platform: BasePlatform) -> Flow[Receipt]:
+        """The platform flow that makes this delivery's post."""
+        if attempt.repost is not None:
+            return platform.repost(attempt.repost, attempt.channel, attempt.key)
+        return platform.publish(attempt.post, attempt.channel, attempt.key)
 
-    def claim(self, attempt: Attempt) -> bool:
-        """Mark the delivery ``sending`` in the journal before the request goes out."""
-        if self.journal is None or self.run_id is None:
+    def deliver(self, attempt: Attempt) -> Ops[Delivery]:
+        """The ops of one delivery, ending with its `Delivery` (never raising a GovMediaError)."""
+        channel = attempt.channel
+        platform = self.preparer.platform_named(channel.platform)
+        track = Track(claims=self.journal is not None, context=attempt,
+                      known=dict(attempt.doubt.data) if attempt.doubt else None)
+        try:
+            if attempt.doubt is not None:
+                track.claimed = yield from self._claim_first(track)
+                if not track.claimed:
+                    return self.outcome(attempt, None)
+                found = yield from self.pipeline.run_flow(
+                    platform, channel,
+                    platform.recover(attempt.post, channel, attempt.key, attempt.doubt), track=track,
+                )
+                if found is not None:
+                    return self.outcome(attempt, found)
+                attempt.doubt = None  # the platform says nothing exists: a fresh send
+                track.passed = False
+            receipt = yield from self.pipeline.run_flow(platform, channel,
+                                                        self.flow(attempt, platform), track=track)
+            return self.outcome(attempt, receipt)
+        except GovMediaError as exc:
+            return self.outcome(attempt, exc)
+
+    @staticmethod
+    def _claim_first(track: Track) -> Ops[bool]:
+        """Claim an in-doubt delivery before asking the platform about it."""
+        if not track.claims:
             return True
-        attempt.attempts += 1
-        return self.journal.claim(self.run_id, self.post.key, attempt.item.channel,
-                                  expect=attempt.expect, idem_key=attempt.key)
+        ok: bool = yield Claim(track)
+        return ok
 
-    def claim_many(self, attempts: list[Attempt]) -> list[bool]:
-        """`claim` several attempts in one journal transaction."""
+    def claim_rows(self, attempts: list[Attempt],
+                   progress: list[dict[str, Any]]) -> list[bool]:
+        """Claim *attempts* in one journal transaction (each with its pre-claim progress)."""
         if self.journal is None or self.run_id is None:
             return [True] * len(attempts)
-        for attempt in attempts:
-            attempt.attempts += 1
-        return self.journal.claim_many(
-            self.post.key, [(a.item.channel, a.expect, a.key) for a in attempts]
+        results = self.journal.claim_many(
+            self.post.key,
+            [(a.channel, a.expect, a.key, p or None) for a, p in zip(attempts, progress, strict=True)],
+            run_id=self.run_id,
         )
+        for attempt, ok in zip(attempts, results, strict=True):
+            if ok:
+                attempt.attempts += 1
+        return results
 
-    def outcome(self, attempt: Attempt, result: Receipt | BaseException | None, *,
-                sent_unsafe: bool = False) -> Delivery:
+    def outcome(self, attempt: Attempt, result: Receipt | BaseException | None) -> Delivery:
         """The `Delivery` an attempt ended in."""
-        channel = attempt.item.channel
+        channel = attempt.channel
         common: dict[str, Any] = {"channel": channel, "attempts": attempt.attempts,
                                   "started_at": attempt.started_at, "finished_at": _now()}
         if isinstance(result, Receipt):
@@ -281,33 +319,39 @@ class FanOut:
             return Delivery(state="unknown", error=_ClaimedElsewhere(
                 "another run is sending this delivery now; not sent twice",
                 platform=channel.platform, account=channel.account), **common)
+        if attempt.doubt is not None and not isinstance(result, DeliveryUnknown):
+            # An earlier run may have published it: a failure now proves nothing.
+            error = (result.evolve(cls=DeliveryUnknown, known=attempt.doubt.data,
+                                   note="an earlier run may have published this, so it stays in doubt")
+                     if isinstance(result, PlatformError) else
+                     DeliveryUnknown(f"{result}; an earlier run may have published this",
+                                     platform=channel.platform, account=channel.account,
+                                     known=attempt.doubt.data))
+            return Delivery(state="unknown", error=error, **common)
         if isinstance(result, ValidationError):
             return Delivery(state="invalid", error=result, problems=result.problems, **common)
         if isinstance(result, DeliveryUnknown):
             return Delivery(state="unknown", error=result, **common)
         if isinstance(result, GovMediaError):
             return Delivery(state="failed", error=result, **common)
-        # A fault in platform code: after a write that may have landed, the
-        # post may be live, so only "unknown" is honest.
-        logger.error("govmedia: unexpected error delivering to %s", channel.id, exc_info=result)
-        error_cls = DeliveryUnknown if sent_unsafe else PlatformError
-        error = error_cls(f"unexpected {type(result).__name__}: {result}",
-                          platform=channel.platform, account=channel.account)
-        return Delivery(state="unknown" if sent_unsafe else "failed", error=error, **common)
+        raise TypeError(result)  # pragma: no cover - deliver() hands only these
 
-    def record(self, item: Item, delivery: Delivery) -> None:
+    def record(self, index: int, role: str, delivery: Delivery) -> None:
         """Keep *delivery*, write it to the journal and report progress."""
         if self.journal is not None and self.run_id is not None:
-            self.journal.settle(self.run_id, self.post.key, item.channel, state=delivery.state,
-                                receipt=delivery.receipt, error=delivery.error,
-                                attempts=delivery.attempts)
-        if item.role == "hub" and self.mode == "amplify":
+            # On a journal failure the outcome stays in memory and in the
+            # report; the run ends with the error (see `report`).
+            with contextlib.suppress(JournalError):
+                self.journal.settle(self.run_id, self.post.key, delivery.channel,
+                                    state=delivery.state, receipt=delivery.receipt,
+                                    error=delivery.error, attempts=delivery.attempts)
+        if role == "hub" and self.mode == "amplify":
             if delivery.state in ("published", "skipped") and delivery.receipt is not None:
                 self.hub_receipt = delivery.receipt
             elif not self.dry_run:
                 self.hub_failed = delivery
         with self._lock:
-            self._results[item.index] = delivery
+            self._results[index] = delivery
         if self.progress is not None:
             update = getattr(self.progress, "update", None)
             if callable(update) and not callable(self.progress):
@@ -316,11 +360,30 @@ class FanOut:
                 self.progress(delivery)
 
     def report(self) -> Report:
-        """The final report (and the run closed in the journal)."""
+        """The final report; the run is closed in the journal.
+
+        Raises:
+            JournalError: the journal failed during the run; the error's
+                ``report`` holds every delivery this run knows of.
+        """
         deliveries = tuple(d for d in self._results if d is not None)
         report = Report(post_key=self.post.key, mode=self.mode, run_id=self.run_id,
                         dry_run=self.dry_run, deliveries=deliveries,
                         started_at=self.started_at, finished_at=_now())
         if self.journal is not None and self.run_id is not None:
-            self.journal.finish_run(self.run_id, report.summary())
+            try:
+                self.journal.finish_run(self.run_id, report.summary())
+            except JournalError as exc:
+                waiting = self.journal.pending_outcomes()
+                raise JournalError(
+                    f"{exc.detail}; this run's outcomes are in the error's report"
+                    + (f" ({waiting} not written)" if waiting else ""),
+                    path=exc.path, report=report,
+                ) from exc
         return report
+
+    def abandon(self) -> None:
+        """The run stopped without a report (cancelled): its rows follow the resume rules."""
+        if self.journal is not None and self.run_id is not None:
+            self.journal.abandon_run(self.run_id)
+

@@ -1,22 +1,32 @@
 """The journal: a durable SQLite outbox of runs and deliveries.
 
 Every delivery of a post key to a channel has one row. A fan-out writes the
-run and every planned delivery before it sends anything, moves a row to
-``sending`` (committed) before its request goes out, and to its final state
-after. A re-run of the same key reads those rows: published ones are skipped,
-and a row left in ``sending`` by a crash is resent only where the platform
-deduplicates, reconciled where it can be asked, and otherwise left
-``unknown``: never silently posted twice.
+run and every planned delivery before it sends anything. Right before the
+first request of a delivery that may create something (its point of no
+return: uploads and tokens come before it), the row moves to ``sending``,
+committed; ids learnt after that (a draft's ``media_id``, a publish job's
+``publish_id``) are written as the delivery's *stage* before it goes on; the
+final state comes last. A re-run of the same key reads those rows: published
+ones are skipped; a row still ``pending`` was never at risk and is sent; a row
+left ``sending`` or ``unknown`` by a run that is no longer running is handed to
+the platform's ``recover`` with what its stage says (resend where the platform
+deduplicates, finish the known work, reconcile, or leave it ``unknown``),
+never silently posted twice.
 
 WAL mode with ``synchronous=NORMAL`` makes each commit survive a killed
-process (not a power cut) at the cost of a write, not an fsync.
+process (not a power cut) at the cost of a write, not an fsync. Before every
+commit the journal checks that its file is still the one it opened (deleted
+or replaced files are refused), and any failure to write is a `JournalError`
+naming the file and the cause; outcomes waiting to be written are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -29,7 +39,7 @@ from typing import Any, Self
 import attrs
 
 from govmedia._secrets import mask
-from govmedia.errors import ConfigError, GovMediaError, PlatformError
+from govmedia.errors import ConfigError, GovMediaError, JournalError, PlatformError
 from govmedia.model import Channel, Receipt
 
 __all__ = ["Journal", "JournalEntry", "RunInfo"]
@@ -93,25 +103,82 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 
+# Columns added since the first journals were written: added in place to an
+# older file when it is opened (its rows keep working).
+_ADDED = {
+    "runs": (("pid", "INTEGER"), ("host", "TEXT"), ("heartbeat_at", "TEXT")),
+    "deliveries": (("stage", "TEXT"), ("progress", "TEXT"), ("maybe_applied_at", "TEXT")),
+}
 
+# A re-claim of a row an earlier run left in doubt keeps its stage, its ids
+# and the time its first create may have landed.
 _CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?, attempts=attempts+1, "
-          "started_at=?, updated_at=? WHERE post_key=? AND platform=? AND account=? AND state=?")
+          "started_at=?, updated_at=?, maybe_applied_at=COALESCE(maybe_applied_at, ?), "
+          "stage=COALESCE(stage, 'claimed'), progress=COALESCE(?, progress), "
+          "run_id=COALESCE(?, run_id) "
+          "WHERE post_key=? AND platform=? AND account=? AND state=?")
 
 FLUSH_SECONDS = 0.05
 """The longest a settled outcome waits to be written with the next claim."""
 
+LEASE_SECONDS = 120.0
+"""A run on another machine whose heartbeat is older than this is taken for dead."""
+
+HEARTBEAT_SECONDS = 10.0
+"""How often a running fan-out tells the journal it is alive."""
 
 # Receipts' raw answers, kept as text; reused (json.dumps with options builds one per call).
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+# Runs of this process that have not finished: a row they left `sending` is
+# theirs, not a crashed run's.
+_LIVE: set[str] = set()
+_PID = os.getpid()
+
+
+def _host() -> str:
+    """This machine, as runs record it (the boot id tells apart hosts of one name)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()[:8]
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}" if boot else socket.gethostname()
+
+
+_HOST = _host()
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _age(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(stamp)).total_seconds()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @attrs.frozen(kw_only=True)
 class JournalEntry:
-    """What the journal knows of one delivery."""
+    """What the journal knows of one delivery.
+
+    Attributes:
+        stage: the last checkpoint a claimed delivery reached (``None``: none).
+        progress: the ids and markers its checkpoints recorded.
+        maybe_applied_at: when a create of it may first have been applied.
+        run_alive: the run that last claimed it is still running (its
+            ``sending`` state is that run's business, not a crash's).
+    """
 
     platform: str
     account: str
@@ -122,14 +189,26 @@ class JournalEntry:
     error_code: str | None = None
     error_message: str | None = None
     updated_at: str | None = None
+    run_id: str | None = None
+    stage: str | None = None
+    progress: Mapping[str, Any] = attrs.field(factory=dict)
+    maybe_applied_at: str | None = None
+    run_alive: bool = False
 
     @property
     def age_seconds(self) -> float | None:
         """Seconds since the row last changed."""
-        if not self.updated_at:
-            return None
-        then = dt.datetime.fromisoformat(self.updated_at)
-        return (dt.datetime.now(dt.UTC) - then).total_seconds()
+        return _age(self.updated_at)
+
+    @property
+    def doubt_age(self) -> float | None:
+        """Seconds since a create of this delivery may first have been applied.
+
+        The oldest of the first claim and the last change: a platform that
+        keeps an idempotency key for an hour counts from the first send.
+        """
+        ages = [a for a in (_age(self.maybe_applied_at), _age(self.updated_at)) if a is not None]
+        return max(ages) if ages else None
 
 
 @attrs.frozen(kw_only=True)
@@ -162,6 +241,7 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str] = "govmedia.db") -> None:
         self.path = str(path)
+        self._identity: tuple[int, int] | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -170,8 +250,12 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
+        if self.path != ":memory:":
+            st = Path(self.path).stat()
+            self._identity = (st.st_dev, st.st_ino)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._outcomes: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]] = []
@@ -179,12 +263,29 @@ class Journal:
         # never waits for a commit running in another thread.
         self._pending_lock = threading.Lock()
         self._oldest = 0.0
+        self._runs: set[str] = set()  # runs started through this object and not finished
+        self._beat = 0.0
+        self.broken: JournalError | None = None
+        """Set once a write failed or the file went away: nothing more is written."""
+
+    def _migrate(self) -> None:
+        for table, columns in _ADDED.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         """Write what is pending and close the database."""
         with self._lock:
-            self.flush()
-            self._db.close()
+            try:
+                if self.broken is None:
+                    self.flush()
+            finally:
+                for run_id in self._runs:
+                    _LIVE.discard(run_id)
+                self._runs.clear()
+                self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -195,16 +296,66 @@ class Journal:
     def __repr__(self) -> str:
         return f"Journal({self.path!r})"
 
+    # ----------------------------------------------------------- safety
+
+    def _check_file(self) -> None:
+        """Refuse to write into a file that was deleted or replaced since it was opened."""
+        if self.broken is not None:
+            raise self.broken
+        if self._identity is None:
+            return
+        try:
+            st = Path(self.path).stat()
+        except OSError:
+            found = None
+        else:
+            found = (st.st_dev, st.st_ino)
+        if found != self._identity:
+            what = "deleted" if found is None else "replaced by another file"
+            self._fail(f"the file was {what} while in use; nothing more is recorded there, "
+                       "and a run on a new file would not know what this one sent")
+
+    def _fail(self, message: str, cause: BaseException | None = None) -> None:
+        error = JournalError(message, path=self.path)
+        if cause is not None:
+            error.__cause__ = cause
+        self.broken = error
+        raise error
+
+    def _write_error(self, exc: sqlite3.Error) -> None:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise JournalError(f"the file stayed locked by another process: {exc}",
+                               path=self.path) from exc
+        self._fail(f"cannot write: {exc}", exc)
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._check_file()
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._write_error(exc)
             try:
                 yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                self._write_error(exc)
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back on its own
+            self._db.execute("ROLLBACK")
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise JournalError(f"cannot read: {exc}", path=self.path) from exc
 
     # ----------------------------------------------------------- runs
 
@@ -216,8 +367,9 @@ class Journal:
         count = 0
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runs (id, post_key, title, mode, started_at) VALUES (?,?,?,?,?)",
-                (run_id, post_key, title, mode, now),
+                "INSERT INTO runs (id, post_key, title, mode, started_at, pid, host, heartbeat_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, post_key, title, mode, now, _PID, _HOST, now),
             )
             batch: list[tuple[Any, ...]] = []
             for channel, role in planned:
@@ -228,31 +380,69 @@ class Journal:
                     batch = []
             self._plan(db, batch)
             db.execute("UPDATE runs SET planned=? WHERE id=?", (count, run_id))
+        self._runs.add(run_id)
+        _LIVE.add(run_id)
+        self._beat = time.monotonic()
         return run_id
 
     @staticmethod
     def _plan(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        # A row another run has in hand keeps its run id: liveness is judged by it.
         db.executemany(
             "INSERT INTO deliveries (post_key, platform, account, role, run_id, state, updated_at) "
             "VALUES (?,?,?,?,?,'pending',?) ON CONFLICT (post_key, platform, account) "
-            "DO UPDATE SET run_id=excluded.run_id",
+            "DO UPDATE SET run_id=excluded.run_id WHERE deliveries.state NOT IN ('sending')",
             rows,
         )
 
     def finish_run(self, run_id: str, summary: Mapping[str, int]) -> None:
         """Close a run with its per-state counts."""
-        self.flush()
+        try:
+            self.flush()
+            with self._tx() as db:
+                db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
+                           (_now(), json.dumps(dict(summary)), run_id))
+        finally:
+            self._runs.discard(run_id)
+            _LIVE.discard(run_id)
+
+    def abandon_run(self, run_id: str) -> None:
+        """Forget that this process runs *run_id* (it stopped without finishing)."""
+        self._runs.discard(run_id)
+        _LIVE.discard(run_id)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Tell other processes that *run_id* is still running, and flush what waits."""
+        self._beat = time.monotonic()
         with self._tx() as db:
-            db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
-                       (_now(), json.dumps(dict(summary)), run_id))
+            self._write_outcomes(db)
+            db.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (_now(), run_id))
+
+    def run_alive(self, run_id: str | None) -> bool:
+        """True when *run_id* has not finished and its process still runs.
+
+        A run of this process is alive until it finishes; one of another
+        process on this machine while that process exists; one on another
+        machine while its heartbeat is younger than `LEASE_SECONDS`.
+        """
+        if not run_id:
+            return False
+        if run_id in _LIVE:
+            return True
+        rows = self._read("SELECT finished_at, pid, host, heartbeat_at FROM runs WHERE id=?",
+                          (run_id,))
+        if not rows or rows[0]["finished_at"] is not None:
+            return False
+        row = rows[0]
+        if row["host"] == _HOST and row["pid"] is not None:
+            return row["pid"] != _PID and _pid_alive(row["pid"])
+        age = _age(row["heartbeat_at"])
+        return age is not None and age < LEASE_SECONDS
 
     def runs(self, limit: int = 50) -> list[RunInfo]:
         """The latest runs, newest first."""
-        self.flush()
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,)
-            ).fetchall()
+        self._flush_quietly()
+        rows = self._read("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
         return [RunInfo(
             id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
             planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
@@ -261,86 +451,119 @@ class Journal:
 
     def run_rows(self, run_id: str) -> list[dict[str, Any]]:
         """What a run did on each channel, as plain dicts (a prefix of the id will do)."""
-        self.flush()
-        with self._lock:
-            run = self._db.execute(
-                "SELECT id, post_key FROM runs WHERE id LIKE ? ORDER BY started_at DESC",
-                (run_id + "%",),
-            ).fetchall()
-            if len(run) != 1:
-                raise ConfigError(f"no single run matches {run_id!r} in {self.path}")
-            rows = self._db.execute(
-                "SELECT platform, account, state, attempts, remote_id, url, error_type, "
-                "error_code, error_message, at FROM outcomes WHERE run_id=? ORDER BY id",
-                (run[0]["id"],),
-            ).fetchall()
+        self._flush_quietly()
+        run = self._read("SELECT id, post_key FROM runs WHERE id LIKE ? ORDER BY started_at DESC",
+                         (run_id + "%",))
+        if len(run) != 1:
+            raise ConfigError(f"no single run matches {run_id!r} in {self.path}")
+        rows = self._read(
+            "SELECT platform, account, state, attempts, remote_id, url, error_type, "
+            "error_code, error_message, at FROM outcomes WHERE run_id=? ORDER BY id",
+            (run[0]["id"],),
+        )
         return [dict(r) for r in rows]
 
     # ----------------------------------------------------------- deliveries
 
     def entries(self, post_key: str) -> dict[tuple[str, str], JournalEntry]:
         """Every delivery of *post_key*, keyed by ``(platform, account)``."""
-        self.flush()
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM deliveries WHERE post_key=?", (post_key,)
-            ).fetchall()
-        return {(r["platform"], r["account"]): self._entry(r) for r in rows}
+        self._flush_quietly()
+        rows = self._read("SELECT * FROM deliveries WHERE post_key=?", (post_key,))
+        alive: dict[str, bool] = {}
+        out = {}
+        for r in rows:
+            live = False
+            if r["state"] == "sending":
+                run = r["run_id"]
+                if run not in alive:
+                    alive[run] = self.run_alive(run)
+                live = alive[run]
+            out[(r["platform"], r["account"])] = self._entry(r, live)
+        return out
 
     @staticmethod
-    def _entry(row: sqlite3.Row) -> JournalEntry:
+    def _entry(row: sqlite3.Row, alive: bool) -> JournalEntry:
+        progress = row["progress"]
         return JournalEntry(
             platform=row["platform"], account=row["account"], state=row["state"],
             attempts=row["attempts"], error_type=row["error_type"], error_code=row["error_code"],
             error_message=row["error_message"], updated_at=row["updated_at"],
-            receipt=None,
+            receipt=None, run_id=row["run_id"], stage=row["stage"],
+            progress=json.loads(progress) if progress else {},
+            maybe_applied_at=row["maybe_applied_at"], run_alive=alive,
         )
 
     def receipt(self, post_key: str, channel: Channel) -> Receipt | None:
         """The receipt recorded for a published delivery, bound to *channel*."""
-        self.flush()
-        with self._lock:
-            row = self._db.execute(
-                "SELECT remote_id, url, receipt_state, receipt_raw FROM deliveries "
-                "WHERE post_key=? AND platform=? AND account=?",
-                (post_key, channel.platform, channel.account),
-            ).fetchone()
-        if row is None or not row["remote_id"]:
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT remote_id, url, receipt_state, receipt_raw FROM deliveries "
+            "WHERE post_key=? AND platform=? AND account=?",
+            (post_key, channel.platform, channel.account),
+        )
+        if not rows or not rows[0]["remote_id"]:
             return None
+        row = rows[0]
         return Receipt(channel=channel, remote_id=row["remote_id"], url=row["url"],
                        state=row["receipt_state"] or "published",
                        raw=json.loads(row["receipt_raw"]) if row["receipt_raw"] else {})
 
-    def claim(self, run_id: str, post_key: str, channel: Channel, *, expect: str,  # noqa: ARG002
-              idem_key: str) -> bool:
-        """Move a delivery from *expect* to ``sending`` before its request goes out.
+    def claim(self, run_id: str, post_key: str, channel: Channel, *, expect: str,
+              idem_key: str, progress: Mapping[str, Any] | None = None) -> bool:
+        """Move a delivery from *expect* to ``sending`` before its first create goes out.
 
         False when another run changed it first (nothing must be sent then).
         The row already belongs to *run_id*: `start_run` planned it.
         """
-        now = _now()
-        claim = (_CLAIM, (idem_key, now, now, post_key, channel.platform, channel.account, expect))
-        with self._lock:
-            if not self._outcomes:
-                # One statement is its own transaction (autocommit): atomic
-                # and durable on return, cheaper than BEGIN ... COMMIT.
-                return self._db.execute(*claim).rowcount == 1
-            with self._tx() as db:  # settled outcomes ride along: one commit for both
-                self._write_outcomes(db)
-                return db.execute(*claim).rowcount == 1
+        return self.claim_many(post_key, [(channel, expect, idem_key, progress)], run_id=run_id)[0]
 
-    def claim_many(self, post_key: str, claims: list[tuple[Channel, str, str]]) -> list[bool]:
-        """`claim` several deliveries in one transaction: ``(channel, expect, idem_key)`` each.
+    def claim_many(self, post_key: str,
+                   claims: list[tuple[Channel, str, str, Mapping[str, Any] | None]],
+                   *, run_id: str | None = None) -> list[bool]:
+        """`claim` several deliveries in one transaction: ``(channel, expect, idem_key, progress)``.
 
         A fan-out's workers that are ready to send at the same moment share
-        one commit; each still sends only after its claim is durable.
+        one commit; each still sends only after its claim is durable. Settled
+        outcomes waiting to be written ride along.
         """
         now = _now()
-        rows = [(idem_key, now, now, post_key, ch.platform, ch.account, expect)
-                for ch, expect, idem_key in claims]
-        with self._lock, self._tx() as db:
+        rows = [(idem_key, now, now, now, _RAW_JSON.encode(dict(progress)) if progress else None,
+                 run_id, post_key, ch.platform, ch.account, expect)
+                for ch, expect, idem_key, progress in claims]
+        with self._tx() as db:
             self._write_outcomes(db)
-            return [db.execute(_CLAIM, row).rowcount == 1 for row in rows]
+            results = [db.execute(_CLAIM, row).rowcount == 1 for row in rows]
+            self._beat_in(db)
+            return results
+
+    def record(self, post_key: str, channel: Channel, stage: str, data: Mapping[str, Any]) -> None:
+        """Write a claimed delivery's checkpoint (its stage and what it learnt), durably."""
+        self.record_many(post_key, [(channel, stage, data)])
+
+    def record_many(self, post_key: str,
+                    checkpoints: list[tuple[Channel, str, Mapping[str, Any]]]) -> None:
+        """`record` several checkpoints in one transaction."""
+        now = _now()
+        with self._tx() as db:
+            self._write_outcomes(db)
+            for channel, stage, data in checkpoints:
+                where = (post_key, channel.platform, channel.account)
+                row = db.execute("SELECT progress FROM deliveries WHERE post_key=? AND platform=? "
+                                 "AND account=?", where).fetchone()
+                merged = {**(json.loads(row[0]) if row and row[0] else {}), **data}
+                db.execute("UPDATE deliveries SET stage=?, progress=?, updated_at=? "
+                           "WHERE post_key=? AND platform=? AND account=?",
+                           (stage, _RAW_JSON.encode(merged), now, *where))
+            self._beat_in(db)
+
+    def release(self, post_key: str, channel: Channel) -> bool:
+        """Give back a ``sending`` delivery whose create never left (a cancelled send)."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE deliveries SET state='pending', updated_at=? WHERE post_key=? AND "
+                "platform=? AND account=? AND state='sending'",
+                (_now(), post_key, channel.platform, channel.account),
+            ).rowcount == 1
 
     def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,
                receipt: Receipt | None = None, error: BaseException | None = None,
@@ -354,7 +577,7 @@ class Journal:
         if receipt is None:
             raw = remote_id = url = receipt_state = None
         else:
-            raw = _RAW_JSON.encode(dict(receipt.raw))
+            raw = mask(_RAW_JSON.encode(dict(receipt.raw)))
             remote_id, url, receipt_state = receipt.remote_id, receipt.url, receipt.state
         if error is None:
             error_type = code_text = message = None
@@ -367,8 +590,13 @@ class Journal:
                    error_type, code_text, message, now)
         final = None
         if not (state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere")):
+            # A clean failure means nothing exists: the next run starts afresh.
+            # A failure that may have landed (a resendable create whose
+            # answers were all lost) keeps when it first may have.
+            fresh = state in ("failed", "pending") and not (
+                isinstance(error, PlatformError) and error.maybe_applied)
             final = (state, remote_id, url, receipt_state, raw, error_type, code_text, message,
-                     now, now, post_key, channel.platform, channel.account)
+                     now, now, int(fresh), int(fresh), post_key, channel.platform, channel.account)
         clock = time.monotonic()
         with self._pending_lock:
             # Outcomes are written with the next claim, or after FLUSH_SECONDS
@@ -379,8 +607,13 @@ class Journal:
                 self._oldest = clock
             self._outcomes.append((outcome, final))
             due = clock - self._oldest >= FLUSH_SECONDS
-        if due:
+        if due and self.broken is None:
             self.flush()
+
+    def pending_outcomes(self) -> int:
+        """How many settled outcomes wait to be written."""
+        with self._pending_lock:
+            return len(self._outcomes)
 
     def flush(self) -> None:
         """Write settled outcomes that are still waiting for the next claim."""
@@ -388,6 +621,21 @@ class Journal:
             if self._outcomes:
                 with self._tx() as db:
                     self._write_outcomes(db)
+                    self._beat_in(db)
+
+    def _flush_quietly(self) -> None:
+        """Flush before a read, unless writing is what fails (reads still work)."""
+        if self.broken is None:
+            self.flush()
+
+    def _beat_in(self, db: sqlite3.Connection) -> None:
+        """Piggyback a heartbeat of this object's runs on a commit, every few seconds."""
+        clock = time.monotonic()
+        if self._runs and clock - self._beat >= HEARTBEAT_SECONDS:
+            self._beat = clock
+            now = _now()
+            db.executemany("UPDATE runs SET heartbeat_at=? WHERE id=?",
+                           [(now, run_id) for run_id in self._runs])
 
     def _write_outcomes(self, db: sqlite3.Connection) -> None:
         with self._pending_lock:
@@ -413,7 +661,9 @@ class Journal:
             "UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
             "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
             "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
-            "error_message=?, finished_at=?, updated_at=? "
+            "error_message=?, finished_at=?, updated_at=?, "
+            "maybe_applied_at=CASE WHEN ? THEN NULL ELSE maybe_applied_at END, "
+            "stage=CASE WHEN ? THEN NULL ELSE stage END "
             "WHERE post_key=? AND platform=? AND account=?",
             [final for _, final in batch if final is not None],
         )
@@ -433,12 +683,11 @@ class Journal:
 
     def audit_trail(self, post_key: str) -> list[dict[str, Any]]:
         """The audit records of *post_key*, oldest first."""
-        self.flush()
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT kind, actor, content_hash, detail, at FROM audit WHERE post_key=? ORDER BY id",
-                (post_key,),
-            ).fetchall()
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT kind, actor, content_hash, detail, at FROM audit WHERE post_key=? ORDER BY id",
+            (post_key,),
+        )
         return [dict(r) for r in rows]
 
 

@@ -8,6 +8,13 @@ serves `Client` and `AsyncClient`, and tests can drive a flow step by step.
 
 A request is sent with the channel's credentials applied by `authorize` on each
 attempt, so a refreshed token or a fresh signature timestamp is used on retry.
+
+Each flow marks the request that may create something readers see with
+`creates` (its point of no return: uploads and token fetches before it leave
+nothing behind), and reports the ids it learns after it with `Checkpoint`
+steps. The pipeline then turns every later failure into `DeliveryUnknown`
+carrying those ids, and a journal-backed re-run hands them to `recover`, which
+finishes the known work instead of creating the post again.
 """
 
 from __future__ import annotations
@@ -24,22 +31,31 @@ from govmedia.errors import (
     AuthError,
     ConfigError,
     ContentRejected,
+    DeliveryUnknown,
     PlatformError,
     RateLimited,
     TransientError,
 )
 from govmedia.model import Channel, Metrics, Post, Problem, Receipt
 from govmedia.policy.retry import retry_after_from
+from govmedia.tokens import Token
 
 __all__ = [
     "BasePlatform",
     "Capabilities",
+    "Checkpoint",
+    "Doubt",
     "Flow",
     "Platform",
     "Sleep",
     "Step",
     "Token",
+    "creates",
+    "creates_something",
+    "external",
+    "is_external",
     "is_retry_safe",
+    "prepares",
     "retry_safe",
 ]
 
@@ -58,10 +74,53 @@ class Sleep:
     seconds: float
 
 
-Step: TypeAlias = httpx.Request | Sleep
+@attrs.frozen
+class Checkpoint:
+    """A step that reports what the flow has learnt (ids), under a stage name.
+
+    Before the point of no return its data travels with the journal claim;
+    after it, it is written to the journal before the flow goes on, and a
+    re-run of an interrupted delivery gets the latest stage and all data in
+    `Doubt`. Values must be JSON-serialisable and hold no secret.
+
+    Example:
+        >>> from govmedia.platforms.base import Checkpoint
+        >>> Checkpoint("submitted", {"publish_id": "2247483001"}).stage
+        'submitted'
+    """
+
+    stage: str
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Doubt:
+    """What a journal-backed re-run knows of a delivery an earlier run left in doubt.
+
+    Attributes:
+        state: the journal state it was left in (``sending`` or ``unknown``).
+        stage: the last `Checkpoint` stage recorded (``None``: only the claim).
+        data: every checkpoint's data, merged (ids learnt, markers).
+        age: seconds since a create of it may first have been applied
+            (``None``: not known).
+    """
+
+    state: str = "sending"
+    stage: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    age: float | None = None
+
+    def within(self, window: float | None, *, margin: float = 0.9) -> bool:
+        """True while a key the platform keeps *window* seconds is surely still kept."""
+        return window is None or (self.age is not None and self.age < window * margin)
+
+
+Step: TypeAlias = httpx.Request | Sleep | Checkpoint
 Flow: TypeAlias = Generator[Step, httpx.Response, T]
 
 _RETRY_SAFE = "govmedia.retry_safe"
+_CREATES = "govmedia.creates"
+_EXTERNAL = "govmedia.external"
 
 
 def retry_safe(request: httpx.Request) -> httpx.Request:
@@ -82,12 +141,53 @@ def is_retry_safe(request: httpx.Request) -> bool:
     )
 
 
-@attrs.frozen(kw_only=True)
-class Token:
-    """An access token and the monotonic time it expires at (``None``: never)."""
+def creates(request: httpx.Request) -> httpx.Request:
+    """Mark *request* as one that may create something readers see (the point of no return).
 
-    value: str = attrs.field(repr=False)
-    expires_in: float | None = None
+    A create, a submit, a repost. A write that leaves nothing a reader sees
+    (an upload of media the post will attach, a token fetch, a status read
+    sent as POST) is marked with `prepares` instead. A write left unmarked
+    counts as a create, so a platform that declares nothing is judged as
+    strictly as before: the journal claims it before its first write.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.platforms.base import creates, creates_something, prepares
+        >>> creates_something(creates(httpx.Request("POST", "https://x.example/posts")))
+        True
+        >>> creates_something(prepares(httpx.Request("POST", "https://x.example/media")))
+        False
+    """
+    request.extensions[_CREATES] = True
+    return request
+
+
+def prepares(request: httpx.Request) -> httpx.Request:
+    """Mark *request* as one that creates nothing readers see (see `creates`)."""
+    request.extensions[_CREATES] = False
+    return request
+
+
+def creates_something(request: httpx.Request) -> bool:
+    """True when *request* may create something (see `creates`)."""
+    marked = request.extensions.get(_CREATES)
+    if marked is not None:
+        return bool(marked)
+    return request.method not in ("GET", "HEAD", "OPTIONS")
+
+
+def external(request: httpx.Request) -> httpx.Request:
+    """Mark *request* as going to another host than the platform's (a media download).
+
+    The pipeline never applies the channel's credentials to it.
+    """
+    request.extensions[_EXTERNAL] = True
+    return request
+
+
+def is_external(request: httpx.Request) -> bool:
+    """True when *request* was marked with `external`."""
+    return bool(request.extensions.get(_EXTERNAL))
 
 
 @attrs.frozen(kw_only=True)
@@ -156,8 +256,14 @@ class Platform(Protocol):
     def reconcile(self, post: Post, channel: Channel, key: str) -> Flow[Receipt | None]:
         """Find a possibly-applied create by its marker; ``None`` if absent."""
 
+    def recover(self, post: Post, channel: Channel, key: str, doubt: Doubt) -> Flow[Receipt | None]:
+        """Settle a delivery an earlier run left in doubt: a receipt, ``None`` (nothing exists)."""
+
     def authenticate(self, channel: Channel) -> Flow[Token]:
         """Fetch an access token (platforms whose tokens expire)."""
+
+    def refresh(self, channel: Channel, token: Token) -> Flow[Token]:
+        """Renew *token* with its refresh token."""
 
     def token_scope(self, channel: Channel) -> str:
         """The key tokens are cached under: one per app, shared by its channels."""
@@ -325,9 +431,39 @@ class BasePlatform:
         """Look for a create that may have been applied (by its hidden marker)."""
         raise ConfigError(f"{self.name} cannot look up earlier posts (capabilities.reconcile is False)")
 
+    def recover(self, post: Post, channel: Channel, key: str, doubt: Doubt) -> Flow[Receipt | None]:
+        """Settle a delivery that an earlier run left in doubt (``sending`` or ``unknown``).
+
+        Return the `Receipt` where the post exists (or was finished now),
+        ``None`` where it surely does not (the engine then publishes it), or
+        raise `DeliveryUnknown` where that cannot be told. The default resends
+        with the same key while the platform still remembers it
+        (``capabilities.dedupe`` and ``dedupe_window``), else asks `reconcile`
+        where the platform can be asked, else leaves it in doubt. The
+        delivery is claimed before this runs.
+        """
+        caps = self.capabilities
+        if caps.dedupe and doubt.within(caps.dedupe_window):
+            receipt: Receipt = yield from self.publish(post, channel, key)
+            return receipt
+        if caps.reconcile:
+            found: Receipt | None = yield from self.reconcile(post, channel, key)
+            return found
+        why = ("the platform's memory of its idempotency key may have lapsed"
+               if caps.dedupe else f"{self.name} cannot deduplicate or be asked")
+        raise DeliveryUnknown(
+            f"an earlier run left this delivery '{doubt.state}'; {why}, so it was not resent",
+            platform=self.name, account=channel.account, known=doubt.data,
+        )
+
     def authenticate(self, channel: Channel) -> Flow[Token]:
         """Fetch a token; platforms with static tokens never get here."""
         raise ConfigError(f"{self.name} has no token endpoint (channel {channel.id})")
+
+    def refresh(self, channel: Channel, token: Token) -> Flow[Token]:
+        """Renew *token*; the default fetches a new one as `authenticate` does."""
+        renewed: Token = yield from self.authenticate(channel)
+        return renewed
 
     # ----------------------------------------------------------- transport hooks
 

@@ -40,8 +40,10 @@ from govmedia.platforms.base import (
     Flow,
     Sleep,
     Token,
+    creates,
     json_body,
     json_of,
+    prepares,
     retry_safe,
 )
 
@@ -293,7 +295,7 @@ class MastodonPlatform(BasePlatform):
         )
         # Mastodon deduplicates on Idempotency-Key (per account, ~1 h): a resend
         # after a timeout or a 5xx returns the status the first attempt made.
-        response = yield retry_safe(request)
+        response = yield creates(retry_safe(request))
         status = _entity(response, self.name, channel)
         return Receipt(
             channel=channel, remote_id=status["id"], url=status.get("url"), state="published",
@@ -317,7 +319,7 @@ class MastodonPlatform(BasePlatform):
                 # nothing (the status create is what dedupes) and removed by
                 # the server's media cleanup. Failing the whole delivery as
                 # "unknown" for it would cost more than the orphan does.
-                response = yield retry_safe(request)
+                response = yield prepares(retry_safe(request))
             except PlatformError as exc:
                 raise _in_context(exc, where) from exc
             ids.append(_entity(response, self.name, channel, "media attachment")["id"])
@@ -440,7 +442,7 @@ class MastodonPlatform(BasePlatform):
         # status instead of making a second one (mastodon/mastodon
         # app/services/reblog_service.rb; "unverified" in the fact sheet), so
         # a resend cannot boost twice.
-        response = yield retry_safe(request)
+        response = yield creates(retry_safe(request))
         boost = _entity(response, self.name, channel)
         boosted = boost.get("reblog")
         # A boost has no page of its own (its url is an ActivityPub activity):

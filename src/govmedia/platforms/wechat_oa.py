@@ -53,8 +53,10 @@ from govmedia.platforms.base import (
     Flow,
     Sleep,
     Token,
+    creates,
     json_body,
     json_of,
+    prepares,
     retry_safe,
 )
 
@@ -156,7 +158,9 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
 
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
     """The same error with a note added to its message and/or another hint."""
-    return error.evolve(note=note, **({"hint": hint} if hint is not None else {}))
+    if hint is None:
+        return error.evolve(note=note)
+    return error.evolve(note=note, hint=hint)
 
 
 # --------------------------------------------------------------------------- options
@@ -501,10 +505,10 @@ class WeChatOAPlatform(BasePlatform):
             )
         data = yield from self._bytes(post.cover)
         kind = self._checked(post.cover, data, channel, cover=True)
-        response = yield retry_safe(self._upload(
+        response = yield prepares(retry_safe(self._upload(
             opts, "/cgi-bin/material/add_material", params={"type": "image"},
             filename=_upload_name(post.cover, kind, "cover"), data=data, kind=kind,
-        ))
+        )))
         return self._field(response, "media_id", channel)
 
     def _upload_images(
@@ -516,10 +520,10 @@ class WeChatOAPlatform(BasePlatform):
             media = post.media[index]
             data = yield from self._bytes(media)
             kind = self._checked(media, data, channel, cover=False)
-            response = yield retry_safe(self._upload(
+            response = yield prepares(retry_safe(self._upload(
                 opts, "/cgi-bin/media/uploadimg", params=None,
                 filename=_upload_name(media, kind, f"image{index + 1}"), data=data, kind=kind,
-            ))
+            )))
             uploaded[index] = self._field(response, "url", channel)
         return uploaded
 
@@ -554,7 +558,8 @@ class WeChatOAPlatform(BasePlatform):
     def _add_draft(self, article: dict[str, Any], channel: Channel, opts: _Options) -> Flow[str]:
         """draft/add, sent once: a possibly-applied failure is never resent."""
         try:
-            response = yield self._json(opts, "/cgi-bin/draft/add", {"articles": [article]})
+            response = yield creates(
+                self._json(opts, "/cgi-bin/draft/add", {"articles": [article]}))
         except DeliveryUnknown as exc:
             raise _copy_error(exc, note=(
                 "draft/add may have created a draft: look in the draft box (草稿箱) "
@@ -567,7 +572,8 @@ class WeChatOAPlatform(BasePlatform):
     ) -> Flow[Any]:
         """freepublish/submit, sent once; returns the publish_id as WeChat gave it."""
         try:
-            response = yield self._json(opts, "/cgi-bin/freepublish/submit", {"media_id": media_id})
+            response = yield creates(
+                self._json(opts, "/cgi-bin/freepublish/submit", {"media_id": media_id}))
         except DeliveryUnknown as exc:
             raise _copy_error(exc, note=(
                 f"freepublish/submit may have started publishing draft {media_id}: look in "
@@ -590,9 +596,9 @@ class WeChatOAPlatform(BasePlatform):
     def _poll(self, opts: _Options, channel: Channel, publish_id: Any) -> Flow[dict[str, Any]]:
         waited = 0.0
         while True:
-            response = yield retry_safe(
+            response = yield prepares(retry_safe(
                 self._json(opts, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
-            )
+            ))
             status = json_of(response)
             if not isinstance(status, dict) or not isinstance(status.get("publish_status"), int):
                 raise PlatformError(
@@ -643,9 +649,9 @@ class WeChatOAPlatform(BasePlatform):
             publish_id = receipt.raw.get("publish_id")
             if not publish_id:
                 raise ConfigError("this pending receipt has no publish_id in raw; cannot delete it")
-            response = yield retry_safe(
+            response = yield prepares(retry_safe(
                 self._json(opts, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
-            )
+            ))
             status = json_of(response)
             if status.get("publish_status") == 1:
                 raise PlatformError(
@@ -682,9 +688,9 @@ class WeChatOAPlatform(BasePlatform):
                           "(China time); ask again then",
                 "ref_date": ref_date,
             })
-        response = yield retry_safe(self._json(
+        response = yield prepares(retry_safe(self._json(
             opts, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
-        ))
+        )))
         rows = json_of(response).get("list") or []
         msgid = f"{msg_data_id}_1"
         row = next((r for r in rows if isinstance(r, dict) and str(r.get("msgid")) == msgid), None)
@@ -712,7 +718,8 @@ class WeChatOAPlatform(BasePlatform):
             "secret": channel.credentials["app_secret"],
             "force_refresh": False,
         })
-        response = yield retry_safe(request)  # a read in effect: the same token comes back
+        # A read in effect: the same token comes back.
+        response = yield prepares(retry_safe(request))
         data = json_of(response)
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:

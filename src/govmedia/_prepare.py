@@ -1,0 +1,133 @@
+"""Preparing a delivery: everything decided about a post on a channel before any I/O.
+
+One `Preparer` serves `check`, `publish` and every delivery of a fan-out:
+platform lookup, the channel check (once per channel object), the channel's
+variant, screening and approvals (judged on the content as written), script
+conversion and `fit`, the platform's own checks and the registered compliance
+checks (judged on what is sent), and the audit record of a refusal.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from govmedia.content.checks import load_checks
+from govmedia.content.screen import Screen
+from govmedia.errors import ConfigError
+from govmedia.journal import Journal
+from govmedia.model import Channel, Post, Problem
+from govmedia.platforms import registry
+from govmedia.platforms.base import BasePlatform
+
+__all__ = ["GATE_CODES", "Prepared", "Preparer"]
+
+GATE_CODES = frozenset({"screened_term", "approvals_missing", "check_failed", "check_unavailable"})
+"""Problem codes of the compliance gate (written to the journal's audit trail)."""
+
+
+@attrs.frozen
+class Prepared:
+    """A post as one channel sends it, and what stands in its way."""
+
+    platform: BasePlatform
+    post: Post
+    problems: list[Problem]
+
+
+class Preparer:
+    """The non-I/O decisions about a post on a channel, shared by every client path."""
+
+    def __init__(self, *, screen: Screen | None, require_approvals: int,
+                 journal: Callable[[], Journal | None]) -> None:
+        self.screen = screen
+        self.require_approvals = require_approvals
+        self._journal = journal
+        # Extra compliance checks from the govmedia.checks entry points,
+        # imported the first time one runs.
+        self.checks: Any = load_checks()
+        self._platforms: dict[str, BasePlatform] = {}
+        # Channels are immutable, so one check per channel object is enough;
+        # keyed by id() with the object kept, as equal channels may differ in
+        # credentials.
+        self._checked: weakref.WeakValueDictionary[int, Channel] = weakref.WeakValueDictionary()
+
+    def platform(self, channel: Channel) -> BasePlatform:
+        """The platform of *channel*, with the channel checked (`ConfigError` if unusable)."""
+        if not isinstance(channel, Channel):
+            raise ConfigError(f"expected a gm.Channel, got {type(channel).__name__}")
+        platform = self._platforms.get(channel.platform)
+        if platform is None:
+            platform = self._platforms[channel.platform] = registry.get(channel.platform)()
+        if self._checked.get(id(channel)) is not channel:
+            platform.check_channel(channel)
+            self._checked[id(channel)] = channel
+        return platform
+
+    def platform_named(self, name: str) -> BasePlatform:
+        """The platform instance for *name* (no channel check)."""
+        platform = self._platforms.get(name)
+        if platform is None:
+            platform = self._platforms[name] = registry.get(name)()
+        return platform
+
+    def prepare(
+        self, post: Post, channel: Channel, *, variants: bool = True, original: Post | None = None,
+        platform: BasePlatform | None = None,
+    ) -> Prepared:
+        """The post as *channel* sends it, and every problem it has there.
+
+        Screening and approvals judge the content as written (variant applied,
+        before any script conversion); the platform's own checks judge what
+        is actually sent.
+        """
+        if not isinstance(post, Post):
+            raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
+        if platform is None:
+            platform = self.platform(channel)
+        written = post.for_channel(channel) if variants else post
+        problems = self.gate(original or post, written)
+        script = channel.options.get("script")
+        outgoing = written
+        if script:
+            from govmedia.content.script import convert_post  # OpenCC: only when asked
+
+            outgoing = convert_post(written, script)
+        if channel.options.get("fit"):
+            from govmedia.content.fit import fit_post
+
+            limit = channel.options.get("max_characters")
+            outgoing = fit_post(outgoing, platform.name,
+                                limit=limit if isinstance(limit, int) else None)
+        problems.extend(platform.validate(outgoing, channel))
+        if self.checks:
+            problems.extend(self.checks(outgoing, channel))
+        return Prepared(platform, outgoing, problems)
+
+    def gate(self, post: Post, written: Post) -> list[Problem]:
+        """Screening hits and missing approvals, found before any platform rule."""
+        problems = self.screen.problems(written) if self.screen is not None else []
+        if self.require_approvals:
+            have = post.valid_approvers
+            if len(have) < self.require_approvals:
+                voided = len({a.approver for a in post.approvals}) - len(have)
+                extra = f" ({voided} approval(s) void: the content changed since)" if voided else ""
+                problems.append(Problem(
+                    code="approvals_missing",
+                    message=(f"{len(have)} of {self.require_approvals} required approvals "
+                             f"match this content{extra}"),
+                    field="approvals",
+                ))
+        return problems
+
+    def audit_refusal(self, post: Post, channel: Channel, problems: list[Problem]) -> None:
+        """Write a compliance refusal (screening, approvals, checks) to the journal."""
+        journal = self._journal()
+        gate = [p for p in problems if p.code in GATE_CODES]
+        if journal is not None and gate:
+            detail = "; ".join(f"{p.code}: {p.message}" for p in gate)
+            journal.audit(post.key, "refusal", content_hash=post.content_hash,
+                          detail=f"{channel.id}: {detail}")
