@@ -67,7 +67,8 @@ def _faults(server: SandboxServer) -> list[str]:
         "cosco (Mastodon) meets a 429 asking an hour: not waited for, failed now",
         "cscec-app's webhook answers 500 twice: resent with the same webhook-id",
         "avic-site's webhook answers 410 Gone: the receiver opted out, not retried",
-        "gh_crrc's WeChat draft/add is applied but its answer is lost: unknown, never resent",
+        "gh_crrc's WeChat draft/add is applied but its answer is lost: unknown, never resent "
+        "blindly",
     ]
 
 
@@ -95,8 +96,8 @@ def run_demo() -> int:
                 print(str(report))
             print("\nThe second run skipped every published account and retried what failed")
             print("(cosco's hour has not passed on a real platform; the fake forgets at once).")
-            print("It left gh_crrc alone: that draft may exist, so it is never sent twice.")
-            print("Check the account's draft box by hand.\n")
+            print("For gh_crrc it looked in the draft box first: the lost draft was there, so it")
+            print("submitted that draft instead of making a second one (one article, not two).\n")
             counts = {p: len(server.sandbox[p].posts()) for p in server.sandbox.fakes}
             print("Posts now live on the fakes:", ", ".join(f"{p} {n}" for p, n in counts.items()))
             print("Journal runs:")

@@ -242,13 +242,18 @@ class Pipeline:
             track = Track()
         value: Any = None
         error: GovMediaError | None = None
+        thrown: GovMediaError | None = None  # the last error handed to the flow
         while True:
             try:
-                step = flow.throw(error) if error is not None else flow.send(value)
+                if error is not None:
+                    thrown = error
+                    step = flow.throw(error)
+                else:
+                    step = flow.send(value)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             except Exception as exc:  # noqa: BLE001 - a plugin's bug ends this delivery only
-                raise track.fail(exc, platform, channel, error) from None
+                raise track.fail(exc, platform, channel, thrown) from None
             value, error = None, None
             if isinstance(step, Sleep):
                 yield step

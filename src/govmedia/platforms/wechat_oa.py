@@ -26,6 +26,7 @@ import logging
 import math
 import pathlib
 import re
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -50,6 +51,8 @@ from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import (
     BasePlatform,
     Capabilities,
+    Checkpoint,
+    Doubt,
     Flow,
     Sleep,
     Token,
@@ -87,6 +90,12 @@ _EXT = {"jpeg": "jpg", "png": "png", "gif": "gif", "bmp": "bmp"}
 _MIME_KIND = {"image/jpeg": "jpeg", "image/jpg": "jpeg", "image/pjpeg": "jpeg", "image/png": "png",
               "image/gif": "gif", "image/bmp": "bmp", "image/x-ms-bmp": "bmp"}
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+# Reading the draft box and the publish records to settle a delivery in doubt.
+_LIST_COUNT = 20
+_LIST_PAGES = 10
+_LIST_MARGIN = 600.0              # seconds of clock skew allowed before the claim
+_LIST_MAX_BODY = 64 * 1024 * 1024  # pages carry whole articles
 
 # --------------------------------------------------------------------------- errors
 
@@ -385,7 +394,7 @@ class WeChatOAPlatform(BasePlatform):
         "need_open_comment", "only_fans_can_comment", "append_images",
     )
     capabilities: ClassVar[Capabilities] = Capabilities(
-        delete=True, metrics=True, dedupe=False, refresh=True,
+        delete=True, metrics=True, dedupe=False, refresh=True, reconcile=True,
         title_max=TITLE_MAX, text_max=CONTENT_CHARS - 1, media_kinds=("image",),
         counting=(
             "Python characters (code points): title ≤ 32, summary ≤ 128, author ≤ 16; "
@@ -485,15 +494,155 @@ class WeChatOAPlatform(BasePlatform):
             "images": [uploaded[i] for i in plan.indices],
             "dropped_images": list(plan.dropped),
         }
+        # The cover's material id is new with every upload: it finds this
+        # article in the draft box and the publish records if the answer to
+        # draft/add is lost (see `recover`).
+        yield Checkpoint("drafting", {"thumb_media_id": thumb_media_id})
         raw["media_id"] = media_id = yield from self._add_draft(article, channel, opts)
+        yield Checkpoint("drafted", {"media_id": media_id})
         if not opts.publish:
             return Receipt(channel=channel, remote_id=media_id, state="draft", raw=raw)
+        receipt: Receipt = yield from self._finish(media_id, channel, opts, raw)
+        return receipt
+
+    def _finish(self, media_id: str, channel: Channel, opts: _Options,
+                raw: dict[str, Any]) -> Flow[Receipt]:
+        """Submit the draft *media_id* for publishing and wait for the job."""
         publish_id = yield from self._submit(media_id, channel, opts, raw)
+        yield Checkpoint("submitted", {"publish_id": raw["publish_id"],
+                                       **({"msg_data_id": raw["msg_data_id"]}
+                                          if "msg_data_id" in raw else {})})
+        receipt: Receipt = yield from self._await_job(channel, opts, raw, publish_id)
+        return receipt
+
+    def _await_job(self, channel: Channel, opts: _Options, raw: dict[str, Any],
+                   publish_id: Any) -> Flow[Receipt]:
         status = yield from self._poll(opts, channel, publish_id)
         if status.get("publish_status") == 1:
             raw["publish_status"] = 1
-            return Receipt(channel=channel, remote_id=media_id, state="pending", raw=raw)
+            return Receipt(channel=channel, remote_id=raw["media_id"], state="pending", raw=raw)
         return self._published(channel, status, raw)
+
+    # ----------------------------------------------------------- recover
+
+    def recover(self, post: Post, channel: Channel, key: str, doubt: Doubt) -> Flow[Receipt | None]:
+        """Finish or find a delivery an earlier run left in doubt, by the stage it reached.
+
+        - a ``publish_id`` is known (the job was submitted): poll it;
+        - the submit was refused cleanly: submit the same draft again;
+        - otherwise the cover's material id (``thumb_media_id``, new with
+          every upload) is looked for in the publish records
+          (``freepublish/batchget``) and, where ``freepublish/submit`` was
+          never sent, in the draft box (``draft/batchget``): one draft found
+          is submitted (no second draft is made); none found, with the lists
+          read back past the time of the claim, means ``draft/add`` never
+          took effect and the post is sent afresh. Anything less certain
+          stays `DeliveryUnknown`.
+
+        Unverified against the live API (the fact sheet is silent): that the
+        list items carry ``thumb_media_id`` and ``update_time``, newest first.
+        """
+        opts = _Options.of(channel)
+        data = dict(doubt.data)
+        raw: dict[str, Any] = {k: data[k] for k in ("thumb_media_id", "media_id", "publish_id",
+                                                     "msg_data_id") if data.get(k)}
+        if data.get("publish_id") and data.get("media_id"):
+            receipt: Receipt = yield from self._await_job(channel, opts, raw, data["publish_id"])
+            return receipt
+        if doubt.stage == "submit_refused" and data.get("media_id"):
+            receipt = yield from self._finish(str(data["media_id"]), channel, opts, raw)
+            return receipt
+        thumb = data.get("thumb_media_id")
+        if not thumb:
+            raise DeliveryUnknown(
+                "an earlier run was interrupted before it recorded the cover's material id, so "
+                "the article cannot be looked up: check the draft box (草稿箱) and the publish "
+                "records (发表记录)", platform=self.name, account=channel.account, known=data)
+        since = None if doubt.age is None else time.time() - doubt.age - _LIST_MARGIN
+        if opts.publish:
+            found = yield from self._scan(channel, opts, "/cgi-bin/freepublish/batchget", thumb, since)
+            if len(found) == 1:
+                return self._from_record(channel, found[0], raw)
+            if found:
+                raise self._ambiguous(channel, "publish records (发表记录)", data)
+            if data.get("media_id"):
+                raise DeliveryUnknown(
+                    f"freepublish/submit of draft {data['media_id']} may have been sent and its job "
+                    "is not in the publish records yet: check 发表记录, then settle this delivery",
+                    platform=self.name, account=channel.account, known=data)
+        drafts = yield from self._scan(channel, opts, "/cgi-bin/draft/batchget", thumb, since)
+        if len(drafts) > 1:
+            raise self._ambiguous(channel, "draft box (草稿箱)", data)
+        if not drafts:
+            return None  # draft/add never took effect: nothing exists
+        media_id = str(drafts[0].get("media_id") or "")
+        if not media_id:
+            raise self._ambiguous(channel, "draft box (草稿箱)", data)
+        raw["media_id"] = media_id
+        yield Checkpoint("drafted", {"media_id": media_id})
+        if not opts.publish:
+            return Receipt(channel=channel, remote_id=media_id, state="draft", raw=raw)
+        receipt = yield from self._finish(media_id, channel, opts, raw)
+        return receipt
+
+    def _scan(self, channel: Channel, opts: _Options, path: str, thumb: str,
+              since: float | None) -> Flow[list[dict[str, Any]]]:
+        """The items of a WeChat list whose first article has cover *thumb*.
+
+        Raises `DeliveryUnknown` when the list could not be read back far
+        enough to be sure nothing else matches.
+        """
+        matches: list[dict[str, Any]] = []
+        offset, newest_first, last = 0, True, math.inf
+        for _ in range(_LIST_PAGES):
+            request = prepares(retry_safe(self._json(
+                opts, path, {"offset": offset, "count": _LIST_COUNT, "no_content": 0})))
+            request.extensions["govmedia.max_body"] = _LIST_MAX_BODY  # whole articles come back
+            response = yield request
+            page = json_of(response)
+            items = page.get("item") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise PlatformError(f"{path} answered without an item list", platform=self.name,
+                                    account=channel.account, code="bad_response", response=response)
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                news = ((item.get("content") or {}).get("news_item") or [{}])[0]
+                if isinstance(news, dict) and news.get("thumb_media_id") == thumb:
+                    matches.append(item)
+                stamp = item.get("update_time")
+                if isinstance(stamp, int | float):
+                    newest_first = newest_first and stamp <= last
+                    last = stamp
+            offset += len(items)
+            total = page.get("total_count")
+            if not items or (isinstance(total, int) and offset >= total):
+                return matches  # the whole list was read
+            if newest_first and since is not None and last < since:
+                return matches  # read back past the claim: older items cannot be ours
+        raise DeliveryUnknown(
+            f"{path} was not read back far enough to be sure the article is not there",
+            platform=self.name, account=channel.account, known={"thumb_media_id": thumb})
+
+    def _from_record(self, channel: Channel, item: dict[str, Any], raw: dict[str, Any]) -> Receipt:
+        news = ((item.get("content") or {}).get("news_item") or [{}])[0]
+        article_id = item.get("article_id")
+        if not article_id:
+            raise PlatformError("freepublish/batchget listed an article without an article_id",
+                                platform=self.name, account=channel.account, code="bad_response")
+        stamp = item.get("update_time")
+        day = (dt.datetime.fromtimestamp(stamp, CHINA_TIME).date().isoformat()
+               if isinstance(stamp, int | float) else None)
+        raw.update(article_id=str(article_id), publish_status=0, reconciled=True,
+                   **({"ref_date": day} if day else {}))
+        url = news.get("url") if isinstance(news, dict) else None
+        return Receipt(channel=channel, remote_id=str(article_id),
+                       url=url if isinstance(url, str) and url else None, state="published", raw=raw)
+
+    def _ambiguous(self, channel: Channel, where: str, data: dict[str, Any]) -> DeliveryUnknown:
+        return DeliveryUnknown(
+            f"more than one item in the {where} has this article's cover: check by hand",
+            platform=self.name, account=channel.account, known=data)
 
     def _upload_cover(self, post: Post, channel: Channel, opts: _Options) -> Flow[str]:
         """The cover as a permanent image material; its media_id is the thumb_media_id."""
@@ -580,6 +729,8 @@ class WeChatOAPlatform(BasePlatform):
                 "the publish records (发表记录) before publishing again"
             )) from exc
         except PlatformError as exc:
+            # Refused outright: no job runs, so a re-run may submit this draft again.
+            yield Checkpoint("submit_refused", {"media_id": media_id})
             raise _copy_error(exc, note=f"the draft {media_id} stays in the draft box") from exc
         submitted = json_of(response)
         publish_id = submitted.get("publish_id")

@@ -7,8 +7,13 @@ is refused with 40033); media types and sizes are checked from the bytes.
 
 Routes below ``{base}/wechat_oa``: ``cgi-bin/stable_token``, ``cgi-bin/token``,
 ``cgi-bin/material/add_material``, ``cgi-bin/media/uploadimg``,
-``cgi-bin/draft/{add,delete}``, ``cgi-bin/freepublish/{submit,get,delete}`` and
+``cgi-bin/draft/{add,delete,batchget}``,
+``cgi-bin/freepublish/{submit,get,delete,batchget}`` and
 ``datacube/getarticletotal`` (other datacube APIs answer an empty list).
+
+Unverified against the live API and modelled here: the two ``batchget`` lists
+answer newest first with ``update_time`` and each article's
+``thumb_media_id``; a draft leaves the draft box once it is submitted.
 """
 
 from __future__ import annotations
@@ -122,6 +127,7 @@ class _Draft:
     publish_status: int | None = None
     stripped_images: int = 0
     stats: dict[str, int] = attrs.field(factory=dict)
+    update_time: int = attrs.field(factory=lambda: int(time.time()))
 
 
 @attrs.define
@@ -529,6 +535,33 @@ class FakeWeChatOA(FakePlatform):
         draft.state = "deleted"
         return _ok({"errcode": 0, "errmsg": "ok"})
 
+    @route("POST", r"/cgi-bin/draft/batchget")
+    def _draft_batchget(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        got = self._authed_json(request)
+        if isinstance(got, httpx.Response):
+            return got
+        app, data = got
+        drafts = [d for d in self.drafts.values() if d.app_id == app.app_id and d.state == "draft"]
+        return self._page(data, drafts, lambda d: {"media_id": d.media_id})
+
+    def _page(self, data: dict[str, Any], drafts: list[_Draft],
+              ident: Any) -> httpx.Response:
+        offset, count, no_content = data.get("offset"), data.get("count"), data.get("no_content", 0)
+        if (type(offset) is not int or type(count) is not int or offset < 0
+                or not 1 <= count <= 20 or no_content not in (0, 1)):
+            return _err(47001, "data format error")
+        drafts = sorted(drafts, key=lambda d: d.update_time, reverse=True)
+        items = []
+        for draft in drafts[offset:offset + count]:
+            item: dict[str, Any] = {**ident(draft), "update_time": draft.update_time}
+            if not no_content:
+                item["content"] = {"news_item": [
+                    {**article, "url": draft.url or "", "is_deleted": False}
+                    for article in draft.articles
+                ]}
+            items.append(item)
+        return _ok({"total_count": len(drafts), "item_count": len(items), "item": items})
+
     # ----------------------------------------------------------- publishing
 
     @route("POST", r"/cgi-bin/freepublish/submit")
@@ -549,6 +582,7 @@ class FakeWeChatOA(FakePlatform):
             self.publish_outcome, list(self.publish_fail_idx),
         )
         draft.state, draft.publish_id, draft.msg_data_id = "publishing", publish_id, msg_data_id
+        draft.update_time = int(time.time())
         return _ok({"errcode": 0, "errmsg": "ok", "publish_id": publish_id,
                     "msg_data_id": msg_data_id})
 
@@ -578,6 +612,7 @@ class FakeWeChatOA(FakePlatform):
 
     def _finish(self, job: _Job, draft: _Draft) -> None:
         job.status = draft.publish_status = job.outcome
+        draft.update_time = int(time.time())
         if job.outcome in (0, 5, 6):
             draft.article_id = self._new_id()
             draft.url = f"https://mp.weixin.qq.com/s/{secrets.token_urlsafe(16)}"
@@ -585,6 +620,16 @@ class FakeWeChatOA(FakePlatform):
             draft.state = {0: "published", 5: "deleted", 6: "banned"}[job.outcome]
         else:
             draft.state = "draft"  # a failed publish leaves the draft in the draft box
+
+    @route("POST", r"/cgi-bin/freepublish/batchget")
+    def _publish_batchget(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        got = self._authed_json(request)
+        if isinstance(got, httpx.Response):
+            return got
+        app, data = got
+        published = [d for d in self.drafts.values()
+                     if d.app_id == app.app_id and d.state == "published"]
+        return self._page(data, published, lambda d: {"article_id": d.article_id})
 
     @route("POST", r"/cgi-bin/freepublish/delete")
     def _publish_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
