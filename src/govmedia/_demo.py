@@ -67,8 +67,8 @@ def _faults(server: SandboxServer) -> list[str]:
         "cosco (Mastodon) meets a 429 asking an hour: not waited for, failed now",
         "cscec-app's webhook answers 500 twice: resent with the same webhook-id",
         "avic-site's webhook answers 410 Gone: the receiver opted out, not retried",
-        "gh_crrc's WeChat draft/add is applied but its answer is lost: unknown, never resent "
-        "blindly",
+        ("gh_crrc's WeChat draft/add is applied but its answer is lost: unknown, never resent "
+         "blindly"),
     ]
 
 

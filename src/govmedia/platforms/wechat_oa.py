@@ -525,7 +525,9 @@ class WeChatOAPlatform(BasePlatform):
 
     # ----------------------------------------------------------- recover
 
-    def recover(self, post: Post, channel: Channel, key: str, doubt: Doubt) -> Flow[Receipt | None]:
+    def recover(  # noqa: C901 - one branch per stage a delivery can be left in
+        self, post: Post, channel: Channel, key: str, doubt: Doubt,
+    ) -> Flow[Receipt | None]:
         """Finish or find a delivery an earlier run left in doubt, by the stage it reached.
 
         - a ``publish_id`` is known (the job was submitted): poll it;
