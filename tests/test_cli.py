@@ -60,3 +60,28 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     assert "subtitle" in capsys.readouterr().err
     assert main(["fan-out", str(tmp_path / "nope.md"), "--matrix", str(tmp_path / "m.toml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_fan_out_with_a_full_journal_prints_what_it_knows_and_no_traceback(tmp_path, served, capsys,
+                                                                             monkeypatch):
+    write_files(tmp_path, served, n=6)
+    import govmedia.journal as journal_module
+
+    real_settle = journal_module.Journal.settle
+    calls = []
+
+    def settle_then_fill(self, *args, **kwargs):
+        real_settle(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:  # the disk fills up after two outcomes
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+            self._db.execute(f"PRAGMA max_page_count={pages}")
+
+    monkeypatch.setattr(journal_module.Journal, "settle", settle_then_fill)
+    status = main(["fan-out", str(tmp_path / "post.md"), "--matrix", str(tmp_path / "matrix.toml"),
+                   "--journal", str(tmp_path / "j.db"), "--quiet", "--concurrency", "1"])
+    captured = capsys.readouterr()
+    assert status == 3
+    assert "Traceback" not in captured.err and "ExceptionGroup" not in captured.err
+    assert str(tmp_path / "j.db") in captured.err and "full" in captured.err
+    assert "published" in captured.out  # what it knows was printed

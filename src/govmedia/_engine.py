@@ -177,8 +177,12 @@ class AsyncEngine:
                     for _ in range(workers):
                         tg.start_soon(self._worker, run)
                 keepalive.cancel_scope.cancel()
-        except BaseException:
+        except BaseException as exc:
             run.abandon()
+            if isinstance(exc, BaseExceptionGroup):
+                # One worker's interrupt or crash, not a group of them: raise
+                # what happened, as a plain call would.
+                raise _first(exc) from None
             raise
         return run.report()
 
@@ -213,3 +217,21 @@ class AsyncEngine:
         if isinstance(decision, Attempt):
             decision = await self.drive(run.deliver(decision), run)
         run.record(item.index, item.role, decision)
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception that stands for *group*: an interrupt first, else the first raised."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, KeyboardInterrupt | SystemExit):
+            return leaf
+    return leaves[0] if leaves else group

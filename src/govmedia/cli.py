@@ -46,8 +46,23 @@ def _cmd_fan_out(args: argparse.Namespace) -> int:
     if args.label:
         matrix = matrix.select(args.label)
     bar = _ProgressBar(len(matrix), enabled=not args.quiet)
-    with gm.Client(journal=args.journal, concurrency=args.concurrency) as client:
-        report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run, progress=bar)
+    try:
+        with gm.Client(journal=args.journal, concurrency=args.concurrency) as client:
+            report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run, progress=bar)
+    except gm.JournalError as exc:
+        bar.close()
+        if exc.report is not None:
+            _print_report(exc.report)
+            doubt = exc.report.by_state("unknown")
+            if doubt:
+                print("\nIn flight when the journal failed (may or may not be live; check these):")
+                for d in doubt:
+                    print(f"  {d.channel.id}")
+        print(f"\ngovmedia: {exc}", file=sys.stderr)
+        print("govmedia: sending stopped; what was published is listed above. Fix the journal "
+              "and run again with it: deliveries it does not show as settled follow the resume "
+              "rules (nothing is posted twice).", file=sys.stderr)
+        return 3
     bar.close()
     _print_report(report)
     return 0 if report.ok else 1
@@ -137,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except gm.ConfigError as exc:
         print(f"govmedia: {exc}", file=sys.stderr)
         return 2
+    except gm.GovMediaError as exc:
+        print(f"govmedia: {exc}", file=sys.stderr)
+        return 3
     return status
 
 
