@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -87,6 +88,9 @@ class FakePlatform:
         self.base_url = base_url.rstrip("/") + self.prefix
         self._root = httpx.URL(self.base_url)
         self.faults: list[Fault] = []
+        self.chaos_rate = 0.0
+        self.chaos_kinds: tuple[str, ...] = FAULTS
+        self._rng = random.Random()  # noqa: S311 - fault injection, not cryptography
         self.log: list[Recorded] = []
         self.lock = threading.RLock()
         self._routes = self._build_routes()
@@ -149,6 +153,26 @@ class FakePlatform:
         with self.lock:
             self.faults.append(Fault(kind, times, path, method, retry_after, account))
 
+    def chaos(self, rate: float, *, kinds: Sequence[str] = FAULTS, seed: int | None = None) -> None:
+        """Fail a share *rate* of all requests, each with a fault drawn from *kinds*.
+
+        On top of `inject`: a request that matches no injected fault fails
+        at random. ``rate=0`` turns it off.
+
+        Example:
+            >>> from govmedia.testing import FakeWebhook
+            >>> fake = FakeWebhook()
+            >>> fake.chaos(0.3, kinds=("server_error", "timeout_after"), seed=7)
+        """
+        unknown = sorted(set(kinds) - set(FAULTS))
+        if unknown or not 0 <= rate <= 1:
+            raise ValueError(f"chaos needs 0 <= rate <= 1 and kinds from {', '.join(FAULTS)}")
+        with self.lock:
+            self.chaos_rate = rate
+            self.chaos_kinds = tuple(kinds)
+            if seed is not None:
+                self._rng.seed(seed)
+
     def owns(self, request: httpx.Request) -> bool:
         """True when *request* is addressed to this fake."""
         url = request.url
@@ -196,6 +220,8 @@ class FakePlatform:
 
     def _take_fault(self, request: httpx.Request, path: str) -> Fault | None:
         if not self.faults:
+            if self.chaos_rate and self._rng.random() < self.chaos_rate:
+                return Fault(self._rng.choice(self.chaos_kinds), retry_after=0.05)
             return None
         account = self.account_of(request) if any(f.account for f in self.faults) else None
         for fault in self.faults:
@@ -204,6 +230,8 @@ class FakePlatform:
                 if fault.times <= 0:
                     self.faults.remove(fault)
                 return fault
+        if self.chaos_rate and self._rng.random() < self.chaos_rate:
+            return Fault(self._rng.choice(self.chaos_kinds), retry_after=0.05)
         return None
 
     def _record(self, request: httpx.Request, path: str, status: int) -> None:

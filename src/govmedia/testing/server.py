@@ -57,6 +57,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_sandbox/faults" and self.command == "POST":
             sandbox[args.pop("platform")].inject(args.pop("kind"), **args)
             return 200, {"ok": True}
+        if path == "/_sandbox/chaos" and self.command == "POST":
+            for name in args.pop("platforms", None) or list(sandbox.fakes):
+                sandbox[name].chaos(**args)
+            return 200, {"ok": True}
         return 404, {"error": f"unknown control {self.command} {path}"}
 
     def _send_json(self, status: int, data: Any) -> None:
@@ -113,7 +117,8 @@ class SandboxServer:
     channel (with credentials) that reaches its fake, ``GET
     /_sandbox/posts/PLATFORM`` lists live posts, ``POST /_sandbox/delay
     {"seconds"}`` slows every answer, ``POST /_sandbox/faults {"platform",
-    "kind", ...}`` injects a fault.
+    "kind", ...}`` injects a fault, ``POST /_sandbox/chaos {"rate", "kinds",
+    "seed", "platforms"}`` fails a share of all requests at random.
 
     Example:
         >>> from govmedia.testing.server import SandboxServer

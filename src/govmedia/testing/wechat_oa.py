@@ -140,6 +140,7 @@ class _Job:
     outcome: int
     fail_idx: list[int]
     status: int = 1
+    started: float = attrs.field(factory=time.monotonic)
 
 
 class FakeWeChatOA(FakePlatform):
@@ -149,6 +150,8 @@ class FakeWeChatOA(FakePlatform):
         base_url: the sandbox root.
         publish_polls: how many ``freepublish/get`` calls answer status 1
             (publishing) before the job ends.
+        job_seconds: a job nobody polls ends on its own after this long (as
+            WeChat's do), seen by ``freepublish/batchget``.
         publish_outcome: the status a job ends with: 0 published, 2 originality
             check failed, 3 failed, 4 review rejected, 5 deleted, 6 banned.
         token_ttl: seconds a new token lives.
@@ -172,10 +175,12 @@ class FakeWeChatOA(FakePlatform):
 
     def __init__(
         self, base_url: str = "https://sandbox.govmedia.test", *, publish_polls: int = 1,
+        job_seconds: float = 1.0,
         publish_outcome: int = 0, token_ttl: int = 7200,
     ) -> None:
         super().__init__(base_url)
         self.publish_polls = publish_polls
+        self.job_seconds = job_seconds
         self.publish_outcome = publish_outcome
         self.publish_fail_idx: list[int] = [1]
         self.token_ttl = token_ttl
@@ -627,6 +632,10 @@ class FakeWeChatOA(FakePlatform):
         if isinstance(got, httpx.Response):
             return got
         app, data = got
+        now = time.monotonic()
+        for job in self.jobs.values():  # jobs end on their own, polled or not
+            if job.status == 1 and job.app_id == app.app_id and now - job.started >= self.job_seconds:
+                self._finish(job, self.drafts[job.media_id])
         published = [d for d in self.drafts.values()
                      if d.app_id == app.app_id and d.state == "published"]
         return self._page(data, published, lambda d: {"article_id": d.article_id})
