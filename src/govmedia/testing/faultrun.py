@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -107,10 +108,8 @@ class FlakyProxy:
         except OSError:
             pass
         for sock in both:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
 
@@ -204,7 +203,7 @@ class FaultRun:
                 proxy.cut_rate = 0.0
                 self._client(work, journal, None)
                 runs += 1
-                return self._count(server, journal, accounts, runs, killed, proxy.cuts)
+                return self._count(server, journal, accounts, runs=runs, killed=killed, cuts=proxy.cuts)
             finally:
                 proxy.close()
 
@@ -243,7 +242,7 @@ class FaultRun:
         return not set(states) - {"published", "unknown", "skipped"}
 
     def _count(self, server: SandboxServer, journal: Path, accounts: list[tuple[str, str]],
-               runs: int, killed: int, cuts: int) -> Outcome:
+               *, runs: int, killed: int, cuts: int) -> Outcome:
         rows = _rows(journal)
         histogram: Counter[int] = Counter()
         duplicates = lost = unknown = unknown_live = failed = stray = 0
@@ -320,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         outcome = FaultRun(per_platform=per, seed=seed).run()
         bad += not outcome.exactly_once
-        print(json.dumps({"seed": seed, "seconds": round(time.perf_counter() - started, 1),
+        print(json.dumps({"seed": seed,  # noqa: T201 - this is the command's output "seconds": round(time.perf_counter() - started, 1),
                           **attrs.asdict(outcome)}, ensure_ascii=False), flush=True)
     return 1 if bad else 0
 
