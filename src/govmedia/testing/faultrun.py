@@ -319,8 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         outcome = FaultRun(per_platform=per, seed=seed).run()
         bad += not outcome.exactly_once
-        print(json.dumps({"seed": seed,  # noqa: T201 - this is the command's output "seconds": round(time.perf_counter() - started, 1),
-                          **attrs.asdict(outcome)}, ensure_ascii=False), flush=True)
+        took = round(time.perf_counter() - started, 1)
+        line = json.dumps({"seed": seed, "seconds": took, **attrs.asdict(outcome)}, ensure_ascii=False)
+        print(line, flush=True)  # noqa: T201 - this is the command's output
     return 1 if bad else 0
 
 
