@@ -22,26 +22,29 @@ from pathlib import Path
 from typing import Any
 
 from govmedia.errors import ConfigError
-from govmedia.model import Media, Post
 
-__all__ = ["load_post"]
+__all__ = ["FIELDS", "read_post_file"]
 
-_FIELDS = {"title", "text", "summary", "tags", "link", "cover", "media", "key", "body_format"}
+FIELDS = frozenset({"title", "text", "summary", "tags", "link", "cover", "media", "key", "body_format"})
 
 
-def _media(value: Any, base: Path, where: str) -> Media:
+def _media(value: Any, base: Path, where: str) -> dict[str, Any]:
+    """A media entry as keyword arguments: ``{"url": ...}`` or ``{"path": ...}`` (absolute)."""
     if isinstance(value, str):
         value = {"path": value}
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: a media entry is a path or {{ path = ..., alt = ... }}")
     if "url" in value:
-        return Media.from_url(value["url"], alt=value.get("alt"))
+        return {"url": value["url"], "alt": value.get("alt")}
     path = Path(value.get("path", ""))
-    return Media.from_path(path if path.is_absolute() else base / path, alt=value.get("alt"))
+    return {"path": path if path.is_absolute() else base / path, "alt": value.get("alt")}
 
 
-def load_post(path: str | Path) -> Post:
-    """Build a `Post` from a Markdown file; the body is what follows the front matter."""
+def read_post_file(path: str | Path) -> tuple[dict[str, Any], str | None]:
+    """The front matter (media entries resolved to keyword arguments) and the body of a post file.
+
+    The caller builds the `Post`; this module knows the file format only.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -58,15 +61,15 @@ def load_post(path: str | Path) -> Post:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: front matter is not valid TOML: {exc}") from None
         body = rest.split("\n", 1)[1] if "\n" in rest else ""
-    unknown = sorted(set(meta) - _FIELDS)
+    unknown = sorted(set(meta) - FIELDS)
     if unknown:
         raise ConfigError(f"{p}: unknown front matter key(s) {', '.join(unknown)}; "
-                          f"valid: {', '.join(sorted(_FIELDS))}")
+                          f"valid: {', '.join(sorted(FIELDS))}")
     base = p.parent
     if "cover" in meta:
         meta["cover"] = _media(meta["cover"], base, f"{p}: cover")
     if "media" in meta:
-        meta["media"] = tuple(_media(m, base, f"{p}: media") for m in meta["media"])
+        meta["media"] = [_media(m, base, f"{p}: media") for m in meta["media"]]
     if "tags" in meta:
         meta["tags"] = tuple(meta["tags"])
-    return Post(body=body.strip() or None, **meta)
+    return meta, body.strip() or None

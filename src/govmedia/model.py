@@ -403,9 +403,20 @@ class Post(_Strict):
             >>> gm.Post.from_file(f).title
             '微招聘'
         """
-        from govmedia._postfile import load_post
+        from govmedia._postfile import read_post_file
 
-        return load_post(pathlib.Path(path))
+        meta, body = read_post_file(path)
+
+        def media(entry: dict[str, Any]) -> Media:
+            if "url" in entry:
+                return Media.from_url(entry["url"], alt=entry.get("alt"))
+            return Media.from_path(entry["path"], alt=entry.get("alt"))
+
+        if "cover" in meta:
+            meta["cover"] = media(meta["cover"])
+        if "media" in meta:
+            meta["media"] = tuple(media(m) for m in meta["media"])
+        return cls(body=body, **meta)
 
     def with_variant(self, *, platform: str | None = None, label: str | None = None,
                      **fields: Any) -> Post:
