@@ -51,20 +51,31 @@ def _imports(name, path, known):
 def test_no_import_cycles():
     modules = _modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
-    cycles = []
+    # Tarjan's strongly connected components: any with two or more modules is a cycle.
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
 
-    def visit(node, trail, seen):
+    def strong(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
         for nxt in graph[node]:
-            if nxt in trail:
-                cycles.append([*trail[trail.index(nxt):], nxt])
-            elif nxt not in seen:
-                seen.add(nxt)
-                visit(nxt, [*trail, nxt], seen)
+            if nxt not in index:
+                strong(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
 
-    done = set()
-    for start in sorted(graph):
-        if start not in done:
-            seen = {start}
-            visit(start, [start], seen)
-            done |= seen
-    assert cycles == [], " ; ".join(" -> ".join(c) for c in cycles[:5])
+    for name in sorted(graph):
+        if name not in index:
+            strong(name)
+    assert cycles == [], cycles
