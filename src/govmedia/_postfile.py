@@ -17,6 +17,7 @@ media = [{ path = "chart.png", alt = "客货运量" }]
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def _media(value: Any, base: Path, where: str) -> dict[str, Any]:
     return {"path": path if path.is_absolute() else base / path, "alt": value.get("alt")}
 
 
-def read_post_file(path: str | Path) -> tuple[dict[str, Any], str | None]:
+def read_post_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None]:
     """The front matter (media entries resolved to keyword arguments) and the body of a post file.
 
     The caller builds the `Post`; this module knows the file format only.

@@ -516,9 +516,14 @@ class Channel(_Strict):
 # --------------------------------------------------------------------------- results
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Problem(_Strict):
     """A reason a post does not fit a platform, found before sending.
+
+    `rule` is the stable id of the platform limit behind it
+    (``"wechat_oa.title.max_length"``), whose remediation and source are in
+    the docs' rule catalog; ``None`` for problems that are no platform limit
+    (a screening hit, a missing approval). It does not take part in equality.
 
     Example:
         >>> import govmedia as gm
@@ -529,6 +534,12 @@ class Problem(_Strict):
     code: str = attrs.field(validator=_non_empty_str)
     message: str = attrs.field(validator=_non_empty_str)
     field: str | None = None
+    rule: str | None = attrs.field(default=None, eq=False, validator=_str_or_none)
+
+    def __repr__(self) -> str:
+        rule = f", rule={self.rule!r}" if self.rule else ""
+        return (f"Problem(code={self.code!r}, message={self.message!r}, "
+                f"field={self.field!r}{rule})")
 
 
 def _raw_repr(raw: Mapping[str, Any]) -> str:

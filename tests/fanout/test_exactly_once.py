@@ -231,9 +231,9 @@ def test_a_published_article_found_in_the_publish_records_is_not_made_again(tmp_
 
 
 def _opts(ch):
-    from govmedia.platforms.wechat_oa import _Options
+    from govmedia.platforms.wechat_oa import WeChatOAPlatform
 
-    return _Options.of(ch)
+    return WeChatOAPlatform().opts(ch)
 
 
 def test_a_submit_whose_answer_was_lost_is_left_unknown_never_resubmitted(tmp_path):

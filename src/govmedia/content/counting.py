@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import attrs
 import regex
 
 from govmedia.content._urls import find_urls
 from govmedia.content.length import count_mastodon, graphemes
+from govmedia.content.rules import LengthRule
 from govmedia.errors import ConfigError
 from govmedia.model import Problem
 
@@ -35,6 +35,7 @@ __all__ = [
     "count_bluesky",
     "count_bluesky_units",
     "count_chars",
+    "count_mastodon",
     "count_telegram",
     "count_utf8",
     "count_weibo",
@@ -221,37 +222,6 @@ def count_utf8(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-@attrs.frozen(kw_only=True)
-class LengthRule:
-    """One length limit on one field of one platform.
-
-    Example:
-        >>> from govmedia.content.counting import rules_for
-        >>> [(r.field, r.limit, r.unit) for r in rules_for("bluesky")]
-        [('text', 300, 'graphemes'), ('text', 3000, 'UTF-8 bytes')]
-    """
-
-    platform: str
-    field: str
-    limit: int
-    counter: Callable[[str], int] = attrs.field(repr=False)
-    unit: str
-    source: str = attrs.field(repr=False)
-    exclusive: bool = False  # "< limit" rather than "<= limit"
-
-    def overflow(self, text: str) -> tuple[int, int]:
-        """``(length, how many over)`` of *text*; over is 0 when it fits.
-
-        Example:
-            >>> from govmedia.content.counting import rules_for
-            >>> rules_for("x")[0].overflow("国" * 141)
-            (282, 2)
-        """
-        length = self.counter(text)
-        allowed = self.limit - 1 if self.exclusive else self.limit
-        return length, max(0, length - allowed)
-
-
 def _bluesky_bytes(text: str) -> int:
     return count_bluesky(text)[1]
 
@@ -265,58 +235,71 @@ _WX = "shared/platforms/wechat_oa.md: draft/add"
 _WB = "shared/platforms/weibo.md"
 _TG = "shared/platforms/telegram.md: Content limits"
 
+# Rules of platforms whose modules are not written yet; each moves to its
+# platform class (``rules``) when the platform is built, and this table goes.
 RULES: tuple[LengthRule, ...] = (
-    LengthRule(platform="x", field="text", limit=_X_MAX, counter=_x_total,
+    LengthRule(id="x.text.max_length", field="text", limit=_X_MAX, counter=_x_total,
                unit="characters as X counts them (CJK 2, URL 23)", source=_X_SRC),
-    LengthRule(platform="mastodon", field="text", limit=500, counter=count_mastodon,
-               unit="characters as Mastodon counts them (URL 23)",
-               source="shared/platforms/mastodon.md: upstream default; instances set max_characters"),
-    LengthRule(platform="bluesky", field="text", limit=300, counter=graphemes, unit="graphemes",
-               source="shared/platforms/bluesky.md: lexicon maxGraphemes"),
-    LengthRule(platform="bluesky", field="text", limit=3000, counter=_bluesky_bytes,
+    LengthRule(id="bluesky.text.max_graphemes", field="text", limit=300, counter=graphemes,
+               unit="graphemes", source="shared/platforms/bluesky.md: lexicon maxGraphemes"),
+    LengthRule(id="bluesky.text.max_bytes", field="text", limit=3000, counter=_bluesky_bytes,
                unit="UTF-8 bytes", source="shared/platforms/bluesky.md: lexicon maxLength"),
-    LengthRule(platform="weibo", field="text", limit=140, counter=count_weibo,
+    LengthRule(id="weibo.text.max_length", field="text", limit=140, counter=count_weibo,
                unit="characters as Weibo counts them (CJK 1, two ASCII 1)",
                source=f"{_WB}: statuses/share status <=140 (ASCII rule unverified)"),
-    LengthRule(platform="weibo_article", field="title", limit=32, counter=count_chars,
+    LengthRule(id="weibo_article.title.max_length", field="title", limit=32, counter=count_chars,
                unit="characters", source=f"{_WB}: long article title"),
-    LengthRule(platform="weibo_article", field="body", limit=90_000, counter=count_chars,
+    LengthRule(id="weibo_article.body.max_length", field="body", limit=90_000, counter=count_chars,
                unit="characters", source=f"{_WB}: long article content"),
-    LengthRule(platform="weibo_article", field="text", limit=1_900, counter=count_chars,
+    LengthRule(id="weibo_article.text.max_length", field="text", limit=1_900, counter=count_chars,
                unit="characters", source=f"{_WB}: long article bound post"),
-    LengthRule(platform="telegram", field="text", limit=4096, counter=count_telegram,
+    LengthRule(id="telegram.text.max_length", field="text", limit=4096, counter=count_telegram,
                unit="characters (UTF-16 units)", source=_TG),
-    LengthRule(platform="telegram", field="caption", limit=1024, counter=count_telegram,
+    LengthRule(id="telegram.caption.max_length", field="caption", limit=1024, counter=count_telegram,
                unit="characters (UTF-16 units)", source=_TG),
-    LengthRule(platform="wechat_oa", field="title", limit=32, counter=count_chars,
-               unit="characters", source=_WX),
-    LengthRule(platform="wechat_oa", field="author", limit=16, counter=count_chars,
-               unit="characters", source=_WX),
-    LengthRule(platform="wechat_oa", field="summary", limit=128, counter=count_chars,
-               unit="characters", source=f"{_WX} digest"),
-    LengthRule(platform="wechat_oa", field="body", limit=20_000, counter=count_chars,
-               unit="characters", source=f"{_WX} content < 20,000 characters", exclusive=True),
-    LengthRule(platform="wechat_oa", field="body", limit=1_048_576, counter=count_utf8,
-               unit="bytes", source=f"{_WX} content < 1 MB", exclusive=True),
-    LengthRule(platform="youtube", field="title", limit=100, counter=count_chars,
+    LengthRule(id="youtube.title.max_length", field="title", limit=100, counter=count_chars,
                unit="characters", source="shared/platforms/youtube.md: snippet.title"),
-    LengthRule(platform="youtube", field="text", limit=5000, counter=count_utf8,
+    LengthRule(id="youtube.text.max_bytes", field="text", limit=5000, counter=count_utf8,
                unit="UTF-8 bytes", source="shared/platforms/youtube.md: snippet.description"),
-    LengthRule(platform="bilibili_article", field="title", limit=40, counter=count_chars,
+    LengthRule(id="bilibili_article.title.max_length", field="title", limit=40, counter=count_chars,
                unit="characters", source="shared/platforms/bilibili.md: article/add title"),
 )
+
+
+def _declared(platform: str) -> list[LengthRule] | None:
+    """The length rules a registered platform's class declares, or ``None``."""
+    from govmedia.errors import ConfigError as _Missing
+    from govmedia.platforms import registry
+
+    if platform not in registry.available():
+        return None
+    try:
+        cls = registry.get(platform)
+    except _Missing:
+        return None
+    declared = getattr(cls, "rules", None)
+    if declared is None:
+        return None
+    return [r for r in declared if isinstance(r, LengthRule)]
+
 
 def rules_for(platform: str, field: str | None = None) -> list[LengthRule]:
     """The length rules of *platform* (optionally only those of *field*).
 
-    A platform with no rules here (WordPress, webhook) has no length limit.
+    A registered platform's rules come from its class (``rules``). A platform
+    with no rules (WordPress, webhook) has no length limit.
 
     Example:
         >>> from govmedia.content.counting import rules_for
         >>> [(r.field, r.limit) for r in rules_for("wechat_oa", "title")]
         [('title', 32)]
+        >>> [(r.field, r.limit, r.unit) for r in rules_for("bluesky")]
+        [('text', 300, 'graphemes'), ('text', 3000, 'UTF-8 bytes')]
     """
-    return [r for r in RULES if r.platform == platform and (field is None or r.field == field)]
+    rules = _declared(platform)
+    if rules is None:
+        rules = [r for r in RULES if r.platform == platform]
+    return [r for r in rules if field is None or r.field == field]
 
 
 def check_length(text: str, platform: str, field: str = "text", *,
@@ -326,11 +309,11 @@ def check_length(text: str, platform: str, field: str = "text", *,
 
     Args:
         text: The text as it will be sent.
-        platform: A platform name from `RULES` (others have no limit: ``[]``).
+        platform: A platform name (one with no rules has no limit: ``[]``).
         field: The post field (``text``, ``title``, ``body``, ``summary``, ``caption``, ...).
         limit: Overrides the limit of a single-rule field, e.g. a Mastodon
             instance's ``max_characters``.
-        rules: Check against these rules instead of the built-in table.
+        rules: Check against these rules instead of the platform's.
 
     Example:
         >>> from govmedia.content.counting import check_length
@@ -340,18 +323,11 @@ def check_length(text: str, platform: str, field: str = "text", *,
         []
     """
     chosen = list(rules) if rules is not None else rules_for(platform, field)
-    if limit is not None:
-        if len(chosen) != 1:
-            raise ConfigError(f"limit= needs exactly one rule for {platform}.{field}, found {len(chosen)}")
-        chosen = [attrs.evolve(chosen[0], limit=limit)]
+    if limit is not None and len(chosen) != 1:
+        raise ConfigError(f"limit= needs exactly one rule for {platform}.{field}, found {len(chosen)}")
     problems = []
     for rule in chosen:
-        length, over = rule.overflow(text)
-        if over:
-            bound = f"under {rule.limit}" if rule.exclusive else f"limit {rule.limit}"
-            problems.append(Problem(
-                code="too_long",
-                message=f"{field} is {length} {rule.unit}, {bound}: {over} over",
-                field=field,
-            ))
+        problem = rule.check(text, limit=limit, field=field)
+        if problem is not None:
+            problems.append(problem)
     return problems

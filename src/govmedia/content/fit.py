@@ -172,8 +172,7 @@ def fit_for(text: str, platform: str, field: str = "text", *,
     if limit is not None:
         if len(rules) != 1:
             raise ConfigError(f"limit= needs exactly one rule for {platform}.{field}")
-        rules = [LengthRule(platform=platform, field=field, limit=limit, counter=rules[0].counter,
-                            unit=rules[0].unit, source=rules[0].source)]
+        rules = [attrs.evolve(rules[0], limit=limit)]
 
     def ok(candidate: str) -> bool:
         return all(r.overflow(candidate)[1] == 0 for r in rules)

@@ -1,4 +1,9 @@
-"""Platform plugins: the protocol, the registry and the built-ins.
+"""Platform plugins: the protocol, the toolkit to write one, the registry and the built-ins.
+
+A plugin author needs only this module: subclass `BasePlatform`, declare the
+platform's data (`Option`, an `Auth`, an `ErrorTable` of `Code` entries, its
+`Rule`/`LengthRule` limits) and write the flows with the helpers and steps.
+See the "Write your own platform" guide.
 
 Example:
     >>> import govmedia as gm
@@ -6,17 +11,60 @@ Example:
     True
 """
 
-from govmedia.platforms.base import BasePlatform, Capabilities, Platform, Sleep, Token
+from govmedia.content.rules import LengthRule, Rule
+from govmedia.platforms.auth import Auth, Basic, FetchedToken, Header, NoAuth, Query, StaticToken
+from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform
+from govmedia.platforms.codes import Code, ErrorTable
+from govmedia.platforms.options import Option, Options, url_check
 from govmedia.platforms.registry import available, get, register, unregister
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Flow,
+    Sleep,
+    creates,
+    external,
+    json_body,
+    json_of,
+    prepares,
+    retry_safe,
+)
+from govmedia.tokens import MemoryTokenStore, Token, TokenStore
 
 __all__ = [
+    "COMMON_OPTIONS",
+    "Auth",
     "BasePlatform",
+    "Basic",
     "Capabilities",
+    "Checkpoint",
+    "Code",
+    "Doubt",
+    "ErrorTable",
+    "FetchedToken",
+    "Flow",
+    "Header",
+    "LengthRule",
+    "MemoryTokenStore",
+    "NoAuth",
+    "Option",
+    "Options",
     "Platform",
+    "Query",
+    "Rule",
     "Sleep",
+    "StaticToken",
     "Token",
+    "TokenStore",
     "available",
+    "creates",
+    "external",
     "get",
+    "json_body",
+    "json_of",
+    "prepares",
     "register",
+    "retry_safe",
     "unregister",
+    "url_check",
 ]

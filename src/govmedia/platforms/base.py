@@ -1,32 +1,43 @@
-"""The protocol every platform implements, and the base class that helps.
+"""The protocol every platform implements, and the base class that does most of it.
 
-A platform holds no I/O. Each flow (`publish`, `delete`, `metrics`,
-`authenticate`) is a generator that yields *steps*, an `httpx.Request` to send
-or a `Sleep`, and receives the `httpx.Response` of each request once it passed
-the client's pipeline (rate limit, send, classify, retry). The same code so
-serves `Client` and `AsyncClient`, and tests can drive a flow step by step.
+A platform holds no I/O. Each flow (`publish`, `delete`, `metrics`, `recover`,
+the token flows) is a generator of steps (`govmedia.platforms.steps`): it
+yields requests, `Sleep` and `Checkpoint`, and receives the response of each
+request once it passed the client's pipeline (rate limit, token, send,
+classify, retry). The same code so serves `Client` and `AsyncClient`, and
+tests can drive a flow step by step.
 
-A request is sent with the channel's credentials applied by `authorize` on each
-attempt, so a refreshed token or a fresh signature timestamp is used on retry.
+A platform is declared in one place, its class. Class data: `name`, the
+credential keys, `options` (typed `Option`s, checked once per channel),
+`auth` (how requests carry credentials), `errors` (its `ErrorTable`), `rules`
+(every limit `check` enforces, with an id, a remedy and a source),
+`tag_style`, `default_rate_limits`, `capabilities`, and `fake` (where its
+strict fake lives). Everything else (the key check, the docs' tables, the
+sandbox, the contract suite) is derived from it. Flows use the helpers:
+`call` (one request, marked and checked), `poll`, `fetch` (URL media, never
+with credentials) and `read_parts` (files streamed from disk in parts).
 
 Each flow marks the request that may create something readers see with
-`creates` (its point of no return: uploads and token fetches before it leave
-nothing behind), and reports the ids it learns after it with `Checkpoint`
-steps. The pipeline then turns every later failure into `DeliveryUnknown`
-carrying those ids, and a journal-backed re-run hands them to `recover`, which
-finishes the known work instead of creating the post again.
+`creates` (its point of no return), and reports the ids it learns after it
+with `Checkpoint` steps. The pipeline turns every later failure into
+`DeliveryUnknown` carrying those ids, and a journal-backed re-run hands them to
+`recover`, which finishes the known work instead of creating the post again.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import pathlib
 import re
-from collections.abc import Generator, Mapping
-from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar, runtime_checkable
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import httpx
 
+from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -36,11 +47,32 @@ from govmedia.errors import (
     RateLimited,
     TransientError,
 )
-from govmedia.model import Channel, Metrics, Post, Problem, Receipt
+from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
+from govmedia.platforms.auth import Auth, NoAuth
+from govmedia.platforms.codes import Code, ErrorTable
+from govmedia.platforms.options import Option, Options, parse_options
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Flow,
+    Sleep,
+    Step,
+    creates,
+    creates_something,
+    external,
+    is_external,
+    is_retry_safe,
+    json_body,
+    json_of,
+    prepares,
+    retry_safe,
+)
+from govmedia.policy.ratelimit import RateLimit
 from govmedia.policy.retry import retry_after_from
 from govmedia.tokens import Token
 
 __all__ = [
+    "COMMON_OPTIONS",
     "BasePlatform",
     "Capabilities",
     "Checkpoint",
@@ -55,139 +87,24 @@ __all__ = [
     "external",
     "is_external",
     "is_retry_safe",
+    "json_body",
+    "json_of",
     "prepares",
     "retry_safe",
 ]
 
 T = TypeVar("T")
 
-COMMON_OPTIONS = ("script", "fit")
-"""Options every platform takes: ``script`` converts the text on the way out
-(OpenCC); ``fit = true`` shortens an over-long text to the platform's limit
-instead of refusing it."""
+COMMON_OPTIONS: Mapping[str, Option] = {
+    "script": Option(str, choices=("traditional", "simplified"),
+                     doc="convert the text on the way out (OpenCC)"),
+    "fit": Option(bool, default=False,
+                  doc="shorten an over-long text to the platform's limit instead of refusing it"),
+}
+"""Options every platform takes."""
 
-
-@attrs.frozen
-class Sleep:
-    """A step that waits *seconds* before the flow goes on (polling, say)."""
-
-    seconds: float
-
-
-@attrs.frozen
-class Checkpoint:
-    """A step that reports what the flow has learnt (ids), under a stage name.
-
-    Before the point of no return its data travels with the journal claim;
-    after it, it is written to the journal before the flow goes on, and a
-    re-run of an interrupted delivery gets the latest stage and all data in
-    `Doubt`. Values must be JSON-serialisable and hold no secret.
-
-    Example:
-        >>> from govmedia.platforms.base import Checkpoint
-        >>> Checkpoint("submitted", {"publish_id": "2247483001"}).stage
-        'submitted'
-    """
-
-    stage: str
-    data: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-@attrs.frozen(kw_only=True)
-class Doubt:
-    """What a journal-backed re-run knows of a delivery an earlier run left in doubt.
-
-    Attributes:
-        state: the journal state it was left in (``sending`` or ``unknown``).
-        stage: the last `Checkpoint` stage recorded (``None``: only the claim).
-        data: every checkpoint's data, merged (ids learnt, markers).
-        age: seconds since a create of it may first have been applied
-            (``None``: not known).
-    """
-
-    state: str = "sending"
-    stage: str | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict)
-    age: float | None = None
-
-    def within(self, window: float | None, *, margin: float = 0.9) -> bool:
-        """True while a key the platform keeps *window* seconds is surely still kept."""
-        return window is None or (self.age is not None and self.age < window * margin)
-
-
-Step: TypeAlias = httpx.Request | Sleep | Checkpoint
-Flow: TypeAlias = Generator[Step, httpx.Response, T]
-
-_RETRY_SAFE = "govmedia.retry_safe"
-_CREATES = "govmedia.creates"
-_EXTERNAL = "govmedia.external"
-
-
-def retry_safe(request: httpx.Request) -> httpx.Request:
-    """Mark a write as safe to resend after it may have been applied.
-
-    Use it where the platform deduplicates (an ``Idempotency-Key`` it honours)
-    or where the POST only reads (WeChat's ``freepublish/get``). Reads by
-    method (GET, HEAD, OPTIONS) are safe already.
-    """
-    request.extensions[_RETRY_SAFE] = True
-    return request
-
-
-def is_retry_safe(request: httpx.Request) -> bool:
-    """True when *request* may be sent again after a possibly-applied failure."""
-    return request.method in ("GET", "HEAD", "OPTIONS") or bool(
-        request.extensions.get(_RETRY_SAFE)
-    )
-
-
-def creates(request: httpx.Request) -> httpx.Request:
-    """Mark *request* as one that may create something readers see (the point of no return).
-
-    A create, a submit, a repost. A write that leaves nothing a reader sees
-    (an upload of media the post will attach, a token fetch, a status read
-    sent as POST) is marked with `prepares` instead. A write left unmarked
-    counts as a create, so a platform that declares nothing is judged as
-    strictly as before: the journal claims it before its first write.
-
-    Example:
-        >>> import httpx
-        >>> from govmedia.platforms.base import creates, creates_something, prepares
-        >>> creates_something(creates(httpx.Request("POST", "https://x.example/posts")))
-        True
-        >>> creates_something(prepares(httpx.Request("POST", "https://x.example/media")))
-        False
-    """
-    request.extensions[_CREATES] = True
-    return request
-
-
-def prepares(request: httpx.Request) -> httpx.Request:
-    """Mark *request* as one that creates nothing readers see (see `creates`)."""
-    request.extensions[_CREATES] = False
-    return request
-
-
-def creates_something(request: httpx.Request) -> bool:
-    """True when *request* may create something (see `creates`)."""
-    marked = request.extensions.get(_CREATES)
-    if marked is not None:
-        return bool(marked)
-    return request.method not in ("GET", "HEAD", "OPTIONS")
-
-
-def external(request: httpx.Request) -> httpx.Request:
-    """Mark *request* as going to another host than the platform's (a media download).
-
-    The pipeline never applies the channel's credentials to it.
-    """
-    request.extensions[_EXTERNAL] = True
-    return request
-
-
-def is_external(request: httpx.Request) -> bool:
-    """True when *request* was marked with `external`."""
-    return bool(request.extensions.get(_EXTERNAL))
+EXTERNAL_MAX_BODY = 64 * 1024 * 1024
+"""The most bytes a media download from another host may bring."""
 
 
 @attrs.frozen(kw_only=True)
@@ -280,14 +197,25 @@ class Platform(Protocol):
         """Rate-limit keys besides ``platform`` and ``platform:account`` (an app id)."""
 
 
-def _as_kind(value: Any) -> type[PlatformError]:
-    if isinstance(value, type) and issubclass(value, PlatformError):
+class _PerChannel:
+    """Values worked out once per channel object (parsed options), dropped with it."""
+
+    __slots__ = ("_channels", "_values")
+
+    def __init__(self) -> None:
+        self._channels: weakref.WeakValueDictionary[int, Channel] = weakref.WeakValueDictionary()
+        self._values: dict[int, Any] = {}
+
+    def get(self, channel: Channel, make: Callable[[Channel], Any]) -> Any:
+        key = id(channel)
+        if self._channels.get(key) is channel:
+            return self._values[key]
+        value = make(channel)
+        if len(self._values) > 4 * len(self._channels) + 64:  # forget channels long gone
+            self._values = {k: v for k, v in self._values.items() if k in self._channels}
+        self._channels[key] = channel
+        self._values[key] = value
         return value
-    raise TypeError(value)
-
-
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
 
 
 def _snippet(text: str, limit: int = 200) -> str:
@@ -296,42 +224,91 @@ def _snippet(text: str, limit: int = 200) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-class BasePlatform:
-    """Defaults for a platform: HTTP-status errors, no refresh, no delete/metrics.
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
 
-    A subclass sets the class attributes, `error_codes` (its code table) and
-    the flows it supports; flows it lacks raise `ConfigError`.
+
+class BasePlatform:
+    """The base of every platform: declared data in, checks, auth, errors and helpers out.
+
+    A subclass declares its class data (see the module docs) and writes its
+    flows with the helpers; flows it lacks raise `ConfigError`.
 
     Example:
-        >>> import httpx
         >>> import govmedia as gm
-        >>> from govmedia.platforms.base import json_body, retry_safe
-        >>> class NoticeBoardPlatform(gm.BasePlatform):
+        >>> from govmedia.platforms import BasePlatform, Option, StaticToken, url_check
+        >>> class NoticeBoardPlatform(BasePlatform):
         ...     name = "notice_board"
         ...     credential_keys = ("api_key",)
-        ...     option_keys = ("url",)
+        ...     options = {"base_url": Option(str, required=True, check=url_check())}
+        ...     auth = StaticToken("api_key")
         ...     def publish(self, post, channel, key):
-        ...         request = httpx.Request("POST", channel.options["url"],
-        ...                                 content=json_body({"text": post.text, "id": key}))
-        ...         response = yield retry_safe(request)  # the board dedupes on "id"
-        ...         return gm.Receipt(channel=channel, remote_id=response.json()["id"])
+        ...         notice = yield from self.call(channel, "POST", "/notices", creates=True, safe=True,
+        ...                                       json={"text": post.text, "id": key}, expect=("id",))
+        ...         return gm.Receipt(channel=channel, remote_id=str(notice["id"]))
+        >>> NoticeBoardPlatform.option_keys, NoticeBoardPlatform.required_options
+        (('base_url',), ('base_url',))
     """
 
     name: ClassVar[str] = ""
     credential_keys: ClassVar[tuple[str, ...]] = ()
     optional_credential_keys: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[Mapping[str, Option]] = {}
+    """The channel options, declared (``option_keys`` and ``required_options`` follow)."""
     option_keys: ClassVar[tuple[str, ...]] = ()
     required_options: ClassVar[tuple[str, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
+    auth: ClassVar[Auth] = NoAuth()
+    """How requests carry the credentials (`govmedia.platforms.auth`)."""
+    errors: ClassVar[ErrorTable | None] = None
+    """The platform's error table; codes not in it are judged by HTTP status."""
+    rules: ClassVar[tuple[Rule, ...]] = ()
+    """Every limit `check` enforces, each with a stable id (docs: rule catalog)."""
+    tag_style: ClassVar[str] = "none"
+    """How tags are written (`govmedia.content.hashtags` styles: ``weibo``, ``x``, ...)."""
+    default_rate_limits: ClassVar[Mapping[str, RateLimit]] = {}
+    """Limits applied unless the client is given others for the same key; a key
+    ``"platform:*"`` is one budget per account."""
+    fake: ClassVar[str | None] = None
+    """``"module:Class"`` of the platform's strict fake in `govmedia.testing`."""
+    api_base: ClassVar[str | None] = None
+    """The API's address where no ``base_url`` option says otherwise."""
+    credential_hosts: ClassVar[tuple[str, ...]] = ()
+    """Hosts besides the API's own that receive the credentials (an upload host)."""
 
     error_codes: ClassVar[Mapping[int | str, type[PlatformError]]] = {}
-    """The platform's own codes (or HTTP statuses) mapped to error classes."""
+    """The platform's own codes (or HTTP statuses) mapped to error classes (from `errors`)."""
     quota_codes: ClassVar[frozenset[int | str]] = frozenset()
-    """Rate-limit codes with no known reset (daily quotas): raised at once."""
+    """Rate-limit codes with no known reset (from `errors`)."""
     uses_token: ClassVar[bool] = False
-    """Requests need a token from `authenticate`, cached per `token_scope`."""
+    """Requests need a token from `authenticate`, kept per `token_scope` (from `auth`)."""
     json_responses: ClassVar[bool] = True
     """Successful responses carry JSON; a 2xx that does not parse is suspect."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "options" in own and "option_keys" not in own:
+            cls.option_keys = tuple(cls.options)
+            cls.required_options = tuple(k for k, o in cls.options.items() if o.required)
+        if "auth" in own:
+            if "uses_token" not in own:
+                cls.uses_token = cls.auth.uses_token
+            if cls.auth.refreshes and not cls.capabilities.refresh:
+                cls.capabilities = attrs.evolve(cls.capabilities, refresh=True)
+        if "errors" in own and cls.errors is not None and "error_codes" not in own:
+            cls.error_codes = {code: entry.kind for code, entry in cls.errors.items()}
+            cls.quota_codes = frozenset(code for code, entry in cls.errors.items() if entry.no_reset)
+        if "rules" in own:
+            # The capability table's limits come from the rules: one source.
+            limits = {r.field: r.limit - r.exclusive for r in reversed(cls.rules)
+                      if isinstance(r, LengthRule)}
+            cls.capabilities = attrs.evolve(
+                cls.capabilities, text_max=limits.get("text", limits.get("body")),
+                title_max=limits.get("title"))
+
+    def __init__(self) -> None:
+        self._parsed = _PerChannel()
 
     # ----------------------------------------------------------- configuration
 
@@ -341,7 +318,7 @@ class BasePlatform:
         # fan-out: the common, valid case is a few set comparisons.
         credentials, options = channel.credentials, channel.options
         known_credentials, known_options = self._known_keys()
-        if (
+        if not (
             all(credentials.get(k) for k in self.credential_keys)
             and credentials.keys() <= known_credentials
             and options.keys() <= known_options
@@ -349,8 +326,19 @@ class BasePlatform:
             and isinstance(options.get("fit", False), bool)
             and options.get("script") in (None, "traditional", "simplified")
         ):
-            return
-        self._channel_error(channel)
+            self._channel_error(channel)
+        if self.options:
+            self.opts(channel)
+
+    def opts(self, channel: Channel) -> Options:
+        """*channel*'s declared options, parsed and typed (`ConfigError` naming a bad one).
+
+        Worked out once per channel object.
+        """
+        if not self.options:
+            return Options({})
+        parsed: Options = self._parsed.get(channel, lambda ch: parse_options(self.options, ch))
+        return parsed
 
     def _known_keys(self) -> tuple[frozenset[str], frozenset[str]]:
         sources = (self.credential_keys, self.optional_credential_keys, self.option_keys)
@@ -400,6 +388,30 @@ class BasePlatform:
         if self.optional_credential_keys:
             text += f" (optional: {', '.join(self.optional_credential_keys)})"
         return text
+
+    def base_url(self, channel: Channel) -> str:
+        """The API's address for *channel*: its ``base_url`` option, else `api_base`."""
+        base = channel.options.get("base_url") or self.api_base
+        if not base:
+            raise ConfigError(f"channel {channel.id}: {self.name} needs a base_url option")
+        return str(base).rstrip("/")
+
+    def rule(self, rule_id: str) -> Rule:
+        """The declared rule *rule_id* (a `KeyError` means a typo in the platform)."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    def check_lengths(self, text: str, field: str, *, limit: int | None = None) -> list[Problem]:
+        """``too_long`` problems of *text* against this platform's length rules for *field*."""
+        problems = []
+        for rule in self.rules:
+            if isinstance(rule, LengthRule) and rule.field == field:
+                problem = rule.check(text, limit=limit)
+                if problem is not None:
+                    problems.append(problem)
+        return problems
 
     def validate(self, post: Post, channel: Channel) -> list[Problem]:
         """Offline checks; the base class finds nothing."""
@@ -456,36 +468,72 @@ class BasePlatform:
             platform=self.name, account=channel.account, known=doubt.data,
         )
 
+    # ----------------------------------------------------------- auth
+
     def authenticate(self, channel: Channel) -> Flow[Token]:
-        """Fetch a token; platforms with static tokens never get here."""
-        raise ConfigError(f"{self.name} has no token endpoint (channel {channel.id})")
+        """The first token of a scope (from `auth`)."""
+        if not self.uses_token:
+            raise ConfigError(f"{self.name} has no token endpoint (channel {channel.id})")
+        token: Token = yield from self.auth.authenticate(self, channel)
+        return token
 
     def refresh(self, channel: Channel, token: Token) -> Flow[Token]:
-        """Renew *token*; the default fetches a new one as `authenticate` does."""
-        renewed: Token = yield from self.authenticate(channel)
+        """A new token for a refused or expired one (from `auth`)."""
+        renewed: Token = yield from self.auth.refresh(self, channel, token)
         return renewed
 
-    # ----------------------------------------------------------- transport hooks
+    def token_request(self, channel: Channel, previous: Token | None) -> httpx.Request:
+        """`FetchedToken`: the request that fetches a token for *channel*."""
+        raise ConfigError(f"{self.name} declares no token request")
+
+    def refresh_request(self, channel: Channel, token: Token) -> httpx.Request:
+        """`StaticToken` with refresh: the request that trades *token*'s refresh token."""
+        raise ConfigError(f"{self.name} cannot refresh tokens")
+
+    def token_from(self, response: httpx.Response, channel: Channel, *,
+                   previous: Token | None) -> Token:
+        """The `Token` in a token or refresh answer."""
+        raise ConfigError(f"{self.name} declares no token answer")
 
     def token_scope(self, channel: Channel) -> str:
-        """Cache tokens per channel by default."""
-        return channel.id
+        """The key tokens are kept under: one per app, shared by its channels (from `auth`)."""
+        return self.auth.scope(self, channel)
 
     def rate_scopes(self, channel: Channel) -> tuple[str, ...]:
         """No app-level rate scope by default."""
         return ()
 
+    def carries_credentials(self, request: httpx.Request, channel: Channel) -> bool:
+        """True when *request* goes to the platform's API (its own host or `credential_hosts`)."""
+        host = request.url.host
+        if host in self.credential_hosts:
+            return True
+        base = channel.options.get("base_url") or self.api_base
+        if not base:
+            return True  # the platform builds every URL itself
+        own = _origin(str(base))
+        return (request.url.scheme, host, request.url.port) == own
+
     def authorize(
         self, request: httpx.Request, channel: Channel, token: Token | None
     ) -> httpx.Request:
-        """Send *request* as built by default."""
-        return request
+        """Apply the credentials (`auth`), only ever to the platform's own hosts."""
+        if isinstance(self.auth, NoAuth) or not self.carries_credentials(request, channel):
+            return request
+        return self.auth.authorize(self, request, channel, token)
+
+    # ----------------------------------------------------------- errors
 
     def error_details(self, response: httpx.Response) -> tuple[int | str, str] | None:
-        """Return ``(code, message)`` for an error response, ``None`` for success.
+        """``(code, message)`` for an error response, ``None`` for success.
 
-        The default reads the HTTP status and the body's ``error``/``message``.
+        The code comes from the body where `errors` says where it lives, else
+        from the HTTP status.
         """
+        if self.errors is not None:
+            found = self.errors.body_code(response)
+            if found is not None:
+                return found
         if 200 <= response.status_code < 300:
             return None
         return response.status_code, self.error_message(response)
@@ -494,15 +542,26 @@ class BasePlatform:
         """The most useful message an error body offers."""
         body = _json_or_none(response)
         if isinstance(body, Mapping):
-            for name in ("error_description", "error", "message", "errmsg", "description"):
+            for name in ("error_description", "error", "message", "errmsg", "description",
+                         "detail", "title"):
                 value = body.get(name)
                 if isinstance(value, str) and value:
                     return value
+                if isinstance(value, Mapping):
+                    inner = value.get("message")
+                    if isinstance(inner, str) and inner:
+                        return inner
         text = _safe_text(response)
         return _snippet(text) if text else (response.reason_phrase or f"HTTP {response.status_code}")
 
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
-        """Build the error *response* means, from `error_codes`, or ``None``."""
+        """The error *response* means (from `errors`, else the HTTP status), or ``None``."""
+        try:
+            request: httpx.Request | None = response.request
+        except RuntimeError:  # a response built by hand, without its request
+            request = None
+        if request is not None and is_external(request):
+            return self._external_error(response, channel)
         ok_status = 200 <= response.status_code < 300 and response.status_code != 204
         if self.json_responses and ok_status and not _parses(response):
             # A 2xx whose body is cut short or is an HTML page: the write may
@@ -516,18 +575,198 @@ class BasePlatform:
         if details is None:
             return None
         code, message = details
-        kind = self.error_codes.get(code) or _by_status(response.status_code)
+        entry = self._entry(code, response.status_code, message)
+        kind = entry.kind if entry is not None else _by_status(response.status_code)
         kwargs: dict[str, Any] = {
             "platform": self.name, "account": channel.account, "code": code, "response": response,
+            "hint": entry.hint if entry is not None else None,
         }
-        if issubclass(kind, RateLimited):
-            return RateLimited(message, retry_after=retry_after_from(response),
-                               quota=code in self.quota_codes, **kwargs)
-        if issubclass(kind, TransientError):
+        if entry is not None and entry.applied is not None:
+            kwargs["maybe_applied"] = entry.applied
+        elif issubclass(kind, TransientError):
             # A bare 5xx may come after the write was applied; a platform code
             # that says "busy" means the platform refused it outright.
-            kwargs["maybe_applied"] = code not in self.error_codes
+            kwargs["maybe_applied"] = entry is None and code not in self.error_codes
+        if issubclass(kind, RateLimited):
+            quota = entry.no_reset if entry is not None else False
+            return RateLimited(message, retry_after=retry_after_from(response),
+                               quota=quota or code in self.quota_codes, **kwargs)
         return kind(message, **kwargs)
+
+    def _entry(self, code: int | str, status: int, message: str) -> Code | None:
+        if self.errors is not None:
+            return self.errors.entry(code, status, message)
+        legacy = self.error_codes.get(code)
+        return Code(kind=legacy) if legacy is not None else None
+
+    def _external_error(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
+        if 200 <= response.status_code < 300:
+            return None
+        status = response.status_code
+        kind = TransientError if status >= 500 or status in (408, 429) else PlatformError
+        return kind(
+            f"could not fetch {response.request.url}: HTTP {status}", platform=self.name,
+            account=channel.account, code=status, response=response,
+            hint="Check the media URL, or attach the file itself.",
+        )
+
+    # ----------------------------------------------------------- helpers for flows
+
+    def request(
+        self, channel: Channel, method: str, path: str, *, json: Any = None,
+        params: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
+        files: Any = None, content: bytes | None = None,
+        headers: Mapping[str, str] | None = None, safe: bool = False,
+        creates: bool | None = None, max_body: int | None = None, deadline: float | None = None,
+    ) -> httpx.Request:
+        """One request to the platform's API, marked for the pipeline.
+
+        Args:
+            channel: whose API (its ``base_url``) and credentials.
+            method: the HTTP method.
+            path: below the API's address, or a whole URL.
+            json: a body sent as compact UTF-8 JSON.
+            params: query parameters, as `httpx.Request` takes them.
+            data: form fields.
+            files: multipart files.
+            content: a raw body.
+            headers: extra headers.
+            safe: the platform deduplicates it (or it only reads): resent after
+                a failure that may have been applied.
+            creates: it may create something readers see (the point of no
+                return: ``True``), or surely not (an upload: ``False``);
+                ``None``: a write counts as a create.
+            max_body: the largest answer accepted, when more than the client's.
+            deadline: seconds the whole request may take, when more than the client's.
+        """
+        url = path if path.startswith(("https://", "http://")) else self.base_url(channel) + path
+        merged = dict(headers or {})
+        body = content
+        if json is not None:
+            body = json_body(json)
+            merged.setdefault("Content-Type", "application/json")
+        request = httpx.Request(method, url, params=params, data=data, files=files, content=body,
+                                headers=merged)
+        if safe:
+            retry_safe(request)
+        if creates is not None:
+            request.extensions["govmedia.creates"] = creates
+        if max_body is not None:
+            request.extensions["govmedia.max_body"] = max_body
+        if deadline is not None:
+            request.extensions["govmedia.deadline"] = deadline
+        return request
+
+    def call(
+        self, channel: Channel, method: str, path: str, *, expect: tuple[str, ...] = (),
+        **options: Any,
+    ) -> Flow[Any]:
+        """Send one request (see `request` for *options*) and return its JSON answer.
+
+        *expect* names fields (dotted paths) the answer must have; one missing
+        is a `PlatformError` naming it (possibly applied, for a create).
+
+        Example:
+            >>> # in a flow:  media = yield from self.call(channel, "POST", "/media",
+            >>> #                 files={"file": (...)}, creates=False, safe=True, expect=("id",))
+        """
+        request = self.request(channel, method, path, **options)
+        response = yield request
+        return self.answer(response, channel, expect=expect,
+                           creates=creates_something(request))
+
+    def answer(self, response: httpx.Response, channel: Channel, *, expect: tuple[str, ...] = (),
+               creates: bool = False) -> Any:
+        """*response*'s JSON, with each *expect* field checked present."""
+        if not response.content:
+            body: Any = {}
+        else:
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                raise PlatformError(
+                    "the answer is not JSON", platform=self.name, account=channel.account,
+                    code="bad_response", response=response, maybe_applied=creates,
+                ) from None
+        for field in expect:
+            value: Any = body
+            for part in field.split("."):
+                value = value.get(part) if isinstance(value, Mapping) else None
+            if value in (None, ""):
+                raise PlatformError(
+                    f"{response.request.url.path} answered without {field}",
+                    platform=self.name, account=channel.account, code="bad_response",
+                    response=response, maybe_applied=creates,
+                )
+        return body
+
+    def poll(self, ask: Callable[[], Flow[T]], done: Callable[[T], bool], *, interval: float,
+             timeout: float) -> Flow[tuple[T, bool]]:
+        """Ask until *done* says yes or *timeout* seconds pass: ``(last answer, done?)``.
+
+        Example:
+            >>> # status, finished = yield from self.poll(
+            >>> #     lambda: self.call(channel, "GET", f"/jobs/{job}"),
+            >>> #     lambda s: s["state"] != "processing", interval=2, timeout=60)
+        """
+        waited = 0.0
+        while True:
+            value = yield from ask()
+            if done(value):
+                return value, True
+            if waited >= timeout:
+                return value, False
+            yield Sleep(interval)
+            waited += interval
+
+    def fetch(self, media: Media, channel: Channel, *, limit: int = EXTERNAL_MAX_BODY) -> Flow[bytes]:
+        """The bytes of *media*: read from disk or memory, or downloaded from its URL.
+
+        A download goes to another host, so it never carries the channel's
+        credentials (the request is `external`); it is resent on failure.
+        """
+        if media.url is None:
+            return media.read()
+        request = external(prepares(retry_safe(httpx.Request("GET", media.url))))
+        request.extensions["govmedia.max_body"] = limit
+        response = yield request
+        return response.content
+
+    @staticmethod
+    def read_parts(media: Media, part_size: int, *, start: int = 0) -> Iterator[tuple[int, int, bytes]]:
+        """``(index, offset, bytes)`` of each part of *media*, read from disk one at a time.
+
+        Never holds more than one part in memory; *start* skips what a
+        resumed upload already sent (an offset on a part boundary).
+
+        Example:
+            >>> import govmedia as gm
+            >>> m = gm.Media.from_bytes(b"0123456789", filename="v.bin")
+            >>> [(i, o, len(b)) for i, o, b in BasePlatform.read_parts(m, 4)]
+            [(0, 0, 4), (1, 4, 4), (2, 8, 2)]
+        """
+        if part_size < 1:
+            raise ValueError("part_size must be positive")
+        with _open(media) as stream:
+            stream.seek(start)
+            index, offset = start // part_size, start
+            while chunk := stream.read(part_size):
+                yield index, offset, chunk
+                index += 1
+                offset += len(chunk)
+
+
+def _open(media: Media) -> BinaryIO:
+    if media.data is not None:
+        return io.BytesIO(media.data)
+    if media.path is not None:
+        return pathlib.Path(media.path).open("rb")
+    raise ConfigError(f"{media.filename}: URL media must be fetched first")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port
 
 
 def _by_status(status: int) -> type[PlatformError]:
@@ -562,17 +801,3 @@ def _parses(response: httpx.Response) -> bool:
     except ValueError:
         return False
     return True
-
-
-def json_of(response: httpx.Response) -> Any:
-    """The JSON body of a response the pipeline accepted (checked already)."""
-    return json.loads(response.content)
-
-
-# One encoder for every body: json.dumps with options builds a new one per call.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def json_body(data: Any) -> bytes:
-    """Encode *data* as compact UTF-8 JSON with characters kept raw (WeChat needs that)."""
-    return _JSON.encode(data).encode("utf-8")

@@ -14,7 +14,6 @@ ready, 422: failed) with `Sleep` steps in between, up to ``poll_timeout``.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -22,62 +21,34 @@ from urllib.parse import quote
 import httpx
 import regex
 
-from govmedia.content.counting import check_length
 from govmedia.content.hashtags import hashtag
+from govmedia.content.length import count_mastodon
 from govmedia.content.markup import short_text
-from govmedia.errors import (
-    AuthError,
-    ConfigError,
-    ContentRejected,
-    PlatformError,
-    RateLimited,
-    TransientError,
-)
+from govmedia.content.rules import LengthRule, Rule
+from govmedia.errors import ConfigError, ContentRejected, PlatformError, TransientError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
-from govmedia.platforms.base import (
-    BasePlatform,
-    Capabilities,
-    Flow,
-    Sleep,
-    Token,
-    creates,
-    json_body,
-    json_of,
-    prepares,
-    retry_safe,
-)
+from govmedia.platforms.auth import StaticToken
+from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.codes import Code, ErrorTable
+from govmedia.platforms.options import Option, url_check
+from govmedia.platforms.steps import Flow, Sleep
+from govmedia.policy.ratelimit import RateLimit
 
-__all__ = ["MESSAGES", "MastodonPlatform", "status_text"]
+__all__ = ["MastodonPlatform", "status_text"]
 
 logger = logging.getLogger("govmedia")
 
+SHEET = "shared/platforms/mastodon.md"
 TEXT_MAX = 500
 MEDIA_MAX = 4
-IMAGE_MAX_BYTES = 16 * 1024 * 1024  # upstream IMAGE_LIMIT (older servers: 10 MB)
-VIDEO_MAX_BYTES = 99 * 1024 * 1024  # upstream VIDEO_LIMIT, audio too (older: 40 MB)
+MB = 1024 * 1024
+IMAGE_MAX_BYTES = 16 * MB  # upstream IMAGE_LIMIT (older servers: 10 MB)
+VIDEO_MAX_BYTES = 99 * MB  # upstream VIDEO_LIMIT, audio too (older: 40 MB)
 ALT_MAX = 1500  # MediaAttachment description length (app/models/media_attachment.rb)
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 REBLOG_VISIBILITIES = ("public", "unlisted", "private")
 IDEMPOTENCY_WINDOW = 3600.0
-DEFAULT_POLL_TIMEOUT = 60.0
-DEFAULT_POLL_INTERVAL = 1.0
 
-# Messages that change what an HTTP status means: (status, words in the
-# message, the error class (None: keep the status's), a hint (None: the class's)).
-MESSAGES: tuple[tuple[int, str, type[PlatformError] | None, str | None], ...] = (
-    # A status names media still being processed: nothing was created, so the
-    # create is resent (same Idempotency-Key) after the usual backoff.
-    (422, "have not finished processing", TransientError, None),
-    (422, "requires an authenticated user", AuthError,
-     "The token has no user (an app-only token): create a token for the account."),
-    (403, "outside the authorized scopes", None,
-     "Give the token the scopes write:statuses and write:media (or write)."),
-    # The action itself is forbidden (boosting a private status, say).
-    (403, "This action is not allowed", PlatformError,
-     "Mastodon forbids this action for this account; retrying will not help."),
-    # The upload's file could not be processed: the content is at fault.
-    (500, "Error processing thumbnail", ContentRejected, None),
-)
 _LANGUAGE = regex.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
 # A hashtag already in the text: `#` or fullwidth `＃` after a space or at the
 # start (Mastodon's HASHTAG_RE), the name not running on into more tag letters.
@@ -115,16 +86,16 @@ def status_text(post: Post) -> str:
     return f"{text}\n\n{line}" if text and line else text or line
 
 
-def _base(channel: Channel) -> str:
-    return str(channel.options["base_url"]).rstrip("/")
+def _language(value: Any) -> str | None:
+    return None if _LANGUAGE.match(value) else "an ISO 639-1 code like 'zh' or 'en'"
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host.lower(), url.port
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "a positive number of seconds"
 
 
 def _instance(channel: Channel) -> tuple[str, int | None, str]:
-    url = httpx.URL(_base(channel))
+    url = httpx.URL(str(channel.options["base_url"]).rstrip("/"))
     return url.host.lower(), url.port, url.path.rstrip("/")
 
 
@@ -133,29 +104,11 @@ def _size_limit(media: Media) -> int:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+    return f"{size / MB:.1f} MB"
 
 
-def _number(channel: Channel, name: str, default: float) -> float:
-    return float(channel.options.get(name, default))
-
-
-def _entity(
-    response: httpx.Response, platform: str, channel: Channel, what: str = "status"
-) -> dict[str, Any]:
-    """The JSON object of a Status or MediaAttachment answer, checked for its id."""
-    body = json_of(response)
-    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
-        raise PlatformError(
-            f"the answer is not a Mastodon {what} (no id)", platform=platform,
-            account=channel.account, code="bad_response", response=response,
-        )
-    return body
-
-
-def _in_context(error: PlatformError, where: str) -> PlatformError:
-    """The same error, its message prefixed with which media it is about."""
-    return error.evolve(message=f"{where}: {error.message}")
+def _id(status_id: str) -> str:
+    return quote(status_id, safe="")
 
 
 class MastodonPlatform(BasePlatform):
@@ -172,135 +125,144 @@ class MastodonPlatform(BasePlatform):
         >>> ch = gm.Channel(platform="mastodon", account="sasac@social.example",
         ...                 credentials={"access_token": "tok-abcdef"},
         ...                 options={"base_url": "https://social.example"})
-        >>> [p.code for p in gm.Client().check(gm.Post(text="国" * 501), ch)]
-        ['too_long']
+        >>> [(p.code, p.rule) for p in gm.Client().check(gm.Post(text="国" * 501), ch)]
+        [('too_long', 'mastodon.text.max_length')]
     """
 
     name: ClassVar[str] = "mastodon"
     credential_keys: ClassVar[tuple[str, ...]] = ("access_token",)
-    option_keys: ClassVar[tuple[str, ...]] = (
-        "base_url", "visibility", "language", "max_characters", "poll_timeout", "poll_interval",
-    )
-    required_options: ClassVar[tuple[str, ...]] = ("base_url",)
+    options: ClassVar[Mapping[str, Option]] = {
+        "base_url": Option(str, required=True, check=url_check(),
+                           doc="the instance's address, like https://social.example"),
+        "visibility": Option(str, default="public", choices=VISIBILITIES),
+        "language": Option(str, check=_language),
+        "max_characters": Option(int, default=TEXT_MAX, minimum=1,
+                                 doc="the instance's status length, where it is not 500"),
+        "poll_timeout": Option(float, default=60.0, check=_positive),
+        "poll_interval": Option(float, default=1.0, check=_positive),
+    }
+    auth = StaticToken("access_token")
     capabilities: ClassVar[Capabilities] = Capabilities(
         delete=True, metrics=True, repost=True, dedupe=True,
         # PostStatusService keeps the key in Redis for 3,600 s per account.
         dedupe_window=IDEMPOTENCY_WINDOW,
-        text_max=TEXT_MAX, media_max=MEDIA_MAX, media_kinds=("image", "video", "audio"),
+        media_max=MEDIA_MAX, media_kinds=("image", "video", "audio"),
         counting=(
             "grapheme clusters of the status, tags included; each http(s) URL counts 23, "
             "a mention @user@domain counts as @user; option max_characters for other limits"
         ),
         fields=("text", "title", "summary", "body", "link", "tags", "media"),
     )
-    # Codes are HTTP statuses: Mastodon has no codes of its own, only messages,
-    # read in `classify`. 5xx stay out of this table so that a bare 5xx counts
-    # as possibly applied.
-    error_codes: ClassVar[Mapping[int | str, type[PlatformError]]] = {
-        401: AuthError, 403: AuthError, 404: PlatformError, 429: RateLimited,
-        400: ContentRejected, 413: ContentRejected, 422: ContentRejected,
+    rules: ClassVar[tuple[Rule, ...]] = (
+        LengthRule(id="mastodon.text.max_length", field="text", limit=TEXT_MAX,
+                   counter=count_mastodon, unit="characters as Mastodon counts them (URL 23)",
+                   source=f"{SHEET}: upstream default; instances set max_characters"),
+        Rule(id="mastodon.media.max_count", field="media", code="bad_media",
+             summary=f"at most {MEDIA_MAX} attachments", source=SHEET,
+             remediation="Attach fewer media, or give Mastodon a variant."),
+        Rule(id="mastodon.media.no_mix", field="media", code="bad_media",
+             summary="a video or audio attachment must be the only one", source=SHEET,
+             remediation="Post the video on its own."),
+        Rule(id="mastodon.media.kind", field="media", code="bad_media",
+             summary="images, video and audio only", source=SHEET,
+             remediation="Attach an image, a video or an audio file."),
+        Rule(id="mastodon.media.max_size", field="media", code="bad_media",
+             summary="images up to 16 MB, video and audio up to 99 MB", source=SHEET,
+             remediation="Compress the file or attach a smaller one."),
+        Rule(id="mastodon.alt.max_length", field="media", code="bad_media",
+             summary=f"alt text at most {ALT_MAX:,} characters",
+             source="mastodon/mastodon app/models/media_attachment.rb",
+             remediation="Shorten the alt text."),
+        Rule(id="mastodon.text.not_empty", field="text", code="empty",
+             summary="a status needs text or media", source=SHEET,
+             remediation="Give the post a text, or attach media."),
+    )
+    tag_style: ClassVar[str] = "mastodon"
+    # Upstream: 300 requests per 5 minutes per token on /api/*.
+    default_rate_limits: ClassVar[Mapping[str, RateLimit]] = {
+        "mastodon:*": RateLimit(300, per=300),
     }
+    fake: ClassVar[str] = "govmedia.testing.mastodon:FakeMastodon"
+    # Codes are HTTP statuses: Mastodon has no codes of its own, only messages.
+    # 5xx stay out of this table so that a bare 5xx counts as possibly applied.
+    errors = ErrorTable(
+        {
+            401: Code.auth(), 403: Code.auth(), 404: Code.permanent(), 429: Code.rate_limited(),
+            400: Code.rejected(unforeseeable="a malformed request: a govmedia bug"),
+            413: Code.rejected(rule="mastodon.media.max_size"),
+            422: Code.rejected(rule="mastodon.text.max_length"),
+        },
+        messages=(
+            # A status names media still being processed: nothing was created,
+            # so the create is resent (same Idempotency-Key) after the backoff.
+            (422, "have not finished processing", Code.busy()),
+            (422, "requires an authenticated user", Code.auth(
+                "The token has no user (an app-only token): create a token for the account.")),
+            (403, "outside the authorized scopes", Code.auth(
+                "Give the token the scopes write:statuses and write:media (or write).")),
+            # The action itself is forbidden (boosting a private status, say).
+            (403, "This action is not allowed", Code.permanent(
+                "Mastodon forbids this action for this account; retrying will not help.")),
+            # The upload's file could not be processed: the content is at fault.
+            (500, "Error processing thumbnail", Code.rejected(
+                unforeseeable="the instance could not process the file")),
+        ),
+    )
 
-    # ----------------------------------------------------------- configuration
-
-    def check_channel(self, channel: Channel) -> None:
-        """Also check the URL and each option's type and range."""
-        super().check_channel(channel)
-        where = f"channel {channel.id}"
-        opts = channel.options
-        base = opts["base_url"]
-        url = httpx.URL(base) if isinstance(base, str) else None
-        if url is None or url.scheme not in ("https", "http") or not url.host or url.query:
-            raise ConfigError(
-                f"{where}: option base_url must be the instance's address like "
-                f"'https://social.example', got {base!r}"
-            )
-        visibility = opts.get("visibility", "public")
-        if visibility not in VISIBILITIES:
-            raise ConfigError(
-                f"{where}: option visibility must be one of {', '.join(VISIBILITIES)}, "
-                f"got {visibility!r}"
-            )
-        language = opts.get("language")
-        if language is not None and not (isinstance(language, str) and _LANGUAGE.match(language)):
-            raise ConfigError(
-                f"{where}: option language must be an ISO 639-1 code like 'zh' or 'en', "
-                f"got {language!r}"
-            )
-        limit = opts.get("max_characters", TEXT_MAX)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(
-                f"{where}: option max_characters must be a positive integer, got {limit!r}"
-            )
-        for name in ("poll_timeout", "poll_interval"):
-            value = opts.get(name, 1.0)
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or not math.isfinite(value) or value <= 0):
-                raise ConfigError(
-                    f"{where}: option {name} must be a positive number of seconds, got {value!r}"
-                )
+    # ----------------------------------------------------------- checks
 
     def validate(self, post: Post, channel: Channel) -> list[Problem]:
         """Length as Mastodon counts it, the media rules and an empty status."""
         text = status_text(post)  # tags included: they count too
-        limit = channel.options.get("max_characters", TEXT_MAX)
-        problems = check_length(text, self.name, limit=limit)
+        problems = self.check_lengths(text, "text", limit=self.opts(channel).max_characters)
         if not text.strip() and not post.media:
-            problems.append(Problem(
-                code="empty", message="the status would be empty and the post has no media",
-                field="text",
-            ))
+            problems.append(self.rule("mastodon.text.not_empty").problem(
+                "the status would be empty and the post has no media"))
         problems.extend(self._media_problems(post.media))
         return problems
 
     def _media_problems(self, media: tuple[Media, ...]) -> list[Problem]:
         problems = []
-
-        def bad(message: str) -> None:
-            problems.append(Problem(code="bad_media", message=message, field="media"))
-
         if len(media) > MEDIA_MAX:
-            bad(f"{len(media)} attachments; Mastodon takes at most {MEDIA_MAX}")
+            problems.append(self.rule("mastodon.media.max_count").problem(
+                f"{len(media)} attachments; Mastodon takes at most {MEDIA_MAX}"))
         if len(media) > 1 and any(m.kind in ("video", "audio") for m in media):
-            bad("a video or audio attachment must be the only one: "
-                "Mastodon cannot mix it with other media")
+            problems.append(self.rule("mastodon.media.no_mix").problem(
+                "a video or audio attachment must be the only one: "
+                "Mastodon cannot mix it with other media"))
         for number, item in enumerate(media, 1):
             name = f"media {number} ({item.filename})"
             if item.kind not in ("image", "video", "audio"):
-                bad(f"{name} is {item.mime_type}; Mastodon takes images, video and audio only")
+                problems.append(self.rule("mastodon.media.kind").problem(
+                    f"{name} is {item.mime_type}; Mastodon takes images, video and audio only"))
                 continue
             if item.size is not None and item.size > _size_limit(item):
-                bad(f"{name} is {_megabytes(item.size)}; Mastodon takes {item.kind} up to "
-                    f"{_megabytes(_size_limit(item))}")
+                problems.append(self.rule("mastodon.media.max_size").problem(
+                    f"{name} is {_megabytes(item.size)}; Mastodon takes {item.kind} up to "
+                    f"{_megabytes(_size_limit(item))}"))
             if item.alt is not None and len(item.alt) > ALT_MAX:
-                bad(f"{name}: alt text is {len(item.alt)} characters; Mastodon takes {ALT_MAX}")
+                problems.append(self.rule("mastodon.alt.max_length").problem(
+                    f"{name}: alt text is {len(item.alt)} characters; Mastodon takes {ALT_MAX}"))
         return problems
 
     # ----------------------------------------------------------- flows
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the media, wait until processed, then create the status."""
+        opts = self.opts(channel)
         media_ids = yield from self._upload_all(post.media, channel)
-        body: dict[str, Any] = {
-            "status": status_text(post),
-            "visibility": channel.options.get("visibility", "public"),
-        }
+        body: dict[str, Any] = {"status": status_text(post), "visibility": opts.visibility}
         if media_ids:
             body["media_ids"] = media_ids  # the JSON form of media_ids[]
-        if channel.options.get("language"):
-            body["language"] = channel.options["language"]
-        request = httpx.Request(
-            "POST", f"{_base(channel)}/api/v1/statuses", content=json_body(body),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
-        )
+        if opts.language:
+            body["language"] = opts.language
         # Mastodon deduplicates on Idempotency-Key (per account, ~1 h): a resend
         # after a timeout or a 5xx returns the status the first attempt made.
-        response = yield creates(retry_safe(request))
-        status = _entity(response, self.name, channel)
-        return Receipt(
-            channel=channel, remote_id=status["id"], url=status.get("url"), state="published",
-            raw=status,
-        )
+        status = yield from self.call(channel, "POST", "/api/v1/statuses", json=body,
+                                      headers={"Idempotency-Key": key}, safe=True, creates=True,
+                                      expect=("id",))
+        return Receipt(channel=channel, remote_id=str(status["id"]), url=status.get("url"),
+                       state="published", raw=status)
 
     def _upload_all(self, media: tuple[Media, ...], channel: Channel) -> Flow[list[str]]:
         ids: list[str] = []
@@ -309,20 +271,21 @@ class MastodonPlatform(BasePlatform):
             where = f"media {number} ({item.filename})"
             try:
                 data = yield from self._bytes_of(item, where, channel)
-                request = httpx.Request(
-                    "POST", f"{_base(channel)}/api/v2/media",
-                    files={"file": (item.filename, data, item.mime_type)},
-                    data={"description": item.alt} if item.alt else None,
-                )
                 # No key here, but a resent upload can at worst leave an
                 # unattached media behind: invisible to readers, attached to
                 # nothing (the status create is what dedupes) and removed by
                 # the server's media cleanup. Failing the whole delivery as
                 # "unknown" for it would cost more than the orphan does.
-                response = yield prepares(retry_safe(request))
+                request = self.request(
+                    channel, "POST", "/api/v2/media", safe=True, creates=False,
+                    files={"file": (item.filename, data, item.mime_type)},
+                    data={"description": item.alt} if item.alt else None,
+                )
+                response = yield request
+                attachment = self.answer(response, channel, expect=("id",))
             except PlatformError as exc:
-                raise _in_context(exc, where) from exc
-            ids.append(_entity(response, self.name, channel, "media attachment")["id"])
+                raise exc.evolve(message=f"{where}: {exc.message}") from exc
+            ids.append(str(attachment["id"]))
             if response.status_code == 202:
                 pending[ids[-1]] = where
         if pending:
@@ -330,16 +293,11 @@ class MastodonPlatform(BasePlatform):
         return ids
 
     def _bytes_of(self, item: Media, where: str, channel: Channel) -> Flow[bytes]:
-        if item.url is None:
-            return item.read()
-        # URL media are fetched first; `authorize` sends the token only to the
-        # instance, never to the media's host.
         try:
-            response = yield httpx.Request("GET", item.url)
+            data = yield from self.fetch(item, channel)
         except PlatformError as exc:
-            raise _in_context(exc, f"could not download {item.url}") from exc
-        data = response.content
-        if len(data) > _size_limit(item):
+            raise exc.evolve(message=f"could not download {item.url}: {exc.message}") from exc
+        if item.url is not None and len(data) > _size_limit(item):
             raise ContentRejected(
                 f"{where} is {_megabytes(len(data))}; Mastodon takes {item.kind} up to "
                 f"{_megabytes(_size_limit(item))}",
@@ -348,14 +306,13 @@ class MastodonPlatform(BasePlatform):
         return data
 
     def _wait_processed(self, pending: dict[str, str], channel: Channel) -> Flow[None]:
-        timeout = _number(channel, "poll_timeout", DEFAULT_POLL_TIMEOUT)
-        interval = _number(channel, "poll_interval", DEFAULT_POLL_INTERVAL)
+        opts = self.opts(channel)
+        timeout, interval = opts.poll_timeout, opts.poll_interval
         waited = 0.0
         while pending:
             if waited >= timeout:
-                names = ", ".join(pending.values())
                 raise TransientError(
-                    f"{names} still processing after {waited:g} s",
+                    f"{', '.join(pending.values())} still processing after {waited:g} s",
                     platform=self.name, account=channel.account, code="media_processing",
                     hint="Nothing was posted. Try again later, or raise option poll_timeout.",
                 )
@@ -364,11 +321,9 @@ class MastodonPlatform(BasePlatform):
             waited += step
             for media_id, where in list(pending.items()):
                 try:
-                    response = yield httpx.Request(
-                        "GET", f"{_base(channel)}/api/v1/media/{quote(media_id, safe='')}"
-                    )
+                    response = yield self.request(channel, "GET", f"/api/v1/media/{_id(media_id)}")
                 except PlatformError as exc:
-                    raise _in_context(exc, where) from exc
+                    raise exc.evolve(message=f"{where}: {exc.message}") from exc
                 if response.status_code == 200:
                     del pending[media_id]
                 logger.debug("mastodon [%s] %s: %s", channel.account, where,
@@ -378,17 +333,17 @@ class MastodonPlatform(BasePlatform):
         """Delete the status (a boost is undone with ``unreblog``); gone already is fine."""
         channel = receipt.channel
         boosted = receipt.raw.get("reblog")
+        # Both are idempotent: a resend finds the status gone (404, below)
+        # or the boost undone already (unreblog answers 200 either way).
         if isinstance(boosted, Mapping) and boosted.get("id"):
-            url = f"{_base(channel)}/api/v1/statuses/{quote(str(boosted['id']), safe='')}/unreblog"
-            request = httpx.Request("POST", url)
+            request = self.request(channel, "POST",
+                                   f"/api/v1/statuses/{_id(str(boosted['id']))}/unreblog", safe=True)
         else:
-            url = f"{_base(channel)}/api/v1/statuses/{quote(receipt.remote_id, safe='')}"
             # delete_media (4.4+) removes the files at once; older servers ignore it.
-            request = httpx.Request("DELETE", url, params={"delete_media": "true"})
+            request = self.request(channel, "DELETE", f"/api/v1/statuses/{_id(receipt.remote_id)}",
+                                   params={"delete_media": "true"}, safe=True)
         try:
-            # Both are idempotent: a resend finds the status gone (404, below)
-            # or the boost undone already (unreblog answers 200 either way).
-            yield retry_safe(request)
+            yield request
         except PlatformError as exc:
             if exc.code != 404:
                 raise
@@ -397,20 +352,15 @@ class MastodonPlatform(BasePlatform):
 
     def metrics(self, receipt: Receipt) -> Flow[Metrics]:
         """Favourites, boosts and replies of the status; Mastodon shows no views."""
-        channel = receipt.channel
-        response = yield httpx.Request(
-            "GET", f"{_base(channel)}/api/v1/statuses/{quote(receipt.remote_id, safe='')}"
-        )
-        status = _entity(response, self.name, channel)
+        status = yield from self.call(receipt.channel, "GET",
+                                      f"/api/v1/statuses/{_id(receipt.remote_id)}", expect=("id",))
 
         def count(name: str) -> int | None:
             value = status.get(name)
             return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-        return Metrics(
-            views=None, likes=count("favourites_count"), shares=count("reblogs_count"),
-            comments=count("replies_count"), raw=status,
-        )
+        return Metrics(views=None, likes=count("favourites_count"), shares=count("reblogs_count"),
+                       comments=count("replies_count"), raw=status)
 
     def can_repost(self, original: Receipt, channel: Channel) -> bool:
         """Only a status on the same instance, and one others may boost (public or unlisted)."""
@@ -430,56 +380,18 @@ class MastodonPlatform(BasePlatform):
                 "(another instance, or not public): publish a post with a link instead"
             )
         body: dict[str, str] = {}
-        visibility = channel.options.get("visibility", "public")
+        visibility = self.opts(channel).visibility
         if visibility in REBLOG_VISIBILITIES:
             body["visibility"] = visibility
-        request = httpx.Request(
-            "POST",
-            f"{_base(channel)}/api/v1/statuses/{quote(original.remote_id, safe='')}/reblog",
-            content=json_body(body), headers={"Content-Type": "application/json"},
-        )
         # No key, but ReblogService returns the account's existing boost of a
         # status instead of making a second one (mastodon/mastodon
         # app/services/reblog_service.rb; "unverified" in the fact sheet), so
         # a resend cannot boost twice.
-        response = yield creates(retry_safe(request))
-        boost = _entity(response, self.name, channel)
+        boost = yield from self.call(channel, "POST", f"/api/v1/statuses/{_id(original.remote_id)}/reblog",
+                                     json=body, safe=True, creates=True, expect=("id",))
         boosted = boost.get("reblog")
         # A boost has no page of its own (its url is an ActivityPub activity):
         # readers find it at the boosted status's address.
         url = (boosted.get("url") if isinstance(boosted, dict) else None) or boost.get("url")
-        return Receipt(
-            channel=channel, remote_id=boost["id"], url=url, state="published", raw=boost
-        )
-
-    # ----------------------------------------------------------- transport hooks
-
-    def authorize(
-        self, request: httpx.Request, channel: Channel, token: Token | None
-    ) -> httpx.Request:
-        """Send the bearer token, and only to the channel's own instance."""
-        if _origin(request.url) == _origin(httpx.URL(_base(channel))):
-            request.headers["Authorization"] = f"Bearer {channel.credentials['access_token']}"
-        return request
-
-    def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
-        """The HTTP status decides (`error_codes`), refined by the messages in `MESSAGES`."""
-        try:
-            request: httpx.Request | None = response.request
-        except RuntimeError:  # a response built by hand, without its request
-            request = None
-        if request is not None and _origin(request.url) != _origin(httpx.URL(_base(channel))):
-            # A media download from another host: any 2xx body is the file.
-            if 200 <= response.status_code < 300:
-                return None
-            return super().classify(response, channel)
-        error = super().classify(response, channel)
-        if error is None:
-            return None
-        for status, words, kind, hint in MESSAGES:
-            if response.status_code == status and words in error.message:
-                return (kind or type(error))(
-                    error.message, platform=self.name, account=channel.account, code=status,
-                    response=response, hint=hint, maybe_applied=False,
-                )
-        return error
+        return Receipt(channel=channel, remote_id=str(boost["id"]), url=url, state="published",
+                       raw=boost)

@@ -15,36 +15,22 @@ import functools
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
 
 from govmedia._http import build_request, parse_url
 from govmedia.content.markup import short_text, to_html
-from govmedia.errors import (
-    AuthError,
-    ConfigError,
-    ContentRejected,
-    PlatformError,
-    RateLimited,
-    TransientError,
-)
+from govmedia.errors import ConfigError, PlatformError, RateLimited
 from govmedia.model import Channel, Media, Post, Receipt
-from govmedia.platforms.base import (
-    BasePlatform,
-    Capabilities,
-    Flow,
-    Token,
-    json_body,
-    json_of,
-    retry_safe,
-)
+from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.codes import Code, ErrorTable
+from govmedia.platforms.options import Option
+from govmedia.platforms.steps import Flow, creates, json_body, json_of, retry_safe
+from govmedia.tokens import Token
 
 __all__ = ["WebhookPlatform", "sign"]
-
-
-class _Gone(PlatformError):
-    default_hint = "The receiver opted out (410 Gone): remove or fix this endpoint."
 
 
 class _Redirected(PlatformError):
@@ -82,6 +68,25 @@ def _media_item(media: Media) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def _dotted_words(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
+
+
+def _url_problem(value: str) -> str | None:
+    if not value.startswith(("https://", "http://")):
+        return "an http(s) URL"
+    try:
+        parse_url(value)  # cached: publish reuses it
+    except httpx.InvalidURL as exc:
+        return f"a valid URL ({exc})"
+    return None
+
+
+def _event_problem(value: str) -> str | None:
+    return None if _dotted_words(value) else "dot-separated words"
+
+
 class WebhookPlatform(BasePlatform):
     """POST each post as a Standard Webhooks event to the channel's ``url``.
 
@@ -98,35 +103,34 @@ class WebhookPlatform(BasePlatform):
 
     name: ClassVar[str] = "webhook"
     optional_credential_keys: ClassVar[tuple[str, ...]] = ("secret",)
-    option_keys: ClassVar[tuple[str, ...]] = ("url", "event_type")
-    required_options: ClassVar[tuple[str, ...]] = ("url",)
+    options: ClassVar[Mapping[str, Option]] = {
+        "url": Option(str, required=True, check=_url_problem, doc="the receiver's http(s) address"),
+        "event_type": Option(str, default="post.published", check=_event_problem),
+    }
     capabilities: ClassVar[Capabilities] = Capabilities(
         dedupe=True, media_kinds=("image", "video", "audio", "file"),
         counting="no limit (keep bodies under ~20 kB)",
         fields=("title", "body", "text", "summary", "tags", "link", "cover", "media"),
     )
+    fake: ClassVar[str] = "govmedia.testing.webhook:FakeWebhook"
     json_responses: ClassVar[bool] = False  # receivers answer with anything
-    error_codes: ClassVar[dict[int | str, type[PlatformError]]] = {
-        410: _Gone,
-        429: RateLimited, 502: RateLimited, 504: RateLimited,
-        503: TransientError, 408: TransientError,
-        401: AuthError, 403: AuthError,
-        400: ContentRejected, 413: ContentRejected, 415: ContentRejected, 422: ContentRejected,
-    }
+    # Standard Webhooks: 502 and 504 are throttling; any 5xx may come after
+    # the receiver stored the event (resent with the same webhook-id).
+    errors = ErrorTable({
+        410: Code.permanent("The receiver opted out (410 Gone): remove or fix this endpoint."),
+        429: Code.rate_limited(),
+        502: Code(kind=RateLimited, applied=True), 504: Code(kind=RateLimited, applied=True),
+        503: Code.transient(), 408: Code.busy(),
+        401: Code.auth(), 403: Code.auth(),
+        400: Code.rejected(unforeseeable="the receiver's own checks"),
+        413: Code.rejected(unforeseeable="the receiver's size limit is its own"),
+        415: Code.rejected(unforeseeable="the receiver's own checks"),
+        422: Code.rejected(unforeseeable="the receiver's own checks"),
+    })
 
     def check_channel(self, channel: Channel) -> None:
-        """Also require an http(s) ``url`` and a well-formed secret."""
+        """Also require a well-formed secret (``whsec_`` and base64)."""
         super().check_channel(channel)
-        url = channel.options["url"]
-        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-            raise ConfigError(f"channel {channel.id}: option url must be an http(s) URL, got {url!r}")
-        try:
-            parse_url(url)  # cached: publish reuses it
-        except httpx.InvalidURL as exc:
-            raise ConfigError(f"channel {channel.id}: option url is not a valid URL: {exc}") from None
-        event = channel.options.get("event_type", "post.published")
-        if not isinstance(event, str) or not _dotted_words(event):
-            raise ConfigError(f"channel {channel.id}: event_type must be dot-separated words")
         secret = channel.credentials.get("secret")
         if secret:
             _secret_key(secret)
@@ -160,7 +164,7 @@ class WebhookPlatform(BasePlatform):
             "POST", channel.options["url"], content=body,
             headers=(("Content-Type", "application/json"), ("webhook-id", key)),
         )
-        response = yield retry_safe(request)
+        response = yield creates(retry_safe(request))
         answer = _maybe_json(response)
         url = answer.get("url") if isinstance(answer, dict) else None
         return Receipt(
@@ -186,22 +190,14 @@ class WebhookPlatform(BasePlatform):
         return response.status_code, self.error_message(response)
 
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
-        """As the base class, with 3xx refused and 5xx marked possibly applied."""
+        """As the base class, with 3xx refused."""
         if 300 <= response.status_code < 400:
             return _Redirected(
                 f"redirected to {response.headers.get('location', '?')}",
                 platform=self.name, account=channel.account, code=response.status_code,
                 response=response,
             )
-        error = super().classify(response, channel)
-        if isinstance(error, TransientError | RateLimited):
-            return error.evolve(maybe_applied=response.status_code >= 500)
-        return error
-
-
-@functools.lru_cache(maxsize=64)
-def _dotted_words(text: str) -> bool:
-    return all(part.isidentifier() for part in text.split("."))
+        return super().classify(response, channel)
 
 
 def _maybe_json(response: httpx.Response) -> Any:

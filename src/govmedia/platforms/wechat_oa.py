@@ -35,7 +35,9 @@ import attrs
 import httpx
 
 from govmedia._imagetype import image_type
+from govmedia.content.counting import count_utf8
 from govmedia.content.markup import to_plain
+from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
@@ -43,25 +45,24 @@ from govmedia.errors import (
     ContentRejected,
     DeliveryUnknown,
     PlatformError,
-    RateLimited,
-    TransientError,
     ValidationError,
 )
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
-from govmedia.platforms.base import (
-    BasePlatform,
-    Capabilities,
+from govmedia.platforms.auth import FetchedToken, Query
+from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.codes import Code, ErrorTable
+from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
     Sleep,
-    Token,
     creates,
-    json_body,
     json_of,
     prepares,
     retry_safe,
 )
+from govmedia.tokens import Token
 
 __all__ = ["WeChatOAPlatform"]
 
@@ -83,7 +84,6 @@ BODY_IMAGE_TYPES = ("jpeg", "png")
 
 # What an uploadimg URL looks like, for the length estimate made offline.
 _URL_ESTIMATE = "http://mmbiz.qpic.cn/mmbiz_jpg/" + "x" * 90 + "/0?wx_fmt=jpeg"
-_EXTERNAL = "govmedia.wechat_oa.external"  # request extension: a fetch from another host
 _APPENDED = "govmedia-media:"              # src of images appended from post.media
 
 _EXT = {"jpeg": "jpg", "png": "png", "gif": "gif", "bmp": "bmp"}
@@ -97,62 +97,111 @@ _LIST_PAGES = 10
 _LIST_MARGIN = 600.0              # seconds of clock skew allowed before the claim
 _LIST_MAX_BODY = 64 * 1024 * 1024  # pages carry whole articles
 
+SHEET = "shared/platforms/wechat_oa.md"
+_WX = f"{SHEET}: draft/add"
+_MAT = f"{SHEET}: material/add_material, media/uploadimg"
+RULES: tuple[Rule, ...] = (
+    Rule(id="wechat_oa.title.required", field="title", code="missing_title",
+         summary="an article needs a title", source=_WX, remediation="Give the post a title."),
+    LengthRule(id="wechat_oa.title.max_length", field="title", limit=TITLE_MAX, counter=len,
+               source=_WX, remediation="Shorten the title, or give WeChat a title variant."),
+    LengthRule(id="wechat_oa.summary.max_length", field="summary", limit=DIGEST_MAX, counter=len,
+               source=f"{_WX} (digest)", remediation="Shorten the summary."),
+    Rule(id="wechat_oa.link.max_bytes", field="link", summary="link (阅读原文) at most 1 KB",
+         source=f"{_WX} (content_source_url)", remediation="Use a shorter link."),
+    Rule(id="wechat_oa.body.required", field="body", code="missing_body",
+         summary="an article needs a body", source=_WX, remediation="Give the post a body."),
+    LengthRule(id="wechat_oa.body.max_length", field="body", limit=CONTENT_CHARS, counter=len,
+               exclusive=True, unit="characters",
+               summary="the body as sent (HTML, inline styles included) under 20,000 characters",
+               source=f"{_WX} (content)", remediation=(
+                   "Shorten the body, or move parts of it to a linked page (阅读原文).")),
+    LengthRule(id="wechat_oa.body.max_bytes", field="body", limit=CONTENT_BYTES,
+               counter=count_utf8, exclusive=True, unit="bytes",
+               summary="the body as sent (HTML) under 1 MB",
+               source=f"{_WX} (content)", remediation=(
+                   "Shorten the body, or move parts of it to a linked page (阅读原文).")),
+    LengthRule(id="wechat_oa.author.max_length", field="author", limit=AUTHOR_MAX, counter=len,
+               source=f"{_WX} (author)", remediation="Shorten the channel's author option."),
+    Rule(id="wechat_oa.cover.required", field="cover", code="missing_cover",
+         summary="an article needs a cover image", source=_WX,
+         remediation="Set post.cover to a bmp/png/jpeg/gif image up to 10 MB."),
+    Rule(id="wechat_oa.cover.type", field="cover", code="bad_media",
+         summary="cover: bmp, png, jpeg or gif", source=_MAT,
+         remediation="Convert the cover to JPEG or PNG."),
+    Rule(id="wechat_oa.cover.max_size", field="cover", code="bad_media",
+         summary="cover up to 10 MB", source=_MAT, remediation="Compress the cover image."),
+    Rule(id="wechat_oa.image.type", field="media", code="bad_media",
+         summary="body images: jpg or png", source=_MAT,
+         remediation="Convert body images to JPEG or PNG."),
+    Rule(id="wechat_oa.image.max_size", field="media", code="bad_media",
+         summary="body images under 1 MB", source=_MAT, remediation="Compress the image below 1 MB."),
+)
+
+
 # --------------------------------------------------------------------------- errors
 
-_HINTS: Mapping[int, str] = {
-    40001: "WeChat refused the app secret or the access token: check the channel's app_id "
-           "and app_secret (设置与开发 → 基本配置); a fresh token was tried once.",
-    40014: "The access token was refused even after one refresh: check that no other system "
-           "forces token refreshes (force_refresh) for this app.",
-    42001: "The access token expired and a refreshed one was refused too; run again.",
-    41001: "The request carried no access token; this is a govmedia bug, please report it.",
-    40013: "The app_id is not a valid AppID: check the channel's app_id credential.",
-    40125: "The app_secret is wrong: check it, or reset it in 设置与开发 → 基本配置.",
-    40164: "Add this machine's public IP (named in the message) to the account's IP whitelist: "
-           "设置与开发 → 基本配置 → IP白名单.",
-    48001: "The account lacks the permission for this API (unverified accounts cannot use "
-           "publishing or analytics, for one): see 设置与开发 → 接口权限.",
-    48004: "WeChat banned this API for the account: see the notice in the admin console.",
-    50002: "The account is restricted (用户受限): see the notice in the admin console.",
-    53500: "Publishing is banned for this account: see the notice in the admin console.",
-    53502: "WeChat does not know this publish_id.",
-    53600: "WeChat does not know this article_id (deleted already?).",
-    43002: "WeChat wants POST for this API: this is a govmedia bug, please report it.",
-    43003: "WeChat wants HTTPS: set the channel's base_url to an https:// address.",
-    45009: "The app's daily quota for this API is used up; it resets at midnight China time "
-           "(an admin can reset it early with clear_quota). Re-run later with the same journal.",
-    45028: "No mass-send quota is left for today.",
-    53501: "WeChat asks this account to publish less often: wait and run again.",
-    45011: "WeChat's per-minute quota for this API is used up: lower the rate with "
-           "rate_limits={'wechat_oa:APPID': gm.RateLimit(...)} or run again in a minute.",
-    40033: "WeChat found a \\uXXXX escape or an invalid character in the request; govmedia "
-           "sends raw UTF-8, so please report this.",
-    40005: "WeChat refused the file type: covers must be bmp/png/jpeg/gif, body images jpg/png.",
-    40006: "WeChat refused the file size.",
-    40009: "WeChat refused the image size: covers up to 10 MB, body images under 1 MB.",
-    40007: "WeChat does not know this media_id (the cover material or the draft was deleted?).",
-    45002: "The article is too long: WeChat wants the HTML under 20,000 characters and 1 MB.",
-    45003: "The title is too long: WeChat allows 32 characters.",
-    45004: "The summary (digest) is too long: WeChat allows 128 characters.",
-    45005: "The link (content_source_url) is too long: WeChat allows 1 KB.",
-    45110: "The author option is too long: WeChat allows 16 characters.",
-    45166: "WeChat found the content invalid (an unsupported tag or attribute, often).",
-    87014: "WeChat's content security check flagged the content as risky: edit it.",
-}
-
-_ERROR_CODES: dict[int | str, type[PlatformError]] = {
-    40001: AuthError, 40014: AuthError, 42001: AuthError, 41001: AuthError,
-    45009: RateLimited, 45011: RateLimited, 45028: RateLimited, 45066: RateLimited,
-    53501: RateLimited,
-    -1: TransientError,
-    40005: ContentRejected, 40006: ContentRejected, 40007: ContentRejected,
-    40009: ContentRejected, 40033: ContentRejected, 45002: ContentRejected,
-    45003: ContentRejected, 45004: ContentRejected, 45005: ContentRejected,
-    45110: ContentRejected, 45166: ContentRejected, 87014: ContentRejected,
-    40013: PlatformError, 40125: PlatformError, 40164: PlatformError, 48001: PlatformError,
-    48004: PlatformError, 50002: PlatformError, 53500: PlatformError, 53502: PlatformError,
-    53600: PlatformError, 43002: PlatformError, 43003: PlatformError,
-}
+ERRORS = ErrorTable(
+    {
+        40001: Code.auth("WeChat refused the app secret or the access token: check the channel's "
+                         "app_id and app_secret (设置与开发 → 基本配置); a fresh token was tried once."),
+        40014: Code.auth("The access token was refused even after one refresh: check that no other "
+                         "system forces token refreshes (force_refresh) for this app."),
+        42001: Code.auth("The access token expired and a refreshed one was refused too; run again."),
+        41001: Code.auth("The request carried no access token; this is a govmedia bug, please "
+                         "report it."),
+        40013: Code.permanent("The app_id is not a valid AppID: check the channel's app_id credential."),
+        40125: Code.permanent("The app_secret is wrong: check it, or reset it in 设置与开发 → 基本配置."),
+        40164: Code.permanent("Add this machine's public IP (named in the message) to the account's "
+                              "IP whitelist: 设置与开发 → 基本配置 → IP白名单."),
+        48001: Code.permanent("The account lacks the permission for this API (unverified accounts "
+                              "cannot use publishing or analytics, for one): see 设置与开发 → 接口权限."),
+        48004: Code.permanent("WeChat banned this API for the account: see the notice in the admin "
+                              "console."),
+        50002: Code.permanent("The account is restricted (用户受限): see the notice in the admin console."),
+        53500: Code.permanent("Publishing is banned for this account: see the notice in the admin "
+                              "console."),
+        53502: Code.permanent("WeChat does not know this publish_id."),
+        53600: Code.permanent("WeChat does not know this article_id (deleted already?)."),
+        43002: Code.permanent("WeChat wants POST for this API: this is a govmedia bug, please report it."),
+        43003: Code.permanent("WeChat wants HTTPS: set the channel's base_url to an https:// address."),
+        45009: Code.quota("The app's daily quota for this API is used up; it resets at midnight China "
+                          "time (an admin can reset it early with clear_quota). Re-run later with the "
+                          "same journal."),
+        45028: Code.quota("No mass-send quota is left for today."),
+        53501: Code.quota("WeChat asks this account to publish less often: wait and run again."),
+        45011: Code.rate_limited("WeChat's per-minute quota for this API is used up: lower the rate "
+                                 "with rate_limits={'wechat_oa:APPID': gm.RateLimit(...)} or run "
+                                 "again in a minute."),
+        45066: Code.rate_limited(),
+        -1: Code.busy(),
+        40033: Code.rejected("WeChat found a \\uXXXX escape or an invalid character in the "
+                             "request; govmedia sends raw UTF-8, so please report this.",
+                             unforeseeable="govmedia never sends escapes: a bug if seen"),
+        40005: Code.rejected("WeChat refused the file type: covers must be bmp/png/jpeg/gif, body "
+                             "images jpg/png.", rule="wechat_oa.cover.type"),
+        40006: Code.rejected("WeChat refused the file size.", rule="wechat_oa.cover.max_size"),
+        40009: Code.rejected("WeChat refused the image size: covers up to 10 MB, body images under "
+                             "1 MB.", rule="wechat_oa.image.max_size"),
+        40007: Code.rejected("WeChat does not know this media_id (the cover material or the draft "
+                             "was deleted?).", unforeseeable="a material deleted by hand meanwhile"),
+        45002: Code.rejected("The article is too long: WeChat wants the HTML under 20,000 characters "
+                             "and 1 MB.", rule="wechat_oa.body.max_length"),
+        45003: Code.rejected("The title is too long: WeChat allows 32 characters.",
+                             rule="wechat_oa.title.max_length"),
+        45004: Code.rejected("The summary (digest) is too long: WeChat allows 128 characters.",
+                             rule="wechat_oa.summary.max_length"),
+        45005: Code.rejected("The link (content_source_url) is too long: WeChat allows 1 KB.",
+                             rule="wechat_oa.link.max_bytes"),
+        45110: Code.rejected("The author option is too long: WeChat allows 16 characters.",
+                             rule="wechat_oa.author.max_length"),
+        45166: Code.rejected("WeChat found the content invalid (an unsupported tag or attribute, "
+                             "often).", unforeseeable="WeChat does not publish its tag list"),
+        87014: Code.rejected("WeChat's content security check flagged the content as risky: edit it.",
+                             unforeseeable="WeChat's content security check is not published"),
+    },
+    code_field="errcode", message_field="errmsg",
+)
 
 # publish_status of freepublish/get: (error class, meaning); 0 is success, 1 "publishing".
 _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
@@ -175,68 +224,13 @@ def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None
 # --------------------------------------------------------------------------- options
 
 
-def _flag(channel: Channel, name: str, default: bool) -> bool:
-    value = channel.options.get(name, default)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    raise ConfigError(f"channel {channel.id}: option {name} must be true or false, got {value!r}")
+def _author_problem(value: str) -> str | None:
+    length = len(clean_text(value).strip())
+    return None if length <= AUTHOR_MAX else f"at most {AUTHOR_MAX} characters (it is {length})"
 
 
-def _seconds(channel: Channel, name: str, default: float, *, minimum: float) -> float:
-    value = channel.options.get(name, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or number < minimum or isinstance(value, bool):
-        raise ConfigError(
-            f"channel {channel.id}: option {name} must be a number of seconds >= {minimum:g}, "
-            f"got {value!r}"
-        )
-    return number
-
-
-@attrs.frozen
-class _Options:
-    base: str
-    publish: bool
-    author: str | None
-    poll_timeout: float
-    poll_interval: float
-    need_open_comment: bool
-    only_fans_can_comment: bool
-    append_images: bool
-
-    @classmethod
-    def of(cls, channel: Channel) -> _Options:
-        base = channel.options.get("base_url", DEFAULT_BASE_URL)
-        if not isinstance(base, str) or not base.startswith(("https://", "http://")):
-            raise ConfigError(
-                f"channel {channel.id}: option base_url must be an http(s) URL, got {base!r}"
-            )
-        base = base.rstrip("/").removesuffix("/cgi-bin")
-        author = channel.options.get("author")
-        if author is not None:
-            if not isinstance(author, str):
-                raise ConfigError(f"channel {channel.id}: option author must be a string")
-            author = clean_text(author).strip() or None
-            if author and len(author) > AUTHOR_MAX:
-                raise ConfigError(
-                    f"channel {channel.id}: option author is {len(author)} characters; "
-                    f"WeChat allows at most {AUTHOR_MAX}"
-                )
-        return cls(
-            base=base,
-            publish=_flag(channel, "publish", default=True),
-            author=author,
-            poll_timeout=_seconds(channel, "poll_timeout", 60.0, minimum=0.0),
-            poll_interval=_seconds(channel, "poll_interval", 3.0, minimum=0.001),
-            need_open_comment=_flag(channel, "need_open_comment", default=False),
-            only_fans_can_comment=_flag(channel, "only_fans_can_comment", default=False),
-            append_images=_flag(channel, "append_images", default=True),
-        )
+def _author(opts: Options) -> str | None:
+    return clean_text(opts.author).strip() or None if opts.author else None
 
 
 # --------------------------------------------------------------------------- media
@@ -273,7 +267,7 @@ def _kind(head: bytes | None, mime_type: str) -> str | None:
 
 
 def _image_problem(
-    media: Media, what: str, field: str, kinds: tuple[str, ...], limit: int, *,
+    media: Media, what: str, field: str, kinds: tuple[str, ...], limit: int, *, rule: str,
     head: bytes | None = None, size: int | None = None, strict_under: bool = False,
 ) -> Problem | None:
     head = head if head is not None else _head(media)
@@ -283,7 +277,7 @@ def _image_problem(
     if kind not in kinds:
         found = kind or media.mime_type
         return Problem(
-            code="bad_media", field=field,
+            code="bad_media", field=field, rule=f"wechat_oa.{rule}.type",
             message=f"{what} {media.filename!r} is {found}; WeChat takes {allowed} here",
         )
     over = size is not None and (size >= limit if strict_under else size > limit)
@@ -291,19 +285,19 @@ def _image_problem(
         megabytes = limit // 1024 // 1024
         bound = f"under {megabytes} MB" if strict_under else f"up to {megabytes} MB"
         return Problem(
-            code="bad_media", field=field,
+            code="bad_media", field=field, rule=f"wechat_oa.{rule}.max_size",
             message=f"{what} {media.filename!r} is {size:,} bytes; WeChat takes {allowed} {bound}",
         )
     return None
 
 
 def _cover_problem(media: Media, **known: Any) -> Problem | None:
-    return _image_problem(media, "cover", "cover", COVER_TYPES, COVER_BYTES, **known)
+    return _image_problem(media, "cover", "cover", COVER_TYPES, COVER_BYTES, rule="cover", **known)
 
 
 def _body_image_problem(media: Media, **known: Any) -> Problem | None:
     return _image_problem(media, "body image", "media", BODY_IMAGE_TYPES, BODY_IMAGE_BYTES,
-                          strict_under=True, **known)
+                          strict_under=True, rule="image", **known)
 
 
 def _matches(src: str, media: Media) -> bool:
@@ -340,7 +334,7 @@ class _Plan:
         return seen
 
 
-def _plan(post: Post, opts: _Options) -> _Plan:
+def _plan(post: Post, opts: Options) -> _Plan:
     first = to_wechat_html(post.body or "", post.body_format)
     refs: list[tuple[str, int]] = []
     dropped: list[str] = []
@@ -389,13 +383,23 @@ class WeChatOAPlatform(BasePlatform):
 
     name: ClassVar[str] = "wechat_oa"
     credential_keys: ClassVar[tuple[str, ...]] = ("app_id", "app_secret")
-    option_keys: ClassVar[tuple[str, ...]] = (
-        "publish", "base_url", "author", "poll_timeout", "poll_interval",
-        "need_open_comment", "only_fans_can_comment", "append_images",
-    )
+    options: ClassVar[Mapping[str, Option]] = {
+        "publish": Option(bool, default=True, doc="false leaves a draft"),
+        "base_url": Option(str, default=DEFAULT_BASE_URL, check=url_check()),
+        "author": Option(str, check=_author_problem),
+        "poll_timeout": Option(float, default=60.0, minimum=0.0, coerce=True),
+        "poll_interval": Option(float, default=3.0, minimum=0.001, coerce=True),
+        "need_open_comment": Option(bool, default=False),
+        "only_fans_can_comment": Option(bool, default=False),
+        "append_images": Option(bool, default=True),
+    }
+    # stable_token: the secret goes in the JSON body, never the URL; the token
+    # goes in ?access_token= (masked in every log line), one per app.
+    auth = FetchedToken(Query("access_token"), scope_credential="app_id")
+    api_base: ClassVar[str] = DEFAULT_BASE_URL
     capabilities: ClassVar[Capabilities] = Capabilities(
         delete=True, metrics=True, dedupe=False, refresh=True, reconcile=True,
-        title_max=TITLE_MAX, text_max=CONTENT_CHARS - 1, media_kinds=("image",),
+        media_kinds=("image",),
         counting=(
             "Python characters (code points): title ≤ 32, summary ≤ 128, author ≤ 16; "
             "the body as the HTML sent (inline styles included) under 20,000 characters "
@@ -404,20 +408,15 @@ class WeChatOAPlatform(BasePlatform):
         ),
         fields=("title", "body", "summary", "cover", "link", "media"),
     )
-    error_codes: ClassVar[Mapping[int | str, type[PlatformError]]] = _ERROR_CODES
-    quota_codes: ClassVar[frozenset[int | str]] = frozenset({45009, 45028, 53501})
-    uses_token: ClassVar[bool] = True
+    errors = ERRORS
+    rules: ClassVar[tuple[Rule, ...]] = RULES
+    fake: ClassVar[str] = "govmedia.testing.wechat_oa:FakeWeChatOA"
 
     # ----------------------------------------------------------- configuration
 
-    def check_channel(self, channel: Channel) -> None:
-        """Also check the option values (types, ranges, the author's length)."""
-        super().check_channel(channel)
-        _Options.of(channel)
-
-    def token_scope(self, channel: Channel) -> str:
-        """One token per app: members under one app_id share it."""
-        return channel.credentials["app_id"]
+    def base_url(self, channel: Channel) -> str:
+        """The API's address; a ``base_url`` given with ``/cgi-bin`` works too."""
+        return super().base_url(channel).removesuffix("/cgi-bin")
 
     def rate_scopes(self, channel: Channel) -> tuple[str, ...]:
         """``wechat_oa:APPID``: WeChat's quotas are per app."""
@@ -428,42 +427,34 @@ class WeChatOAPlatform(BasePlatform):
 
     def validate(self, post: Post, channel: Channel) -> list[Problem]:
         """Offline: title, digest, link, body length, cover and body images."""
-        opts = _Options.of(channel)
+        opts = self.opts(channel)
         problems: list[Problem] = []
         title = clean_text(post.title or "").strip()
         if not title:
-            problems.append(Problem(code="missing_title", field="title",
-                                    message="a WeChat article needs a title"))
+            problems.append(self.rule("wechat_oa.title.required").problem(
+                "a WeChat article needs a title"))
         elif len(title) > TITLE_MAX:
-            problems.append(Problem(
-                code="too_long", field="title",
-                message=f"title is {len(title)} characters; WeChat allows at most {TITLE_MAX}",
-            ))
+            problems.append(self.rule("wechat_oa.title.max_length").problem(
+                f"title is {len(title)} characters; WeChat allows at most {TITLE_MAX}"))
         digest = clean_text(post.summary or "").strip()
         if len(digest) > DIGEST_MAX:
-            problems.append(Problem(
-                code="too_long", field="summary",
-                message=f"summary (the article digest) is {len(digest)} characters; "
-                        f"WeChat allows at most {DIGEST_MAX}",
-            ))
+            problems.append(self.rule("wechat_oa.summary.max_length").problem(
+                f"summary (the article digest) is {len(digest)} characters; "
+                f"WeChat allows at most {DIGEST_MAX}"))
         if post.link and len(post.link.encode("utf-8")) > SOURCE_URL_BYTES:
-            problems.append(Problem(
-                code="too_long", field="link",
-                message=f"link (阅读原文) is {len(post.link.encode('utf-8')):,} bytes; "
-                        f"WeChat allows at most {SOURCE_URL_BYTES:,}",
-            ))
+            problems.append(self.rule("wechat_oa.link.max_bytes").problem(
+                f"link (阅读原文) is {len(post.link.encode('utf-8')):,} bytes; "
+                f"WeChat allows at most {SOURCE_URL_BYTES:,}"))
         if post.cover is None:
-            problems.append(Problem(
-                code="missing_cover", field="cover",
-                message="a WeChat article needs a cover image (bmp/png/jpeg/gif, up to 10 MB)",
-            ))
+            problems.append(self.rule("wechat_oa.cover.required").problem(
+                "a WeChat article needs a cover image (bmp/png/jpeg/gif, up to 10 MB)"))
         else:
             problem = _cover_problem(post.cover)
             if problem:
                 problems.append(problem)
         if not (post.body or "").strip():
-            problems.append(Problem(code="missing_body", field="body",
-                                    message="a WeChat article needs a body"))
+            problems.append(self.rule("wechat_oa.body.required").problem(
+                "a WeChat article needs a body"))
             return problems
         plan = _plan(post, opts)
         for index in plan.indices:
@@ -483,7 +474,7 @@ class WeChatOAPlatform(BasePlatform):
 
         *key* is not sent: no WeChat draft or publish API takes an idempotency key.
         """
-        opts = _Options.of(channel)
+        opts = self.opts(channel)
         plan = _plan(post, opts)
         self._warn(channel, plan)
         thumb_media_id = yield from self._upload_cover(post, channel, opts)
@@ -505,7 +496,7 @@ class WeChatOAPlatform(BasePlatform):
         receipt: Receipt = yield from self._finish(media_id, channel, opts, raw)
         return receipt
 
-    def _finish(self, media_id: str, channel: Channel, opts: _Options,
+    def _finish(self, media_id: str, channel: Channel, opts: Options,
                 raw: dict[str, Any]) -> Flow[Receipt]:
         """Submit the draft *media_id* for publishing and wait for the job."""
         publish_id = yield from self._submit(media_id, channel, opts, raw)
@@ -515,7 +506,7 @@ class WeChatOAPlatform(BasePlatform):
         receipt: Receipt = yield from self._await_job(channel, opts, raw, publish_id)
         return receipt
 
-    def _await_job(self, channel: Channel, opts: _Options, raw: dict[str, Any],
+    def _await_job(self, channel: Channel, opts: Options, raw: dict[str, Any],
                    publish_id: Any) -> Flow[Receipt]:
         status = yield from self._poll(opts, channel, publish_id)
         if status.get("publish_status") == 1:
@@ -544,7 +535,7 @@ class WeChatOAPlatform(BasePlatform):
         Unverified against the live API (the fact sheet is silent): that the
         list items carry ``thumb_media_id`` and ``update_time``, newest first.
         """
-        opts = _Options.of(channel)
+        opts = self.opts(channel)
         data = dict(doubt.data)
         raw: dict[str, Any] = {k: data[k] for k in ("thumb_media_id", "media_id", "publish_id",
                                                      "msg_data_id") if data.get(k)}
@@ -587,7 +578,7 @@ class WeChatOAPlatform(BasePlatform):
         receipt = yield from self._finish(media_id, channel, opts, raw)
         return receipt
 
-    def _scan(self, channel: Channel, opts: _Options, path: str, thumb: str,
+    def _scan(self, channel: Channel, opts: Options, path: str, thumb: str,
               since: float | None) -> Flow[list[dict[str, Any]]]:
         """The items of a WeChat list whose first article has cover *thumb*.
 
@@ -598,7 +589,7 @@ class WeChatOAPlatform(BasePlatform):
         offset, newest_first, last = 0, True, math.inf
         for _ in range(_LIST_PAGES):
             request = prepares(retry_safe(self._json(
-                opts, path, {"offset": offset, "count": _LIST_COUNT, "no_content": 0})))
+                channel, path, {"offset": offset, "count": _LIST_COUNT, "no_content": 0})))
             request.extensions["govmedia.max_body"] = _LIST_MAX_BODY  # whole articles come back
             response = yield request
             page = json_of(response)
@@ -646,7 +637,7 @@ class WeChatOAPlatform(BasePlatform):
             f"more than one item in the {where} has this article's cover: check by hand",
             platform=self.name, account=channel.account, known=data)
 
-    def _upload_cover(self, post: Post, channel: Channel, opts: _Options) -> Flow[str]:
+    def _upload_cover(self, post: Post, channel: Channel, opts: Options) -> Flow[str]:
         """The cover as a permanent image material; its media_id is the thumb_media_id."""
         if post.cover is None:  # validate() refused this already
             raise ValidationError(
@@ -654,33 +645,33 @@ class WeChatOAPlatform(BasePlatform):
                          message="a WeChat article needs a cover image")],
                 platform=self.name, account=channel.account,
             )
-        data = yield from self._bytes(post.cover)
+        data = yield from self.fetch(post.cover, channel)
         kind = self._checked(post.cover, data, channel, cover=True)
-        response = yield prepares(retry_safe(self._upload(
-            opts, "/cgi-bin/material/add_material", params={"type": "image"},
+        response = yield (self._upload(
+            channel, "/cgi-bin/material/add_material", params={"type": "image"},
             filename=_upload_name(post.cover, kind, "cover"), data=data, kind=kind,
-        )))
+        ))
         return self._field(response, "media_id", channel)
 
     def _upload_images(
-        self, post: Post, plan: _Plan, channel: Channel, opts: _Options
+        self, post: Post, plan: _Plan, channel: Channel, opts: Options
     ) -> Flow[dict[int, str]]:
         """Each body image through media/uploadimg: ``{index in post.media: URL}``."""
         uploaded: dict[int, str] = {}
         for index in plan.indices:
             media = post.media[index]
-            data = yield from self._bytes(media)
+            data = yield from self.fetch(media, channel)
             kind = self._checked(media, data, channel, cover=False)
-            response = yield prepares(retry_safe(self._upload(
-                opts, "/cgi-bin/media/uploadimg", params=None,
+            response = yield (self._upload(
+                channel, "/cgi-bin/media/uploadimg", params=None,
                 filename=_upload_name(media, kind, f"image{index + 1}"), data=data, kind=kind,
-            )))
+            ))
             uploaded[index] = self._field(response, "url", channel)
         return uploaded
 
     def _article(
         self, post: Post, plan: _Plan, uploaded: dict[int, str], thumb_media_id: str, *,
-        channel: Channel, opts: _Options,
+        channel: Channel, opts: Options,
     ) -> dict[str, Any]:
         """The ``news`` article of draft/add, its content checked with the real URLs."""
         urls = {src: uploaded[index] for src, index in plan.refs}
@@ -706,11 +697,11 @@ class WeChatOAPlatform(BasePlatform):
             article["content_source_url"] = post.link
         return article
 
-    def _add_draft(self, article: dict[str, Any], channel: Channel, opts: _Options) -> Flow[str]:
+    def _add_draft(self, article: dict[str, Any], channel: Channel, opts: Options) -> Flow[str]:
         """draft/add, sent once: a possibly-applied failure is never resent."""
         try:
             response = yield creates(
-                self._json(opts, "/cgi-bin/draft/add", {"articles": [article]}))
+                self._json(channel, "/cgi-bin/draft/add", {"articles": [article]}))
         except DeliveryUnknown as exc:
             raise _copy_error(exc, note=(
                 "draft/add may have created a draft: look in the draft box (草稿箱) "
@@ -719,12 +710,12 @@ class WeChatOAPlatform(BasePlatform):
         return self._field(response, "media_id", channel)
 
     def _submit(
-        self, media_id: str, channel: Channel, opts: _Options, raw: dict[str, Any]
+        self, media_id: str, channel: Channel, opts: Options, raw: dict[str, Any]
     ) -> Flow[Any]:
         """freepublish/submit, sent once; returns the publish_id as WeChat gave it."""
         try:
             response = yield creates(
-                self._json(opts, "/cgi-bin/freepublish/submit", {"media_id": media_id}))
+                self._json(channel, "/cgi-bin/freepublish/submit", {"media_id": media_id}))
         except DeliveryUnknown as exc:
             raise _copy_error(exc, note=(
                 f"freepublish/submit may have started publishing draft {media_id}: look in "
@@ -746,11 +737,11 @@ class WeChatOAPlatform(BasePlatform):
             raw["msg_data_id"] = str(submitted["msg_data_id"])
         return publish_id
 
-    def _poll(self, opts: _Options, channel: Channel, publish_id: Any) -> Flow[dict[str, Any]]:
+    def _poll(self, opts: Options, channel: Channel, publish_id: Any) -> Flow[dict[str, Any]]:
         waited = 0.0
         while True:
             response = yield prepares(retry_safe(
-                self._json(opts, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
+                self._json(channel, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             ))
             status = json_of(response)
             if not isinstance(status, dict) or not isinstance(status.get("publish_status"), int):
@@ -793,9 +784,9 @@ class WeChatOAPlatform(BasePlatform):
 
     def delete(self, receipt: Receipt) -> Flow[None]:
         """``freepublish/delete`` a published article, ``draft/delete`` a draft."""
-        opts = _Options.of(receipt.channel)
+        channel = receipt.channel
         if receipt.state == "draft":
-            yield self._json(opts, "/cgi-bin/draft/delete", {"media_id": receipt.remote_id})
+            yield self._json(channel, "/cgi-bin/draft/delete", {"media_id": receipt.remote_id})
             return
         article_id = receipt.remote_id
         if receipt.state == "pending":
@@ -803,7 +794,7 @@ class WeChatOAPlatform(BasePlatform):
             if not publish_id:
                 raise ConfigError("this pending receipt has no publish_id in raw; cannot delete it")
             response = yield prepares(retry_safe(
-                self._json(opts, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
+                self._json(channel, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             ))
             status = json_of(response)
             if status.get("publish_status") == 1:
@@ -813,7 +804,7 @@ class WeChatOAPlatform(BasePlatform):
                     hint="Try again in a minute.",
                 )
             article_id = self._published(receipt.channel, status, dict(receipt.raw)).remote_id
-        yield self._json(opts, "/cgi-bin/freepublish/delete",
+        yield self._json(channel, "/cgi-bin/freepublish/delete",
                          {"article_id": article_id, "index": 0})
 
     def metrics(self, receipt: Receipt) -> Flow[Metrics]:
@@ -825,7 +816,7 @@ class WeChatOAPlatform(BasePlatform):
         (China time), which datacube serves from the next day on; where no row
         matches, every count is ``None`` and ``raw`` says why.
         """
-        opts = _Options.of(receipt.channel)
+        channel = receipt.channel
         raw = receipt.raw
         if receipt.state != "published":
             return Metrics(raw={"reason": f"a {receipt.state} article has no reader counts"})
@@ -842,7 +833,7 @@ class WeChatOAPlatform(BasePlatform):
                 "ref_date": ref_date,
             })
         response = yield prepares(retry_safe(self._json(
-            opts, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
+            channel, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
         )))
         rows = json_of(response).get("list") or []
         msgid = f"{msg_data_id}_1"
@@ -860,19 +851,24 @@ class WeChatOAPlatform(BasePlatform):
                  "stat_date": latest.get("stat_date")},
         )
 
-    # ----------------------------------------------------------- auth and transport
+    # ----------------------------------------------------------- auth
 
-    def authenticate(self, channel: Channel) -> Flow[Token]:
-        """``POST cgi-bin/stable_token``: the secret goes in the JSON body, never the URL."""
-        opts = _Options.of(channel)
-        request = self._json(opts, "/cgi-bin/stable_token", {
+    def token_request(self, channel: Channel, previous: Token | None) -> httpx.Request:
+        """``POST cgi-bin/stable_token``: the secret goes in the JSON body, never the URL.
+
+        A read in effect (the same token comes back until it nears expiry), so
+        it is resent freely.
+        """
+        return self.request(channel, "POST", "/cgi-bin/stable_token", json={
             "grant_type": "client_credential",
             "appid": channel.credentials["app_id"],
             "secret": channel.credentials["app_secret"],
             "force_refresh": False,
-        })
-        # A read in effect: the same token comes back.
-        response = yield prepares(retry_safe(request))
+        }, safe=True, creates=False)
+
+    def token_from(self, response: httpx.Response, channel: Channel, *,
+                   previous: Token | None) -> Token:
+        """``{access_token, expires_in}`` (7,200 s where WeChat leaves it out)."""
         data = json_of(response)
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
@@ -882,77 +878,19 @@ class WeChatOAPlatform(BasePlatform):
         lifetime = float(expires) if isinstance(expires, int | float) else 7200.0
         return Token(value=token, expires_in=lifetime)
 
-    def authorize(
-        self, request: httpx.Request, channel: Channel, token: Token | None
-    ) -> httpx.Request:
-        """Add ``?access_token=`` (never to a fetch from another host)."""
-        if token is not None and not request.extensions.get(_EXTERNAL):
-            request.url = request.url.copy_set_param("access_token", token.value)
-        return request
-
-    def error_details(self, response: httpx.Response) -> tuple[int | str, str] | None:
-        """HTTP 200 with ``{errcode, errmsg}`` is an error unless errcode is absent or 0."""
-        if not 200 <= response.status_code < 300:
-            return response.status_code, self.error_message(response)
-        try:
-            body = json_of(response)
-        except ValueError:
-            return None  # the base class reports a 2xx that is not JSON
-        if not isinstance(body, dict):
-            return None
-        code = body.get("errcode")
-        if code is None or code in (0, "0"):
-            return None
-        try:
-            number: int | str = int(code)
-        except (TypeError, ValueError):
-            number = str(code)
-        return number, str(body.get("errmsg") or "no errmsg")
-
-    def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
-        """The base rules, with a hint per WeChat code; fetches of URL media by HTTP status."""
-        try:
-            external = bool(response.request.extensions.get(_EXTERNAL))
-        except RuntimeError:
-            external = False
-        if external:
-            if 200 <= response.status_code < 300:
-                return None
-            status = response.status_code
-            kind = TransientError if status >= 500 or status in (408, 429) else PlatformError
-            return kind(
-                f"could not fetch {response.request.url}: HTTP {response.status_code}",
-                platform=self.name, account=channel.account, code=response.status_code,
-                response=response, hint="Check the media URL, or attach the file itself.",
-            )
-        error = super().classify(response, channel)
-        if error is not None and isinstance(error.code, int) and error.code in _HINTS:
-            return _copy_error(error, hint=_HINTS[error.code])
-        return error
-
     # ----------------------------------------------------------- helpers
 
-    def _json(self, opts: _Options, path: str, data: dict[str, Any]) -> httpx.Request:
-        return httpx.Request(
-            "POST", opts.base + path, content=json_body(data),
-            headers={"Content-Type": "application/json"},
-        )
+    def _json(self, channel: Channel, path: str, data: dict[str, Any]) -> httpx.Request:
+        return self.request(channel, "POST", path, json=data)
 
     def _upload(
-        self, opts: _Options, path: str, *, params: dict[str, str] | None, filename: str,
+        self, channel: Channel, path: str, *, params: dict[str, str] | None, filename: str,
         data: bytes, kind: str,
     ) -> httpx.Request:
-        return httpx.Request(
-            "POST", opts.base + path, params=params,
-            files={"media": (filename, data, f"image/{kind}")},
-        )
-
-    def _bytes(self, media: Media) -> Flow[bytes]:
-        if media.data is not None or media.path is not None:
-            return media.read()
-        request = httpx.Request("GET", media.url or "", extensions={_EXTERNAL: True})
-        response = yield request
-        return response.content
+        # Uploads make materials nobody reads until an article uses them:
+        # resent freely, before the point of no return.
+        return self.request(channel, "POST", path, params=params, safe=True, creates=False,
+                            files={"media": (filename, data, f"image/{kind}")})
 
     def _checked(self, media: Media, data: bytes, channel: Channel, *, cover: bool) -> str:
         """The image type of fetched or read bytes; `ValidationError` where WeChat would refuse."""
@@ -1001,14 +939,14 @@ def _length_problems(content: str, post: Post, *, estimated: bool) -> list[Probl
     if chars >= CONTENT_CHARS:
         text = len(to_plain(post.body or "", post.body_format))
         problems.append(Problem(
-            code="too_long", field="body",
+            code="too_long", field="body", rule="wechat_oa.body.max_length",
             message=f"the body renders to {chars:,} characters of HTML{note}, inline styles "
                     f"included ({text:,} characters of text); WeChat needs fewer than "
                     f"{CONTENT_CHARS:,}",
         ))
     if size >= CONTENT_BYTES:
         problems.append(Problem(
-            code="too_long", field="body",
+            code="too_long", field="body", rule="wechat_oa.body.max_bytes",
             message=f"the body renders to {size:,} bytes of HTML{note}; WeChat needs under 1 MB",
         ))
     return problems

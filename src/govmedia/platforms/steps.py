@@ -1,0 +1,179 @@
+"""The steps a platform flow yields, and the marks its requests carry.
+
+A flow is a generator: it yields an `httpx.Request` to send (marked with
+`retry_safe`, `creates`/`prepares` or `external` where that matters), a
+`Sleep` to wait, or a `Checkpoint` to report what it learnt; it receives the
+`httpx.Response` of each request once the pipeline accepted it.
+
+Example:
+    >>> import httpx
+    >>> from govmedia.platforms.steps import creates, is_retry_safe, retry_safe
+    >>> request = creates(retry_safe(httpx.Request("POST", "https://x.example/statuses")))
+    >>> is_retry_safe(request)
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+import httpx
+
+__all__ = [
+    "Checkpoint",
+    "Doubt",
+    "Flow",
+    "Sleep",
+    "Step",
+    "creates",
+    "creates_something",
+    "external",
+    "is_external",
+    "is_retry_safe",
+    "json_body",
+    "json_of",
+    "prepares",
+    "retry_safe",
+]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Sleep:
+    """A step that waits *seconds* before the flow goes on (polling, say)."""
+
+    seconds: float
+
+
+@attrs.frozen
+class Checkpoint:
+    """A step that reports what the flow has learnt (ids), under a stage name.
+
+    Before the point of no return its data travels with the journal claim;
+    after it, it is written to the journal before the flow goes on, and a
+    re-run of an interrupted delivery gets the latest stage and all data in
+    `Doubt`. Values must be JSON-serialisable and hold no secret.
+
+    Example:
+        >>> from govmedia.platforms.base import Checkpoint
+        >>> Checkpoint("submitted", {"publish_id": "2247483001"}).stage
+        'submitted'
+    """
+
+    stage: str
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Doubt:
+    """What a journal-backed re-run knows of a delivery an earlier run left in doubt.
+
+    Attributes:
+        state: the journal state it was left in (``sending`` or ``unknown``).
+        stage: the last `Checkpoint` stage recorded (``None``: only the claim).
+        data: every checkpoint's data, merged (ids learnt, markers).
+        age: seconds since a create of it may first have been applied
+            (``None``: not known).
+    """
+
+    state: str = "sending"
+    stage: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    age: float | None = None
+
+    def within(self, window: float | None, *, margin: float = 0.9) -> bool:
+        """True while a key the platform keeps *window* seconds is surely still kept."""
+        return window is None or (self.age is not None and self.age < window * margin)
+
+
+Step: TypeAlias = httpx.Request | Sleep | Checkpoint
+Flow: TypeAlias = Generator[Step, httpx.Response, T]
+
+_RETRY_SAFE = "govmedia.retry_safe"
+_CREATES = "govmedia.creates"
+_EXTERNAL = "govmedia.external"
+
+
+def retry_safe(request: httpx.Request) -> httpx.Request:
+    """Mark a write as safe to resend after it may have been applied.
+
+    Use it where the platform deduplicates (an ``Idempotency-Key`` it honours)
+    or where the POST only reads (WeChat's ``freepublish/get``). Reads by
+    method (GET, HEAD, OPTIONS) are safe already.
+    """
+    request.extensions[_RETRY_SAFE] = True
+    return request
+
+
+def is_retry_safe(request: httpx.Request) -> bool:
+    """True when *request* may be sent again after a possibly-applied failure."""
+    return request.method in ("GET", "HEAD", "OPTIONS") or bool(
+        request.extensions.get(_RETRY_SAFE)
+    )
+
+
+def creates(request: httpx.Request) -> httpx.Request:
+    """Mark *request* as one that may create something readers see (the point of no return).
+
+    A create, a submit, a repost. A write that leaves nothing a reader sees
+    (an upload of media the post will attach, a token fetch, a status read
+    sent as POST) is marked with `prepares` instead. A write left unmarked
+    counts as a create, so a platform that declares nothing is judged as
+    strictly as before: the journal claims it before its first write.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.platforms.base import creates, creates_something, prepares
+        >>> creates_something(creates(httpx.Request("POST", "https://x.example/posts")))
+        True
+        >>> creates_something(prepares(httpx.Request("POST", "https://x.example/media")))
+        False
+    """
+    request.extensions[_CREATES] = True
+    return request
+
+
+def prepares(request: httpx.Request) -> httpx.Request:
+    """Mark *request* as one that creates nothing readers see (see `creates`)."""
+    request.extensions[_CREATES] = False
+    return request
+
+
+def creates_something(request: httpx.Request) -> bool:
+    """True when *request* may create something (see `creates`)."""
+    marked = request.extensions.get(_CREATES)
+    if marked is not None:
+        return bool(marked)
+    return request.method not in ("GET", "HEAD", "OPTIONS")
+
+
+def external(request: httpx.Request) -> httpx.Request:
+    """Mark *request* as going to another host than the platform's (a media download).
+
+    The pipeline never applies the channel's credentials to it.
+    """
+    request.extensions[_EXTERNAL] = True
+    return request
+
+
+def is_external(request: httpx.Request) -> bool:
+    """True when *request* was marked with `external`."""
+    return bool(request.extensions.get(_EXTERNAL))
+
+
+def json_of(response: httpx.Response) -> Any:
+    """The JSON body of a response the pipeline accepted (checked already)."""
+    return json.loads(response.content)
+
+
+# One encoder for every body: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def json_body(data: Any) -> bytes:
+    """Encode *data* as compact UTF-8 JSON with characters kept raw (WeChat needs that)."""
+    return _JSON.encode(data).encode("utf-8")
