@@ -42,10 +42,12 @@ class Preparer:
     """The non-I/O decisions about a post on a channel, shared by every client path."""
 
     def __init__(self, *, screen: Screen | None, require_approvals: int,
-                 journal: Callable[[], Journal | None]) -> None:
+                 journal: Callable[[], Journal | None],
+                 on_platform: Callable[[BasePlatform], None] | None = None) -> None:
         self.screen = screen
         self.require_approvals = require_approvals
         self._journal = journal
+        self._on_platform = on_platform
         # Extra compliance checks from the govmedia.checks entry points,
         # imported the first time one runs.
         self.checks: Any = load_checks()
@@ -59,9 +61,7 @@ class Preparer:
         """The platform of *channel*, with the channel checked (`ConfigError` if unusable)."""
         if not isinstance(channel, Channel):
             raise ConfigError(f"expected a gm.Channel, got {type(channel).__name__}")
-        platform = self._platforms.get(channel.platform)
-        if platform is None:
-            platform = self._platforms[channel.platform] = registry.get(channel.platform)()
+        platform = self._platforms.get(channel.platform) or self.platform_named(channel.platform)
         if self._checked.get(id(channel)) is not channel:
             platform.check_channel(channel)
             self._checked[id(channel)] = channel
@@ -72,6 +72,8 @@ class Preparer:
         platform = self._platforms.get(name)
         if platform is None:
             platform = self._platforms[name] = registry.get(name)()
+            if self._on_platform is not None:
+                self._on_platform(platform)
         return platform
 
     def prepare(

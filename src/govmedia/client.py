@@ -103,8 +103,14 @@ class _BaseClient:
         self._limiter = RateLimiter(rate_limits)
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
-                                  journal=lambda: self.journal)
+                                  journal=lambda: self.journal, on_platform=self._platform_added)
         self._tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
+
+    def _platform_added(self, platform: BasePlatform) -> None:
+        """A platform's default rate limits apply where the user set none for the same key."""
+        defaults = getattr(platform, "default_rate_limits", None)
+        if defaults:
+            self._limiter.add_defaults(defaults)
 
     @property
     def _checks(self) -> Any:

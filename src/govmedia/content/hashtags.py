@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Literal
 
 import regex
@@ -51,10 +51,12 @@ log = logging.getLogger("govmedia.content")
 Style = Literal["weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou", "hash", "none"]
 _STYLES = ("weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou", "hash", "none")
 
-PLATFORM_STYLES: dict[str, Style] = {
+# Styles of platforms whose modules are not written yet; a registered
+# platform's style is its class's ``tag_style``, and each entry here goes when
+# its platform is built.
+_UNBUILT: dict[str, Style] = {
     "weibo": "weibo",
     "x": "x",
-    "mastodon": "mastodon",
     "bluesky": "bluesky",
     # Fact sheets: Douyin's `text` "may contain #话题"; Kuaishou's caption has
     # "topics as `#tag `" (shared/platforms/douyin.md, kuaishou.md).
@@ -64,6 +66,33 @@ PLATFORM_STYLES: dict[str, Style] = {
     "telegram": "hash",
     "facebook": "hash",
 }
+
+
+class _Styles(Mapping[str, Style]):
+    """Each platform's tag style: registered platforms' declarations, then the unbuilt ones."""
+
+    def _all(self) -> dict[str, Style]:
+        found = dict(_UNBUILT)
+        from govmedia.platforms import registry
+
+        for name in registry.available():
+            style = _declared_style(name)
+            if style is not None and style != "none":
+                found[name] = style
+        return found
+
+    def __getitem__(self, platform: str) -> Style:
+        return self._all()[platform]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+PLATFORM_STYLES: Mapping[str, Style] = _Styles()
+"""``{platform: style}`` for every platform that writes tags (derived; read-only)."""
 
 # shared/platforms/weibo.md: statuses/share "must not contain #话题#"; the
 # repost and comment endpoints share its 140-character status rules.
@@ -97,7 +126,24 @@ def style_for(platform: str, *, endpoint: str | None = None) -> Style:
     """
     if platform == "weibo" and endpoint in WEIBO_ENDPOINTS_WITHOUT_TOPICS:
         return "none"
-    return PLATFORM_STYLES.get(platform, "none")
+    declared = _declared_style(platform)
+    if declared is not None:
+        return declared
+    return _UNBUILT.get(platform, "none")
+
+
+def _declared_style(platform: str) -> Style | None:
+    """The ``tag_style`` a registered platform's class declares, or ``None``."""
+    from govmedia.errors import ConfigError
+    from govmedia.platforms import registry
+
+    if platform not in registry.available():
+        return None
+    try:
+        style = getattr(registry.get(platform), "tag_style", None)
+    except ConfigError:
+        return None
+    return style if style in _STYLES else None
 
 
 def _join_words(tag: str, allowed: regex.Pattern[str]) -> str:

@@ -26,6 +26,7 @@ with `Checkpoint` steps. The pipeline turns every later failure into
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import pathlib
@@ -391,7 +392,8 @@ class BasePlatform:
 
     def base_url(self, channel: Channel) -> str:
         """The API's address for *channel*: its ``base_url`` option, else `api_base`."""
-        base = channel.options.get("base_url") or self.api_base
+        base = self.opts(channel).get("base_url") if "base_url" in self.options else None
+        base = base or channel.options.get("base_url") or self.api_base
         if not base:
             raise ConfigError(f"channel {channel.id}: {self.name} needs a base_url option")
         return str(base).rstrip("/")
@@ -508,10 +510,10 @@ class BasePlatform:
         host = request.url.host
         if host in self.credential_hosts:
             return True
-        base = channel.options.get("base_url") or self.api_base
-        if not base:
-            return True  # the platform builds every URL itself
-        own = _origin(str(base))
+        try:
+            own = _origin(self.base_url(channel))
+        except ConfigError:
+            return True  # no API address declared: the platform builds every URL itself
         return (request.url.scheme, host, request.url.port) == own
 
     def authorize(
@@ -764,6 +766,7 @@ def _open(media: Media) -> BinaryIO:
     raise ConfigError(f"{media.filename}: URL media must be fetched first")
 
 
+@functools.lru_cache(maxsize=1024)
 def _origin(url: str) -> tuple[str, str, int | None]:
     parsed = httpx.URL(url)
     return parsed.scheme, parsed.host, parsed.port

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 import threading
 from importlib.metadata import entry_points
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from govmedia.errors import ConfigError
 
@@ -22,13 +24,30 @@ logger = logging.getLogger("govmedia")
 
 GROUP = "govmedia.platforms"
 
-# Built-ins, used when the package metadata is absent (running from a source
-# tree without an install); the installed entry points say the same.
-_BUILTINS = {
-    "webhook": "govmedia.platforms.webhook:WebhookPlatform",
-    "mastodon": "govmedia.platforms.mastodon:MastodonPlatform",
-    "wechat_oa": "govmedia.platforms.wechat_oa:WeChatOAPlatform",
-}
+# A built-in is a module of this package named after its platform, whose
+# class is the `BasePlatform` subclass with that name: found this way when the
+# package metadata (the entry points) is absent, running from a source tree.
+_NOT_PLATFORMS = frozenset({"auth", "base", "codes", "options", "registry", "steps"})
+
+
+def _builtins() -> dict[str, str]:
+    here = str(Path(__file__).parent)
+    return {m.name: f"govmedia.platforms.{m.name}:" for m in pkgutil.iter_modules([here])
+            if not m.name.startswith("_") and m.name not in _NOT_PLATFORMS}
+
+
+def _load(target: str, name: str) -> type[Any]:
+    """The class at ``module:Class``; a built-in's path may leave the class out."""
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    if attr:
+        return cast("type[Any]", getattr(module, attr))
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == name and \
+                value.__module__ == module_name:
+            return value
+    raise AttributeError(f"{module_name} defines no platform class named {name!r}")
+
 
 _lock = threading.RLock()
 _paths: dict[str, str | type[Any]] | None = None
@@ -40,7 +59,7 @@ def _discover() -> dict[str, str | type[Any]]:
     global _paths  # noqa: PLW0603 - the registry is process-wide by design
     with _lock:
         if _paths is None:
-            found: dict[str, str | type[Any]] = dict(_BUILTINS)
+            found: dict[str, str | type[Any]] = dict(_builtins())
             for ep in entry_points(group=GROUP):
                 found[ep.name] = ep.value
             _paths = found
@@ -83,8 +102,7 @@ def get(name: str) -> type[Any]:
         target = paths[name]
         if isinstance(target, str):
             try:
-                module_name, _, attr = target.partition(":")
-                cls = getattr(importlib.import_module(module_name), attr)
+                cls = _load(target, name)
             except Exception as exc:
                 _failed[name] = f"{type(exc).__name__}: {exc}"
                 logger.warning("govmedia platform plugin %r (%s) failed to load: %s", name, target, exc)
@@ -131,5 +149,6 @@ def unregister(name: str) -> None:
         paths.pop(name, None)
         _loaded.pop(name, None)
         _failed.pop(name, None)
-        if name in _BUILTINS:
-            paths[name] = _BUILTINS[name]
+        builtin = _builtins().get(name)
+        if builtin is not None:
+            paths[name] = builtin

@@ -113,7 +113,8 @@ class RateLimiter:
     """Token buckets keyed by ``platform``, ``platform:app`` and ``platform:account``.
 
     A key configured as ``"mastodon"`` is one budget for every Mastodon channel
-    of the client; ``"mastodon:sasac@social.example"`` is one account's.
+    of the client; ``"mastodon:sasac@social.example"`` is one account's;
+    ``"mastodon:*"`` gives each account (and each app scope) a budget of its own.
     """
 
     def __init__(
@@ -140,6 +141,18 @@ class RateLimiter:
         """The configured limits by key."""
         return dict(self._limits)
 
+    def add_defaults(self, limits: Mapping[str, RateLimit]) -> None:
+        """Add a platform's default limits, for keys the user did not configure."""
+        with self._lock:
+            for key, limit in limits.items():
+                self._limits.setdefault(key, limit)
+
+    def _limit(self, key: str) -> RateLimit | None:
+        limit = self._limits.get(key)
+        if limit is None and ":" in key:
+            limit = self._limits.get(key.partition(":")[0] + ":*")
+        return limit
+
     def __bool__(self) -> bool:
         return bool(self._limits)
 
@@ -164,7 +177,7 @@ class RateLimiter:
             self._drain()
             buckets = []
             for key in keys:
-                limit = self._limits.get(key)
+                limit = self._limit(key)
                 if limit is None:
                     continue
                 bucket = self._buckets.get(key)

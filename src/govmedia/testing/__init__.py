@@ -41,12 +41,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "FakeMastodon":
-        from govmedia.testing.mastodon import FakeMastodon
+    # A platform's fake, by its class name, as the platform declares it (``fake``).
+    if name.startswith("Fake"):
+        from govmedia.testing.sandbox import FAKES, fake_class
 
-        return FakeMastodon
-    if name == "FakeWeChatOA":
-        from govmedia.testing.wechat_oa import FakeWeChatOA
-
-        return FakeWeChatOA
+        for platform, path in FAKES.items():
+            if path.rpartition(":")[2] == name:
+                return fake_class(platform)
     raise AttributeError(name)

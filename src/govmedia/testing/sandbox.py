@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -10,13 +11,38 @@ import httpx
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform
 
-__all__ = ["FAKES", "Sandbox"]
+__all__ = ["FAKES", "Sandbox", "fake_class"]
 
-FAKES = {
-    "webhook": "govmedia.testing.webhook:FakeWebhook",
-    "mastodon": "govmedia.testing.mastodon:FakeMastodon",
-    "wechat_oa": "govmedia.testing.wechat_oa:FakeWeChatOA",
-}
+
+class _Fakes(Mapping[str, str]):
+    """``{platform: "module:FakeClass"}``, read from each registered platform's ``fake``."""
+
+    def _paths(self) -> dict[str, str]:
+        from govmedia.errors import ConfigError
+        from govmedia.platforms import registry
+
+        found = {}
+        for name in registry.available():
+            try:
+                path = getattr(registry.get(name), "fake", None)
+            except ConfigError:
+                continue  # a plugin that failed to load has no fake to serve
+            if path:
+                found[name] = path
+        return found
+
+    def __getitem__(self, name: str) -> str:
+        return self._paths()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths())
+
+    def __len__(self) -> int:
+        return len(self._paths())
+
+
+FAKES: Mapping[str, str] = _Fakes()
+"""Each platform's fake, as its class declares it (``fake``)."""
 
 
 def fake_class(name: str) -> type[FakePlatform]:
