@@ -36,7 +36,9 @@ def _media(value: Any, base: Path, where: str) -> Media:
         raise ConfigError(f"{where}: a media entry is a path or {{ path = ..., alt = ... }}")
     if "url" in value:
         return Media.from_url(value["url"], alt=value.get("alt"))
-    path = Path(value.get("path", ""))
+    if not isinstance(value.get("path"), str):
+        raise ConfigError(f"{where}: a media entry needs a path (a string) or a url")
+    path = Path(value["path"])
     return Media.from_path(path if path.is_absolute() else base / path, alt=value.get("alt"))
 
 
@@ -47,6 +49,17 @@ def load_post(path: str | Path) -> Post:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read post file {str(p)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return _post(p, text)
+    except ConfigError as exc:
+        if str(exc).startswith(str(p)):
+            raise
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+def _post(p: Path, text: str) -> Post:
     meta: dict[str, Any] = {}
     body = text
     if text.startswith("+++"):
@@ -57,6 +70,10 @@ def load_post(path: str | Path) -> Post:
             meta = tomllib.loads(head)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: front matter is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(
+                f"{p}: front matter is not valid TOML: arrays or tables nested too deep"
+            ) from None
         body = rest.split("\n", 1)[1] if "\n" in rest else ""
     unknown = sorted(set(meta) - _FIELDS)
     if unknown:
@@ -66,7 +83,7 @@ def load_post(path: str | Path) -> Post:
     if "cover" in meta:
         meta["cover"] = _media(meta["cover"], base, f"{p}: cover")
     if "media" in meta:
+        if not isinstance(meta["media"], list):
+            raise ConfigError(f"{p}: media must be a list of paths or {{ path = ..., alt = ... }}")
         meta["media"] = tuple(_media(m, base, f"{p}: media") for m in meta["media"])
-    if "tags" in meta:
-        meta["tags"] = tuple(meta["tags"])
     return Post(body=body.strip() or None, **meta)

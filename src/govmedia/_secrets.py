@@ -394,6 +394,9 @@ class Credentials(FrozenMap):  # noqa: PLW1641 - unhashable, like the dict it wr
         for name, value in (data or {}).items():
             if not isinstance(name, str):
                 raise TypeError(f"credential names must be strings, got {name!r}")
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                # str() of a list, None or True would pass for a secret
+                raise TypeError(f"credential {name!r} must be a string, got {type(value).__name__}")
             text = value if isinstance(value, str) else str(value)
             remember(text)
             clean[name] = text

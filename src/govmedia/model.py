@@ -295,7 +295,10 @@ def _problems(value: Iterable[Problem]) -> tuple[Problem, ...]:
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
-    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    # default=repr: a field of the wrong type (a TOML date as title, say) must
+    # reach its validator's ConfigError, not fail here; valid posts never use it.
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      default=repr)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -507,7 +510,10 @@ def _credentials(value: Any) -> Credentials:
         return Credentials()
     if not isinstance(value, Mapping):
         raise _fail("Channel", "credentials", "must be a mapping of names to secret strings")
-    return Credentials(value)
+    try:
+        return Credentials(value)
+    except TypeError as exc:
+        raise _fail("Channel", "credentials", str(exc)) from None
 
 
 @_masked_repr

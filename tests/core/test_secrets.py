@@ -1,5 +1,6 @@
 """Secret masking in text and in other libraries' log records."""
 
+import contextlib
 import json
 import logging
 import random
@@ -25,12 +26,21 @@ from govmedia._secrets import (
 )
 
 
+@contextlib.contextmanager
+def own_registry():
+    """A registry of its own: generated secrets ("000000") must not mask other tests' text."""
+    saved = _secrets._known, _secrets._runs, _secrets._odd
+    _secrets._known, _secrets._runs, _secrets._odd = set(), {}, []
+    try:
+        yield
+    finally:
+        _secrets._known, _secrets._runs, _secrets._odd = saved
+
+
 @pytest.fixture
-def registry(monkeypatch):
-    """A registry of its own, so that thousands of test secrets do not outlive the test."""
-    monkeypatch.setattr(_secrets, "_known", set())
-    monkeypatch.setattr(_secrets, "_runs", {})
-    monkeypatch.setattr(_secrets, "_odd", [])
+def registry():
+    with own_registry():
+        yield
 
 
 def test_known_values_and_shapes_are_masked():
@@ -188,8 +198,9 @@ _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=80)
                       min_size=6, max_size=40).filter(lambda s: s.strip() == s and any(
                           c.isalnum() for c in s)))
 def test_a_registered_secret_never_survives(before, after, left, right, secret):
-    remember(secret)
-    out = mask(f"{before}{left}{secret}{right}{after}")
+    with own_registry():
+        remember(secret)
+        out = mask(f"{before}{left}{secret}{right}{after}")
     assert secret not in out
 
 

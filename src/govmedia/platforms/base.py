@@ -428,9 +428,45 @@ def _parses(response: httpx.Response) -> bool:
     return True
 
 
-def json_of(response: httpx.Response) -> Any:
-    """The JSON body of a response the pipeline accepted (checked already)."""
-    return json.loads(response.content)
+def json_of(response: httpx.Response, *, platform: str = "", account: str | None = None) -> Any:
+    """The JSON body of a response the pipeline accepted.
+
+    A body that is not JSON (empty, as a 204 is, an HTML page, bytes that
+    are not UTF-8, arrays nested too deep to read) raises `PlatformError`
+    with code ``"bad_response"``, naming *platform* and *account* where
+    given. After a write (any method but GET, HEAD and OPTIONS) it is
+    ``maybe_applied``: the server answered, so it may have applied the write.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.platforms.base import json_of
+        >>> request = httpx.Request("POST", "https://social.example/api/v1/statuses")
+        >>> err = None
+        >>> try:
+        ...     json_of(httpx.Response(204, request=request), platform="mastodon")
+        ... except Exception as exc:
+        ...     err = exc
+        >>> type(err).__name__, err.code, err.maybe_applied
+        ('PlatformError', 'bad_response', True)
+    """
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, depth
+        try:
+            request: httpx.Request | None = response.request
+        except RuntimeError:  # a response built by hand, without its request
+            request = None
+        write = request is not None and request.method not in ("GET", "HEAD", "OPTIONS")
+        where = f" to {request.method} {request.url.path}" if request is not None else ""
+        what = ("an empty body" if not response.content
+                else "nested too deep" if isinstance(exc, RecursionError) else "not JSON")
+        raise PlatformError(
+            f"the answer{where} (HTTP {response.status_code}) is {what}; JSON was expected",
+            platform=platform, account=account, code="bad_response", response=response,
+            maybe_applied=write,
+            hint=("The server answered, so the write may have been applied: look at the "
+                  "account before sending again." if write else None),
+        ) from None
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.

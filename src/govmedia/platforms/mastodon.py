@@ -142,13 +142,18 @@ def _entity(
     response: httpx.Response, platform: str, channel: Channel, what: str = "status"
 ) -> dict[str, Any]:
     """The JSON object of a Status or MediaAttachment answer, checked for its id."""
-    body = json_of(response)
-    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+    body = json_of(response, platform=platform, account=channel.account)
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
         raise PlatformError(
             f"the answer is not a Mastodon {what} (no id)", platform=platform,
             account=channel.account, code="bad_response", response=response,
         )
     return body
+
+
+def _url(value: Any) -> str | None:
+    """A URL the answer gave, or ``None`` where it gave something else."""
+    return value if isinstance(value, str) and value else None
 
 
 def _in_context(error: PlatformError, where: str) -> PlatformError:
@@ -296,7 +301,7 @@ class MastodonPlatform(BasePlatform):
         response = yield retry_safe(request)
         status = _entity(response, self.name, channel)
         return Receipt(
-            channel=channel, remote_id=status["id"], url=status.get("url"), state="published",
+            channel=channel, remote_id=status["id"], url=_url(status.get("url")), state="published",
             raw=status,
         )
 
@@ -445,7 +450,7 @@ class MastodonPlatform(BasePlatform):
         boosted = boost.get("reblog")
         # A boost has no page of its own (its url is an ActivityPub activity):
         # readers find it at the boosted status's address.
-        url = (boosted.get("url") if isinstance(boosted, dict) else None) or boost.get("url")
+        url = _url(boosted.get("url") if isinstance(boosted, dict) else None) or _url(boost.get("url"))
         return Receipt(
             channel=channel, remote_id=boost["id"], url=url, state="published", raw=boost
         )

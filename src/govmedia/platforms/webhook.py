@@ -205,7 +205,8 @@ def _dotted_words(text: str) -> bool:
 
 
 def _maybe_json(response: httpx.Response) -> Any:
+    """The receiver's answer if it is JSON, else ``None``: receivers answer with anything."""
     try:
         return json_of(response) if response.content else None
-    except ValueError:
+    except PlatformError:
         return None

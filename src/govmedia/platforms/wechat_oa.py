@@ -78,6 +78,7 @@ BODY_IMAGE_TYPES = ("jpeg", "png")
 
 # What an uploadimg URL looks like, for the length estimate made offline.
 _URL_ESTIMATE = "http://mmbiz.qpic.cn/mmbiz_jpg/" + "x" * 90 + "/0?wx_fmt=jpeg"
+_MAX_TOKEN_LIFETIME = 24 * 3600  # stable_token gives 7,200 s; beyond a day is garbage
 _EXTERNAL = "govmedia.wechat_oa.external"  # request extension: a fetch from another host
 _APPENDED = "govmedia-media:"              # src of images appended from post.media
 
@@ -156,7 +157,15 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
 
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
     """The same error with a note added to its message and/or another hint."""
-    return error.evolve(note=note, **({"hint": hint} if hint is not None else {}))
+    if hint is None:
+        return error.evolve(note=note)
+    return error.evolve(note=note, hint=hint)
+
+
+def _is_id(value: Any) -> bool:
+    """True for an id as WeChat gives them: a non-empty string or a number."""
+    return (isinstance(value, str) and value != "") or (
+        isinstance(value, int) and not isinstance(value, bool))
 
 
 # --------------------------------------------------------------------------- options
@@ -575,15 +584,17 @@ class WeChatOAPlatform(BasePlatform):
             )) from exc
         except PlatformError as exc:
             raise _copy_error(exc, note=f"the draft {media_id} stays in the draft box") from exc
-        submitted = json_of(response)
+        submitted = json_of(response, platform=self.name, account=channel.account)
+        if not isinstance(submitted, dict):
+            submitted = {}
         publish_id = submitted.get("publish_id")
-        if publish_id in (None, ""):
+        if not _is_id(publish_id):
             raise PlatformError(
                 "freepublish/submit answered without a publish_id", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
             )
         raw["publish_id"] = str(publish_id)
-        if submitted.get("msg_data_id") is not None:
+        if _is_id(submitted.get("msg_data_id")):
             raw["msg_data_id"] = str(submitted["msg_data_id"])
         return publish_id
 
@@ -593,16 +604,22 @@ class WeChatOAPlatform(BasePlatform):
             response = yield retry_safe(
                 self._json(opts, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             )
-            status = json_of(response)
-            if not isinstance(status, dict) or not isinstance(status.get("publish_status"), int):
-                raise PlatformError(
-                    "freepublish/get answered without a publish_status", platform=self.name,
-                    account=channel.account, code="bad_response", response=response,
-                )
+            status = self._status(response, channel)
             if status["publish_status"] != 1 or waited >= opts.poll_timeout:
                 return status
             yield Sleep(opts.poll_interval)
             waited += opts.poll_interval
+
+    def _status(self, response: httpx.Response, channel: Channel) -> dict[str, Any]:
+        """freepublish/get's answer, checked for an integer publish_status."""
+        status = json_of(response, platform=self.name, account=channel.account)
+        code = status.get("publish_status") if isinstance(status, dict) else None
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise PlatformError(
+                "freepublish/get answered without a publish_status", platform=self.name,
+                account=channel.account, code="bad_response", response=response,
+            )
+        return status  # type: ignore[no-any-return]
 
     def _published(self, channel: Channel, status: dict[str, Any], raw: dict[str, Any]) -> Receipt:
         code = status["publish_status"]
@@ -616,18 +633,21 @@ class WeChatOAPlatform(BasePlatform):
                 platform=self.name, account=channel.account, code=f"publish_status {code}",
             )
         article_id = status.get("article_id")
-        if not article_id:
+        if not _is_id(article_id):
             raise PlatformError(
                 "freepublish/get reported success without an article_id", platform=self.name,
                 account=channel.account, code="bad_response",
             )
-        items = (status.get("article_detail") or {}).get("item") or []
-        url = items[0].get("article_url") if items and isinstance(items[0], dict) else None
+        detail = status.get("article_detail")
+        items = detail.get("item") if isinstance(detail, dict) else None
+        first = items[0] if isinstance(items, list) and items else None
+        url = first.get("article_url") if isinstance(first, dict) else None
         raw.update(
             article_id=str(article_id), publish_status=0,
             ref_date=dt.datetime.now(CHINA_TIME).date().isoformat(),
         )
-        return Receipt(channel=channel, remote_id=str(article_id), url=url or None,
+        return Receipt(channel=channel, remote_id=str(article_id),
+                       url=url if isinstance(url, str) and url else None,
                        state="published", raw=raw)
 
     # ----------------------------------------------------------- delete and metrics
@@ -646,8 +666,8 @@ class WeChatOAPlatform(BasePlatform):
             response = yield retry_safe(
                 self._json(opts, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             )
-            status = json_of(response)
-            if status.get("publish_status") == 1:
+            status = self._status(response, receipt.channel)
+            if status["publish_status"] == 1:
                 raise PlatformError(
                     f"publish job {publish_id} is still running; delete it once it has ended",
                     platform=self.name, account=receipt.channel.account, code="publish_status 1",
@@ -685,13 +705,17 @@ class WeChatOAPlatform(BasePlatform):
         response = yield retry_safe(self._json(
             opts, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
         ))
-        rows = json_of(response).get("list") or []
+        answer = json_of(response, platform=self.name, account=receipt.channel.account)
+        rows = answer.get("list") if isinstance(answer, dict) else None
+        if not isinstance(rows, list):
+            rows = []
         msgid = f"{msg_data_id}_1"
         row = next((r for r in rows if isinstance(r, dict) and str(r.get("msgid")) == msgid), None)
         if row is None:
             return Metrics(raw={"reason": f"no datacube row has msgid {msgid} on {ref_date}",
                                 "list": rows})
-        details = [d for d in row.get("details") or [] if isinstance(d, dict)]
+        listed = row.get("details")
+        details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
         latest = max(details, key=lambda d: str(d.get("stat_date", "")), default={})
         return Metrics(
             views=_count(latest.get("int_page_read_count")),
@@ -713,13 +737,16 @@ class WeChatOAPlatform(BasePlatform):
             "force_refresh": False,
         })
         response = yield retry_safe(request)  # a read in effect: the same token comes back
-        data = json_of(response)
+        data = json_of(response, platform=self.name, account=channel.account)
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("stable_token answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
         expires = data.get("expires_in")
-        lifetime = float(expires) if isinstance(expires, int | float) else 7200.0
+        # A lifetime that is no number, or an absurd one, is taken as WeChat's usual two hours.
+        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
+                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
+        lifetime = float(expires) if usable else 7200.0
         return Token(value=token, expires_in=lifetime)
 
     def authorize(
@@ -736,7 +763,7 @@ class WeChatOAPlatform(BasePlatform):
             return response.status_code, self.error_message(response)
         try:
             body = json_of(response)
-        except ValueError:
+        except PlatformError:
             return None  # the base class reports a 2xx that is not JSON
         if not isinstance(body, dict):
             return None
@@ -745,8 +772,8 @@ class WeChatOAPlatform(BasePlatform):
             return None
         try:
             number: int | str = int(code)
-        except (TypeError, ValueError):
-            number = str(code)
+        except (TypeError, ValueError, OverflowError):  # "abc", [1], 1e400
+            number = str(code)[:40]
         return number, str(body.get("errmsg") or "no errmsg")
 
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
@@ -805,9 +832,9 @@ class WeChatOAPlatform(BasePlatform):
         return kind
 
     def _field(self, response: httpx.Response, name: str, channel: Channel) -> str:
-        data = json_of(response)
+        data = json_of(response, platform=self.name, account=channel.account)
         value = data.get(name) if isinstance(data, dict) else None
-        if value in (None, ""):
+        if not _is_id(value):
             raise PlatformError(
                 f"{response.request.url.path} answered without {name}", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
