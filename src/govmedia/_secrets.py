@@ -17,10 +17,12 @@ Two nets, applied together by `mask`:
 
 `mask` is called on every message, repr, report row, pickle and journal
 column, so it must cost next to nothing on text with nothing to hide. It
-never tries each registered secret in turn: it cuts the text into runs of
-letters and digits, looks each run's head up in a table of the secrets'
-heads (a set lookup, whatever the number of secrets), and checks the few
-candidates where they would start.
+never tries each registered secret in turn (a matrix registers thousands):
+it cuts the text into runs of ASCII letters and digits, intersects them with
+a table holding one run of each secret (a set operation, whatever the
+number of secrets), and checks the few candidates where they would start.
+Each shape runs only on text that holds its literal (``=``, ``:``, ``@``,
+``Bearer``), and starts there.
 """
 
 from __future__ import annotations
@@ -35,7 +37,16 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 from govmedia._frozen import FrozenMap
 
-__all__ = ["MASK", "Credentials", "harvest", "mask", "mask_data", "remember"]
+__all__ = [
+    "MASK",
+    "Credentials",
+    "harvest",
+    "install_log_filters",
+    "is_secret_name",
+    "mask",
+    "mask_data",
+    "remember",
+]
 
 T = TypeVar("T")
 

@@ -294,3 +294,16 @@ def test_json_of_on_a_read_is_not_maybe_applied():
         "bad_response", False, "a@social.example")
     with pytest.raises(gm.PlatformError, match="nested too deep"):
         json_of(httpx.Response(200, content=b"[" * 100_000, request=request))
+
+
+@pytest.mark.anyio
+async def test_the_async_client_too():
+    sandbox = Sandbox()
+    channel = sandbox.channel("wechat_oa")
+    for name in ("204", "list", "huge numbers", "objects for strings"):
+        for start in range(STEPS["wechat_oa publish"]):
+            transport = httpx.MockTransport(Hostile(sandbox, start, GARBAGE[name]))
+            async with httpx.AsyncClient(transport=transport) as http, \
+                    gm.AsyncClient(http=http, retry=gm.RetryPolicy.testing()) as client:
+                with contextlib.suppress(gm.GovMediaError):
+                    check_clean(await client.publish(sample_post(), channel))
