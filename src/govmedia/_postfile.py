@@ -37,11 +37,15 @@ def _media(value: Any, base: Path, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: a media entry is a path or {{ path = ..., alt = ... }}")
     if "url" in value:
         return {"url": value["url"], "alt": value.get("alt")}
-    path = Path(value.get("path", ""))
+    if not isinstance(value.get("path"), str):
+        raise ConfigError(f"{where}: a media entry needs a path (a string) or a url")
+    path = Path(value["path"])
     return {"path": path if path.is_absolute() else base / path, "alt": value.get("alt")}
 
 
-def read_post_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None]:
+def read_post_file(  # noqa: C901 - one refusal per way a file can be wrong
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], str | None]:
     """The front matter (media entries resolved to keyword arguments) and the body of a post file.
 
     The caller builds the `Post`; this module knows the file format only.
@@ -51,6 +55,8 @@ def read_post_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | 
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read post file {str(p)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     meta: dict[str, Any] = {}
     body = text
     if text.startswith("+++"):
@@ -61,6 +67,10 @@ def read_post_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | 
             meta = tomllib.loads(head)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: front matter is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(
+                f"{p}: front matter is not valid TOML: arrays or tables nested too deep"
+            ) from None
         body = rest.split("\n", 1)[1] if "\n" in rest else ""
     unknown = sorted(set(meta) - FIELDS)
     if unknown:
@@ -70,7 +80,7 @@ def read_post_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | 
     if "cover" in meta:
         meta["cover"] = _media(meta["cover"], base, f"{p}: cover")
     if "media" in meta:
+        if not isinstance(meta["media"], list):
+            raise ConfigError(f"{p}: media must be a list of paths or {{ path = ..., alt = ... }}")
         meta["media"] = [_media(m, base, f"{p}: media") for m in meta["media"]]
-    if "tags" in meta:
-        meta["tags"] = tuple(meta["tags"])
     return meta, body.strip() or None

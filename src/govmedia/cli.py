@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import govmedia as gm
+from govmedia._secrets import mask
 
 __all__ = ["main"]
 
@@ -74,7 +75,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         if args.run:
             rows = journal.run_rows(args.run)
             for r in rows:
-                detail = r["url"] or r["remote_id"] or r["error_message"] or ""
+                # Masked again: a journal written by an older govmedia may hold
+                # what this one masks.
+                detail = mask(r["url"] or r["remote_id"] or r["error_message"] or "")
                 if len(detail) > 100:
                     detail = detail[:99] + "…"
                 print(f"{r['state']:<9} {r['platform']:<10} {r['account']:<28} "
@@ -83,7 +86,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         for run in journal.runs():
             summary = ", ".join(f"{n} {s}" for s, n in run.summary.items()) or "unfinished"
             print(f"{run.id}  {run.started_at[:19]}  {run.mode:<9} planned={run.planned:<5} "
-                  f"{summary}  {run.title or run.post_key[:12]}")
+                  f"{summary}  {mask(run.title or run.post_key[:12])}")
     finally:
         journal.close()
     return 0

@@ -577,8 +577,9 @@ class Journal:
         if receipt is None:
             raw = remote_id = url = receipt_state = None
         else:
-            raw = mask(_RAW_JSON.encode(dict(receipt.raw)))
+            raw = mask(_RAW_JSON.encode(dict(receipt.raw)))  # a platform may echo a token
             remote_id, url, receipt_state = receipt.remote_id, receipt.url, receipt.state
+            url = url and mask(url)
         if error is None:
             error_type = code_text = message = None
         else:

@@ -64,9 +64,11 @@ def _channel(table: Any, where: str, env: Mapping[str, str]) -> Channel:
         return Channel(
             platform=table.get("platform", ""), account=table.get("account", ""),
             credentials=table.get("credentials") or {}, options=table.get("options") or {},
-            labels=tuple(table.get("labels") or ()),
+            labels=table.get("labels") or (),
         )
     except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except TypeError as exc:  # a credential name that is not a string, say
         raise ConfigError(f"{where}: {exc}") from None
 
 
@@ -139,7 +141,10 @@ class Matrix:
         process environment); a missing variable is a `ConfigError` naming it.
         """
         env = os.environ if env is None else env
-        unknown = sorted(set(data) - {"hub", "members"})
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a table with [hub] and [[members]], "
+                              f"got {type(data).__name__}")
+        unknown = sorted(map(str, set(data) - {"hub", "members"}))
         if unknown:
             raise ConfigError(f"{source}: unknown table(s) {', '.join(unknown)}; use [hub] and [[members]]")
         hub = _channel(data["hub"], f"{source}: [hub]", env) if "hub" in data else None
@@ -147,7 +152,10 @@ class Matrix:
         if not isinstance(raw_members, list):
             raise ConfigError(f"{source}: members must be an array of tables ([[members]])")
         members = [_channel(m, f"{source}: members[{i}]", env) for i, m in enumerate(raw_members)]
-        return cls(hub=hub, members=members)
+        try:
+            return cls(hub=hub, members=members)
+        except ConfigError as exc:  # the same account twice, say
+            raise ConfigError(f"{source}: {exc}") from None
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Matrix:
@@ -157,6 +165,13 @@ class Matrix:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read matrix file {str(p)!r}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-        return cls.from_dict(data, env=env, source=str(p))
+        except RecursionError:
+            raise ConfigError(f"{p}: not valid TOML: arrays or tables nested too deep") from None
+        try:
+            return cls.from_dict(data, env=env, source=str(p))
+        except RecursionError:  # parsed, but too deep to walk through
+            raise ConfigError(f"{p}: values nested too deep") from None

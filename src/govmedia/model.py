@@ -6,19 +6,20 @@ raise `ConfigError` (also a `ValueError`) naming the field, at construction.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
 import mimetypes
 import os
 import pathlib
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar
 
 import attrs
 
 from govmedia._frozen import FrozenMap
-from govmedia._secrets import Credentials, mask
+from govmedia._secrets import Credentials, harvest, mask, mask_data
 from govmedia.errors import ConfigError, GovMediaError
 
 __all__ = [
@@ -44,6 +45,30 @@ _DELIVERY_STATES = ("published", "skipped", "failed", "unknown", "invalid", "pen
 
 
 _FIELD_NAMES: dict[type, frozenset[str]] = {}
+_C = TypeVar("_C", bound=type)
+
+
+def _masked_repr(cls: _C) -> _C:
+    """Mask secrets in the repr attrs wrote for *cls* (options, URLs, raw answers, errors)."""
+    plain: Callable[[Any], str] = cls.__repr__  # type: ignore[assignment]
+
+    def __repr__(self: Any) -> str:  # noqa: N807 - it is the dunder
+        return mask(plain(self))
+
+    __repr__.__qualname__ = f"{cls.__qualname__}.__repr__"
+    cls.__repr__ = __repr__  # type: ignore[assignment]
+    return cls
+
+
+def _rebuild(cls: type[Any], fields: dict[str, Any]) -> Any:
+    return cls(**fields)
+
+
+def _deepcopy(obj: Any, memo: dict[int, Any]) -> Any:
+    # copy.deepcopy would go through __reduce__, which masks: a copy keeps
+    # the real values.
+    return type(obj)(**{str(a.alias): copy.deepcopy(getattr(obj, a.name), memo)
+                        for a in attrs.fields(type(obj))})
 
 
 class _Strict:
@@ -93,7 +118,27 @@ def _tuple_of_str(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
-    return tuple(value)
+    if not isinstance(value, Iterable) or isinstance(value, Mapping | bytes):
+        raise ConfigError(f"expected a string or a list of strings, got {type(value).__name__}")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"expected strings, got {type(item).__name__} {item!r:.40}")
+    return items
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    try:
+        return _tuple_of_str(value)
+    except ConfigError as exc:
+        raise _fail("Post", "tags", str(exc)) from None
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    try:
+        return _tuple_of_str(value)
+    except ConfigError as exc:
+        raise _fail("Channel", "labels", str(exc)) from None
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -112,6 +157,7 @@ def _guess_kind(mime_type: str) -> str:
     return major if major in ("image", "video", "audio") else "file"
 
 
+@_masked_repr
 @attrs.frozen(kw_only=True)
 class Media(_Strict):
     r"""An image, video or other file attached to a post.
@@ -155,13 +201,16 @@ class Media(_Strict):
             ...
             govmedia.errors.ConfigError: Media.path: cannot read '/no/such/cover.jpg': ...
         """
+        if not isinstance(path, str | os.PathLike):
+            raise _fail("Media", "path", f"must be a path, got {type(path).__name__}")
         p = pathlib.Path(path)
         try:
             with p.open("rb"):
                 pass
             size = p.stat().st_size
-        except OSError as exc:
-            raise _fail("Media", "path", f"cannot read {str(p)!r}: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            reason = getattr(exc, "strerror", None) or exc
+            raise _fail("Media", "path", f"cannot read {str(p)!r}: {reason}") from None
         if p.is_dir():
             raise _fail("Media", "path", f"{str(p)!r} is a directory")
         mime = mime_type or mimetypes.guess_type(p.name)[0] or "application/octet-stream"
@@ -246,7 +295,10 @@ def _problems(value: Iterable[Problem]) -> tuple[Problem, ...]:
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
-    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    # default=repr: a field of the wrong type (a TOML date as title, say) must
+    # reach its validator's ConfigError, not fail here; valid posts never use it.
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      default=repr)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -284,6 +336,7 @@ class Approval(_Strict):
 _VARIANT_FIELDS = ("title", "text", "summary", "tags", "link", "cover")
 
 
+@_masked_repr
 @attrs.frozen(kw_only=True)
 class Variant(_Strict):
     """Field overrides of a post for one platform or one label of channels.
@@ -318,6 +371,7 @@ class Variant(_Strict):
         return self.label in channel.labels
 
 
+@_masked_repr
 @attrs.frozen(kw_only=True)
 class Post(_Strict):
     r"""One piece of content, written once, adapted for every platform.
@@ -342,7 +396,7 @@ class Post(_Strict):
     body_format: BodyFormat = attrs.field(default="markdown", validator=_one_of(_BODY_FORMATS))
     text: str | None = attrs.field(default=None, validator=_str_or_none)
     summary: str | None = attrs.field(default=None, validator=_str_or_none)
-    tags: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
     link: str | None = attrs.field(default=None, validator=_str_or_none)
     cover: Media | None = attrs.field(default=None, converter=_cover)
     media: tuple[Media, ...] = attrs.field(default=(), converter=_media_tuple)
@@ -412,11 +466,17 @@ class Post(_Strict):
                 return Media.from_url(entry["url"], alt=entry.get("alt"))
             return Media.from_path(entry["path"], alt=entry.get("alt"))
 
-        if "cover" in meta:
-            meta["cover"] = media(meta["cover"])
-        if "media" in meta:
-            meta["media"] = tuple(media(m) for m in meta["media"])
-        return cls(body=body, **meta)
+        try:
+            if "cover" in meta:
+                meta["cover"] = media(meta["cover"])
+            if "media" in meta:
+                meta["media"] = tuple(media(m) for m in meta["media"])
+            return cls(body=body, **meta)
+        except ConfigError as exc:
+            where = str(pathlib.Path(path))
+            if str(exc).startswith(where):
+                raise
+            raise ConfigError(f"{where}: {exc}") from None
 
     def with_variant(self, *, platform: str | None = None, label: str | None = None,
                      **fields: Any) -> Post:
@@ -429,7 +489,7 @@ class Post(_Strict):
         approvals given before them.
         """
         if "tags" in fields:
-            fields["tags"] = _tuple_of_str(fields["tags"])
+            fields["tags"] = _tags(fields["tags"])
         if "cover" in fields:
             _media_item(fields["cover"], "cover")
         variant = Variant(platform=platform, label=label, fields=fields)
@@ -467,9 +527,13 @@ def _credentials(value: Any) -> Credentials:
         return Credentials()
     if not isinstance(value, Mapping):
         raise _fail("Channel", "credentials", "must be a mapping of names to secret strings")
-    return Credentials(value)
+    try:
+        return Credentials(value)
+    except TypeError as exc:
+        raise _fail("Channel", "credentials", str(exc)) from None
 
 
+@_masked_repr
 @attrs.frozen(kw_only=True, eq=False)
 class Channel(_Strict):
     """One account on one platform, with what it takes to post there.
@@ -494,7 +558,26 @@ class Channel(_Strict):
     options: Mapping[str, Any] = attrs.field(
         factory=dict, converter=_frozen_mapping, repr=lambda m: repr(dict(m))
     )
-    labels: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    labels: tuple[str, ...] = attrs.field(default=(), converter=_labels)
+
+    def __attrs_post_init__(self) -> None:
+        # A webhook URL's ?token=, a base URL's user:password@: registered, so
+        # that a platform echoing the value without its name is masked too.
+        harvest(self.options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Credentials drop their values (see Credentials); option values
+        # that look like secrets are masked. A pickled channel identifies an
+        # account; it cannot send: rebuild it from its matrix for that.
+        return (_rebuild, (Channel, {
+            "platform": self.platform, "account": self.account, "credentials": self.credentials,
+            "options": mask_data(dict(self.options)), "labels": self.labels,
+        }))
+
+    def __copy__(self) -> Channel:
+        return self
+
+    __deepcopy__ = _deepcopy
 
     @property
     def id(self) -> str:
@@ -538,14 +621,19 @@ class Problem(_Strict):
 
     def __repr__(self) -> str:
         rule = f", rule={self.rule!r}" if self.rule else ""
-        return (f"Problem(code={self.code!r}, message={self.message!r}, "
-                f"field={self.field!r}{rule})")
+        return mask(f"Problem(code={self.code!r}, message={self.message!r}, "
+                    f"field={self.field!r}{rule})")
 
 
 def _raw_repr(raw: Mapping[str, Any]) -> str:
-    return mask(repr(dict(raw))) if raw else "{}"
+    # Masked with the rest of the repr (`_masked_repr`).
+    try:
+        return repr(dict(raw)) if raw else "{}"
+    except RecursionError:  # a hostile answer nested a thousand levels deep
+        return "{...}"
 
 
+@_masked_repr
 @attrs.frozen(kw_only=True)
 class Receipt(_Strict):
     """What a platform gave back for a published post.
@@ -567,7 +655,22 @@ class Receipt(_Strict):
     state: ReceiptState = attrs.field(default="published", validator=_one_of(_RECEIPT_STATES))
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, repr=_raw_repr)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # What the platform answered may echo a token (an Authorization
+        # header, a signed URL): masked in a pickle, as in the journal.
+        return (_rebuild, (Receipt, {
+            "channel": self.channel, "remote_id": self.remote_id,
+            "url": self.url and mask(self.url), "state": self.state,
+            "raw": mask_data(dict(self.raw)),
+        }))
 
+    def __copy__(self) -> Receipt:
+        return self
+
+    __deepcopy__ = _deepcopy
+
+
+@_masked_repr
 @attrs.frozen(kw_only=True)
 class Metrics(_Strict):
     """Counts for one published post. A count the platform does not give is ``None``.
@@ -584,7 +687,19 @@ class Metrics(_Strict):
     comments: int | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, repr=_raw_repr)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (Metrics, {
+            "views": self.views, "likes": self.likes, "shares": self.shares,
+            "comments": self.comments, "raw": mask_data(dict(self.raw)),
+        }))
 
+    def __copy__(self) -> Metrics:
+        return self
+
+    __deepcopy__ = _deepcopy
+
+
+@_masked_repr
 @attrs.frozen(kw_only=True)
 class Delivery(_Strict):
     """What happened to one post on one channel in a fan-out.

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from govmedia._secrets import mask
 from govmedia.model import Delivery, Metrics
 
 __all__ = ["CampaignMetrics", "Report"]
@@ -79,7 +80,11 @@ class Report:
         return [d for d in self.deliveries if d.state in states]
 
     def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per delivery, for tables, CSV or DataFrames."""
+        """One flat dict per delivery, for tables, CSV or DataFrames.
+
+        Secrets are masked in every text (a token in a URL, a platform's
+        echo in an error), so rows can be shared, printed and exported.
+        """
         out = []
         for d in self.deliveries:
             took = None
@@ -91,9 +96,9 @@ class Report:
                 "account": d.channel.account,
                 "labels": ",".join(d.channel.labels),
                 "state": d.state,
-                "remote_id": d.receipt.remote_id if d.receipt else None,
-                "url": d.receipt.url if d.receipt else None,
-                "error": problems or (str(d.error) if d.error else None),
+                "remote_id": mask(d.receipt.remote_id) if d.receipt else None,
+                "url": (d.receipt.url and mask(d.receipt.url)) if d.receipt else None,
+                "error": mask(problems or str(d.error)) if problems or d.error else None,
                 "attempts": d.attempts,
                 "seconds": None if took is None else round(took, 3),
             })
@@ -112,7 +117,7 @@ class Report:
                 message = getattr(d.error, "message", None) or str(d.error)
                 code = getattr(d.error, "code", None)
                 name = next(c.__name__ for c in type(d.error).__mro__ if not c.__name__.startswith("_"))
-                detail = f"{name}{f' {code}' if code is not None else ''}: {message}"
+                detail = mask(f"{name}{f' {code}' if code is not None else ''}: {message}")
             elif row["error"]:
                 detail = row["error"]
             if len(detail) > 100:
@@ -156,7 +161,7 @@ class CampaignMetrics:
         for ident, got in items:
             row = dict(ident)
             if isinstance(got, BaseException):
-                row.update(dict.fromkeys(sums), error=str(got))
+                row.update(dict.fromkeys(sums), error=mask(str(got)))
             else:
                 row.update({k: getattr(got, k) for k in sums}, error=None)
                 for k, total in sums.items():

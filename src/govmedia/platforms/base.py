@@ -680,21 +680,15 @@ class BasePlatform:
     def answer(self, response: httpx.Response, channel: Channel, *, expect: tuple[str, ...] = (),
                creates: bool = False) -> Any:
         """*response*'s JSON, with each *expect* field checked present."""
-        if not response.content:
-            body: Any = {}
-        else:
-            try:
-                body = json.loads(response.content)
-            except ValueError:
-                raise PlatformError(
-                    "the answer is not JSON", platform=self.name, account=channel.account,
-                    code="bad_response", response=response, maybe_applied=creates,
-                ) from None
+        if not response.content and not expect:
+            return {}
+        body = json_of(response, platform=self.name, account=channel.account)
         for field in expect:
             value: Any = body
             for part in field.split("."):
                 value = value.get(part) if isinstance(value, Mapping) else None
-            if value in (None, ""):
+            # An expected field is an id or a name: a scalar, never a bool or a container.
+            if value in (None, "") or isinstance(value, bool) or not isinstance(value, str | int | float):
                 raise PlatformError(
                     f"{response.request.url.path} answered without {field}",
                     platform=self.name, account=channel.account, code="bad_response",
@@ -794,13 +788,13 @@ def _safe_text(response: httpx.Response) -> str:
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return json.loads(response.content)
-    except (ValueError, httpx.ResponseNotRead):
+    except (ValueError, RecursionError, httpx.ResponseNotRead):
         return None
 
 
 def _parses(response: httpx.Response) -> bool:
     try:
         json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True

@@ -153,7 +153,7 @@ class ErrorTable(Mapping[int | str, Code]):
             return None
         try:
             body = json.loads(response.content)
-        except (ValueError, httpx.ResponseNotRead):
+        except (ValueError, RecursionError, httpx.ResponseNotRead):
             return None
         code = _dig(body, self.code_field)
         if code is None or code in self.ok or isinstance(code, bool):

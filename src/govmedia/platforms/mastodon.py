@@ -31,7 +31,7 @@ from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
-from govmedia.platforms.steps import Flow, Sleep
+from govmedia.platforms.steps import Flow, Sleep, text_or_none
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["MastodonPlatform", "status_text"]
@@ -261,7 +261,7 @@ class MastodonPlatform(BasePlatform):
         status = yield from self.call(channel, "POST", "/api/v1/statuses", json=body,
                                       headers={"Idempotency-Key": key}, safe=True, creates=True,
                                       expect=("id",))
-        return Receipt(channel=channel, remote_id=str(status["id"]), url=status.get("url"),
+        return Receipt(channel=channel, remote_id=str(status["id"]), url=text_or_none(status.get("url")),
                        state="published", raw=status)
 
     def _upload_all(self, media: tuple[Media, ...], channel: Channel) -> Flow[list[str]]:
@@ -392,6 +392,7 @@ class MastodonPlatform(BasePlatform):
         boosted = boost.get("reblog")
         # A boost has no page of its own (its url is an ActivityPub activity):
         # readers find it at the boosted status's address.
-        url = (boosted.get("url") if isinstance(boosted, dict) else None) or boost.get("url")
+        url = (text_or_none(boosted.get("url")) if isinstance(boosted, dict) else None) or \
+            text_or_none(boost.get("url"))
         return Receipt(channel=channel, remote_id=str(boost["id"]), url=url, state="published",
                        raw=boost)

@@ -22,6 +22,8 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 import httpx
 
+from govmedia.errors import PlatformError
+
 __all__ = [
     "Checkpoint",
     "Doubt",
@@ -37,6 +39,7 @@ __all__ = [
     "json_of",
     "prepares",
     "retry_safe",
+    "text_or_none",
 ]
 
 T = TypeVar("T")
@@ -165,9 +168,56 @@ def is_external(request: httpx.Request) -> bool:
     return bool(request.extensions.get(_EXTERNAL))
 
 
-def json_of(response: httpx.Response) -> Any:
-    """The JSON body of a response the pipeline accepted (checked already)."""
-    return json.loads(response.content)
+def json_of(response: httpx.Response, *, platform: str = "", account: str | None = None) -> Any:
+    """The JSON body of a response the pipeline accepted.
+
+    A body that is not JSON (empty, as a 204 is, an HTML page, bytes that
+    are not UTF-8, arrays nested too deep to read) raises `PlatformError`
+    with code ``"bad_response"``, naming *platform* and *account* where
+    given. After a write (any method but GET, HEAD and OPTIONS) it is
+    ``maybe_applied``: the server answered, so it may have applied the write.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.platforms.steps import json_of
+        >>> request = httpx.Request("POST", "https://social.example/api/v1/statuses")
+        >>> err = None
+        >>> try:
+        ...     json_of(httpx.Response(204, request=request), platform="mastodon")
+        ... except Exception as exc:
+        ...     err = exc
+        >>> type(err).__name__, err.code, err.maybe_applied
+        ('PlatformError', 'bad_response', True)
+    """
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, depth
+        try:
+            request: httpx.Request | None = response.request
+        except RuntimeError:  # a response built by hand, without its request
+            request = None
+        write = request is not None and request.method not in ("GET", "HEAD", "OPTIONS")
+        where = f" to {request.method} {request.url.path}" if request is not None else ""
+        what = ("an empty body" if not response.content
+                else "nested too deep" if isinstance(exc, RecursionError) else "not JSON")
+        raise PlatformError(
+            f"the answer{where} (HTTP {response.status_code}) is {what}; JSON was expected",
+            platform=platform, account=account, code="bad_response", response=response,
+            maybe_applied=write,
+            hint=("The server answered, so the write may have been applied: look at the "
+                  "account before sending again." if write else None),
+        ) from None
+
+
+def text_or_none(value: Any) -> str | None:
+    """*value* where an answer gave a non-empty string (a URL, a title), else ``None``.
+
+    Example:
+        >>> from govmedia.platforms.steps import text_or_none
+        >>> text_or_none("https://x.example/1"), text_or_none({"href": "x"}), text_or_none("")
+        ('https://x.example/1', None, None)
+    """
+    return value if isinstance(value, str) and value else None
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.

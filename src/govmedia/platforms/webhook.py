@@ -201,7 +201,8 @@ class WebhookPlatform(BasePlatform):
 
 
 def _maybe_json(response: httpx.Response) -> Any:
+    """The receiver's answer if it is JSON, else ``None``: receivers answer with anything."""
     try:
         return json_of(response) if response.content else None
-    except ValueError:
+    except PlatformError:
         return None

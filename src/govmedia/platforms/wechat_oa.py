@@ -61,6 +61,7 @@ from govmedia.platforms.steps import (
     json_of,
     prepares,
     retry_safe,
+    text_or_none,
 )
 from govmedia.tokens import Token
 
@@ -84,6 +85,7 @@ BODY_IMAGE_TYPES = ("jpeg", "png")
 
 # What an uploadimg URL looks like, for the length estimate made offline.
 _URL_ESTIMATE = "http://mmbiz.qpic.cn/mmbiz_jpg/" + "x" * 90 + "/0?wx_fmt=jpeg"
+_MAX_TOKEN_LIFETIME = 24 * 3600  # stable_token gives 7,200 s; beyond a day is garbage
 _APPENDED = "govmedia-media:"              # src of images appended from post.media
 
 _EXT = {"jpeg": "jpg", "png": "png", "gif": "gif", "bmp": "bmp"}
@@ -212,6 +214,12 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
         "every article was deleted by the account after publishing (成功后用户删除所有文章)"),
     6: (PlatformError, "the article was banned after publishing (成功后系统封禁所有文章)"),
 }
+
+
+def _is_id(value: Any) -> bool:
+    """True for an id as WeChat gives them: a non-empty string or a number."""
+    return (isinstance(value, str) and value != "") or (
+        isinstance(value, int) and not isinstance(value, bool))
 
 
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
@@ -592,7 +600,7 @@ class WeChatOAPlatform(BasePlatform):
                 channel, path, {"offset": offset, "count": _LIST_COUNT, "no_content": 0})))
             request.extensions["govmedia.max_body"] = _LIST_MAX_BODY  # whole articles come back
             response = yield request
-            page = json_of(response)
+            page = json_of(response, platform=self.name, account=channel.account)
             items = page.get("item") if isinstance(page, dict) else None
             if not isinstance(items, list):
                 raise PlatformError(f"{path} answered without an item list", platform=self.name,
@@ -725,15 +733,17 @@ class WeChatOAPlatform(BasePlatform):
             # Refused outright: no job runs, so a re-run may submit this draft again.
             yield Checkpoint("submit_refused", {"media_id": media_id})
             raise _copy_error(exc, note=f"the draft {media_id} stays in the draft box") from exc
-        submitted = json_of(response)
+        submitted = json_of(response, platform=self.name, account=channel.account)
+        if not isinstance(submitted, dict):
+            submitted = {}
         publish_id = submitted.get("publish_id")
-        if publish_id in (None, ""):
+        if not _is_id(publish_id):
             raise PlatformError(
                 "freepublish/submit answered without a publish_id", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
             )
         raw["publish_id"] = str(publish_id)
-        if submitted.get("msg_data_id") is not None:
+        if _is_id(submitted.get("msg_data_id")):
             raw["msg_data_id"] = str(submitted["msg_data_id"])
         return publish_id
 
@@ -743,16 +753,22 @@ class WeChatOAPlatform(BasePlatform):
             response = yield prepares(retry_safe(
                 self._json(channel, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             ))
-            status = json_of(response)
-            if not isinstance(status, dict) or not isinstance(status.get("publish_status"), int):
-                raise PlatformError(
-                    "freepublish/get answered without a publish_status", platform=self.name,
-                    account=channel.account, code="bad_response", response=response,
-                )
+            status = self._status(response, channel)
             if status["publish_status"] != 1 or waited >= opts.poll_timeout:
                 return status
             yield Sleep(opts.poll_interval)
             waited += opts.poll_interval
+
+    def _status(self, response: httpx.Response, channel: Channel) -> dict[str, Any]:
+        """freepublish/get's answer, checked for an integer publish_status."""
+        status = json_of(response, platform=self.name, account=channel.account)
+        code = status.get("publish_status") if isinstance(status, dict) else None
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise PlatformError(
+                "freepublish/get answered without a publish_status", platform=self.name,
+                account=channel.account, code="bad_response", response=response,
+            )
+        return status  # type: ignore[no-any-return]
 
     def _published(self, channel: Channel, status: dict[str, Any], raw: dict[str, Any]) -> Receipt:
         code = status["publish_status"]
@@ -766,13 +782,15 @@ class WeChatOAPlatform(BasePlatform):
                 platform=self.name, account=channel.account, code=f"publish_status {code}",
             )
         article_id = status.get("article_id")
-        if not article_id:
+        if not _is_id(article_id):
             raise PlatformError(
                 "freepublish/get reported success without an article_id", platform=self.name,
                 account=channel.account, code="bad_response",
             )
-        items = (status.get("article_detail") or {}).get("item") or []
-        url = items[0].get("article_url") if items and isinstance(items[0], dict) else None
+        detail = status.get("article_detail")
+        items = detail.get("item") if isinstance(detail, dict) else None
+        first = items[0] if isinstance(items, list) and items else None
+        url = text_or_none(first.get("article_url")) if isinstance(first, dict) else None
         raw.update(
             article_id=str(article_id), publish_status=0,
             ref_date=dt.datetime.now(CHINA_TIME).date().isoformat(),
@@ -796,8 +814,8 @@ class WeChatOAPlatform(BasePlatform):
             response = yield prepares(retry_safe(
                 self._json(channel, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             ))
-            status = json_of(response)
-            if status.get("publish_status") == 1:
+            status = self._status(response, channel)
+            if status["publish_status"] == 1:
                 raise PlatformError(
                     f"publish job {publish_id} is still running; delete it once it has ended",
                     platform=self.name, account=receipt.channel.account, code="publish_status 1",
@@ -835,13 +853,17 @@ class WeChatOAPlatform(BasePlatform):
         response = yield prepares(retry_safe(self._json(
             channel, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
         )))
-        rows = json_of(response).get("list") or []
+        answer = json_of(response, platform=self.name, account=channel.account)
+        rows = answer.get("list") if isinstance(answer, dict) else None
+        if not isinstance(rows, list):
+            rows = []
         msgid = f"{msg_data_id}_1"
         row = next((r for r in rows if isinstance(r, dict) and str(r.get("msgid")) == msgid), None)
         if row is None:
             return Metrics(raw={"reason": f"no datacube row has msgid {msgid} on {ref_date}",
                                 "list": rows})
-        details = [d for d in row.get("details") or [] if isinstance(d, dict)]
+        listed = row.get("details")
+        details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
         latest = max(details, key=lambda d: str(d.get("stat_date", "")), default={})
         return Metrics(
             views=_count(latest.get("int_page_read_count")),
@@ -869,13 +891,16 @@ class WeChatOAPlatform(BasePlatform):
     def token_from(self, response: httpx.Response, channel: Channel, *,
                    previous: Token | None) -> Token:
         """``{access_token, expires_in}`` (7,200 s where WeChat leaves it out)."""
-        data = json_of(response)
+        data = json_of(response, platform=self.name, account=channel.account)
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("stable_token answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
         expires = data.get("expires_in")
-        lifetime = float(expires) if isinstance(expires, int | float) else 7200.0
+        # A lifetime that is no number, or an absurd one, is taken as WeChat's usual two hours.
+        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
+                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
+        lifetime = float(expires) if usable else 7200.0
         return Token(value=token, expires_in=lifetime)
 
     # ----------------------------------------------------------- helpers
@@ -903,9 +928,9 @@ class WeChatOAPlatform(BasePlatform):
         return kind
 
     def _field(self, response: httpx.Response, name: str, channel: Channel) -> str:
-        data = json_of(response)
+        data = json_of(response, platform=self.name, account=channel.account)
         value = data.get(name) if isinstance(data, dict) else None
-        if value in (None, ""):
+        if not _is_id(value):
             raise PlatformError(
                 f"{response.request.url.path} answered without {name}", platform=self.name,
                 account=channel.account, code="bad_response", response=response,

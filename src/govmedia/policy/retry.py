@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -108,20 +109,30 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
             return value
     try:
         body = json.loads(response.content) if response.content else None
-    except (ValueError, httpx.ResponseNotRead):
+    except (ValueError, RecursionError, httpx.ResponseNotRead):  # not JSON, or nested too deep
         body = None
     if isinstance(body, dict):
-        if isinstance(body.get("retry_after_ms"), (int, float)):
-            return max(0.0, float(body["retry_after_ms"]) / 1000)
-        if isinstance(body.get("retry_after"), (int, float)):
-            return max(0.0, float(body["retry_after"]))
         params = body.get("parameters")
-        if isinstance(params, dict) and isinstance(params.get("retry_after"), (int, float)):
-            return max(0.0, float(params["retry_after"]))  # Telegram's shape
+        for value, scale in ((body.get("retry_after_ms"), 1000), (body.get("retry_after"), 1),
+                             (params.get("retry_after") if isinstance(params, dict) else None, 1)):
+            seconds = _seconds(value)  # the last one is Telegram's shape
+            if seconds is not None:
+                return seconds / scale
     reset = response.headers.get("x-ratelimit-reset") or response.headers.get("x-rate-limit-reset")
     if reset and (response.status_code == 429 or response.headers.get("x-ratelimit-remaining") == "0"):
         return _reset_to_wait(reset.strip(), now)
     return None
+
+
+def _seconds(value: object) -> float | None:
+    """A JSON number as a wait in seconds (>= 0), or None; 10**400 is infinity, not an error."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf if value > 0 else 0.0
+    return None if math.isnan(seconds) else max(0.0, seconds)
 
 
 def _seconds_or_date(value: str, now: float) -> float | None:
@@ -131,7 +142,7 @@ def _seconds_or_date(value: str, now: float) -> float | None:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
@@ -148,7 +159,7 @@ def _reset_to_wait(value: str, now: float) -> float | None:
         return max(0.0, number - now) if number > 1e9 else max(0.0, number)
     try:
         when = dt.datetime.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
