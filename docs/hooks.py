@@ -6,6 +6,10 @@
   goes on.
 - ``<!-- public-names -->`` becomes the table of ``govmedia``'s public names,
   each linked to its reference entry.
+- ``<!-- rules -->`` becomes the rule catalog: one table per platform of every
+  limit `check` enforces (the platform class's ``rules``), with its id, what
+  it says, what to do and where it comes from, and the platform refusals no
+  rule can foresee (its error table).
 - Nav entries for platform pages that do not exist yet are dropped (logged at
   info level), so a page being written does not break a strict build.
 
@@ -25,6 +29,7 @@ log = logging.getLogger("mkdocs.hooks.govmedia")
 
 CAPABILITIES = "<!-- capabilities -->"
 PUBLIC_NAMES = "<!-- public-names -->"
+RULES = "<!-- rules -->"
 
 YES, NO = "yes", "—"
 
@@ -153,6 +158,33 @@ def capability_tables(docs_dir: Path | None = None) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def rule_catalog() -> str:
+    """The Markdown that replaces ``<!-- rules -->``: every platform's rules."""
+    loaded, _ = load_platforms()
+    parts = []
+    for name in sorted(loaded):
+        cls = loaded[name]
+        rules = getattr(cls, "rules", ())
+        table = getattr(cls, "errors", None)
+        parts.append(f"### `{name}`")
+        if not rules:
+            parts.append("No limits: anything the platform takes goes.")
+        else:
+            rows = ["| rule | field | limit | what to do | source |", "|---|---|---|---|---|"]
+            for rule in rules:
+                rows.append(
+                    f"| `{rule.id}` | {_cell(rule.field or NO)} | {_cell(rule.summary or NO)} "
+                    f"| {_cell(rule.remediation or NO)} | {_cell(rule.source or NO)} |"
+                )
+            parts.append("\n".join(rows))
+        unforeseen = [(code, entry) for code, entry in (table or {}).items()
+                      if getattr(entry, "unforeseeable", None)]
+        if unforeseen:
+            lines = "\n".join(f"- `{code}`: {_cell(entry.unforeseeable)}" for code, entry in unforeseen)
+            parts.append(f"Refusals no offline check can foresee:\n\n{lines}")
+    return "\n\n".join(parts) + "\n"
+
+
 def _canonical(obj: Any) -> str:
     if isinstance(obj, types.ModuleType):
         return obj.__name__
@@ -217,4 +249,6 @@ def on_page_markdown(markdown: str, *, page: Any, config: Any, files: Any) -> st
         markdown = markdown.replace(CAPABILITIES, capability_tables(Path(config["docs_dir"])))
     if PUBLIC_NAMES in markdown:
         markdown = markdown.replace(PUBLIC_NAMES, public_names_table())
+    if RULES in markdown:
+        markdown = markdown.replace(RULES, rule_catalog())
     return markdown
