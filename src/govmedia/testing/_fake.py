@@ -95,7 +95,8 @@ def route(method: str, pattern: str, *, spends: Sequence[str] = ()) -> Callable[
 
     The handler is called as ``handler(request, match)`` and returns the
     response, or raises `Refuse`. Where several routes match a path, the one
-    declared first wins.
+    declared first wins; a subclass that redefines a handler (by name, with or
+    without `route`) keeps the route's place.
 
     Args:
         method: the HTTP method.
@@ -211,8 +212,7 @@ class FakePlatform(abc.ABC):
         for klass in reversed(type(self).__mro__):
             for attr, fn in vars(klass).items():
                 spec = getattr(fn, "_fake_route", None)
-                if spec is not None:
-                    declared.pop(attr, None)  # a redefinition replaces, in its own place
+                if spec is not None:  # a subclass's redefinition keeps the route's place
                     declared[attr] = spec
         routes = []
         for attr, (method, pattern, spends) in declared.items():

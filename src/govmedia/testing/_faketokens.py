@@ -237,10 +237,10 @@ class FakeTokens(Mapping[str, FakeToken]):
                 raise Refuse(self.refuse("refresh_reused" if value in self._spent else "refresh_invalid"))
             if app_id is not None and old.app_id != app_id:
                 raise Refuse(self.refuse("refresh_invalid"))
-            del self._refresh[old.value]
-            self._spent.add(old.value)
             if old.expired(self.clock()):
                 raise Refuse(self.refuse("refresh_expired"))
+            del self._refresh[old.value]
+            self._spent.add(old.value)
             if self.revoke_on_refresh and old.access:
                 self._access.pop(old.access, None)
             if self.rotation == "inherit":
