@@ -478,3 +478,14 @@ def test_the_contract_is_abstract():
 
     with pytest.raises(TypeError, match="posts"):
         Incomplete()
+
+
+def test_every_public_name_of_the_toolkit_has_an_example():
+    import inspect
+
+    import govmedia.testing as testing
+
+    missing = [name for name in testing.__all__
+               if (inspect.isclass(getattr(testing, name)) or inspect.isfunction(getattr(testing, name)))
+               and "Example" not in (getattr(testing, name).__doc__ or "")]
+    assert missing == []

@@ -48,7 +48,15 @@ FAULTS = (
 
 @attrs.define
 class Fault:
-    """One injected fault: what, where, how often."""
+    """One injected fault: what, where, how often (made by `FakePlatform.inject`).
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.testing import Fault
+        >>> fault = Fault("rate_limit", times=2, path=r"^/api/v1/statuses$", method="POST")
+        >>> fault.matches(httpx.Request("POST", "https://x.test/api/v1/statuses"), "/api/v1/statuses")
+        True
+    """
 
     kind: str
     times: int = 1
@@ -68,7 +76,16 @@ class Fault:
 
 @attrs.frozen
 class Recorded:
-    """A request the fake received: when (monotonic), method, path, account."""
+    """A request the fake received: when (monotonic), method, path, account, the status answered.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.testing import FakeWebhook
+        >>> fake = FakeWebhook()
+        >>> _ = fake(httpx.Request("POST", f"{fake.base_url}/hooks/nobody", json={}))
+        >>> [(r.method, r.path, r.account, r.status) for r in fake.requests()]
+        [('POST', '/hooks/nobody', 'nobody', 404)]
+    """
 
     at: float
     method: str

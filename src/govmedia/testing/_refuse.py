@@ -10,7 +10,11 @@ import httpx
 __all__ = ["Refusal", "Refuse"]
 
 Refusal = Callable[[str], httpx.Response]
-"""A platform's answer to a named reason (``"expired"``, ``"syntax"``, ...)."""
+"""A platform's answer to a named reason (``"expired"``, ``"syntax"``, ...): a hook of the toolkit.
+
+Example:
+    ``FakeTokens(refuse=lambda reason: httpx.Response(401, json={"error": reason}))``
+"""
 
 
 class Refuse(Exception):
