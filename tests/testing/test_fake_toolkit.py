@@ -440,6 +440,12 @@ def test_a_route_spending_an_unknown_budget_is_caught_when_the_fake_is_made():
     with pytest.raises(ValueError, match="psots"):
         Typo()
 
+    class ScopeTypo(FakeBoard):
+        rate_scope: ClassVar = ("apu",)
+
+    with pytest.raises(ValueError, match="rate_scope spends unknown budgets"):
+        ScopeTypo()
+
 
 # --------------------------------------------------------------------------- routes, faults, contract
 

@@ -231,13 +231,12 @@ class FakePlatform(abc.ABC):
                 spec = getattr(fn, "_fake_route", None)
                 if spec is not None:  # a subclass's redefinition keeps the route's place
                     declared[attr] = spec
-        routes = []
-        for attr, (method, pattern, spends) in declared.items():
-            unknown = set(spends) - set(self.limits)
+        for where, spends in [("rate_scope", self.rate_scope), *((a, s[2]) for a, s in declared.items())]:
+            unknown = set(spends) - set(self.limits)  # a typo fails when the fake is made, not mid-test
             if unknown:
-                raise ValueError(f"{type(self).__name__}.{attr} spends unknown budgets {sorted(unknown)}")
-            routes.append(Route(method, re.compile(f"^{pattern}$"), getattr(self, attr), spends))
-        return routes
+                raise ValueError(f"{type(self).__name__}.{where} spends unknown budgets {sorted(unknown)}")
+        return [Route(method, re.compile(f"^{pattern}$"), getattr(self, attr), spends)
+                for attr, (method, pattern, spends) in declared.items()]
 
     def fault_response(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         """The platform's own shape of an injected fault (override per platform)."""
