@@ -65,20 +65,15 @@ class FakeBoard(FakePlatform):
         return [p for p in self.items.values() if account is None or p["account"] == account]
 
     def account_of(self, request):
-        token = self.tokens.get(self.bearer_value(request) or "")
+        token = self.tokens.get(self.bearer(request) or "")
         return token.subject if token else None
 
     def bad_body(self, reason):
         return refusal(reason)
 
-    @staticmethod
-    def bearer_value(request):
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        return value if scheme == "Bearer" else None
-
     # three calls deep: handler -> _create -> _author -> tokens.access raises
     def _author(self, request):
-        return self.tokens.access(self.bearer_value(request), scope=None).subject
+        return self.tokens.access(self.bearer(request), scope=None).subject
 
     def _create(self, request):
         author = self._author(request)

@@ -284,6 +284,22 @@ class FakePlatform(abc.ABC):
         """The platform's answer to a known path with the wrong method."""
         return httpx.Response(405, json={"error": "Method not allowed"})
 
+    @staticmethod
+    def bearer(request: httpx.Request) -> str | None:
+        """The token of an ``Authorization: Bearer ...`` header, else ``None``.
+
+        Check it with `FakeTokens.access`, which refuses a missing one too.
+
+        Example:
+            >>> import httpx
+            >>> from govmedia.testing import FakePlatform
+            >>> request = httpx.Request("GET", "https://x.test/", headers={"Authorization": "Bearer t1"})
+            >>> FakePlatform.bearer(request), FakePlatform.bearer(httpx.Request("GET", "https://x.test/"))
+            ('t1', None)
+        """
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return (token or None) if scheme.lower() == "bearer" else None
+
     # ----------------------------------------------------------- bodies, refused in the platform's shape
 
     def json_body(self, request: httpx.Request, *, escapes: bool = True) -> dict[str, Any]:

@@ -212,13 +212,8 @@ class FakeMastodon(FakePlatform):
 
     def account_of(self, request: httpx.Request) -> str | None:
         """The account the request's bearer token belongs to, if any."""
-        token = self.tokens.get(self._bearer(request) or "")
+        token = self.tokens.get(self.bearer(request) or "")
         return token.subject if token else None
-
-    @staticmethod
-    def _bearer(request: httpx.Request) -> str | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return token if scheme.lower() == "bearer" else None
 
     def posts(self, account: str | None = None) -> list[dict[str, Any]]:
         """Live statuses and boosts (as the API shows them), oldest first."""
@@ -310,7 +305,7 @@ class FakeMastodon(FakePlatform):
         return _no(400, "Error occurred while parsing request parameters").response
 
     def _user(self, request: httpx.Request) -> FakeAccount:
-        return self.accounts[self.tokens.access(self._bearer(request)).subject]
+        return self.accounts[self.tokens.access(self.bearer(request)).subject]
 
     def _visible(self, status_id: str, request: httpx.Request) -> FakeStatus:
         status = self.statuses.get(status_id)
