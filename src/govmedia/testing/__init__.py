@@ -19,7 +19,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from govmedia.testing._bodies import (
+    Multipart,
+    Part,
+    default_refusal,
+    parse_form,
+    parse_json,
+    parse_multipart,
+    parse_params,
+    parse_query,
+)
+from govmedia.testing._budgets import Budget, RateBudgets
 from govmedia.testing._fake import FAULTS, FakePlatform, Fault, Recorded, route
+from govmedia.testing._faketokens import FakeToken, FakeTokens, TokenPair, default_token_refusal
+from govmedia.testing._idempotency import IdempotencyStore
+from govmedia.testing._refuse import Refusal, Refuse
 from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
@@ -29,13 +43,30 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULTS",
+    "Budget",
     "FakeMastodon",
     "FakePlatform",
+    "FakeToken",
+    "FakeTokens",
     "FakeWeChatOA",
     "FakeWebhook",
     "Fault",
+    "IdempotencyStore",
+    "Multipart",
+    "Part",
+    "RateBudgets",
     "Recorded",
+    "Refusal",
+    "Refuse",
     "Sandbox",
+    "TokenPair",
+    "default_refusal",
+    "default_token_refusal",
+    "parse_form",
+    "parse_json",
+    "parse_multipart",
+    "parse_params",
+    "parse_query",
     "route",
 ]
 

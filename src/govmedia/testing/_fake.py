@@ -1,21 +1,38 @@
-"""The base of every fake platform: routing, a request log and fault injection."""
+"""The base of every fake platform: routing, refusals, rate budgets, a request log and faults.
+
+A fake is one class: it declares its routes (`route`), its rate budgets
+(`FakePlatform.rate_limits`) and its platform's shapes (`fault_response`,
+`bad_body`, `over_budget`, ...), keeps its own state, and fills in the fake
+contract (`FakePlatform.create_path`, `FakePlatform.channel`,
+`FakePlatform.posts`) that the sandbox and the contract suite rely on.
+"""
 
 from __future__ import annotations
 
-import json
+import abc
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
 import httpx
 
 from govmedia.model import Channel
+from govmedia.testing._bodies import (
+    Multipart,
+    default_refusal,
+    parse_form,
+    parse_json,
+    parse_multipart,
+    parse_params,
+)
+from govmedia.testing._budgets import Budget, RateBudgets
+from govmedia.testing._refuse import Refuse
 
-__all__ = ["FAULTS", "FakePlatform", "Fault", "Recorded", "Route"]
+__all__ = ["FAULTS", "FakePlatform", "Fault", "Recorded", "Route", "route"]
 
 FAULTS = (
     "rate_limit",      # the platform's 429 (or quota code) with its wait hint
@@ -31,7 +48,15 @@ FAULTS = (
 
 @attrs.define
 class Fault:
-    """One injected fault: what, where, how often."""
+    """One injected fault: what, where, how often (made by `FakePlatform.inject`).
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.testing import Fault
+        >>> fault = Fault("rate_limit", times=2, path=r"^/api/v1/statuses$", method="POST")
+        >>> fault.matches(httpx.Request("POST", "https://x.test/api/v1/statuses"), "/api/v1/statuses")
+        True
+    """
 
     kind: str
     times: int = 1
@@ -51,7 +76,16 @@ class Fault:
 
 @attrs.frozen
 class Recorded:
-    """A request the fake received: when (monotonic), method, path, account."""
+    """A request the fake received: when (monotonic), method, path, account, the status answered.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.testing import FakeWebhook
+        >>> fake = FakeWebhook()
+        >>> _ = fake(httpx.Request("POST", f"{fake.base_url}/hooks/nobody", json={}))
+        >>> [(r.method, r.path, r.account, r.status) for r in fake.requests()]
+        [('POST', '/hooks/nobody', 'nobody', 404)]
+    """
 
     at: float
     method: str
@@ -62,18 +96,67 @@ class Recorded:
 
 @attrs.frozen
 class Route:
-    """``METHOD`` + a path regex -> handler(request, match) -> response."""
+    """``METHOD`` + a path regex -> handler(request, match) -> response, and the budgets it spends."""
 
     method: str
     pattern: re.Pattern[str]
     handler: Callable[..., httpx.Response]
+    spends: tuple[str, ...] = ()
 
 
-class FakePlatform:
+Handler = Callable[..., httpx.Response]
+
+
+def route(method: str, pattern: str, *, spends: Sequence[str] = ()) -> Callable[[Handler], Handler]:
+    r"""Declare a fake's handler for ``METHOD pattern`` (a regex over the whole path below the base).
+
+    The handler is called as ``handler(request, match)`` and returns the
+    response, or raises `Refuse`. Where several routes match a path, the one
+    declared first wins; a subclass that redefines a handler (by name, with or
+    without `route`) keeps the route's place.
+
+    Args:
+        method: the HTTP method.
+        pattern: the path regex; named groups reach the handler in ``match``.
+        spends: the `FakePlatform.rate_limits` budgets a request here spends,
+            besides `FakePlatform.rate_scope`.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.testing import FakeWebhook, route
+        >>> class Probe(FakeWebhook):
+        ...     @route("GET", r"/health/(?P<part>\w+)")
+        ...     def _health(self, request, match):
+        ...         return httpx.Response(200, json={"ok": match["part"]})
+        >>> Probe()(httpx.Request("GET", "https://sandbox.govmedia.test/webhook/health/db")).json()
+        {'ok': 'db'}
+    """
+
+    def mark(fn: Handler) -> Handler:
+        fn._fake_route = (method.upper(), pattern, tuple(spends))  # type: ignore[attr-defined]  # noqa: SLF001
+        return fn
+
+    return mark
+
+
+class FakePlatform(abc.ABC):
     """A stateful, strict fake of one platform's HTTP API.
 
-    Subclasses declare `routes` (with `route`) and keep their own state. Use
-    `inject` to make the next matching requests fail the way the real API fails.
+    A subclass declares its handlers with `route`, keeps its own state, and
+    implements the fake contract: `create_path`, `channel` and `posts`. The
+    base dispatches each request to its route and answers a `Refuse` raised
+    anywhere below a handler with the refusal's response; it counts rate
+    budgets (`rate_limits`, `rate_scope`, ``@route(spends=...)``), logs every
+    request and fails requests on demand (`inject`, `chaos`). Overridable
+    hooks give the platform's own shapes: `fault_response`, `bad_body`,
+    `over_budget`, `budget_headers`, `not_found`, `not_allowed`, and who a
+    request acts for: `account_of`, `budget_key`.
+
+    Attributes:
+        clock: Unix time now (``time.time``); a test may replace it, and the
+            toolkit pieces a fake builds with ``clock=self.now`` follow.
+        enforce_limits: answer `over_budget` once a budget is spent (the
+            budget headers are sent either way).
 
     Example:
         >>> from govmedia.testing import FakeMastodon
@@ -83,6 +166,10 @@ class FakePlatform:
 
     name: ClassVar[str] = ""
     prefix: ClassVar[str] = ""
+    rate_limits: ClassVar[Mapping[str, tuple[int, float]]] = {}
+    """Budget name -> ``(requests, period in seconds)`` per `budget_key`."""
+    rate_scope: ClassVar[tuple[str, ...]] = ()
+    """The budgets every request with a `budget_key` spends."""
 
     def __init__(self, base_url: str = "https://sandbox.govmedia.test") -> None:
         self.base_url = base_url.rstrip("/") + self.prefix
@@ -93,23 +180,63 @@ class FakePlatform:
         self._rng = random.Random()  # noqa: S311 - fault injection, not cryptography
         self.log: list[Recorded] = []
         self.lock = threading.RLock()
+        self.clock: Callable[[], float] = time.time
+        self.enforce_limits = False
+        self.budgets = RateBudgets(self.rate_limits, clock=self.now)
         self._routes = self._build_routes()
 
-    # ----------------------------------------------------------- subclass API
+    # ----------------------------------------------------------- the fake contract
+
+    @property
+    @abc.abstractmethod
+    def create_path(self) -> str:
+        """A path regex (below the fake's base) that matches the request creating a post, and only it.
+
+        Tests aim faults at the create with ``inject(kind, path=fake.create_path)``.
+        A subclass sets it as a class attribute.
+        """
+
+    @abc.abstractmethod
+    def channel(self, account: str = "", **options: Any) -> Channel:
+        """A channel whose credentials and base URL reach this fake, for *account*.
+
+        A fake registers the account (and its credentials) as needed; an
+        empty *account* makes a new one. *options* go into the channel's
+        options, over the fake's defaults.
+        """
+
+    @abc.abstractmethod
+    def posts(self, account: str | None = None) -> list[dict[str, Any]]:
+        """The live posts (created, not deleted), oldest first, as dicts; for *account* or all.
+
+        Each dict is the platform's JSON of the post (or what the fake kept),
+        so a test can compare it to a `Receipt`.
+        """
+
+    # ----------------------------------------------------------- hooks (override per platform)
+
+    def now(self) -> float:
+        """Unix time by this fake's `clock`."""
+        return self.clock()
+
+    @property
+    def limits(self) -> dict[str, tuple[int, float]]:
+        """The rate budgets in force (a dict a test may change): see `rate_limits`."""
+        return self.budgets.limits
 
     def _build_routes(self) -> list[Route]:
-        routes = []
-        for attr in dir(type(self)):
-            fn = getattr(self, attr)
-            spec = getattr(fn, "_fake_route", None)
-            if spec is not None:
-                method, pattern = spec
-                routes.append(Route(method, re.compile(f"^{pattern}$"), fn))
-        return routes
-
-    def channel(self, account: str = "", **overrides: Any) -> Channel:
-        """A channel configured to reach this fake (credentials it accepts)."""
-        raise NotImplementedError
+        declared: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        for klass in reversed(type(self).__mro__):
+            for attr, fn in vars(klass).items():
+                spec = getattr(fn, "_fake_route", None)
+                if spec is not None:  # a subclass's redefinition keeps the route's place
+                    declared[attr] = spec
+        for where, spends in [("rate_scope", self.rate_scope), *((a, s[2]) for a, s in declared.items())]:
+            unknown = set(spends) - set(self.limits)  # a typo fails when the fake is made, not mid-test
+            if unknown:
+                raise ValueError(f"{type(self).__name__}.{where} spends unknown budgets {sorted(unknown)}")
+        return [Route(method, re.compile(f"^{pattern}$"), getattr(self, attr), spends)
+                for attr, (method, pattern, spends) in declared.items()]
 
     def fault_response(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         """The platform's own shape of an injected fault (override per platform)."""
@@ -129,8 +256,67 @@ class FakePlatform:
         raise ValueError(fault.kind)
 
     def account_of(self, request: httpx.Request) -> str | None:
-        """Which account a request acts for (for the log and rate budgets)."""
+        """Which account a request acts for (for the log, faults and rate budgets)."""
         return None
+
+    def budget_key(self, request: httpx.Request) -> str | None:
+        """Whose rate budgets a request spends (default: `account_of`); ``None``: none."""
+        return self.account_of(request)
+
+    def over_budget(self, budget: Budget, request: httpx.Request) -> httpx.Response:
+        """The platform's answer when *budget* is spent and `enforce_limits` is on."""
+        return httpx.Response(429, json={"error": "Too many requests"},
+                              headers={"Retry-After": str(budget.retry_after(self.now()))})
+
+    def budget_headers(self, budget: Budget) -> dict[str, str]:
+        """Headers added to every answer to a request that spent *budget* (its tightest one)."""
+        return {}
+
+    def bad_body(self, reason: str) -> httpx.Response:
+        """The platform's answer to a body it cannot read (reasons: see `parse_json`)."""
+        return default_refusal(reason)
+
+    def not_found(self, request: httpx.Request, path: str) -> httpx.Response:
+        """The platform's answer to an unknown path."""
+        return httpx.Response(404, json={"error": "Record not found"})
+
+    def not_allowed(self, request: httpx.Request, path: str) -> httpx.Response:
+        """The platform's answer to a known path with the wrong method."""
+        return httpx.Response(405, json={"error": "Method not allowed"})
+
+    @staticmethod
+    def bearer(request: httpx.Request) -> str | None:
+        """The token of an ``Authorization: Bearer ...`` header, else ``None``.
+
+        Check it with `FakeTokens.access`, which refuses a missing one too.
+
+        Example:
+            >>> import httpx
+            >>> from govmedia.testing import FakePlatform
+            >>> request = httpx.Request("GET", "https://x.test/", headers={"Authorization": "Bearer t1"})
+            >>> FakePlatform.bearer(request), FakePlatform.bearer(httpx.Request("GET", "https://x.test/"))
+            ('t1', None)
+        """
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return (token or None) if scheme.lower() == "bearer" else None
+
+    # ----------------------------------------------------------- bodies, refused in the platform's shape
+
+    def json_body(self, request: httpx.Request, *, escapes: bool = True) -> dict[str, Any]:
+        """The request's JSON object (`parse_json`), or `Refuse` with `bad_body`."""
+        return parse_json(request, refuse=self.bad_body, escapes=escapes)
+
+    def form_body(self, request: httpx.Request) -> dict[str, Any]:
+        """The request's form fields (`parse_form`), or `Refuse` with `bad_body`."""
+        return parse_form(request, refuse=self.bad_body)
+
+    def multipart_body(self, request: httpx.Request) -> Multipart:
+        """The request's multipart parts (`parse_multipart`), or `Refuse` with `bad_body`."""
+        return parse_multipart(request, refuse=self.bad_body)
+
+    def body_params(self, request: httpx.Request) -> dict[str, Any]:
+        """JSON, multipart or form parameters by content type (`parse_params`), or `Refuse`."""
+        return parse_params(request, refuse=self.bad_body)
 
     # ----------------------------------------------------------- public API
 
@@ -238,39 +424,34 @@ class FakePlatform:
         self.log.append(Recorded(time.monotonic(), request.method, path, self.account_of(request), status))
 
     def _dispatch(self, request: httpx.Request, path: str) -> httpx.Response:
-        allowed = []
-        for route in self._routes:
-            match = route.pattern.match(path)
+        found: tuple[Route, re.Match[str]] | None = None
+        allowed = False
+        for candidate in self._routes:
+            match = candidate.pattern.match(path)
             if match:
-                if route.method == request.method:
-                    return route.handler(request, match)
-                allowed.append(route.method)
-        if allowed:
-            return self.not_allowed(request, path)
-        return self.not_found(request, path)
+                if candidate.method == request.method:
+                    found = (candidate, match)
+                    break
+                allowed = True
+        budget = self._spend(request, found[0] if found else None)
+        try:
+            if budget is not None and budget.exhausted and self.enforce_limits:
+                response = self.over_budget(budget, request)
+            elif found is not None:
+                response = found[0].handler(request, found[1])
+            elif allowed:
+                response = self.not_allowed(request, path)
+            else:
+                response = self.not_found(request, path)
+        except Refuse as refusal:
+            response = refusal.response
+        if budget is not None:
+            response.headers.update(self.budget_headers(budget))
+        return response
 
-    def not_found(self, request: httpx.Request, path: str) -> httpx.Response:
-        """The platform's answer to an unknown path."""
-        return httpx.Response(404, json={"error": "Record not found"})
-
-    def not_allowed(self, request: httpx.Request, path: str) -> httpx.Response:
-        """The platform's answer to a known path with the wrong method."""
-        return httpx.Response(405, json={"error": "Method not allowed"})
-
-
-Handler = Callable[..., httpx.Response]
-
-
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    """Declare a fake's handler for ``METHOD pattern`` (a regex over the path)."""
-
-    def mark(fn: Handler) -> Handler:
-        fn._fake_route = (method, pattern)  # type: ignore[attr-defined]  # noqa: SLF001
-        return fn
-
-    return mark
-
-
-def json_of(request: httpx.Request) -> Any:
-    """Parse a JSON request body strictly (UTF-8, an object)."""
-    return json.loads(request.content.decode("utf-8"))
+    def _spend(self, request: httpx.Request, found: Route | None) -> Budget | None:
+        names = (*self.rate_scope, *(found.spends if found else ()))
+        if not names:
+            return None
+        key = self.budget_key(request)
+        return self.budgets.spend(key, *names) if key is not None else None

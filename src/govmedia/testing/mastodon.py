@@ -13,12 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 import itertools
-import json
 import re
-import secrets
-import time
-from typing import Any, ClassVar, NoReturn
-from urllib.parse import parse_qs
+from typing import Any, ClassVar
 
 import attrs
 import httpx
@@ -26,7 +22,11 @@ import regex
 
 from govmedia.content.length import count_mastodon
 from govmedia.model import Channel
+from govmedia.testing._budgets import Budget
 from govmedia.testing._fake import FakePlatform, Fault, route
+from govmedia.testing._faketokens import FakeTokens
+from govmedia.testing._idempotency import IdempotencyStore
+from govmedia.testing._refuse import Refuse
 
 __all__ = ["FakeAccount", "FakeMastodon", "FakeMedia", "FakeStatus"]
 
@@ -69,17 +69,9 @@ _TAG = regex.compile(r"(?:^|(?<=\s))[#\uff03]([\p{L}\p{M}\p{Nd}_]*\p{L}[\p{L}\p{
 _LINK = re.compile(r"https?://[^\s<>\"]+")
 
 
-class _Refusal(Exception):
-    # Internal control flow: never escapes the fake.
-    """Raised inside a handler to answer with an error at once."""
-
-    def __init__(self, status: int, error: str) -> None:
-        super().__init__(error)
-        self.response = httpx.Response(status, json={"error": error})
-
-
-def _refuse(status: int, error: str) -> NoReturn:
-    raise _Refusal(status, error)
+def _no(status: int, error: str) -> Refuse:
+    """Mastodon's refusal: ``{"error": ...}`` with *status*."""
+    return Refuse(status, json={"error": error})
 
 
 def _now_iso(now: float) -> str:
@@ -134,69 +126,6 @@ class FakeStatus:
     idempotency_key: str | None = None
 
 
-@attrs.frozen
-class _Part:
-    name: str
-    filename: str | None
-    content_type: str | None
-    data: bytes
-
-
-def _multipart(request: httpx.Request) -> dict[str, _Part] | None:
-    """The parts of a multipart/form-data body, or ``None`` for another body."""
-    ctype = request.headers.get("content-type", "")
-    match = re.match(r'multipart/form-data;.*boundary="?([^";]+)"?', ctype, re.IGNORECASE)
-    if not match:
-        return None
-    delimiter = b"--" + match.group(1).encode("latin-1")
-    parts: dict[str, _Part] = {}
-    for chunk in request.content.split(delimiter)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        headers = {}
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-        disposition = headers.get("content-disposition", "")
-        name = re.search(r'(?:^|;)\s*name="([^"]*)"', disposition)
-        filename = re.search(r'filename="([^"]*)"', disposition)
-        if name:
-            parts[name.group(1)] = _Part(
-                name.group(1), filename.group(1) if filename else None,
-                headers.get("content-type"), data.removesuffix(b"\r\n"),
-            )
-    return parts
-
-
-def _params(request: httpx.Request) -> dict[str, Any]:
-    """Request parameters from a JSON, form or multipart body, as Rails reads them."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not request.content:
-        return {}
-    if ctype == "application/json":
-        try:
-            body = json.loads(request.content.decode("utf-8"))
-        except ValueError:
-            _refuse(400, "Error occurred while parsing request parameters")
-        if not isinstance(body, dict):
-            _refuse(400, "Error occurred while parsing request parameters")
-        return body
-    if ctype == "multipart/form-data":
-        parts = _multipart(request) or {}
-        pairs = [(p.name, p.data.decode("utf-8", "replace")) for p in parts.values()]
-    else:
-        pairs = [(k, v) for k, vs in parse_qs(request.content.decode("utf-8"),
-                                                keep_blank_values=True).items() for v in vs]
-    params: dict[str, Any] = {}
-    for key, value in pairs:
-        if key.endswith("[]"):
-            params.setdefault(key[:-2], []).append(value)
-        else:
-            params[key] = value
-    return params
-
-
 def _flag(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "1", "on")
 
@@ -248,22 +177,21 @@ class FakeMastodon(FakePlatform):
     prefix: ClassVar[str] = "/mastodon"
     create_path: ClassVar[str] = r"^/api/v1/statuses$"
     """A path regex for `inject` that matches the status create only."""
+    rate_limits: ClassVar[dict[str, tuple[int, float]]] = LIMITS
+    rate_scope: ClassVar[tuple[str, ...]] = ("api",)
 
     def __init__(self, base_url: str = "https://sandbox.govmedia.test") -> None:
         super().__init__(base_url)
         self.accounts: dict[str, FakeAccount] = {}
-        self.tokens: dict[str, str] = {}  # token -> account name
+        self.tokens = FakeTokens(ttl=None, clock=self.now,  # any bad token: the same 401
+                                 refuse=lambda _: httpx.Response(401, json={"error": BAD_TOKEN}))
+        self.keys: IdempotencyStore[str] = IdempotencyStore(IDEMPOTENCY_TTL, clock=self.now)
         self.statuses: dict[str, FakeStatus] = {}
         self.media: dict[str, FakeMedia] = {}
         self.max_characters = 500
         self.processing: int | None = None
         self.processing_fails = False
-        self.enforce_limits = False
-        self.limits: dict[str, tuple[int, float]] = dict(LIMITS)
-        self.clock = time.time
         self._ids = itertools.count(1)
-        self._seen_keys: dict[tuple[str, str], tuple[str, float]] = {}
-        self._spent: dict[tuple[str, str, int], int] = {}
 
     # ----------------------------------------------------------- public API
 
@@ -276,8 +204,7 @@ class FakeMastodon(FakePlatform):
                 number = self._next_id()
                 username = re.sub(r"\W", "_", account.lstrip("@").split("@")[0], flags=re.ASCII)
                 self.accounts[account] = FakeAccount(account, username or f"user{number}", number)
-            token = secrets.token_urlsafe(24)
-            self.tokens[token] = account
+            token = self.tokens.issue(account).access.value
         return Channel(
             platform="mastodon", account=account, credentials={"access_token": token},
             options={"base_url": self.base_url, **options},
@@ -285,8 +212,8 @@ class FakeMastodon(FakePlatform):
 
     def account_of(self, request: httpx.Request) -> str | None:
         """The account the request's bearer token belongs to, if any."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return self.tokens.get(token) if scheme.lower() == "bearer" else None
+        token = self.tokens.get(self.bearer(request) or "")
+        return token.subject if token else None
 
     def posts(self, account: str | None = None) -> list[dict[str, Any]]:
         """Live statuses and boosts (as the API shows them), oldest first."""
@@ -344,7 +271,7 @@ class FakeMastodon(FakePlatform):
         (Mastodon's rack-attack responder sends none); the 503 is JSON.
         """
         if fault.kind == "rate_limit":
-            now = self.clock()
+            now = self.now()
             wait = fault.retry_after if fault.retry_after is not None else 300 - now % 300
             return httpx.Response(429, json={"error": "Too many requests"}, headers={
                 "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
@@ -364,51 +291,21 @@ class FakeMastodon(FakePlatform):
         stamp = dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="microseconds")
         return stamp.replace("+00:00", "Z")
 
-    def _dispatch(self, request: httpx.Request, path: str) -> httpx.Response:
-        account = self.account_of(request)
-        budget = self._spend(account, request, path) if account else None
-        if budget is not None and budget[1] < 0 and self.enforce_limits:
-            response = httpx.Response(429, json={"error": "Too many requests"})
-        else:
-            try:
-                response = super()._dispatch(request, path)
-            except _Refusal as refusal:
-                response = refusal.response
-        if budget is not None:
-            limit, remaining, reset = budget
-            response.headers["X-RateLimit-Limit"] = str(limit)
-            response.headers["X-RateLimit-Remaining"] = str(max(0, remaining))
-            response.headers["X-RateLimit-Reset"] = self._iso_reset(reset)
-        return response
+    def budget_headers(self, budget: Budget) -> dict[str, str]:
+        """``X-RateLimit-*`` of the tightest budget, with an ISO 8601 reset, on every answer."""
+        return {"X-RateLimit-Limit": str(budget.limit), "X-RateLimit-Remaining": str(budget.remaining),
+                "X-RateLimit-Reset": self._iso_reset(budget.reset_at)}
 
-    def _spend(self, account: str, request: httpx.Request, path: str) -> tuple[int, int, float]:
-        """Count the request in each budget it uses; the one closest to exhaustion."""
-        buckets = ["api"]
-        if request.method == "POST" and path == "/api/v2/media":
-            buckets.append("media")
-        elif request.method == "POST" and re.match(r"^/api/v1/statuses(/[^/]+/reblog)?$", path):
-            buckets.append("statuses")
-        elif (request.method == "DELETE" and path.startswith("/api/v1/statuses/")) or (
-                request.method == "POST" and path.endswith("/unreblog")):
-            buckets.append("deletes")
-        now = self.clock()
-        tightest: tuple[int, int, float] | None = None
-        for bucket in buckets:
-            limit, period = self.limits[bucket]
-            window = int(now // period)
-            key = (account, bucket, window)
-            self._spent[key] = used = self._spent.get(key, 0) + 1
-            state = (limit, limit - used, (window + 1) * period)
-            if tightest is None or state[1] < tightest[1]:
-                tightest = state
-        assert tightest is not None  # "api" is always there
-        return tightest
+    def over_budget(self, budget: Budget, request: httpx.Request) -> httpx.Response:
+        """rack-attack's 429: no ``Retry-After``, the reset is in the headers."""
+        return httpx.Response(429, json={"error": "Too many requests"})
+
+    def bad_body(self, reason: str) -> httpx.Response:
+        """Rails' answer to parameters it cannot parse."""
+        return _no(400, "Error occurred while parsing request parameters").response
 
     def _user(self, request: httpx.Request) -> FakeAccount:
-        name = self.account_of(request)
-        if name is None:
-            _refuse(401, BAD_TOKEN)
-        return self.accounts[name]
+        return self.accounts[self.tokens.access(self.bearer(request)).subject]
 
     def _visible(self, status_id: str, request: httpx.Request) -> FakeStatus:
         status = self.statuses.get(status_id)
@@ -416,7 +313,7 @@ class FakeMastodon(FakePlatform):
         if status is None or status.deleted or (
             status.visibility in ("private", "direct") and status.account != viewer
         ):
-            _refuse(404, NOT_FOUND)
+            raise _no(404, NOT_FOUND)
         return status
 
     def _account_json(self, account: FakeAccount) -> dict[str, Any]:
@@ -444,7 +341,7 @@ class FakeMastodon(FakePlatform):
             media.polls_left -= 1
             return False
         if media.fails:
-            _refuse(422, PROCESSING_FAILED)
+            raise _no(422, PROCESSING_FAILED)
         media.ready = True
         return True
 
@@ -470,24 +367,24 @@ class FakeMastodon(FakePlatform):
             },
         })
 
-    @route("POST", r"/api/v2/media")
+    @route("POST", r"/api/v2/media", spends=("media",))
     def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         account = self._user(request)
-        parts = _multipart(request) or {}
+        parts = self.multipart_body(request)
         file = parts.get("file")
         if file is None or file.filename is None or not file.data:
-            _refuse(422, "Validation failed: File can't be blank")
+            raise _no(422, "Validation failed: File can't be blank")
         mime = (file.content_type or "").split(";")[0].strip().lower()
         kind = ("image" if mime in IMAGE_TYPES else "video" if mime in VIDEO_TYPES
                 else "audio" if mime in AUDIO_TYPES else None)
         if kind is None:
-            _refuse(422, "Validation failed: File content type is invalid")
+            raise _no(422, "Validation failed: File content type is invalid")
         limit = IMAGE_LIMIT if kind == "image" else VIDEO_LIMIT
         if len(file.data) > limit:
-            _refuse(422, f"Validation failed: File file size must be less than {limit // MB} MB")
+            raise _no(422, f"Validation failed: File file size must be less than {limit // MB} MB")
         description = parts["description"].data.decode("utf-8") if "description" in parts else None
         if description is not None and len(description) > DESCRIPTION_LIMIT:
-            _refuse(422, "Validation failed: Description is too long "
+            raise _no(422, "Validation failed: Description is too long "
                          f"(maximum is {DESCRIPTION_LIMIT} characters)")
         media = FakeMedia(
             id=self._next_id(), account=account.name, type=kind, mime_type=mime,
@@ -503,78 +400,78 @@ class FakeMastodon(FakePlatform):
         account = self._user(request)
         media = self.media.get(match["id"])
         if media is None or media.account != account.name or media.status_id is not None:
-            _refuse(404, NOT_FOUND)
+            raise _no(404, NOT_FOUND)
         ready = self._look(media)
         return httpx.Response(200 if ready else 206, json=self._media_json(media))
 
-    @route("POST", r"/api/v1/statuses")
+    @route("POST", r"/api/v1/statuses", spends=("statuses",))
     def _create(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         account = self._user(request)
-        params = _params(request)
+        params = self.body_params(request)
         key = request.headers.get("idempotency-key")
-        now = self.clock()
-        if key:
-            seen = self._seen_keys.get((account.name, key))
-            if seen is not None and now - seen[1] < IDEMPOTENCY_TTL:
-                original = self.statuses[seen[0]]
-                if original.deleted:
-                    _refuse(404, NOT_FOUND)
-                return httpx.Response(200, json=self.status_json(original))
+
+        def create() -> str:
+            return self._new_status(account, params, key).id
+
+        status = self.statuses[self.keys.once(account.name, key, create) if key else create()]
+        if status.deleted:  # a repeat of a status deleted since
+            raise _no(404, NOT_FOUND)
+        return httpx.Response(200, json=self.status_json(status))
+
+    def _new_status(self, account: FakeAccount, params: dict[str, Any], key: str | None) -> FakeStatus:
         media = self._attachable(account, params.get("media_ids") or [])
         text = str(params.get("status") or "")
         spoiler = str(params.get("spoiler_text") or "")
         visibility = params.get("visibility") or "public"
         if visibility not in VISIBILITIES:
-            _refuse(422, "Validation failed: Visibility is not included in the list")
+            raise _no(422, "Validation failed: Visibility is not included in the list")
         if not text.strip() and not media:
-            _refuse(422, "Validation failed: Text can't be blank")
+            raise _no(422, "Validation failed: Text can't be blank")
         if count_mastodon(spoiler + text) > self.max_characters:
-            _refuse(422, "Validation failed: Text character limit of "
+            raise _no(422, "Validation failed: Text character limit of "
                          f"{self.max_characters} exceeded")
         status = FakeStatus(
             id=self._next_id(), account=account.name, text=text, visibility=visibility,
-            created_at=_now_iso(now), language=params.get("language") or None,
+            created_at=_now_iso(self.now()), language=params.get("language") or None,
             spoiler_text=spoiler, sensitive=_flag(params.get("sensitive")),
             media_ids=[m.id for m in media], idempotency_key=key,
         )
         for item in media:
             item.status_id = status.id
         self.statuses[status.id] = status
-        if key:
-            self._seen_keys[(account.name, key)] = (status.id, now)
-        return httpx.Response(200, json=self.status_json(status))
+        return status
 
     def _attachable(self, account: FakeAccount, ids: Any) -> list[FakeMedia]:
         """The media a status may attach, checked in PostStatusService's order."""
         wanted = [str(i) for i in (ids if isinstance(ids, list) else [ids])]
         if len(wanted) > MEDIA_LIMIT:
-            _refuse(422, TOO_MANY)
+            raise _no(422, TOO_MANY)
         found = [self.media.get(i) for i in wanted]
         missing = [i for i, m in zip(wanted, found, strict=True)
                    if m is None or m.account != account.name or m.status_id is not None]
         if missing:
-            _refuse(422, f"Media {', '.join(missing)} not found or already attached "
+            raise _no(422, f"Media {', '.join(missing)} not found or already attached "
                          "to another post")
         media = [m for m in found if m is not None]
         if len(media) > 1 and any(m.type in ("video", "audio") for m in media):
-            _refuse(422, MIXED)
+            raise _no(422, MIXED)
         ready = [self._look(m) for m in media]  # look at each: time passes for all
         if not all(ready):
-            _refuse(422, NOT_READY)
+            raise _no(422, NOT_READY)
         return media
 
     @route("GET", r"/api/v1/statuses/(?P<id>[^/]+)")
     def _show(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if request.headers.get("authorization") and self.account_of(request) is None:
-            _refuse(401, BAD_TOKEN)
+            raise _no(401, BAD_TOKEN)
         return httpx.Response(200, json=self.status_json(self._visible(match["id"], request)))
 
-    @route("DELETE", r"/api/v1/statuses/(?P<id>[^/]+)")
+    @route("DELETE", r"/api/v1/statuses/(?P<id>[^/]+)", spends=("deletes",))
     def _delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         account = self._user(request)
         status = self.statuses.get(match["id"])
         if status is None or status.deleted or status.account != account.name:
-            _refuse(404, NOT_FOUND)
+            raise _no(404, NOT_FOUND)
         body = {**self.status_json(status), "text": status.text}
         self._remove(status)
         return httpx.Response(200, json=body)
@@ -593,7 +490,7 @@ class FakeMastodon(FakePlatform):
         return (status.reblog_of == target.id and status.account == account.name
                 and not status.deleted)
 
-    @route("POST", r"/api/v1/statuses/(?P<id>[^/]+)/reblog")
+    @route("POST", r"/api/v1/statuses/(?P<id>[^/]+)/reblog", spends=("statuses",))
     def _reblog(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         account = self._user(request)
         target = self._visible(match["id"], request)
@@ -602,22 +499,22 @@ class FakeMastodon(FakePlatform):
         if target.visibility == "direct" or (
             target.visibility == "private" and target.account != account.name
         ):
-            _refuse(403, NOT_ALLOWED)
+            raise _no(403, NOT_ALLOWED)
         for status in self.statuses.values():  # ReblogService: an existing boost is returned
             if self._boosts(status, target, account):
                 return httpx.Response(200, json=self.status_json(status))
-        visibility = _params(request).get("visibility") or "public"
+        visibility = self.body_params(request).get("visibility") or "public"
         if visibility not in ("public", "unlisted", "private"):
-            _refuse(422, "Validation failed: Visibility is not included in the list")
+            raise _no(422, "Validation failed: Visibility is not included in the list")
         boost = FakeStatus(
             id=self._next_id(), account=account.name, text="", visibility=visibility,
-            created_at=_now_iso(self.clock()), reblog_of=target.id,
+            created_at=_now_iso(self.now()), reblog_of=target.id,
         )
         self.statuses[boost.id] = boost
         target.reblogs += 1
         return httpx.Response(200, json=self.status_json(boost))
 
-    @route("POST", r"/api/v1/statuses/(?P<id>[^/]+)/unreblog")
+    @route("POST", r"/api/v1/statuses/(?P<id>[^/]+)/unreblog", spends=("deletes",))
     def _unreblog(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         account = self._user(request)
         target = self._visible(match["id"], request)

@@ -14,7 +14,7 @@ import attrs
 import httpx
 
 from govmedia.model import Channel
-from govmedia.testing._fake import FakePlatform, json_of, route
+from govmedia.testing._fake import FakePlatform, route
 
 __all__ = ["FakeWebhook"]
 
@@ -96,13 +96,16 @@ class FakeWebhook(FakePlatform):
         """The endpoint name stands for the account."""
         return request.url.path.rsplit("/", 1)[-1]
 
+    def bad_body(self, reason: str) -> httpx.Response:
+        """400, as the reference receiver answers a body that is not a JSON event."""
+        error = "event needs a dotted type" if reason == "not_object" else "body is not JSON"
+        return httpx.Response(400, json={"error": error})
+
     @route("POST", r"/hooks/(?P<name>[^/]+)")
     def _receive(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         ep = self.endpoints.get(match["name"])
-        if ep is None:
-            return httpx.Response(404, text="no such endpoint")
-        if ep.gone:
-            return httpx.Response(410, text="endpoint disabled")
+        if ep is None or ep.gone:
+            return httpx.Response(410 if ep else 404, text="endpoint disabled" if ep else "no such endpoint")
         msg_id = request.headers.get("webhook-id")
         stamp = request.headers.get("webhook-timestamp")
         signature = request.headers.get("webhook-signature")
@@ -121,11 +124,8 @@ class FakeWebhook(FakePlatform):
             offered = [p.split(",", 1)[1] for p in (signature or "").split() if p.startswith("v1,")]
             if not any(hmac.compare_digest(expected, o) for o in offered):
                 return httpx.Response(401, json={"error": "no matching signature found"})
-        try:
-            event = json_of(request)
-        except ValueError:
-            return httpx.Response(400, json={"error": "body is not JSON"})
-        if not isinstance(event, dict) or not _TYPE.match(str(event.get("type", ""))):
-            return httpx.Response(400, json={"error": "event needs a dotted type"})
+        event = self.json_body(request)
+        if not _TYPE.match(str(event.get("type", ""))):
+            return self.bad_body("not_object")
         ep.events.setdefault(msg_id, event)  # deduplicate on webhook-id
         return httpx.Response(200, json={"id": msg_id})

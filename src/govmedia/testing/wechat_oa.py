@@ -32,11 +32,12 @@ import httpx
 from govmedia._imagetype import image_type
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
+from govmedia.testing._faketokens import FakeTokens
+from govmedia.testing._refuse import Refuse
 
 __all__ = ["App", "FakeWeChatOA"]
 
 _CHINA = dt.timezone(dt.timedelta(hours=8))
-_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 _IMG_SRC = re.compile(r"""<img\b[^>]*?\ssrc\s*=\s*["']([^"']*)["'][^>]*>""", re.IGNORECASE)
 _SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
 _WECHAT_IMAGE = re.compile(r"^https?://mmbiz\.(qpic|qlogo)\.cn/", re.IGNORECASE)
@@ -70,6 +71,18 @@ def _err(code: int, message: str) -> httpx.Response:
     return _ok({"errcode": code, "errmsg": f"{message} rid: {rid}"})
 
 
+def _no(code: int, message: str) -> Refuse:
+    """WeChat's refusal (HTTP 200, ``errcode``), to raise from anywhere in a handler."""
+    return Refuse(_err(code, message))
+
+
+_TOKEN_ERRORS = {"missing": (41001, "access_token missing"), "invalid": (40014, "invalid access_token"),
+                 "expired": (42001, "access_token expired")}
+_CHARSET = "invalid charset. please check your request"
+_BODY_ERRORS = {"charset": (40033, _CHARSET), "multipart": (41005, "media data missing"),
+                "escape": (40033, _CHARSET + ", if include \\uxxxx will create fail!")}
+
+
 def _today() -> dt.date:
     return dt.datetime.now(_CHINA).date()
 
@@ -95,12 +108,6 @@ class App:
     def account(self) -> str:
         """The account this app stands for in the request log."""
         return self.accounts[0] if self.accounts else self.app_id
-
-
-@attrs.define
-class _Token:
-    app_id: str
-    expires_at: float
 
 
 @attrs.define
@@ -183,10 +190,10 @@ class FakeWeChatOA(FakePlatform):
         self.job_seconds = job_seconds
         self.publish_outcome = publish_outcome
         self.publish_fail_idx: list[int] = [1]
-        self.token_ttl = token_ttl
         self.risky_terms: set[str] = set()
         self.apps: dict[str, App] = {}
-        self.tokens: dict[str, _Token] = {}
+        self.tokens = FakeTokens(ttl=token_ttl, clock=self.now,
+                                 refuse=lambda reason: _err(*_TOKEN_ERRORS[reason]))
         self.materials: dict[str, _Material] = {}
         self.images: dict[str, tuple[str, int]] = {}
         self.drafts: dict[str, _Draft] = {}
@@ -230,12 +237,18 @@ class FakeWeChatOA(FakePlatform):
                 options={"base_url": self.base_url, "poll_interval": 0.01, **options},
             )
 
+    @property
+    def token_ttl(self) -> float | None:
+        """Seconds a new token lives."""
+        return self.tokens.ttl
+
+    @token_ttl.setter
+    def token_ttl(self, seconds: float | None) -> None:
+        self.tokens.ttl = seconds
+
     def expire_tokens(self) -> None:
         """Expire every token issued so far (the next call with one gets 42001)."""
-        with self.lock:
-            past = time.time() - 1
-            for token in self.tokens.values():
-                token.expires_at = past
+        self.tokens.expire()
 
     def set_stats(self, article_id: str, *, ref_date: str | None = None, **counts: int) -> None:
         """Set datacube figures (``int_page_read_count=...``) and the publish day of an article."""
@@ -277,8 +290,8 @@ class FakeWeChatOA(FakePlatform):
     def account_of(self, request: httpx.Request) -> str | None:
         """The account of the app whose token (or app id) the request carries."""
         try:
-            token = request.url.params.get("access_token")
-            app_id = self.tokens[token].app_id if token in self.tokens else None
+            token = self.tokens.get(request.url.params.get("access_token") or "")
+            app_id = token.app_id if token else None
             if app_id is None and request.url.path.endswith("/stable_token"):
                 app_id = json.loads(request.content).get("appid")
             app_id = app_id or request.url.params.get("appid")
@@ -309,109 +322,66 @@ class FakeWeChatOA(FakePlatform):
 
     # ----------------------------------------------------------- request helpers
 
-    def _auth(self, request: httpx.Request) -> App | httpx.Response:
-        token = request.url.params.get("access_token")
-        if not token:
-            return _err(41001, "access_token missing")
-        record = self.tokens.get(token)
-        if record is None:
-            return _err(40014, "invalid access_token")
-        if record.expires_at <= time.time():
-            return _err(42001, "access_token expired")
-        return self.apps[record.app_id]
+    def bad_body(self, reason: str) -> httpx.Response:
+        """40033 for a body that is not raw UTF-8, 41005 for a broken upload, else 47001."""
+        return _err(*_BODY_ERRORS.get(reason, (47001, "data format error")))
 
-    def _authed_json(self, request: httpx.Request) -> tuple[App, dict[str, Any]] | httpx.Response:
-        """The calling app and the JSON body, or the error WeChat would answer."""
-        app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
-        return app, data
+    def _auth(self, request: httpx.Request) -> App:
+        """The app whose token the request carries, or `Refuse` (41001, 40014, 42001)."""
+        return self.apps[str(self.tokens.access(request.url.params.get("access_token")).app_id)]
 
-    def _body(self, request: httpx.Request) -> dict[str, Any] | httpx.Response:
-        try:
-            text = request.content.decode("utf-8")
-        except UnicodeDecodeError:
-            return _err(40033, "invalid charset. please check your request")
-        if _ESCAPE.search(text):
-            return _err(40033, "invalid charset. please check your request, "
-                               "if include \\uxxxx will create fail!")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return _err(47001, "data format error")
-        if not isinstance(data, dict):
-            return _err(47001, "data format error")
-        return data
+    def _authed_json(self, request: httpx.Request) -> tuple[App, dict[str, Any]]:
+        """The calling app and the JSON body (raw UTF-8, nothing escaped), or `Refuse`."""
+        return self._auth(request), self.json_body(request, escapes=False)
 
-    def _file(self, request: httpx.Request) -> tuple[str, bytes] | None:
-        """The ``media`` part of a multipart/form-data body: (filename, bytes)."""
-        ctype = request.headers.get("content-type", "")
-        found = re.search(r'boundary="?([^";]+)"?', ctype)
-        if not ctype.lower().startswith("multipart/form-data") or not found:
-            return None
-        delimiter = b"--" + found.group(1).encode("latin-1")
-        for part in request.content.split(delimiter)[1:]:
-            if part.startswith(b"--"):
-                break
-            head, _, data = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-            data = data.removesuffix(b"\r\n")
-            disposition = head.decode("utf-8", "replace")
-            name = re.search(r'\bname="([^"]*)"', disposition)
-            filename = re.search(r'\bfilename="([^"]*)"', disposition)
-            if name and name.group(1) == "media" and filename:
-                return filename.group(1), data
-        return None
+    def _file(self, request: httpx.Request) -> tuple[str, bytes]:
+        """The ``media`` file of a multipart/form-data body: (filename, bytes), or `Refuse` (41005)."""
+        part = self.multipart_body(request).get("media")
+        if part is None or part.filename is None:
+            raise _no(41005, "media data missing")
+        return part.filename, part.data
 
     def _new_id(self) -> str:
         return secrets.token_urlsafe(32).replace("-", "A").replace("_", "B")
 
     # ----------------------------------------------------------- tokens
 
+    def _app_by_secret(self, grant_type: Any, app_id: Any, secret: Any) -> App:
+        """The app a token request names, or `Refuse` the way WeChat refuses it."""
+        if grant_type != "client_credential":
+            raise _no(40002, "invalid grant_type")
+        app = self.apps.get(str(app_id or ""))
+        if app is None:
+            raise _no(40013, "invalid appid")
+        if secret != app.secret:
+            raise _no(40001, "invalid credential, access_token is invalid or not latest")
+        if not app.whitelisted:
+            raise _no(40164, "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist")
+        return app
+
     @route("POST", r"/cgi-bin/stable_token")
     def _stable_token(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
-        if data.get("grant_type") != "client_credential":
-            return _err(40002, "invalid grant_type")
-        app = self.apps.get(str(data.get("appid", "")))
-        if app is None:
-            return _err(40013, "invalid appid")
-        if data.get("secret") != app.secret:
-            return _err(40001, "invalid credential, access_token is invalid or not latest")
-        if not app.whitelisted:
-            return _err(40164, "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist")
+        data = self.json_body(request, escapes=False)
+        app = self._app_by_secret(data.get("grant_type"), data.get("appid"), data.get("secret"))
         force = data.get("force_refresh", False)
         if not isinstance(force, bool):
             return _err(47001, "data format error")
-        now = time.time()
+        now = self.now()
         current = self.tokens.get(app.stable or "")
         # The same token until five minutes before it expires; then a new one
         # (the old one keeps working until its own expiry).
-        if force or current is None or current.expires_at - now <= 300:
-            app.stable = "stable-" + secrets.token_urlsafe(48)
-            current = self.tokens[app.stable] = _Token(app.app_id, now + self.token_ttl)
-        return _ok({"access_token": app.stable, "expires_in": int(current.expires_at - now)})
+        if force or current is None or current.expired(now + 300):
+            current = self.tokens.issue(app.app_id, app_id=app.app_id, prefix="stable-").access
+            app.stable = current.value
+        return _ok({"access_token": app.stable, "expires_in": current.expires_in(now)})
 
     @route("GET", r"/cgi-bin/token")
     def _token(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         params = request.url.params
-        if params.get("grant_type") != "client_credential":
-            return _err(40002, "invalid grant_type")
-        app = self.apps.get(params.get("appid", ""))
-        if app is None:
-            return _err(40013, "invalid appid")
-        if params.get("secret") != app.secret:
-            return _err(40001, "invalid credential, access_token is invalid or not latest")
-        if not app.whitelisted:
-            return _err(40164, "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist")
-        if app.plain in self.tokens:  # a refetch rotates the token
-            del self.tokens[app.plain]
-        app.plain = "plain-" + secrets.token_urlsafe(48)
-        self.tokens[app.plain] = _Token(app.app_id, time.time() + self.token_ttl)
+        app = self._app_by_secret(params.get("grant_type"), params.get("appid"), params.get("secret"))
+        if app.plain:  # a refetch rotates the token
+            self.tokens.revoke(app.plain)
+        app.plain = self.tokens.issue(app.app_id, app_id=app.app_id, prefix="plain-").access.value
         return _ok({"access_token": app.plain, "expires_in": self.token_ttl})
 
     # ----------------------------------------------------------- media
@@ -419,15 +389,10 @@ class FakeWeChatOA(FakePlatform):
     @route("POST", r"/cgi-bin/material/add_material")
     def _add_material(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
         kind = request.url.params.get("type", "")
         if kind not in _MATERIAL:
             return _err(40004, "invalid media type")
-        upload = self._file(request)
-        if upload is None:
-            return _err(41005, "media data missing")
-        filename, data = upload
+        filename, data = self._file(request)
         extensions, sniffed, limit, too_big = _MATERIAL[kind]
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
         if ext not in extensions or (sniffed is not None and image_type(data) != _EXT_KIND.get(ext)):
@@ -445,12 +410,7 @@ class FakeWeChatOA(FakePlatform):
     @route("POST", r"/cgi-bin/media/uploadimg")
     def _uploadimg(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
-        upload = self._file(request)
-        if upload is None:
-            return _err(41005, "media data missing")
-        filename, data = upload
+        filename, data = self._file(request)
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
         if ext not in ("jpg", "jpeg", "png") or image_type(data) != _EXT_KIND[ext]:
             return _err(40005, "invalid file type")
@@ -463,58 +423,53 @@ class FakeWeChatOA(FakePlatform):
 
     # ----------------------------------------------------------- drafts
 
-    def _check_article(self, app: App, article: Any) -> httpx.Response | None:
+    def _check_article(self, app: App, article: Any) -> None:
+        """`Refuse` an article the way ``draft/add`` does."""
         if not isinstance(article, dict):
-            return _err(47001, "data format error")
+            raise _no(47001, "data format error")
         kind = article.get("article_type", "news")
         title, content = article.get("title"), article.get("content")
         if kind not in ("news", "newspic") or not isinstance(title, str) or not title:
-            return _err(47001, "data format error")
+            raise _no(47001, "data format error")
         if len(title) > 32:
-            return _err(45003, "title size out of limit")
+            raise _no(45003, "title size out of limit")
         if len(str(article.get("author", ""))) > 16:
-            return _err(45110, "author size out of limit")
+            raise _no(45110, "author size out of limit")
         if len(str(article.get("digest", ""))) > 128:
-            return _err(45004, "description size out of limit")
+            raise _no(45004, "description size out of limit")
         if not isinstance(content, str) or not content.strip():
-            return _err(44004, "empty content")
+            raise _no(44004, "empty content")
         if len(content) >= 20_000 or len(content.encode("utf-8")) >= MB:
-            return _err(45002, "content size out of limit")
+            raise _no(45002, "content size out of limit")
         if len(str(article.get("content_source_url", "")).encode("utf-8")) > 1024:
-            return _err(45005, "url size out of limit")
+            raise _no(45005, "url size out of limit")
         for flag in ("need_open_comment", "only_fans_can_comment"):
             if article.get(flag, 0) not in (0, 1) or isinstance(article.get(flag), bool):
-                return _err(47001, "data format error")
+                raise _no(47001, "data format error")
         if kind == "news":
             material = self.materials.get(str(article.get("thumb_media_id", "")))
             if (material is None or material.app_id != app.app_id
                     or material.type not in ("image", "thumb")):
-                return _err(40007, "invalid media_id")
+                raise _no(40007, "invalid media_id")
         else:
             images = (article.get("image_info") or {}).get("image_list") or []
             if not 1 <= len(images) <= 20:
-                return _err(47001, "data format error")
+                raise _no(47001, "data format error")
             for item in images:
                 material = self.materials.get(str((item or {}).get("image_media_id", "")))
                 if material is None or material.app_id != app.app_id or material.type != "image":
-                    return _err(40007, "invalid media_id")
+                    raise _no(40007, "invalid media_id")
         if any(term in title or term in content for term in self.risky_terms):
-            return _err(87014, "risky content")
-        return None
+            raise _no(87014, "risky content")
 
     @route("POST", r"/cgi-bin/draft/add")
     def _draft_add(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        got = self._authed_json(request)
-        if isinstance(got, httpx.Response):
-            return got
-        app, data = got
+        app, data = self._authed_json(request)
         articles = data.get("articles")
         if not isinstance(articles, list) or not 1 <= len(articles) <= 8:
             return _err(47001, "data format error")
         for article in articles:
-            refused = self._check_article(app, article)
-            if refused is not None:
-                return refused
+            self._check_article(app, article)
         stripped = 0
         kept = []
         for article in articles:
@@ -530,10 +485,7 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/draft/delete")
     def _draft_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        got = self._authed_json(request)
-        if isinstance(got, httpx.Response):
-            return got
-        app, data = got
+        app, data = self._authed_json(request)
         draft = self.drafts.get(str(data.get("media_id", "")))
         if draft is None or draft.app_id != app.app_id or draft.state != "draft":
             return _err(40007, "invalid media_id")
@@ -542,10 +494,7 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/draft/batchget")
     def _draft_batchget(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        got = self._authed_json(request)
-        if isinstance(got, httpx.Response):
-            return got
-        app, data = got
+        app, data = self._authed_json(request)
         drafts = [d for d in self.drafts.values() if d.app_id == app.app_id and d.state == "draft"]
         return self._page(data, drafts, lambda d: {"media_id": d.media_id})
 
@@ -571,10 +520,7 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/freepublish/submit")
     def _submit(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        got = self._authed_json(request)
-        if isinstance(got, httpx.Response):
-            return got
-        app, data = got
+        app, data = self._authed_json(request)
         draft = self.drafts.get(str(data.get("media_id", "")))
         if draft is None or draft.app_id != app.app_id or draft.state != "draft":
             return _err(40007, "invalid media_id")
@@ -593,10 +539,7 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/freepublish/get")
     def _publish_status(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        got = self._authed_json(request)
-        if isinstance(got, httpx.Response):
-            return got
-        app, data = got
+        app, data = self._authed_json(request)
         job = self.jobs.get(str(data.get("publish_id", "")))
         if job is None or job.app_id != app.app_id:
             return _err(53502, "invalid publish_id")
@@ -628,10 +571,7 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/freepublish/batchget")
     def _publish_batchget(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        got = self._authed_json(request)
-        if isinstance(got, httpx.Response):
-            return got
-        app, data = got
+        app, data = self._authed_json(request)
         now = time.monotonic()
         for job in self.jobs.values():  # jobs end on their own, polled or not
             if job.status == 1 and job.app_id == app.app_id and now - job.started >= self.job_seconds:
@@ -642,10 +582,7 @@ class FakeWeChatOA(FakePlatform):
 
     @route("POST", r"/cgi-bin/freepublish/delete")
     def _publish_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        got = self._authed_json(request)
-        if isinstance(got, httpx.Response):
-            return got
-        app, data = got
+        app, data = self._authed_json(request)
         article_id = str(data.get("article_id", ""))
         draft = next((d for d in self.drafts.values()
                       if d.article_id == article_id and d.app_id == app.app_id), None)
@@ -662,14 +599,10 @@ class FakeWeChatOA(FakePlatform):
     @route("POST", r"/datacube/(?P<api>[a-z]+)")
     def _datacube(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         app = self._auth(request)
-        if isinstance(app, httpx.Response):
-            return app
         api = match["api"]
         if api not in _DATACUBE_SPAN:
             return _err(48001, "api unauthorized")
-        data = self._body(request)
-        if isinstance(data, httpx.Response):
-            return data
+        data = self.json_body(request, escapes=False)
         try:
             begin = dt.date.fromisoformat(str(data.get("begin_date")))
             end = dt.date.fromisoformat(str(data.get("end_date")))
