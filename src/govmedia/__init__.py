@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         Post,
         Problem,
         Receipt,
+        UploadProgress,
         Variant,
     )
     from govmedia.platforms.base import BasePlatform, Capabilities
@@ -80,6 +81,7 @@ __all__ = [
     "RetryPolicy",
     "Screen",
     "TransientError",
+    "UploadProgress",
     "ValidationError",
     "Variant",
     "platforms",
@@ -107,7 +109,7 @@ _HOME = {
     ),
     **dict.fromkeys(
         ("Approval", "Channel", "Delivery", "Media", "Metrics", "Post", "Problem", "Receipt",
-         "Variant"),
+         "UploadProgress", "Variant"),
         "govmedia.model",
     ),
 }

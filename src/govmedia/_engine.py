@@ -27,6 +27,7 @@ from govmedia._pipeline import (
     Record,
     Send,
     Track,
+    Upload,
     cached_token,
     token_ops,
 )
@@ -71,7 +72,7 @@ class AsyncEngine:
 
     # ----------------------------------------------------------- ops
 
-    async def drive(self, ops: Ops[T], run: FanOut | None = None) -> T:
+    async def drive(self, ops: Ops[T], run: FanOut | None = None) -> T:  # noqa: C901 - an op each
         """Perform every op of *ops* and return what it returns."""
         value: Any = None
         error: BaseException | None = None
@@ -93,6 +94,9 @@ class AsyncEngine:
                     value = await self._claim(run, op.track)
                 elif isinstance(op, Record):
                     self._record(run, op)
+                elif isinstance(op, Upload):
+                    if run is not None:
+                        run.uploaded(op.track.context, op.event)
                 else:
                     value = await self._token(op)
             except GovMediaError as exc:

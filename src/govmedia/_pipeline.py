@@ -38,11 +38,12 @@ from govmedia.errors import (
     TransientError,
 )
 from govmedia.model import Channel
-from govmedia.platforms.base import (
-    BasePlatform,
+from govmedia.platforms.base import BasePlatform
+from govmedia.platforms.steps import (
     Checkpoint,
     Flow,
     Sleep,
+    Uploaded,
     creates_something,
     is_external,
     is_retry_safe,
@@ -65,6 +66,7 @@ __all__ = [
     "Record",
     "Send",
     "Track",
+    "Upload",
     "cached_token",
     "derive_key",
     "token_ops",
@@ -95,6 +97,14 @@ class Claim:
 
 
 @attrs.frozen(eq=False)
+class Upload:
+    """Op: upload progress of a delivery (the driver tells the fan-out's progress object)."""
+
+    track: Track
+    event: Uploaded
+
+
+@attrs.frozen(eq=False)
 class Record:
     """Op: write a checkpoint of a claimed delivery to the journal before going on."""
 
@@ -102,7 +112,7 @@ class Record:
     checkpoint: Checkpoint
 
 
-Op: TypeAlias = Sleep | Send | GetToken | Claim | Record
+Op: TypeAlias = Sleep | Send | GetToken | Claim | Record | Upload
 Ops: TypeAlias = Generator[Op, Any, T]
 
 RATE_TICKET = "govmedia.rate_ticket"
@@ -257,6 +267,9 @@ class Pipeline:
             value, error = None, None
             if isinstance(step, Sleep):
                 yield step
+                continue
+            if isinstance(step, Uploaded):
+                yield Upload(track, step)
                 continue
             if isinstance(step, Checkpoint):
                 track.known.update(step.data)

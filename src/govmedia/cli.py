@@ -31,6 +31,13 @@ class _ProgressBar:
             sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  {states}")
             sys.stderr.flush()
 
+    def upload(self, event: gm.UploadProgress) -> None:
+        """A media upload's progress, shown on the same line."""
+        if self.enabled and event.total:
+            sys.stderr.write(f"\r  uploading {event.filename} for {event.channel.id}: "
+                             f"{event.sent / event.total:4.0%}   ")
+            sys.stderr.flush()
+
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")

@@ -30,6 +30,7 @@ from govmedia._pipeline import (
     Record,
     Send,
     Track,
+    Upload,
     cached_token,
     derive_key,
     token_ops,
@@ -385,7 +386,7 @@ class Client(_BaseClient):
                     error = exc
             elif isinstance(op, Claim):
                 value = True  # outside a fan-out there is no journal to claim in
-            elif not isinstance(op, Record):  # pragma: no cover
+            elif not isinstance(op, Record | Upload):  # pragma: no cover
                 raise TypeError(op)
 
     def _send(self, request: httpx.Request) -> httpx.Response:

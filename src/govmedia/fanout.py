@@ -35,8 +35,9 @@ from govmedia.errors import (
 )
 from govmedia.journal import Journal, JournalEntry
 from govmedia.matrix import Matrix
-from govmedia.model import Channel, Delivery, Post, Problem, Receipt
+from govmedia.model import Channel, Delivery, Post, Problem, Receipt, UploadProgress
 from govmedia.platforms.base import BasePlatform, Doubt, Flow
+from govmedia.platforms.steps import Uploaded
 from govmedia.report import Report
 
 __all__ = ["Attempt", "FanOut", "Item", "Mode", "Progress"]
@@ -45,7 +46,10 @@ logger = logging.getLogger("govmedia")
 
 Mode = Literal["broadcast", "amplify"]
 Progress = Callable[[Delivery], Any] | Any
-"""A callable taking each finished `Delivery`, or a bar with ``update(n)`` (tqdm)."""
+"""A callable taking each finished `Delivery`, or a bar with ``update(n)`` (tqdm).
+
+An object that also has an ``upload(event)`` method gets a `UploadProgress`
+for each acknowledged part of a media upload."""
 
 
 class HubFailed(GovMediaError):
@@ -358,6 +362,13 @@ class FanOut:
                 update(1)  # a tqdm or rich-style bar: one step per delivery
             else:
                 self.progress(delivery)
+
+    def uploaded(self, attempt: Attempt, event: Uploaded) -> None:
+        """Hand an upload's progress to the progress object, where it takes it."""
+        upload = getattr(self.progress, "upload", None)
+        if callable(upload):
+            upload(UploadProgress(channel=attempt.channel, filename=event.filename,
+                                  sent=event.sent, total=event.total))
 
     def report(self) -> Report:
         """The final report; the run is closed in the journal.

@@ -33,6 +33,7 @@ __all__ = [
     "Problem",
     "Receipt",
     "ReceiptState",
+    "UploadProgress",
     "Variant",
 ]
 
@@ -730,6 +731,32 @@ class Delivery(_Strict):
     def ok(self) -> bool:
         """True unless the delivery is ``failed``, ``unknown`` or ``invalid``."""
         return self.state in self.OK_STATES
+
+
+@attrs.frozen(kw_only=True)
+class UploadProgress:
+    """How far a media upload of one delivery has come.
+
+    A fan-out's progress object gets one per acknowledged part when it has an
+    ``upload(event)`` method.
+
+    Example:
+        >>> import govmedia as gm
+        >>> ch = gm.Channel(platform="webhook", account="cms", options={"url": "https://cms.example/h"})
+        >>> event = gm.UploadProgress(channel=ch, filename="video.mp4", sent=1 << 20, total=4 << 20)
+        >>> event.fraction
+        0.25
+    """
+
+    channel: Channel
+    filename: str
+    sent: int
+    total: int | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """The share sent, or ``None`` when the size is not known."""
+        return self.sent / self.total if self.total else None
 
 
 def channels_of(target: Iterable[Channel]) -> list[Channel]:

@@ -354,3 +354,46 @@ def test_a_platforms_default_rate_limits_apply_per_account_unless_set():
     mine = gm.Client(rate_limits={"relay:*": gm.RateLimit(100)})
     mine._platform(channel())
     assert mine._limiter.limits["relay:*"].rate == 100           # the user's wins
+
+
+def test_upload_progress_reaches_a_progress_object_with_an_upload_method(tmp_path):
+    from govmedia.platforms import Uploaded
+
+    class Chunked(RelayPlatform):
+        def validate(self, post, channel):
+            return []
+
+        def publish(self, post, channel, key):
+            media = post.media[0]
+            for _, offset, chunk in self.read_parts(media, 4):
+                yield self.request(channel, "PUT", f"/parts/{offset}", content=chunk, creates=False,
+                                   safe=True)
+                yield Uploaded(media.filename, sent=offset + len(chunk), total=media.size)
+            created = yield from self.call(channel, "POST", "/posts", json={"key": key}, creates=True,
+                                           expect=("post.id",))
+            return gm.Receipt(channel=channel, remote_id=str(created["post"]["id"]))
+
+    gm.platforms.register("relay", Chunked, replace=True)
+
+    class Bar:
+        def __init__(self):
+            self.deliveries, self.uploads = [], []
+
+        def __call__(self, delivery):
+            self.deliveries.append(delivery)
+
+        def upload(self, event):
+            self.uploads.append((event.channel.account, event.sent, event.total))
+
+    def handler(request):
+        if request.url.path.startswith("/parts/"):
+            return httpx.Response(200, json={})
+        return httpx.Response(200, json={"post": {"id": 1}})
+
+    bar = Bar()
+    post = gm.Post(text="视频", media=[gm.Media.from_bytes(b"0123456789", filename="v.mp4")])
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(handler)),
+                   retry=gm.RetryPolicy.testing(), journal=tmp_path / "j.db") as client:
+        client.fan_out(post, [channel()], progress=bar)
+    assert bar.uploads == [("a1", 4, 10), ("a1", 8, 10), ("a1", 10, 10)]
+    assert len(bar.deliveries) == 1

@@ -30,6 +30,7 @@ __all__ = [
     "Flow",
     "Sleep",
     "Step",
+    "Uploaded",
     "creates",
     "creates_something",
     "external",
@@ -50,6 +51,25 @@ class Sleep:
     """A step that waits *seconds* before the flow goes on (polling, say)."""
 
     seconds: float
+
+
+@attrs.frozen
+class Uploaded:
+    """A step that reports upload progress: *sent* of *total* bytes of *filename*.
+
+    Yield one after each acknowledged part of a chunked upload; a fan-out hands
+    it, as a `govmedia.UploadProgress`, to a progress object that has an
+    ``upload`` method (the CLI's bar does). Nothing is sent for it.
+
+    Example:
+        >>> from govmedia.platforms.steps import Uploaded
+        >>> Uploaded("video.mp4", sent=8 << 20, total=1 << 30).sent
+        8388608
+    """
+
+    filename: str
+    sent: int = attrs.field(kw_only=True)
+    total: int | None = attrs.field(kw_only=True, default=None)
 
 
 @attrs.frozen
@@ -93,7 +113,7 @@ class Doubt:
         return window is None or (self.age is not None and self.age < window * margin)
 
 
-Step: TypeAlias = httpx.Request | Sleep | Checkpoint
+Step: TypeAlias = httpx.Request | Sleep | Checkpoint | Uploaded
 Flow: TypeAlias = Generator[Step, httpx.Response, T]
 
 _RETRY_SAFE = "govmedia.retry_safe"
