@@ -42,6 +42,7 @@ from govmedia.platforms.base import BasePlatform
 from govmedia.platforms.steps import (
     Checkpoint,
     Flow,
+    Recall,
     Sleep,
     Uploaded,
     creates_something,
@@ -141,15 +142,16 @@ class Track:
     driver's (the fan-out's attempt); the pipeline never reads it.
     """
 
-    __slots__ = ("claimed", "claims", "context", "known", "passed", "progress")
+    __slots__ = ("claimed", "claims", "context", "known", "passed", "progress", "saved")
 
     def __init__(self, *, claims: bool = False, claimed: bool = False, context: Any = None,
-                 known: dict[str, Any] | None = None) -> None:
+                 known: dict[str, Any] | None = None, saved: dict[str, Any] | None = None) -> None:
         self.claims = claims
         self.claimed = claimed
         self.passed = False
         self.known: dict[str, Any] = dict(known or {})
         self.progress: dict[str, Any] = {}
+        self.saved: dict[str, Any] = dict(saved or {})  # what an earlier run saved (`Recall`)
         self.context = context
 
     def fail(self, exc: BaseException, platform: BasePlatform, channel: Channel,
@@ -273,10 +275,13 @@ class Pipeline:
                 continue
             if isinstance(step, Checkpoint):
                 track.known.update(step.data)
-                if track.claimed:
+                if track.claimed or (step.save and track.claims):
                     yield Record(track, step)
                 else:
                     track.progress.update(step.data)
+                continue
+            if isinstance(step, Recall):
+                value = dict(track.saved)
                 continue
             creates = creates_something(step)
             if creates and track.claims and not track.claimed:

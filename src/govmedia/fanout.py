@@ -80,6 +80,7 @@ class Attempt:
         doubt: what an earlier run left in doubt, or ``None``.
         repost: amplify mode: the hub's receipt to repost natively.
         attempts: claims so far, this one included once claimed.
+        saved: what an earlier run saved for it (an upload session), for `Recall`.
     """
 
     index: int
@@ -91,6 +92,7 @@ class Attempt:
     doubt: Doubt | None = None
     repost: Receipt | None = None
     attempts: int = 0
+    saved: dict[str, Any] = attrs.field(factory=dict)
     started_at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -227,7 +229,8 @@ class FanOut:
                           key=derive_key(self.post.key, channel.platform, channel.account),
                           started_at=started, repost=repost,
                           expect=entry.state if entry is not None else "pending",
-                          attempts=entry.attempts if entry is not None else 0)
+                          attempts=entry.attempts if entry is not None else 0,
+                          saved=dict(entry.progress) if entry is not None else {})
         if entry is not None and (entry.state in ("sending", "unknown") or (
                 entry.state == "failed" and entry.maybe_applied_at is not None)):
             if entry.run_alive:
@@ -269,7 +272,7 @@ class FanOut:
         channel = attempt.channel
         platform = self.preparer.platform_named(channel.platform)
         track = Track(claims=self.journal is not None, context=attempt,
-                      known=dict(attempt.doubt.data) if attempt.doubt else None)
+                      known=dict(attempt.doubt.data) if attempt.doubt else None, saved=attempt.saved)
         try:
             if attempt.doubt is not None:
                 track.claimed = yield from self._claim_first(track)

@@ -114,7 +114,8 @@ _ADDED = {
 # and the time its first create may have landed.
 _CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?, attempts=attempts+1, "
           "started_at=?, updated_at=?, maybe_applied_at=COALESCE(maybe_applied_at, ?), "
-          "stage=COALESCE(stage, 'claimed'), progress=COALESCE(?, progress), "
+          "stage=CASE WHEN state IN ('pending', 'failed') THEN 'claimed' "
+          "ELSE COALESCE(stage, 'claimed') END, progress=COALESCE(?, progress), "
           "run_id=COALESCE(?, run_id) "
           "WHERE post_key=? AND platform=? AND account=? AND state=?")
 

@@ -397,3 +397,51 @@ def test_upload_progress_reaches_a_progress_object_with_an_upload_method(tmp_pat
         client.fan_out(post, [channel()], progress=bar)
     assert bar.uploads == [("a1", 4, 10), ("a1", 8, 10), ("a1", 10, 10)]
     assert len(bar.deliveries) == 1
+
+
+def test_an_upload_session_saved_before_the_create_is_resumed_by_the_next_run(tmp_path):
+    from govmedia.platforms import Checkpoint, Recall
+
+    class Resumable(RelayPlatform):
+        def validate(self, post, channel):
+            return []
+
+        def publish(self, post, channel, key):
+            media = post.media[0]
+            saved = yield Recall()
+            start = saved.get("offset", 0)
+            for _, offset, chunk in self.read_parts(media, 4, start=start):
+                yield self.request(channel, "PUT", f"/parts/{offset}", content=chunk, creates=False,
+                                   safe=True)
+                yield Checkpoint("uploading", {"offset": offset + len(chunk)}, save=True)
+            created = yield from self.call(channel, "POST", "/posts", json={"key": key}, creates=True,
+                                           expect=("post.id",))
+            return gm.Receipt(channel=channel, remote_id=str(created["post"]["id"]))
+
+    gm.platforms.register("relay", Resumable, replace=True)
+    sent = []
+
+    class Crash(BaseException):
+        pass
+
+    def dying(request):
+        if request.url.path == "/parts/8":
+            raise Crash  # the process dies while sending the third part
+        sent.append(request.url.path)
+        return httpx.Response(200, json={"post": {"id": 1}})
+
+    def healthy(request):
+        sent.append(request.url.path)
+        return httpx.Response(200, json={"post": {"id": 1}})
+
+    post = gm.Post(text="视频", media=[gm.Media.from_bytes(b"0123456789", filename="v.mp4")])
+    journal = tmp_path / "j.db"
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
+                   retry=gm.RetryPolicy.testing()) as client, pytest.raises(Crash):
+        client.fan_out(post, [channel()])
+    assert sent == ["/parts/0", "/parts/4"]
+    sent.clear()
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(healthy)), journal=journal,
+                   retry=gm.RetryPolicy.testing()) as client:
+        assert client.fan_out(post, [channel()]).deliveries[0].state == "published"
+    assert sent == ["/parts/8", "/posts"]  # resumed from the last acknowledged part

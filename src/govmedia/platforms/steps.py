@@ -28,6 +28,7 @@ __all__ = [
     "Checkpoint",
     "Doubt",
     "Flow",
+    "Recall",
     "Sleep",
     "Step",
     "Uploaded",
@@ -76,19 +77,36 @@ class Uploaded:
 class Checkpoint:
     """A step that reports what the flow has learnt (ids), under a stage name.
 
-    Before the point of no return its data travels with the journal claim;
-    after it, it is written to the journal before the flow goes on, and a
-    re-run of an interrupted delivery gets the latest stage and all data in
-    `Doubt`. Values must be JSON-serialisable and hold no secret.
+    Before the point of no return its data travels with the journal claim
+    (or, with ``save=True``, is written at once: an upload session worth
+    resuming); after it, it is written to the journal before the flow goes
+    on, and a re-run of an interrupted delivery gets the latest stage and all
+    data in `Doubt`. Values must be JSON-serialisable and hold no secret.
 
     Example:
-        >>> from govmedia.platforms.base import Checkpoint
+        >>> from govmedia.platforms.steps import Checkpoint
         >>> Checkpoint("submitted", {"publish_id": "2247483001"}).stage
         'submitted'
     """
 
     stage: str
     data: Mapping[str, Any] = attrs.field(factory=dict)
+    save: bool = attrs.field(default=False, kw_only=True)
+
+
+@attrs.frozen
+class Recall:
+    """A step asking what an earlier run saved for this delivery; answered with a dict.
+
+    A chunked upload that saved its session with ``Checkpoint(..., save=True)``
+    asks this before starting, and resumes from what it gets (``{}`` on a
+    first run, or outside a journal-backed fan-out).
+
+    Example:
+        >>> from govmedia.platforms.steps import Recall
+        >>> Recall()
+        Recall()
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -113,7 +131,7 @@ class Doubt:
         return window is None or (self.age is not None and self.age < window * margin)
 
 
-Step: TypeAlias = httpx.Request | Sleep | Checkpoint | Uploaded
+Step: TypeAlias = httpx.Request | Sleep | Checkpoint | Uploaded | Recall
 Flow: TypeAlias = Generator[Step, httpx.Response, T]
 
 _RETRY_SAFE = "govmedia.retry_safe"
