@@ -222,7 +222,8 @@ def test_a_published_article_found_in_the_publish_records_is_not_made_again(tmp_
         draft = fake.posts("gh_done")[0]
         client._drive(client._pipeline.run_flow(  # the platform's own submit-and-wait
             client._platform(ch), ch,
-            client._platform(ch)._finish(draft["media_id"], ch, _opts(ch), {"media_id": draft["media_id"]})))
+            client._platform(ch)._finish(draft["media_id"], ch, _opts(ch), {"media_id": draft["media_id"]},
+                                         "gm-key")))
     with gm.Client(http=sandbox.client(), journal=journal, retry=FAST) as client:
         report = client.fan_out(sample_post(), [ch])
     assert report.deliveries[0].state == "published"

@@ -85,6 +85,7 @@ BODY_IMAGE_TYPES = ("jpeg", "png")
 
 # What an uploadimg URL looks like, for the length estimate made offline.
 _URL_ESTIMATE = "http://mmbiz.qpic.cn/mmbiz_jpg/" + "x" * 90 + "/0?wx_fmt=jpeg"
+_MASS_DUPLICATE = 45065          # sendall: this clientmsgid was sent before
 _MAX_TOKEN_LIFETIME = 24 * 3600  # stable_token gives 7,200 s; beyond a day is garbage
 _APPENDED = "govmedia-media:"              # src of images appended from post.media
 
@@ -175,7 +176,9 @@ ERRORS = ErrorTable(
         45011: Code.rate_limited("WeChat's per-minute quota for this API is used up: lower the rate "
                                  "with rate_limits={'wechat_oa:APPID': gm.RateLimit(...)} or run "
                                  "again in a minute."),
-        45066: Code.rate_limited(),
+        45065: Code.permanent("This clientmsgid was mass-sent before (the first send's msg_id is "
+                              "in the answer)."),
+        45066: Code.rate_limited("The same mass send was retried within a minute.", wait=60),
         -1: Code.busy(),
         40033: Code.rejected("WeChat found a \\uXXXX escape or an invalid character in the "
                              "request; govmedia sends raw UTF-8, so please report this.",
@@ -393,6 +396,9 @@ class WeChatOAPlatform(BasePlatform):
     credential_keys: ClassVar[tuple[str, ...]] = ("app_id", "app_secret")
     options: ClassVar[Mapping[str, Option]] = {
         "publish": Option(bool, default=True, doc="false leaves a draft"),
+        "mass_send": Option(bool, default=False, doc=(
+            "push the article to every follower with message/mass/sendall instead of "
+            "free publishing")),
         "base_url": Option(str, default=DEFAULT_BASE_URL, check=url_check()),
         "author": Option(str, check=_author_problem),
         "poll_timeout": Option(float, default=60.0, minimum=0.0, coerce=True),
@@ -501,12 +507,15 @@ class WeChatOAPlatform(BasePlatform):
         yield Checkpoint("drafted", {"media_id": media_id})
         if not opts.publish:
             return Receipt(channel=channel, remote_id=media_id, state="draft", raw=raw)
-        receipt: Receipt = yield from self._finish(media_id, channel, opts, raw)
+        receipt: Receipt = yield from self._finish(media_id, channel, opts, raw, key)
         return receipt
 
     def _finish(self, media_id: str, channel: Channel, opts: Options,
-                raw: dict[str, Any]) -> Flow[Receipt]:
-        """Submit the draft *media_id* for publishing and wait for the job."""
+                raw: dict[str, Any], key: str) -> Flow[Receipt]:
+        """Submit the draft *media_id* for publishing and wait for the job (or mass-send it)."""
+        if opts.mass_send:
+            sent: Receipt = yield from self._mass_send(media_id, channel, raw, key)
+            return sent
         publish_id = yield from self._submit(media_id, channel, opts, raw)
         yield Checkpoint("submitted", {"publish_id": raw["publish_id"],
                                        **({"msg_data_id": raw["msg_data_id"]}
@@ -524,7 +533,7 @@ class WeChatOAPlatform(BasePlatform):
 
     # ----------------------------------------------------------- recover
 
-    def recover(  # noqa: C901 - one branch per stage a delivery can be left in
+    def recover(  # noqa: C901, PLR0911, PLR0912 - one branch per stage a delivery can be left in
         self, post: Post, channel: Channel, key: str, doubt: Doubt,
     ) -> Flow[Receipt | None]:
         """Finish or find a delivery an earlier run left in doubt, by the stage it reached.
@@ -547,11 +556,18 @@ class WeChatOAPlatform(BasePlatform):
         data = dict(doubt.data)
         raw: dict[str, Any] = {k: data[k] for k in ("thumb_media_id", "media_id", "publish_id",
                                                      "msg_data_id") if data.get(k)}
+        if data.get("msg_id"):  # the mass send was accepted: nothing left to do
+            raw.update(msg_id=data["msg_id"], mass_send=True)
+            return Receipt(channel=channel, remote_id=str(data["msg_id"]), state="pending", raw=raw)
+        if opts.mass_send and data.get("media_id"):
+            # sendall carries the clientmsgid: WeChat answers a repeat with the first send.
+            receipt: Receipt = yield from self._mass_send(str(data["media_id"]), channel, raw, key)
+            return receipt
         if data.get("publish_id") and data.get("media_id"):
-            receipt: Receipt = yield from self._await_job(channel, opts, raw, data["publish_id"])
+            receipt = yield from self._await_job(channel, opts, raw, data["publish_id"])
             return receipt
         if doubt.stage == "submit_refused" and data.get("media_id"):
-            receipt = yield from self._finish(str(data["media_id"]), channel, opts, raw)
+            receipt = yield from self._finish(str(data["media_id"]), channel, opts, raw, key)
             return receipt
         thumb = data.get("thumb_media_id")
         if not thumb:
@@ -583,7 +599,7 @@ class WeChatOAPlatform(BasePlatform):
         yield Checkpoint("drafted", {"media_id": media_id})
         if not opts.publish:
             return Receipt(channel=channel, remote_id=media_id, state="draft", raw=raw)
-        receipt = yield from self._finish(media_id, channel, opts, raw)
+        receipt = yield from self._finish(media_id, channel, opts, raw, key)
         return receipt
 
     def _scan(self, channel: Channel, opts: Options, path: str, thumb: str,
@@ -759,6 +775,39 @@ class WeChatOAPlatform(BasePlatform):
             yield Sleep(opts.poll_interval)
             waited += opts.poll_interval
 
+    def _mass_send(self, media_id: str, channel: Channel, raw: dict[str, Any],
+                   key: str) -> Flow[Receipt]:
+        """``message/mass/sendall`` of the draft to every follower, keyed by ``clientmsgid``.
+
+        The key is the delivery's idempotency key, so a resend after a lost
+        answer is recognised: WeChat refuses it with 45065 and names the first
+        send's ``msg_id`` (the sheet: "45065 duplicate (existing msgid
+        returned)"; the exact answer shape is unverified). 45066 (the same key
+        again within a minute) waits a minute and resends. The send job runs
+        on after the answer (its end arrives as the MASSSENDJOBFINISH event),
+        so the receipt is ``pending``.
+        """
+        body = {"filter": {"is_to_all": True}, "mpnews": {"media_id": media_id},
+                "msgtype": "mpnews", "send_ignore_reprint": 0, "clientmsgid": key}
+        try:
+            response = yield self.request(channel, "POST", "/cgi-bin/message/mass/sendall",
+                                          json=body, safe=True, creates=True)
+            answer = json_of(response, platform=self.name, account=channel.account)
+        except PlatformError as exc:
+            if exc.code != _MASS_DUPLICATE or exc.response is None:
+                raise
+            answer = json_of(exc.response, platform=self.name, account=channel.account)
+        msg_id = answer.get("msg_id") if isinstance(answer, dict) else None
+        if not _is_id(msg_id):
+            raise PlatformError("message/mass/sendall answered without a msg_id", platform=self.name,
+                                account=channel.account, code="bad_response", maybe_applied=True)
+        raw.update(msg_id=str(msg_id), mass_send=True,
+                   ref_date=dt.datetime.now(CHINA_TIME).date().isoformat())
+        if _is_id(answer.get("msg_data_id")):
+            raw["msg_data_id"] = str(answer["msg_data_id"])
+        yield Checkpoint("mass_sent", {k: raw[k] for k in ("msg_id", "msg_data_id") if k in raw})
+        return Receipt(channel=channel, remote_id=str(msg_id), state="pending", raw=raw)
+
     def _status(self, response: httpx.Response, channel: Channel) -> dict[str, Any]:
         """freepublish/get's answer, checked for an integer publish_status."""
         status = json_of(response, platform=self.name, account=channel.account)
@@ -803,6 +852,10 @@ class WeChatOAPlatform(BasePlatform):
     def delete(self, receipt: Receipt) -> Flow[None]:
         """``freepublish/delete`` a published article, ``draft/delete`` a draft."""
         channel = receipt.channel
+        if receipt.raw.get("mass_send"):
+            raise ConfigError(
+                "a mass-sent article is withdrawn in the admin console (群发记录 → 删除): the fact "
+                "sheet names no API for it, so govmedia does not guess one")
         if receipt.state == "draft":
             yield self._json(channel, "/cgi-bin/draft/delete", {"media_id": receipt.remote_id})
             return
@@ -836,7 +889,7 @@ class WeChatOAPlatform(BasePlatform):
         """
         channel = receipt.channel
         raw = receipt.raw
-        if receipt.state != "published":
+        if receipt.state != "published" and not raw.get("mass_send"):
             return Metrics(raw={"reason": f"a {receipt.state} article has no reader counts"})
         msg_data_id = raw.get("msg_data_id")
         ref_date = raw.get("ref_date")
