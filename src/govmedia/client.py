@@ -149,6 +149,9 @@ class _BaseClient:
             outgoing = fit_post(outgoing, platform.name,
                                 limit=limit if isinstance(limit, int) else None)
         problems.extend(platform.validate(outgoing, channel))
+        # Media bytes are sniffed, not trusted by name (issue 9, item 6).
+        from govmedia.content.media import media_problems
+        problems.extend(media_problems(outgoing))
         if self._checks:
             problems.extend(self._checks(outgoing, channel))
         return platform, outgoing, problems

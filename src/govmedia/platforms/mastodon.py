@@ -25,6 +25,7 @@ import regex
 from govmedia.content.counting import check_length
 from govmedia.content.hashtags import hashtag
 from govmedia.content.markup import short_text
+from govmedia.content.media import read_bytes, verify_bytes
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -307,9 +308,12 @@ class MastodonPlatform(BasePlatform):
             where = f"media {number} ({item.filename})"
             try:
                 data = yield from self._bytes_of(item, where, channel)
+                found = verify_bytes(item, data, platform=self.name, account=channel.account,
+                                     where=where)
                 request = httpx.Request(
                     "POST", f"{_base(channel)}/api/v2/media",
-                    files={"file": (item.filename, data, item.mime_type)},
+                    files={"file": (item.filename, data,
+                                    found.mime_type if found else item.mime_type)},
                     data={"description": item.alt} if item.alt else None,
                 )
                 # No key here, but a resent upload can at worst leave an
@@ -329,18 +333,20 @@ class MastodonPlatform(BasePlatform):
 
     def _bytes_of(self, item: Media, where: str, channel: Channel) -> Flow[bytes]:
         if item.url is None:
-            return item.read()
-        # URL media are fetched first; `authorize` sends the token only to the
-        # instance, never to the media's host.
-        try:
-            response = yield httpx.Request("GET", item.url)
-        except PlatformError as exc:
-            raise _in_context(exc, f"could not download {item.url}") from exc
-        data = response.content
-        if len(data) > _size_limit(item):
+            data = read_bytes(item, limit=_size_limit(item))
+        else:
+            # URL media are fetched first; `authorize` sends the token only to
+            # the instance, never to the media's host.
+            try:
+                response = yield httpx.Request("GET", item.url)
+            except PlatformError as exc:
+                raise _in_context(exc, f"could not download {item.url}") from exc
+            data = response.content
+        limit = _size_limit(item)
+        if len(data) > limit:
             raise ContentRejected(
-                f"{where} is {_megabytes(len(data))}; Mastodon takes {item.kind} up to "
-                f"{_megabytes(_size_limit(item))}",
+                f"{where} is over {_megabytes(limit)}; Mastodon takes {item.kind} up to "
+                f"{_megabytes(limit)}",
                 platform=self.name, account=channel.account, code="bad_media",
             )
         return data

@@ -33,8 +33,9 @@ from urllib.parse import unquote
 import attrs
 import httpx
 
-from govmedia._imagetype import image_type
+from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.markup import to_plain
+from govmedia.content.media import mismatch, read_bytes, verify_bytes
 from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
@@ -46,7 +47,7 @@ from govmedia.errors import (
     TransientError,
     ValidationError,
 )
-from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
+from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
 from govmedia.platforms.base import (
     BasePlatform,
     Capabilities,
@@ -156,7 +157,8 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
 
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
     """The same error with a note added to its message and/or another hint."""
-    return error.evolve(note=note, **({"hint": hint} if hint is not None else {}))
+    changes: dict[str, Any] = {"hint": hint} if hint is not None else {}
+    return error.evolve(note=note, **changes)
 
 
 # --------------------------------------------------------------------------- options
@@ -231,12 +233,12 @@ class _Options:
 
 def _head(media: Media) -> bytes | None:
     if media.data is not None:
-        return media.data[:16]
+        return media.data[:HEAD_SIZE]
     if media.path is not None:
         try:
-            with pathlib.Path(media.path).open("rb") as f:
-                return f.read(16)
-        except OSError:
+            with open_regular(media.path) as f:
+                return f.read(HEAD_SIZE)
+        except ConfigError:
             return b""
     return None
 
@@ -264,6 +266,8 @@ def _image_problem(
     head: bytes | None = None, size: int | None = None, strict_under: bool = False,
 ) -> Problem | None:
     head = head if head is not None else _head(media)
+    if head is not None and mismatch(media.mime_type, sniff(head)) is not None:
+        return None  # bytes that are not what they claim: media_problems reports them
     size = size if size is not None else _size(media)
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
@@ -499,7 +503,7 @@ class WeChatOAPlatform(BasePlatform):
                          message="a WeChat article needs a cover image")],
                 platform=self.name, account=channel.account,
             )
-        data = yield from self._bytes(post.cover)
+        data = yield from self._bytes(post.cover, COVER_BYTES)
         kind = self._checked(post.cover, data, channel, cover=True)
         response = yield retry_safe(self._upload(
             opts, "/cgi-bin/material/add_material", params={"type": "image"},
@@ -514,7 +518,7 @@ class WeChatOAPlatform(BasePlatform):
         uploaded: dict[int, str] = {}
         for index in plan.indices:
             media = post.media[index]
-            data = yield from self._bytes(media)
+            data = yield from self._bytes(media, BODY_IMAGE_BYTES)
             kind = self._checked(media, data, channel, cover=False)
             response = yield retry_safe(self._upload(
                 opts, "/cgi-bin/media/uploadimg", params=None,
@@ -787,18 +791,20 @@ class WeChatOAPlatform(BasePlatform):
             files={"media": (filename, data, f"image/{kind}")},
         )
 
-    def _bytes(self, media: Media) -> Flow[bytes]:
+    def _bytes(self, media: Media, limit: int) -> Flow[bytes]:
         if media.data is not None or media.path is not None:
-            return media.read()
+            return read_bytes(media, limit=limit)
         request = httpx.Request("GET", media.url or "", extensions={_EXTERNAL: True})
         response = yield request
         return response.content
 
     def _checked(self, media: Media, data: bytes, channel: Channel, *, cover: bool) -> str:
         """The image type of fetched or read bytes; `ValidationError` where WeChat would refuse."""
+        verify_bytes(media, data, platform=self.name, account=channel.account,
+                     field="cover" if cover else "media")
         check = _cover_problem if cover else _body_image_problem
-        problem = check(media, head=data[:16], size=len(data))
-        kind = image_type(data[:16])
+        problem = check(media, head=data[:HEAD_SIZE], size=len(data))
+        kind = image_type(data[:HEAD_SIZE])
         if problem is not None or kind is None:
             problem = problem or Problem(code="bad_media", message=f"{media.filename!r}: no image")
             raise ValidationError([problem], platform=self.name, account=channel.account)
