@@ -34,9 +34,9 @@ import attrs
 import httpx
 
 from govmedia._sniff import HEAD_SIZE, image_type, sniff
-from govmedia.content.markup import to_plain
+from govmedia.content.integrity import body_problems, text_floor
 from govmedia.content.media import mismatch, read_bytes, verify_bytes
-from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, clean_text, to_wechat_html
+from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -355,6 +355,29 @@ def _plan(post: Post, opts: _Options) -> _Plan:
     return _Plan(tuple(refs), tuple(append), tuple(dropped), first.external_links, ignored)
 
 
+def _body_problems(post: Post, opts: _Options) -> list[Problem]:
+    """Body length, lost text and body images; the body is rendered once per variant."""
+    body = post.body or ""
+    problems = body_problems(body, post.body_format)
+    floor = text_floor(body, post.body_format)
+    if floor >= CONTENT_CHARS:  # refused before rendering it whole
+        problems.append(Problem(
+            code="too_long", field="body",
+            message=f"the body has at least {floor:,} characters of text; WeChat needs the "
+                    f"article's HTML (text, tags and inline styles) under {CONTENT_CHARS:,}",
+        ))
+        return problems
+    plan = _plan(post, opts)
+    for index in plan.indices:
+        problem = _body_image_problem(post.media[index])
+        if problem:
+            problems.append(problem)
+    estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
+    rendered = to_wechat_html(body, post.body_format, images=estimate, append=plan.append)
+    problems.extend(_length_problems(rendered, estimated=bool(plan.refs)))
+    return problems
+
+
 # --------------------------------------------------------------------------- platform
 
 
@@ -456,15 +479,7 @@ class WeChatOAPlatform(BasePlatform):
             problems.append(Problem(code="missing_body", field="body",
                                     message="a WeChat article needs a body"))
             return problems
-        plan = _plan(post, opts)
-        for index in plan.indices:
-            problem = _body_image_problem(post.media[index])
-            if problem:
-                problems.append(problem)
-        estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
-        rendered = to_wechat_html(post.body or "", post.body_format, images=estimate,
-                                  append=plan.append)
-        problems.extend(_length_problems(rendered.html, post, estimated=bool(plan.refs)))
+        problems.extend(_body_problems(post, opts))
         return problems
 
     # ----------------------------------------------------------- publish
@@ -524,7 +539,14 @@ class WeChatOAPlatform(BasePlatform):
                 opts, "/cgi-bin/media/uploadimg", params=None,
                 filename=_upload_name(media, kind, f"image{index + 1}"), data=data, kind=kind,
             ))
-            uploaded[index] = self._field(response, "url", channel)
+            url = self._field(response, "url", channel)
+            if not url.lower().startswith(("http://", "https://")):
+                raise PlatformError(
+                    f"media/uploadimg answered with {url!r}, not an http(s) URL",
+                    platform=self.name, account=channel.account, code="bad_response",
+                    response=response,
+                )
+            uploaded[index] = url
         return uploaded
 
     def _article(
@@ -535,7 +557,7 @@ class WeChatOAPlatform(BasePlatform):
         urls = {src: uploaded[index] for src, index in plan.refs}
         rendered = to_wechat_html(post.body or "", post.body_format, images=urls,
                                   append=plan.append)
-        problems = _length_problems(rendered.html, post, estimated=False)
+        problems = _length_problems(rendered, estimated=False)
         if problems:
             raise ValidationError(problems, platform=self.name, account=channel.account)
         article: dict[str, Any] = {
@@ -839,13 +861,14 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _length_problems(content: str, post: Post, *, estimated: bool) -> list[Problem]:
+def _length_problems(rendered: WeChatHTML, *, estimated: bool) -> list[Problem]:
+    content = rendered.html
     chars = len(content)
     size = len(content.encode("utf-8"))
     note = " (image URLs estimated)" if estimated else ""
     problems = []
     if chars >= CONTENT_CHARS:
-        text = len(to_plain(post.body or "", post.body_format))
+        text = rendered.text_length
         problems.append(Problem(
             code="too_long", field="body",
             message=f"the body renders to {chars:,} characters of HTML{note}, inline styles "

@@ -1,0 +1,183 @@
+r"""Nothing given is published short without a check problem saying so.
+
+Renderers keep every piece of text they are given, or the check reports why
+not. `body_problems` finds, without rendering the body:
+
+- ``too_deep``: Markdown nested deeper than `~govmedia.content.markup.MAX_NESTING`
+  levels. It is rendered as plain text from that line on (never cut, as
+  markdown-it alone would), so the author should fix the structure;
+- ``content_lost``: text inside ``<svg>`` or ``<math>`` in an HTML body: the
+  sanitizer removes those elements whole (they can carry scripts), so their
+  text would not be published.
+
+`text_floor` is a cheap lower bound of the characters of text a body renders
+to (a block-level parse only, about a tenth of a full rendering): a platform
+whose limit is below it can refuse the body without rendering it whole.
+
+Example:
+    >>> from govmedia.content.integrity import body_problems
+    >>> [p.code for p in body_problems(">" * 40 + " 深处的一段话")]
+    ['too_deep']
+    >>> lost = body_problems('<p>图示<svg><text x="0">产量 1120 万吨</text></svg></p>', "html")
+    >>> lost[0].code, lost[0].message[:50]
+    ('content_lost', "the <svg> at line 1 holds text ('产量 1120 万吨') that")
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import attrs
+from markdown_it.rules_core import StateCore
+
+from govmedia.content._cache import RENDERED
+from govmedia.content.markup import MAX_NESTING, TOO_DEEP, markdown
+from govmedia.model import Problem
+
+__all__ = ["BodyFacts", "body_facts", "body_problems", "text_floor"]
+
+# Characters counted toward the floor: ASCII letters and digits, and any other
+# character that is not a space. ASCII punctuation may be Markdown syntax.
+_NOT_COUNTED = re.compile(r"[\s\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")
+_ENTITY = re.compile(r"&#?[0-9A-Za-z]+;")
+_REMOVED_WHOLE = frozenset({"svg", "math"})
+_SAMPLE = 40
+
+
+@attrs.frozen
+class BodyFacts:
+    """What a body holds that its renderings depend on.
+
+    Attributes:
+        text_floor: the body renders to at least this many characters of text.
+        too_deep_at: the first line (1-based) nested deeper than Markdown allows, or ``None``.
+        removed: ``(tag, line, text)`` of each ``<svg>``/``<math>`` holding text.
+    """
+
+    text_floor: int = 0
+    too_deep_at: int | None = None
+    removed: tuple[tuple[str, int, str], ...] = ()
+
+
+def _counted(text: str) -> int:
+    return len(_NOT_COUNTED.sub("", text))
+
+
+def _markdown_facts(body: str) -> BodyFacts:
+    md = markdown()
+    env: dict[str, object] = {}
+    state = StateCore(body, md, env)
+    for rule in md.core.ruler.getRules(""):
+        if rule.__name__ == "inline":  # the costly part, and not needed here
+            break
+        rule(state)
+    floor = 0
+    for token in state.tokens:
+        if token.type == "inline":
+            # Everything from the first "[" on may be a link target, a title
+            # or an image: not counted.
+            floor += _counted(_ENTITY.sub("", token.content.split("[", 1)[0]))
+        elif token.type in ("fence", "code_block"):
+            floor += _counted(token.content)
+    deep = env.get(TOO_DEEP)
+    return BodyFacts(text_floor=floor, too_deep_at=deep if isinstance(deep, int) else None)
+
+
+class _Removed(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.opened: tuple[str, int] = ("", 0)
+        self.text: list[str] = []
+        self.found: list[tuple[str, int, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002
+        if tag in _REMOVED_WHOLE:
+            if not self.depth:
+                self.opened, self.text = (tag, self.getpos()[0]), []
+            self.depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _REMOVED_WHOLE and self.depth:
+            self.depth -= 1
+            if not self.depth:
+                self.done()
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.text.append(data)
+
+    def done(self) -> None:
+        text = " ".join("".join(self.text).split())
+        if text:
+            tag, line = self.opened
+            sample = text if len(text) <= _SAMPLE else text[:_SAMPLE] + "…"
+            self.found.append((tag, line, sample))
+
+
+def _html_facts(body: str) -> BodyFacts:
+    scanner = _Removed()
+    scanner.feed(body)
+    scanner.close()
+    if scanner.depth:
+        scanner.done()  # never closed: removed to the end
+    return BodyFacts(removed=tuple(scanner.found))
+
+
+def _text_facts(body: str) -> BodyFacts:
+    return BodyFacts(text_floor=len(re.sub(r"[\s\x00-\x1f\x7f]", "", body)))
+
+
+_FACTS = {"markdown": _markdown_facts, "html": _html_facts, "text": _text_facts}
+
+
+def body_facts(body: str, body_format: str = "markdown") -> BodyFacts:
+    r"""The `BodyFacts` of *body* (kept in a small cache: every member asks the same).
+
+    Example:
+        >>> body_facts("# 标题\n\n正文 **粗体** [链接](https://example.org/很长的地址)").text_floor
+        6
+    """
+    make = _FACTS.get(body_format)
+    if make is None:
+        return BodyFacts()
+    return RENDERED.get(("facts", body_format, body), lambda: make(body), lambda _: len(body))
+
+
+def text_floor(body: str, body_format: str = "markdown") -> int:
+    """At least how many characters of text *body* renders to (``0`` for HTML: not estimated).
+
+    Example:
+        >>> text_floor("国" * 30_000) >= 20_000
+        True
+    """
+    return body_facts(body, body_format).text_floor
+
+
+def body_problems(body: str | None, body_format: str = "markdown", *,
+                  field: str = "body") -> list[Problem]:
+    """``too_deep`` and ``content_lost`` problems of *body*, each saying where.
+
+    Example:
+        >>> body_problems("# 正常的正文") == []
+        True
+    """
+    if not body:
+        return []
+    facts = body_facts(body, body_format)
+    problems = []
+    if facts.too_deep_at is not None:
+        problems.append(Problem(
+            code="too_deep", field=field,
+            message=f"the Markdown at line {facts.too_deep_at} is nested more than "
+                    f"{MAX_NESTING} levels deep (quotes in quotes, lists in lists); from there "
+                    "it would be published as plain text with its markup showing",
+        ))
+    for tag, line, sample in facts.removed:
+        problems.append(Problem(
+            code="content_lost", field=field,
+            message=f"the <{tag}> at line {line} holds text ({sample!r}) that would not be "
+                    "published: SVG and MathML are removed whole; write that text outside it",
+        ))
+    return problems
