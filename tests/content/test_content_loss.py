@@ -161,6 +161,36 @@ def test_the_text_floor_never_exceeds_the_rendered_text(body):
     assert text_floor(body) <= to_wechat_html(body).text_length
 
 
+_HTML_FRAGMENTS = st.sampled_from([
+    "国资委召开会议", "<p>", "</p>", "<b>粗", "</b>", "<script>隐藏", "</script>", "<style>p{}",
+    "</style>", "<svg>", "</svg>", "<svg/>", "<math>", "</math>", "<title>题", "</title>",
+    "<noscript>", "</noscript>", "<iframe>", "</iframe>", "<embed>", "</embed>", "<video>",
+    "</video>", "<!-- 注释 -->", "<!--", "&amp;", "&#20013;", "&nbsp;", "<a href='https://x.org'>",
+    "</a>", "<img src=x alt='图'>", "<br>", "\n", " ", "<form>", "</form>", "<textarea>文",
+    "</textarea>", "<![CDATA[数据]]>", "<?php 代码 ?>", "< 不是标签", "<pre>  空格  </pre>",
+    "\x07", "<x-custom>自定义</x-custom>", "<td>格</td>",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_HTML_FRAGMENTS, max_size=30).map("".join))
+def test_the_html_text_floor_never_exceeds_the_rendered_text(page):
+    assert text_floor(page, "html") <= to_wechat_html(page, "html").text_length
+
+
+def test_a_self_closing_svg_does_not_swallow_the_rest():
+    out = to_wechat_html("<p>前<svg/>后</p><p>再一段</p>", "html").html
+    assert "后" in out and "再一段" in out
+    assert body_problems("<p>前<svg/>后</p>", "html") == []
+
+
+def test_a_large_html_body_is_refused_without_rendering(monkeypatch):
+    monkeypatch.setattr(wechat, "_render", lambda *a: pytest.fail("rendered"))
+    page = "<p>国务院国资委召开中央企业负责人会议。<b>部署</b>工作。</p>\n" * 2_000
+    (problems,) = _check(_wechat_post(page, "html"))
+    assert [p.code for p in problems] == ["too_long"]
+
+
 # --------------------------------------------------------------------------- cost
 
 

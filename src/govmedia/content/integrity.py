@@ -11,8 +11,9 @@ not. `body_problems` finds, without rendering the body:
   text would not be published.
 
 `text_floor` is a cheap lower bound of the characters of text a body renders
-to (a block-level parse only, about a tenth of a full rendering): a platform
-whose limit is below it can refuse the body without rendering it whole.
+to (Markdown: a block-level parse only, about a tenth of a full rendering;
+HTML: one pass of the parser, no output): a platform whose limit is below it
+can refuse the body without rendering it whole.
 
 Example:
     >>> from govmedia.content.integrity import body_problems
@@ -35,14 +36,38 @@ from govmedia.content._cache import RENDERED
 from govmedia.content.markup import MAX_NESTING, TOO_DEEP, markdown
 from govmedia.model import Problem
 
-__all__ = ["BodyFacts", "body_facts", "body_problems", "text_floor"]
+__all__ = [
+    "REMOVED",
+    "SELF_CLOSING",
+    "SHOWN_BUT_REMOVED",
+    "VOID",
+    "BodyFacts",
+    "body_facts",
+    "body_problems",
+    "text_floor",
+]
 
 # Characters counted toward the floor: ASCII letters and digits, and any other
 # character that is not a space. ASCII punctuation may be Markdown syntax.
 _NOT_COUNTED = re.compile(r"[\s\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")
 _ENTITY = re.compile(r"&#?[0-9A-Za-z]+;")
-_REMOVED_WHOLE = frozenset({"svg", "math"})
+_BLANK = re.compile(r"[\s\x00-\x1f\x7f]")
 _SAMPLE = 40
+
+#: Elements govmedia's renderers remove with everything inside them: what a
+#: reader's browser never shows as text (scripts, styles, frames, players and
+#: their fallbacks), and SVG and MathML, which the sanitizer removes whole.
+REMOVED = frozenset({
+    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "noscript",
+    "template", "svg", "math", "head", "title", "audio", "video", "canvas", "map", "datalist",
+})
+#: Of `REMOVED`, the elements whose text a reader would have seen: reported as lost.
+SHOWN_BUT_REMOVED = frozenset({"svg", "math"})
+#: Of `REMOVED`, the elements that ``<x/>`` closes (foreign elements; HTML ones stay open).
+SELF_CLOSING = frozenset({"svg", "math"})
+#: Elements that never have content.
+VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "base", "source", "track",
+                  "wbr", "area", "col", "param", "embed"})
 
 
 @attrs.frozen
@@ -84,45 +109,55 @@ def _markdown_facts(body: str) -> BodyFacts:
     return BodyFacts(text_floor=floor, too_deep_at=deep if isinstance(deep, int) else None)
 
 
-class _Removed(HTMLParser):
+class _Scan(HTMLParser):
+    """Counts the text outside removed elements; collects the text of SVG/MathML."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.depth = 0
-        self.opened: tuple[str, int] = ("", 0)
+        self.skip = 0
+        self.region: tuple[str, int] = ("", 0)
         self.text: list[str] = []
+        self.floor = 0
         self.found: list[tuple[str, int, str]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002
-        if tag in _REMOVED_WHOLE:
-            if not self.depth:
-                self.opened, self.text = (tag, self.getpos()[0]), []
-            self.depth += 1
+        if tag in REMOVED and tag not in VOID:
+            if not self.skip:
+                self.region, self.text = (tag, self.getpos()[0]), []
+            self.skip += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in SELF_CLOSING:  # <script/> or <iframe/> stay open, as in a browser
+            self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _REMOVED_WHOLE and self.depth:
-            self.depth -= 1
-            if not self.depth:
+        if self.skip and tag in REMOVED and tag not in VOID:
+            self.skip -= 1
+            if not self.skip:
                 self.done()
 
     def handle_data(self, data: str) -> None:
-        if self.depth:
+        if not self.skip:
+            self.floor += len(_BLANK.sub("", data))
+        elif self.region[0] in SHOWN_BUT_REMOVED:
             self.text.append(data)
 
     def done(self) -> None:
         text = " ".join("".join(self.text).split())
-        if text:
-            tag, line = self.opened
+        tag, line = self.region
+        if text and tag in SHOWN_BUT_REMOVED:
             sample = text if len(text) <= _SAMPLE else text[:_SAMPLE] + "…"
             self.found.append((tag, line, sample))
+        self.text = []
 
 
 def _html_facts(body: str) -> BodyFacts:
-    scanner = _Removed()
+    scanner = _Scan()
     scanner.feed(body)
     scanner.close()
-    if scanner.depth:
+    if scanner.skip:
         scanner.done()  # never closed: removed to the end
-    return BodyFacts(removed=tuple(scanner.found))
+    return BodyFacts(text_floor=scanner.floor, removed=tuple(scanner.found))
 
 
 def _text_facts(body: str) -> BodyFacts:
@@ -146,7 +181,7 @@ def body_facts(body: str, body_format: str = "markdown") -> BodyFacts:
 
 
 def text_floor(body: str, body_format: str = "markdown") -> int:
-    """At least how many characters of text *body* renders to (``0`` for HTML: not estimated).
+    """At least how many characters of text *body* renders to (a WeChat article shows them all).
 
     Example:
         >>> text_floor("国" * 30_000) >= 20_000

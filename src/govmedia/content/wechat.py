@@ -55,6 +55,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from govmedia.content._cache import RENDERED
+from govmedia.content.integrity import REMOVED, SELF_CLOSING, VOID
 from govmedia.content.markup import to_html
 from govmedia.content.sanitize import WECHAT, clean, safe_style
 from govmedia.errors import ConfigError
@@ -122,16 +123,10 @@ _KEEP = frozenset({
 })
 _RENAME = {"div": "section", "article": "section", "main": "section", "header": "section",
            "footer": "section", "aside": "section", "nav": "section"}
-# Elements removed together with everything inside them: what a reader's
-# browser never shows as text (scripts, frames, players and their fallbacks),
-# and SVG and MathML, which the sanitizer removes whole.
-_DROP = frozenset({
-    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "noscript",
-    "template", "svg", "math", "head", "title", "audio", "video", "canvas", "map", "datalist",
-})
-# Void elements: never closed, never pushed on the stack.
-_VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "base", "source", "track",
-                   "wbr", "area", "col", "param", "embed"})
+# Removed with everything inside them, and void: the sets the integrity check
+# (and its text floor) uses, so what it promises is what this renderer does.
+_DROP = REMOVED
+_VOID = VOID
 _ATTRS: Mapping[str, frozenset[str]] = {
     "img": frozenset({"alt", "width", "height"}),
     "td": frozenset({"colspan", "rowspan", "align"}),
@@ -274,6 +269,8 @@ class _Renderer(HTMLParser):
         self._push(tag, f"</{name}>")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in SELF_CLOSING:
+            return  # <svg/>: complete and empty (a browser goes on after it)
         self.handle_starttag(tag, attrs)
         if tag not in _VOID and not self.skip:
             self.handle_endtag(tag)
