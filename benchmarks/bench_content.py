@@ -3,8 +3,8 @@
 Run: .venv/bin/python benchmarks/bench_content.py [--members 10]
 
 For each body (an ordinary article with an image that fits WeChat, a 1 MB
-Markdown body, a 1 MB body of punctuation that has no text floor, a 10 MB
-body) it times ``client.check`` on the first member and on the others, and
+Markdown body, a 1 MB body of punctuation that has no text floor, 10 MB
+Markdown and HTML bodies) it times ``client.check`` on the first member and on the others, and
 the peak RSS growth. Not a test: timings depend on the machine.
 """
 
@@ -25,11 +25,14 @@ PARAGRAPH = ("国务院国资委召开中央企业负责人会议，**部署**�
 def bodies() -> dict[str, str]:
     article = "\n\n".join(["## 一带一路看国企"] + [PARAGRAPH * 2] * 40 + ["![图表](chart.png)"])
     one_mb = "\n\n".join(["## 小标题"] + [PARAGRAPH * 5] * 3000)
+    html_page = ("<p>国务院国资委召开中央企业负责人会议，<b>部署</b>下一阶段重点工作。"
+                 "<a href='https://www.sasac.gov.cn/a'>详情</a></p>\n")
     return {
         "article (fits)": article,
         "1 MB markdown": one_mb,
         "1 MB of '> - ' (no text)": "> - " * 250_000,
         "10 MB markdown": one_mb * 10,
+        "10 MB HTML": html_page * (10_000_000 // len(html_page)),
     }
 
 
@@ -52,7 +55,9 @@ def main() -> None:
     with gm.Client(http=sandbox.client()) as client:
         for name, body in bodies().items():
             _clear_cache()
-            post = gm.Post(title="一带一路看国企", body=body, cover=cover, media=(chart,))
+            fmt = "html" if "HTML" in name else "markdown"
+            post = gm.Post(title="一带一路看国企", body=body, body_format=fmt, cover=cover,
+                           media=(chart,))
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             times = []
             for channel in members:

@@ -158,7 +158,10 @@ _FRAGMENTS = st.sampled_from([
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_FRAGMENTS, max_size=30).map("".join))
 def test_the_text_floor_never_exceeds_the_rendered_text(body):
-    assert text_floor(body) <= to_wechat_html(body).text_length
+    shown = to_wechat_html(body).text_length
+    assert text_floor(body) <= shown
+    head = text_floor(body, enough=3)  # judged by its head when long enough
+    assert head < 3 or shown >= 3
 
 
 _HTML_FRAGMENTS = st.sampled_from([
@@ -175,7 +178,20 @@ _HTML_FRAGMENTS = st.sampled_from([
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_HTML_FRAGMENTS, max_size=30).map("".join))
 def test_the_html_text_floor_never_exceeds_the_rendered_text(page):
-    assert text_floor(page, "html") <= to_wechat_html(page, "html").text_length
+    shown = to_wechat_html(page, "html").text_length
+    assert text_floor(page, "html") <= shown
+    head = text_floor(page, "html", enough=3)  # judged by its head when long enough
+    assert head < 3 or shown >= 3
+
+
+def test_a_huge_body_is_judged_by_its_head(monkeypatch):
+    from govmedia.content import integrity
+
+    monkeypatch.setattr(integrity, "body_facts", lambda *a: pytest.fail("read it all"))
+    for body, fmt in [("国资委召开会议。\n\n" * 1_000_000, "markdown"),
+                      ("<p>国资委召开会议。</p>" * 1_000_000, "html"),
+                      ("国资委召开会议。" * 1_000_000, "text")]:
+        assert text_floor(body, fmt, enough=20_000) >= 20_000
 
 
 def test_a_self_closing_svg_does_not_swallow_the_rest():

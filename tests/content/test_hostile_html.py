@@ -209,3 +209,13 @@ def test_webhook_html_was_raw_before():
     data = WebhookPlatform().payload(post, ch)["data"]
     assert data["html"] == "<p>正文</p>"
     assert data["body"] == post.body
+
+
+@pytest.mark.parametrize("renderer", sorted(set(RENDERERS) - {"webhook data.html"}))
+def test_a_lone_surrogate_never_crashes_a_renderer(renderer):
+    # (a Post cannot hold one: its key is a hash of the UTF-8 content)
+    render, _ = RENDERERS[renderer]
+    for body_format in ("markdown", "html", "text"):
+        out = render("正文\ud800结束", body_format)
+        assert "正文\N{REPLACEMENT CHARACTER}结束" in out
+        out.encode("utf-8")  # sendable

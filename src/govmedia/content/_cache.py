@@ -73,5 +73,6 @@ class BoundedCache:
 
 
 #: Renderings of post bodies shared by the content modules (keys start with
-#: the kind of rendering); ~32 M characters at most.
-RENDERED = BoundedCache(max_entries=32, max_weight=32_000_000)
+#: the kind of rendering). The weight counts the body in the key too, which
+#: the cache keeps alive: 16 M characters (16-64 MB) at most in all.
+RENDERED = BoundedCache(max_entries=32, max_weight=16_000_000)

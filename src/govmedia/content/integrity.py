@@ -30,6 +30,7 @@ import re
 from html.parser import HTMLParser
 
 import attrs
+from markdown_it.helpers import parseLinkDestination, parseLinkTitle
 from markdown_it.rules_core import StateCore
 
 from govmedia.content._cache import RENDERED
@@ -51,6 +52,7 @@ __all__ = [
 # character that is not a space. ASCII punctuation may be Markdown syntax.
 _NOT_COUNTED = re.compile(r"[\s\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")
 _ENTITY = re.compile(r"&#?[0-9A-Za-z]+;")
+_LABEL = re.compile(r"\]\[[^\]]*\]")  # the [label] of a [text][label] reference
 _BLANK = re.compile(r"[\s\x00-\x1f\x7f]")
 _SAMPLE = 40
 
@@ -89,6 +91,40 @@ def _counted(text: str) -> int:
     return len(_NOT_COUNTED.sub("", text))
 
 
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\n":
+        pos += 1
+    return pos
+
+
+def _destination_end(text: str, pos: int) -> int | None:
+    """Where ``(destination "title")`` starting at *pos* ends, as markdown-it parses it."""
+    pos = _skip_space(text, pos)
+    found = parseLinkDestination(text, pos, len(text)) if pos < len(text) else None
+    if found is None or not found.ok:
+        return None  # not an inline link: the parenthesis is shown as text
+    pos = after = found.pos
+    pos = _skip_space(text, pos)
+    title = parseLinkTitle(text, pos, len(text))
+    if pos < len(text) and pos != after and title.ok:
+        pos = _skip_space(text, title.pos)
+    return pos + 1 if pos < len(text) and text[pos] == ")" else None
+
+
+def _shown(content: str) -> str:
+    """What of a paragraph's Markdown may be shown; never more than is."""
+    image = content.find("![")
+    if image >= 0:  # alt texts are not shown: give up the rest of the paragraph
+        content = content[:image]
+    parts, pos = [], 0
+    while (bracket := content.find("](", pos)) >= 0:
+        parts.append(content[pos:bracket])  # the link text is shown
+        end = _destination_end(content, bracket + 2)
+        pos = end if end is not None else bracket + 2
+    parts.append(content[pos:])
+    return _ENTITY.sub("", _LABEL.sub("", "".join(parts)))
+
+
 def _markdown_facts(body: str) -> BodyFacts:
     md = markdown()
     env: dict[str, object] = {}
@@ -100,9 +136,7 @@ def _markdown_facts(body: str) -> BodyFacts:
     floor = 0
     for token in state.tokens:
         if token.type == "inline":
-            # Everything from the first "[" on may be a link target, a title
-            # or an image: not counted.
-            floor += _counted(_ENTITY.sub("", token.content.split("[", 1)[0]))
+            floor += _counted(_shown(token.content))
         elif token.type in ("fence", "code_block"):
             floor += _counted(token.content)
     deep = env.get(TOO_DEEP)
@@ -171,8 +205,8 @@ def body_facts(body: str, body_format: str = "markdown") -> BodyFacts:
     r"""The `BodyFacts` of *body* (kept in a small cache: every member asks the same).
 
     Example:
-        >>> body_facts("# 标题\n\n正文 **粗体** [链接](https://example.org/很长的地址)").text_floor
-        6
+        >>> body_facts("# 标题\n\n正文 **粗体** [链接](https://example.org/很长的地址) 完").text_floor
+        9
     """
     make = _FACTS.get(body_format)
     if make is None:
@@ -180,13 +214,47 @@ def body_facts(body: str, body_format: str = "markdown") -> BodyFacts:
     return RENDERED.get(("facts", body_format, body), lambda: make(body), lambda _: len(body))
 
 
-def text_floor(body: str, body_format: str = "markdown") -> int:
-    """At least how many characters of text *body* renders to (a WeChat article shows them all).
+# With *enough* given, a long body is first judged by its head: this many
+# characters of source per character of text wanted.
+_HEAD_FACTOR = 8
+
+
+def _head(body: str, body_format: str, size: int) -> str:
+    if body_format == "markdown":
+        # Cut at a blank line: no paragraph, heading or link is split, and a
+        # fence cut open is code in the whole body too.
+        return body[:max(body.rfind("\n\n", 0, size), 0)]
+    return body[:size]
+
+
+def _head_floor(head: str, body_format: str) -> int:
+    """The floor of a body's head: never more than the whole body's."""
+    if body_format == "html":
+        scanner = _Scan()
+        scanner.feed(head)  # not closed: an incomplete tag at the end counts nothing
+        return scanner.floor
+    return _FACTS[body_format](head).text_floor
+
+
+def text_floor(body: str, body_format: str = "markdown", *, enough: int | None = None) -> int:
+    r"""At least how many characters of text *body* renders to (a WeChat article shows them all).
+
+    With *enough*, a body much longer than that is first judged by its head,
+    so refusing a 10 MB body costs what reading its first pages costs; the
+    answer is then only known to be at least *enough*.
 
     Example:
         >>> text_floor("国" * 30_000) >= 20_000
         True
+        >>> text_floor("国资委召开会议。\n\n" * 1_000_000, enough=20_000) >= 20_000
+        True
     """
+    if enough is not None and len(body) > _HEAD_FACTOR * enough and body_format in _FACTS:
+        head = _head(body, body_format, _HEAD_FACTOR * enough)
+        floor: int = RENDERED.get(("head", body_format, head),
+                                  lambda: _head_floor(head, body_format), lambda _: len(head))
+        if floor >= enough:
+            return floor
     return body_facts(body, body_format).text_floor
 
 

@@ -169,6 +169,7 @@ _SAFE_FUNCTIONS = frozenset({"rgb", "rgba", "hsl", "hsla", "calc"})
 # digits, spaces and these; never a backslash, quote-breaking or markup character.
 _VALUE = re.compile(r"[\w\s#%.,+\-/!'\"()]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _unescape_char(match: re.Match[str]) -> str:
@@ -281,7 +282,11 @@ def clean(html: str, policy: Policy = GENERIC) -> str:
         >>> clean('<p style="color:red">红</p>', GENERIC)
         '<p>红</p>'
     """
-    cleaned: str = _cleaner(policy).clean(html)
+    cleaner = _cleaner(policy)
+    try:
+        cleaned: str = cleaner.clean(html)
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 can carry it, so no platform can
+        cleaned = cleaner.clean(_SURROGATE.sub("\N{REPLACEMENT CHARACTER}", html))
     return cleaned
 
 

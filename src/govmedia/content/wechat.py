@@ -190,8 +190,6 @@ def _on_hosts(url: str, hosts: Sequence[str]) -> bool:
     return any(host == h or host.endswith("." + h) for h in hosts)
 
 
-
-
 class _Renderer(HTMLParser):
     def __init__(self, images: Mapping[str, str], styles: Mapping[str, str]) -> None:
         super().__init__(convert_charrefs=True)

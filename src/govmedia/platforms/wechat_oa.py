@@ -358,15 +358,14 @@ def _plan(post: Post, opts: _Options) -> _Plan:
 def _body_problems(post: Post, opts: _Options) -> list[Problem]:
     """Body length, lost text and body images; the body is rendered once per variant."""
     body = post.body or ""
-    problems = body_problems(body, post.body_format)
-    floor = text_floor(body, post.body_format)
+    floor = text_floor(body, post.body_format, enough=CONTENT_CHARS)
     if floor >= CONTENT_CHARS:  # refused before rendering it whole
-        problems.append(Problem(
+        return [Problem(
             code="too_long", field="body",
             message=f"the body has at least {floor:,} characters of text; WeChat needs the "
                     f"article's HTML (text, tags and inline styles) under {CONTENT_CHARS:,}",
-        ))
-        return problems
+        )]
+    problems = body_problems(body, post.body_format)
     plan = _plan(post, opts)
     for index in plan.indices:
         problem = _body_image_problem(post.media[index])
