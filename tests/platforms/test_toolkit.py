@@ -391,7 +391,7 @@ def test_upload_progress_reaches_a_progress_object_with_an_upload_method(tmp_pat
         return httpx.Response(200, json={"post": {"id": 1}})
 
     bar = Bar()
-    post = gm.Post(text="视频", media=[gm.Media.from_bytes(b"0123456789", filename="v.mp4")])
+    post = gm.Post(text="视频", media=[gm.Media.from_bytes(b"0123456789", filename="v.bin")])
     with gm.Client(http=httpx.Client(transport=httpx.MockTransport(handler)),
                    retry=gm.RetryPolicy.testing(), journal=tmp_path / "j.db") as client:
         client.fan_out(post, [channel()], progress=bar)
@@ -434,7 +434,7 @@ def test_an_upload_session_saved_before_the_create_is_resumed_by_the_next_run(tm
         sent.append(request.url.path)
         return httpx.Response(200, json={"post": {"id": 1}})
 
-    post = gm.Post(text="视频", media=[gm.Media.from_bytes(b"0123456789", filename="v.mp4")])
+    post = gm.Post(text="视频", media=[gm.Media.from_bytes(b"0123456789", filename="v.bin")])
     journal = tmp_path / "j.db"
     with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
                    retry=gm.RetryPolicy.testing()) as client, pytest.raises(Crash):

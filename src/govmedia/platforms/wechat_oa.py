@@ -34,11 +34,12 @@ from urllib.parse import unquote
 import attrs
 import httpx
 
-from govmedia._imagetype import image_type
+from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.counting import count_utf8
-from govmedia.content.markup import to_plain
+from govmedia.content.integrity import body_problems, text_floor
+from govmedia.content.media import mismatch, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
-from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, clean_text, to_wechat_html
+from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -47,7 +48,7 @@ from govmedia.errors import (
     PlatformError,
     ValidationError,
 )
-from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
+from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
 from govmedia.platforms.auth import FetchedToken, Query
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
@@ -249,12 +250,12 @@ def _author(opts: Options) -> str | None:
 
 def _head(media: Media) -> bytes | None:
     if media.data is not None:
-        return media.data[:16]
+        return media.data[:HEAD_SIZE]
     if media.path is not None:
         try:
-            with pathlib.Path(media.path).open("rb") as f:
-                return f.read(16)
-        except OSError:
+            with open_regular(media.path) as f:
+                return f.read(HEAD_SIZE)
+        except ConfigError:
             return b""
     return None
 
@@ -282,6 +283,8 @@ def _image_problem(
     head: bytes | None = None, size: int | None = None, strict_under: bool = False,
 ) -> Problem | None:
     head = head if head is not None else _head(media)
+    if head is not None and mismatch(media.mime_type, sniff(head)) is not None:
+        return None  # bytes that are not what they claim: media_problems reports them
     size = size if size is not None else _size(media)
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
@@ -367,6 +370,28 @@ def _plan(post: Post, opts: Options) -> _Plan:
     ignored = tuple(m.filename for i, m in enumerate(post.media)
                     if m.kind != "image" and i not in used)
     return _Plan(tuple(refs), tuple(append), tuple(dropped), first.external_links, ignored)
+
+
+def _body_problems(post: Post, opts: Options) -> list[Problem]:
+    """Body length, lost text and body images; the body is rendered once per variant."""
+    body = post.body or ""
+    floor = text_floor(body, post.body_format, enough=CONTENT_CHARS)
+    if floor >= CONTENT_CHARS:  # refused before rendering it whole
+        return [Problem(
+            code="too_long", field="body", rule="wechat_oa.body.max_length",
+            message=f"the body has at least {floor:,} characters of text; WeChat needs the "
+                    f"article's HTML (text, tags and inline styles) under {CONTENT_CHARS:,}",
+        )]
+    problems = body_problems(body, post.body_format)
+    plan = _plan(post, opts)
+    for index in plan.indices:
+        problem = _body_image_problem(post.media[index])
+        if problem:
+            problems.append(problem)
+    estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
+    rendered = to_wechat_html(body, post.body_format, images=estimate, append=plan.append)
+    problems.extend(_length_problems(rendered, estimated=bool(plan.refs)))
+    return problems
 
 
 # --------------------------------------------------------------------------- platform
@@ -470,15 +495,7 @@ class WeChatOAPlatform(BasePlatform):
             problems.append(self.rule("wechat_oa.body.required").problem(
                 "a WeChat article needs a body"))
             return problems
-        plan = _plan(post, opts)
-        for index in plan.indices:
-            problem = _body_image_problem(post.media[index])
-            if problem:
-                problems.append(problem)
-        estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
-        rendered = to_wechat_html(post.body or "", post.body_format, images=estimate,
-                                  append=plan.append)
-        problems.extend(_length_problems(rendered.html, post, estimated=bool(plan.refs)))
+        problems.extend(_body_problems(post, opts))
         return problems
 
     # ----------------------------------------------------------- publish
@@ -669,7 +686,7 @@ class WeChatOAPlatform(BasePlatform):
                          message="a WeChat article needs a cover image")],
                 platform=self.name, account=channel.account,
             )
-        data = yield from self.fetch(post.cover, channel)
+        data = yield from self._bytes(post.cover, channel, COVER_BYTES)
         kind = self._checked(post.cover, data, channel, cover=True)
         response = yield (self._upload(
             channel, "/cgi-bin/material/add_material", params={"type": "image"},
@@ -684,13 +701,20 @@ class WeChatOAPlatform(BasePlatform):
         uploaded: dict[int, str] = {}
         for index in plan.indices:
             media = post.media[index]
-            data = yield from self.fetch(media, channel)
+            data = yield from self._bytes(media, channel, BODY_IMAGE_BYTES)
             kind = self._checked(media, data, channel, cover=False)
             response = yield (self._upload(
                 channel, "/cgi-bin/media/uploadimg", params=None,
                 filename=_upload_name(media, kind, f"image{index + 1}"), data=data, kind=kind,
             ))
-            uploaded[index] = self._field(response, "url", channel)
+            url = self._field(response, "url", channel)
+            if not url.lower().startswith(("http://", "https://")):
+                raise PlatformError(
+                    f"media/uploadimg answered with {url!r}, not an http(s) URL",
+                    platform=self.name, account=channel.account, code="bad_response",
+                    response=response,
+                )
+            uploaded[index] = url
         return uploaded
 
     def _article(
@@ -701,7 +725,7 @@ class WeChatOAPlatform(BasePlatform):
         urls = {src: uploaded[index] for src, index in plan.refs}
         rendered = to_wechat_html(post.body or "", post.body_format, images=urls,
                                   append=plan.append)
-        problems = _length_problems(rendered.html, post, estimated=False)
+        problems = _length_problems(rendered, estimated=False)
         if problems:
             raise ValidationError(problems, platform=self.name, account=channel.account)
         article: dict[str, Any] = {
@@ -926,6 +950,13 @@ class WeChatOAPlatform(BasePlatform):
                  "stat_date": latest.get("stat_date")},
         )
 
+    def _bytes(self, media: Media, channel: Channel, limit: int) -> Flow[bytes]:
+        """The media's bytes: read (never past *limit*) or fetched without credentials."""
+        if media.url is None:
+            return read_bytes(media, limit=limit)
+        data: bytes = yield from self.fetch(media, channel, limit=limit + 1)
+        return data
+
     # ----------------------------------------------------------- auth
 
     def token_request(self, channel: Channel, previous: Token | None) -> httpx.Request:
@@ -972,9 +1003,11 @@ class WeChatOAPlatform(BasePlatform):
 
     def _checked(self, media: Media, data: bytes, channel: Channel, *, cover: bool) -> str:
         """The image type of fetched or read bytes; `ValidationError` where WeChat would refuse."""
+        verify_bytes(media, data, platform=self.name, account=channel.account,
+                     field="cover" if cover else "media")
         check = _cover_problem if cover else _body_image_problem
-        problem = check(media, head=data[:16], size=len(data))
-        kind = image_type(data[:16])
+        problem = check(media, head=data[:HEAD_SIZE], size=len(data))
+        kind = image_type(data[:HEAD_SIZE])
         if problem is not None or kind is None:
             problem = problem or Problem(code="bad_media", message=f"{media.filename!r}: no image")
             raise ValidationError([problem], platform=self.name, account=channel.account)
@@ -1009,13 +1042,14 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _length_problems(content: str, post: Post, *, estimated: bool) -> list[Problem]:
+def _length_problems(rendered: WeChatHTML, *, estimated: bool) -> list[Problem]:
+    content = rendered.html
     chars = len(content)
     size = len(content.encode("utf-8"))
     note = " (image URLs estimated)" if estimated else ""
     problems = []
     if chars >= CONTENT_CHARS:
-        text = len(to_plain(post.body or "", post.body_format))
+        text = rendered.text_length
         problems.append(Problem(
             code="too_long", field="body", rule="wechat_oa.body.max_length",
             message=f"the body renders to {chars:,} characters of HTML{note}, inline styles "
