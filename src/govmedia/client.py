@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
@@ -40,7 +41,7 @@ from govmedia._secrets import install_log_filters
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError, ValidationError
 from govmedia.fanout import FanOut, Mode, Progress
-from govmedia.journal import Journal
+from govmedia.journal import Journal, default_journal_path
 from govmedia.matrix import Matrix
 from govmedia.model import Channel, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
@@ -69,7 +70,7 @@ class _BaseClient:
         concurrency: int = 16,
         timeout: float | httpx.Timeout | None = None,
         require_approvals: int = 0,
-        journal: str | os.PathLike[str] | Journal | None = None,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
     ) -> None:
@@ -94,18 +95,38 @@ class _BaseClient:
             self.timeout = timeout
         else:
             self.timeout = httpx.Timeout(timeout)
-        self._own_journal = journal is not None and not isinstance(journal, Journal)
-        if journal is None or isinstance(journal, Journal):
-            self.journal = journal
-        elif isinstance(journal, (str, os.PathLike)):
-            self.journal = Journal(journal)
-        else:
-            raise ConfigError(f"journal must be a path or a gm.Journal, got {journal!r}")
+        # The journal's path is read now (DESIGN: `journal=None` means the
+        # default as it is when the client is made); the file is opened on
+        # first use, so a client that only checks posts creates nothing.
+        self._journal: Journal | None = None
+        self._journal_path: Path | None = None
+        if isinstance(journal, Journal):
+            self._journal = journal
+        elif journal is None or journal is True:
+            self._journal_path = default_journal_path()
+        elif isinstance(journal, str | os.PathLike):
+            self._journal_path = Path(journal)
+        elif journal is not False:
+            raise ConfigError(
+                f"journal must be a path, a gm.Journal, None (the default) or False (off), "
+                f"got {journal!r}")
+        self._own_journal = self._journal_path is not None
         self._limiter = RateLimiter(rate_limits)
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
                                   journal=lambda: self.journal, on_platform=self._platform_added)
         self._tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
+
+    @property
+    def journal(self) -> Journal | None:
+        """The journal this client records fan-outs in (opened on first use), or ``None`` when off.
+
+        By default the one at `govmedia.journal.default_journal_path`, shared by
+        every client and the CLI of the same user.
+        """
+        if self._journal is None and self._journal_path is not None:
+            self._journal = Journal(self._journal_path)
+        return self._journal
 
     def _platform_added(self, platform: BasePlatform) -> None:
         """A platform's default rate limits apply where the user set none for the same key."""
@@ -151,7 +172,7 @@ class _BaseClient:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
         run = FanOut(self._preparer, self._pipeline, post, target, mode=mode, dry_run=dry_run,
-                     progress=progress, journal=self.journal)
+                     progress=progress, journal=None if dry_run else self.journal)
         return run, max(1, min(concurrency or self.concurrency, len(run)))
 
     @staticmethod
@@ -173,8 +194,9 @@ class _BaseClient:
         return targets
 
     def _close_journal(self) -> None:
-        if self._own_journal and self.journal is not None:
-            self.journal.close()
+        if self._own_journal and self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
 
 def _finished(decision: Any) -> Any:
