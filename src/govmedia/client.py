@@ -33,17 +33,16 @@ from govmedia._pipeline import (
     Track,
     Upload,
     cached_token,
-    derive_key,
     token_ops,
 )
 from govmedia._prepare import Preparer
 from govmedia._secrets import install_log_filters
 from govmedia.content.screen import Screen
-from govmedia.errors import ConfigError, GovMediaError, ValidationError
-from govmedia.fanout import FanOut, Mode, Progress
+from govmedia.errors import ConfigError, GovMediaError
+from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
 from govmedia.journal import Journal, default_journal_path
 from govmedia.matrix import Matrix
-from govmedia.model import Channel, Metrics, Post, Problem, Receipt
+from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
 from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
@@ -73,7 +72,7 @@ class _BaseClient:
         journal: str | os.PathLike[str] | Journal | bool | None = None,
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
-    ) -> None:
+    ) -> None:  # noqa: C901 - one check per option
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
@@ -150,15 +149,27 @@ class _BaseClient:
     def _problems(self, post: Post, channel: Channel) -> list[Problem]:
         return self._preparer.prepare(post, channel).problems
 
-    def _publish_ops(self, post: Post, channel: Channel) -> Ops[Receipt]:
-        prepared = self._preparer.prepare(post, channel)
-        if prepared.problems:
-            self._preparer.audit_refusal(post, channel, prepared.problems)
-            raise ValidationError(prepared.problems, platform=channel.platform,
-                                  account=channel.account)
-        key = derive_key(post.key, channel.platform, channel.account)
-        platform = prepared.platform
-        return self._pipeline.run_flow(platform, channel, platform.publish(prepared.post, channel, key))
+    def _single(self, post: Post, channel: Channel) -> tuple[FanOut, Item]:
+        """A run of one delivery: `publish` is exactly-once through the journal too."""
+        if not isinstance(post, Post):
+            raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
+        self._preparer.platform(channel)  # ConfigError for an unusable channel, before any run
+        run = FanOut(self._preparer, self._pipeline, post, [channel], mode="broadcast",
+                     dry_run=False, progress=None, journal=self.journal)
+        item = run.next_item()
+        assert item is not None
+        return run, item
+
+    @staticmethod
+    def _receipt_of(run: FanOut, delivery: Delivery) -> Receipt:
+        """The receipt of a one-delivery run, or its error raised."""
+        run.report()
+        if delivery.receipt is not None and delivery.state in ("published", "skipped"):
+            return delivery.receipt
+        if delivery.error is not None:
+            raise delivery.error
+        raise GovMediaError(f"{delivery.channel.id}: the journal shows this post published, but "
+                            "without a receipt to give back")
 
     def _receipt_ops(self, receipt: Receipt, action: str) -> Ops[Any]:
         if not isinstance(receipt, Receipt):
@@ -289,7 +300,12 @@ class Client(_BaseClient):
             PlatformError: the platform refused, or `DeliveryUnknown` where the
                 post may or may not be live.
         """
-        return self._drive(self._publish_ops(post, channel))
+        run, item = self._single(post, channel)
+        decision = run.decide(item)
+        if isinstance(decision, Attempt):
+            decision = self._drive(run.deliver(decision), run)
+        run.record(item.index, item.role, decision)
+        return self._receipt_of(run, decision)
 
     def delete(self, receipt: Receipt) -> None:
         """Remove a published post."""
@@ -385,7 +401,7 @@ class Client(_BaseClient):
 
     # ----------------------------------------------------------- driver
 
-    def _drive(self, ops: Ops[T]) -> T:
+    def _drive(self, ops: Ops[T], run: FanOut | None = None) -> T:  # noqa: C901, PLR0912 - an op each
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -407,8 +423,21 @@ class Client(_BaseClient):
                 except GovMediaError as exc:
                     error = exc
             elif isinstance(op, Claim):
-                value = True  # outside a fan-out there is no journal to claim in
-            elif not isinstance(op, Record | Upload):  # pragma: no cover
+                if run is None:
+                    value = True  # outside a run there is no journal to claim in
+                else:
+                    try:
+                        value = run.claim_rows([op.track.context], [op.track.progress])[0]
+                    except GovMediaError as exc:
+                        error = exc
+            elif isinstance(op, Record):
+                if run is not None and run.journal is not None:
+                    run.journal.record(run.post.key, op.track.context.channel,
+                                       op.checkpoint.stage, op.checkpoint.data)
+            elif isinstance(op, Upload):
+                if run is not None:
+                    run.uploaded(op.track.context, op.event)
+            else:  # pragma: no cover
                 raise TypeError(op)
 
     def _send(self, request: httpx.Request) -> httpx.Response:
@@ -486,7 +515,12 @@ class AsyncClient(_BaseClient):
 
     async def publish(self, post: Post, channel: Channel) -> Receipt:
         """Publish *post* on *channel*; see `Client.publish`."""
-        return await self._engine.drive(self._publish_ops(post, channel))
+        run, item = self._single(post, channel)
+        decision = run.decide(item)
+        if isinstance(decision, Attempt):
+            decision = await self._engine.drive(run.deliver(decision), run)
+        run.record(item.index, item.role, decision)
+        return self._receipt_of(run, decision)
 
     async def delete(self, receipt: Receipt) -> None:
         """Remove a published post."""

@@ -151,7 +151,7 @@ _HOST = _host()
 
 
 def default_journal_path() -> Path:
-    """Where the journal lives unless a client is told otherwise.
+    r"""Where the journal lives unless a client is told otherwise.
 
     ``$GOVMEDIA_JOURNAL`` when set; else ``journal.db`` in govmedia's folder of
     the user's data directory (``$XDG_DATA_HOME/govmedia`` or

@@ -128,7 +128,7 @@ def published(sandbox, platform):
     """A receipt published cleanly, to delete or read metrics of."""
     channel = sandbox.channel(platform)
     post = sample_post() if platform == "wechat_oa" else mastodon_post()
-    with gm.Client(http=sandbox.client()) as client:
+    with gm.Client(http=sandbox.client(), journal=False) as client:
         receipt = client.publish(post, channel)
     if platform == "wechat_oa":  # datacube serves yesterday's articles only
         yesterday = (dt.datetime.now(CHINA_TIME).date() - dt.timedelta(days=1)).isoformat()
@@ -191,7 +191,7 @@ def requests_made(flow: str) -> int:
     sandbox = Sandbox()
     call = FLOWS[flow](sandbox)
     counter = Hostile(sandbox, start=10**9, garbage=GARBAGE["204"])
-    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(counter))) as client:
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(counter)), journal=False) as client:
         call(client)
     return counter.seen
 
@@ -203,7 +203,7 @@ def run_hostile(flow: str, start: int, garbage: Callable[[], httpx.Response]) ->
     sandbox, call = prepared(flow)
     hostile = Hostile(sandbox, start, garbage)
     http = httpx.Client(transport=httpx.MockTransport(hostile))
-    with gm.Client(http=http, retry=gm.RetryPolicy.testing(), timeout=5) as client:
+    with gm.Client(http=http, retry=gm.RetryPolicy.testing(), timeout=5, journal=False) as client:
         try:
             result = call(client)
         except gm.GovMediaError:

@@ -25,6 +25,16 @@ from govmedia.testing.server import SandboxServer
 __all__ = ["govmedia_journal", "govmedia_sandbox", "govmedia_sandbox_server"]
 
 
+def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 - pytest's hook signature
+    """Code that runs while tests are collected gets a journal of the session's, too."""
+    import os
+    import tempfile
+
+    # Always a fresh one: never the journal of whoever runs the tests.
+    folder = tempfile.mkdtemp(prefix="govmedia-session-")
+    os.environ["GOVMEDIA_JOURNAL"] = str(Path(folder) / "journal.db")
+
+
 @pytest.fixture(autouse=True)
 def govmedia_journal(tmp_path_factory: pytest.TempPathFactory,
                      monkeypatch: pytest.MonkeyPatch) -> Path:
