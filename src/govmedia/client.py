@@ -61,7 +61,7 @@ _sleep = time.sleep  # module-level so tests can watch the waits
 class _BaseClient:
     """Options, the preparer, the pipeline and the token store shared by both clients."""
 
-    def __init__(
+    def __init__(  # noqa: C901 - one check per option
         self,
         *,
         retry: RetryPolicy | None = None,
@@ -72,7 +72,7 @@ class _BaseClient:
         journal: str | os.PathLike[str] | Journal | bool | None = None,
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
-    ) -> None:  # noqa: C901 - one check per option
+    ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
