@@ -674,7 +674,7 @@ class WeiboPlatform(BasePlatform):
     def can_repost(self, original: Receipt, channel: Channel) -> bool:
         """A published Weibo status with a known id, from another account."""
         return (original.channel.platform == self.name and channel.platform == self.name
-                and original.state == "published" and _is_status_id(original.remote_id)
+                and original.state == "published" and _status_of(original) is not None
                 and original.channel.account != channel.account)
 
     def repost(self, original: Receipt, channel: Channel, key: str) -> Flow[Receipt]:
@@ -684,7 +684,7 @@ class WeiboPlatform(BasePlatform):
                 f"channel {channel.id} cannot repost {original.channel.id}'s post (not a published "
                 "Weibo status with an id, or the same account): publish a post with a link instead"
             )
-        fields = self._fields(channel, self.opts(channel), id=original.remote_id)
+        fields = self._fields(channel, self.opts(channel), id=str(_status_of(original)))
         response = yield self.request(channel, "POST", REPOST_PATH, data=fields, creates=True)
         receipt: Receipt = yield from self._created(response, channel, key, "reposted")
         return receipt
@@ -695,14 +695,15 @@ class WeiboPlatform(BasePlatform):
         Read with ``GET 2/statuses/show.json`` (not on the fact sheet:
         unverified; the counts are the sheet's status fields).
         """
-        if not _is_status_id(receipt.remote_id):
+        status_id = _status_of(receipt)
+        if status_id is None:
             yield from ()
             return Metrics(raw={"reason": "Weibo gave no status id for this post (shown with a "
                                           "delay, or an article without its status), so no counts "
                                           "can be read"})
         channel = receipt.channel
         status = yield from self.call(channel, "GET", SHOW_PATH, params={
-            "access_token": channel.credentials["access_token"], "id": receipt.remote_id,
+            "access_token": channel.credentials["access_token"], "id": status_id,
         }, expect=("id",))
         return Metrics(views=None, likes=_count(status.get("attitudes_count")),
                        shares=_count(status.get("reposts_count")),
@@ -735,6 +736,15 @@ def _status_ids(body: Any) -> dict[str, str] | None:
     if uid:
         ids["uid"] = uid
     return ids
+
+
+def _status_of(receipt: Receipt) -> str | None:
+    """The id of the status behind *receipt* (an article's own status), ``None`` if unknown."""
+    if receipt.raw.get("delayed"):
+        return None
+    if receipt.raw.get("article"):
+        return _id_text(receipt.raw.get("mid"))
+    return receipt.remote_id if _is_status_id(receipt.remote_id) else None
 
 
 def _receipt(channel: Channel, ids: Mapping[str, Any], *, raw: Mapping[str, Any]) -> Receipt:
