@@ -189,11 +189,12 @@ def test_20032_posted_with_a_delay_is_a_pending_success_sent_once(api):
 
 @pytest.mark.parametrize("answer", [
     error(10001, "System error"),
+    error(10002, "Service unavailable!"),
     httpx.Response(500),
     httpx.Response(502, headers={"Content-Type": "text/html"}, text="<html>502 Bad Gateway</html>"),
     httpx.ReadTimeout("lost"),
     httpx.Response(200, content=b'{"id": 35048036005'),  # cut short: applied, answer lost
-], ids=["10001", "500", "502-html", "timeout", "truncated"])
+], ids=["10001", "10002", "500", "502-html", "timeout", "truncated"])
 def test_a_create_that_may_have_been_applied_is_unknown_and_never_resent(api, answer):
     if isinstance(answer, Exception):
         api["share"].mock(side_effect=answer)
@@ -206,12 +207,20 @@ def test_a_create_that_may_have_been_applied_is_unknown_and_never_resent(api, an
 
 def test_busy_codes_and_the_posting_brake_are_retried_then_sent(api):
     api["share"].mock(side_effect=[error(10009, "Too many pending tasks, system is busy!"),
-                                   error(10002, "Service unavailable!"),
                                    error(20016, "Update weibo too fast!", http=403),
                                    httpx.Response(200, json=status())])
     with client(api) as c:
         assert c.publish(gm.Post(text="国资委召开会议"), channel()).remote_id == MID
-    assert api["share"].call_count == 4
+    assert api["share"].call_count == 3
+
+
+def test_reads_are_resent_after_codes_that_may_follow_an_applied_write(api):
+    api["show"].mock(side_effect=[error(10002, "Service unavailable!", path="/2/statuses/show.json"),
+                                  error(10001, "System error", path="/2/statuses/show.json"),
+                                  httpx.Response(200, json=status())])
+    with client(api) as c:
+        assert c.metrics(gm.Receipt(channel=channel(), remote_id=MID)).shares == 0
+    assert api["show"].call_count == 3
 
 
 @pytest.mark.parametrize("code", [10022, 10023, 10024])
@@ -251,7 +260,7 @@ def test_every_sheet_code_maps_to_the_error_tree_with_a_hint(kind, code):
                                          "error": "message"}, request=request)
     error = WeiboPlatform().classify(response, channel())
     assert type(error) is kind and error.code == code and error.hint
-    applied = {10001, 10003, 10010, 10011, 11003}  # may come after the write: never resent
+    applied = {10001, 10002, 10003, 10010, 10011, 11003}  # may follow the write: never resent
     if kind is gm.TransientError:
         assert error.maybe_applied is (code in applied)
     if kind is gm.RateLimited:

@@ -164,10 +164,12 @@ ERRORS = ErrorTable(
         # Posting too fast: a short brake, retried after the policy's backoff.
         20016: Code.rate_limited("Weibo asks this account to post more slowly."),
         11001: Code.rate_limited("Weibo asks this account to post articles more slowly."),
-        # Refused before anything was done: resent after a backoff.
+        # Refused before anything was done (queued work full): resent after a backoff.
         10009: Code.busy("Weibo is busy (too many pending tasks)."),
-        10002: Code.busy("Weibo's service is unavailable for a moment."),
-        # May come after the write was applied: a create is never resent.
+        # May come after the write was applied (the sheet does not say they
+        # cannot): a create is never resent, reads are.
+        10002: Code.transient("Weibo's service was unavailable; a post may have been made: look "
+                              "at the account before sending again."),
         10001: Code.transient("Weibo had a system error; a post may have been made: look at the "
                               "account before sending again."),
         10003: Code.transient("A Weibo backend failed; a post may have been made: look at the "
