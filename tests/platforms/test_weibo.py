@@ -639,3 +639,10 @@ def test_logging_names_the_account(sandbox, caplog_all):
     ch = sandbox.channel("weibo", "gzxx")
     run(sandbox, "publish", gm.Post(text="央企招聘季", tags=("微招聘",)), ch)
     assert any(r.levelno == logging.INFO and "[gzxx]" in r.getMessage() for r in caplog_all.records)
+
+
+def test_fit_that_cannot_keep_the_link_beside_the_appended_one_names_the_length_rule():
+    link = "https://example.org/" + "a" * 236  # fits alone (139), not beside the safe-domain link
+    post = gm.Post(text="国" * 10 + " " + link, link=link)
+    [problem] = gm.Client().check(post, channel(fit=True))
+    assert (problem.code, problem.rule) == ("too_long", "weibo.text.max_length")

@@ -204,7 +204,7 @@ ERRORS = ErrorTable(
         20031: Code.rejected("Weibo asks for a captcha (the account is under an anti-spam check): "
                              "post by hand on weibo.com once.",
                              unforeseeable="Weibo's anti-spam checks are not published"),
-        20101: Code.rejected("The status to repost is gone (deleted?).",
+        20101: Code.rejected("Weibo does not know this status (deleted?).",
                              unforeseeable="the hub's status may be deleted meanwhile"),
         20103: Code.rejected("An account cannot repost its own status.",
                              unforeseeable="the hub's status may belong to this account"),
@@ -462,7 +462,8 @@ class WeiboPlatform(BasePlatform):
         try:
             text = self._share_text(post, channel)
         except ValidationError as exc:  # fit could not shorten it around the kept link
-            return list(exc.problems)
+            rule = self.rule("weibo.text.max_length")
+            return [rule.problem(p.message, field=p.field) for p in exc.problems]
         return self._share_problems(post, text, channel)
 
     def _share_text(self, post: Post, channel: Channel) -> str:
@@ -588,10 +589,9 @@ class WeiboPlatform(BasePlatform):
         data = yield from self.fetch(item, channel, limit=PIC_MAX_BYTES)
         problem = self._picture_problem(item, f"media 1 ({item.filename})", head=data[:16],
                                         size=len(data))
-        kind = image_type(data[:16])
-        if problem is not None or kind is None:
-            raise ValidationError([problem] if problem else [], platform=self.name,
-                                  account=channel.account)
+        if problem is not None:
+            raise ValidationError([problem], platform=self.name, account=channel.account)
+        kind = str(image_type(data[:16]))  # one of PIC_KINDS: the check above passed
         return _upload_name(item, kind), data, _MIME[kind]
 
     def _fields(self, channel: Channel, opts: Options, **fields: str) -> dict[str, str]:
