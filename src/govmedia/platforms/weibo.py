@@ -578,6 +578,9 @@ class WeiboPlatform(BasePlatform):
         fields = self._fields(channel, opts, status=text)
         files = None
         if post.media:
+            # With a picture the form is multipart/form-data and `status` a plain
+            # UTF-8 part, as Weibo's own SDKs send it; the sheet's "must be
+            # URL-encoded" is the form encoding (unverified for multipart).
             files = {"pic": (yield from self._picture(post.media[0], channel))}
         response = yield self.request(channel, "POST", SHARE_PATH, data=fields, files=files,
                                       creates=True)
@@ -624,6 +627,9 @@ class WeiboPlatform(BasePlatform):
         problems = self._article_problems(post)
         if problems:
             raise ValidationError(problems, platform=self.name, account=channel.account)
+        if post.tags:
+            logger.info("weibo [%s]: the long-article API takes no tags, so %s are not sent",
+                        channel.account, ", ".join(post.tags))
         shown = {m.url for m in post.media if m.url} & set(_IMG_SRC.findall(_article_html(post)))
         for item in post.media:
             if item.url not in shown:
