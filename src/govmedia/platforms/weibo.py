@@ -579,8 +579,8 @@ class WeiboPlatform(BasePlatform):
         files = None
         if post.media:
             # With a picture the form is multipart/form-data and `status` a plain
-            # UTF-8 part, as Weibo's own SDKs send it; the sheet's "must be
-            # URL-encoded" is the form encoding (unverified for multipart).
+            # UTF-8 part: the sheet's "must be URL-encoded" is read as the form
+            # encoding, which multipart does not have (unverified).
             files = {"pic": (yield from self._picture(post.media[0], channel))}
         response = yield self.request(channel, "POST", SHARE_PATH, data=fields, files=files,
                                       creates=True)
