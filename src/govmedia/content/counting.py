@@ -232,7 +232,6 @@ def _x_total(text: str) -> int:
 
 _X_SRC = "shared/platforms/x.md: twitter-text v3, max 280"
 _WX = "shared/platforms/wechat_oa.md: draft/add"
-_WB = "shared/platforms/weibo.md"
 _TG = "shared/platforms/telegram.md: Content limits"
 
 # Rules of platforms whose modules are not written yet; each moves to its
@@ -244,15 +243,6 @@ RULES: tuple[LengthRule, ...] = (
                unit="graphemes", source="shared/platforms/bluesky.md: lexicon maxGraphemes"),
     LengthRule(id="bluesky.text.max_bytes", field="text", limit=3000, counter=_bluesky_bytes,
                unit="UTF-8 bytes", source="shared/platforms/bluesky.md: lexicon maxLength"),
-    LengthRule(id="weibo.text.max_length", field="text", limit=140, counter=count_weibo,
-               unit="characters as Weibo counts them (CJK 1, two ASCII 1)",
-               source=f"{_WB}: statuses/share status <=140 (ASCII rule unverified)"),
-    LengthRule(id="weibo_article.title.max_length", field="title", limit=32, counter=count_chars,
-               unit="characters", source=f"{_WB}: long article title"),
-    LengthRule(id="weibo_article.body.max_length", field="body", limit=90_000, counter=count_chars,
-               unit="characters", source=f"{_WB}: long article content"),
-    LengthRule(id="weibo_article.text.max_length", field="text", limit=1_900, counter=count_chars,
-               unit="characters", source=f"{_WB}: long article bound post"),
     LengthRule(id="telegram.text.max_length", field="text", limit=4096, counter=count_telegram,
                unit="characters (UTF-16 units)", source=_TG),
     LengthRule(id="telegram.caption.max_length", field="caption", limit=1024, counter=count_telegram,
