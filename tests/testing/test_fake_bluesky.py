@@ -114,6 +114,7 @@ def test_takedown_deactivation_and_email_codes(fake, http, ch):
 
 
 def test_the_refresh_jwt_rotates_and_a_spent_one_is_refused(http, ch):
+    """The sheet says the old one is spent (unverified; the PDS allows a 2 h grace): the fake is strict."""
     first = login(http, ch).json()
     renew = http.post("/xrpc/com.atproto.server.refreshSession", headers=bearer(first["refreshJwt"]))
     assert renew.status_code == 200 and renew.json()["refreshJwt"] != first["refreshJwt"]

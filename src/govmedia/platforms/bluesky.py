@@ -359,7 +359,9 @@ class BlueskyPlatform(BasePlatform):
     errors = ERRORS
     rules: ClassVar[tuple[Rule, ...]] = RULES
     tag_style: ClassVar[str] = "bluesky"
-    # Writes per DID: 5,000 points an hour, a create costs 3 (sheet, Bluesky-hosted).
+    # Writes per DID: 5,000 points an hour, a create costs 3 (sheet, Bluesky-hosted),
+    # so ~1,666 creates. The budget counts every request (uploads and reads too),
+    # so it can only stay under the write budget, never over it.
     default_rate_limits: ClassVar[Mapping[str, RateLimit]] = {
         "bluesky:*": RateLimit(1666, per=3600),
     }
