@@ -291,6 +291,33 @@ def test_a_refused_refresh_token_asks_for_a_new_authorisation():
     assert "authorise the account again in the browser" in str(info.value)
 
 
+@respx.mock
+def test_a_platform_that_signs_in_by_itself_gives_its_own_advice_on_a_refused_renewal():
+    """FetchedToken(renew_hint=...): no browser to go back to (a Bluesky app password)."""
+
+    class SessionRelay(RelayPlatform):
+        auth = FetchedToken(Header(), renew_hint="Make a new app password.")
+
+        def token_request(self, channel, previous):
+            return self.request(channel, "POST", "/session", creates=False, safe=True, json={})
+
+        def token_from(self, response, channel, *, previous):
+            body = self.answer(response, channel, expect=("token",))
+            return Token(value=body["token"], refresh_token="ref-1")
+
+    respx.post(f"{API}/session").mock(side_effect=[
+        httpx.Response(200, json={"token": "tok-000001"}),
+        httpx.Response(200, json={"err": {"code": 10001, "msg": "bad password"}}),
+    ])
+    respx.post(f"{API}/posts").mock(return_value=httpx.Response(
+        200, json={"err": {"code": 10001, "msg": "expired"}}))
+    gm.platforms.register("relay", SessionRelay, replace=True)
+    with gm.Client(retry=gm.RetryPolicy.testing()) as client, pytest.raises(gm.AuthError) as info:
+        client.publish(gm.Post(text="one"), channel())
+    assert info.value.hint == "Make a new app password."
+    assert "browser" not in str(info.value)
+
+
 def test_concurrent_callers_spend_a_single_use_refresh_token_once():
     """Twenty deliveries under one app hit an expired token at once: one refresh."""
     used = set()

@@ -26,6 +26,11 @@ def resp(status=429, headers=None, json=None):
     (resp(headers={"X-RateLimit-Reset": "2023-11-14T22:13:20.500000Z", "X-RateLimit-Remaining": "0"}), 0.5),
     # X: x-rate-limit-reset is Unix seconds
     (resp(headers={"x-rate-limit-reset": str(int(NOW + 900))}), 900.0),
+    # Bluesky's PDS: unprefixed RateLimit-Reset in Unix seconds (shared/platforms/bluesky.md)
+    (resp(headers={"RateLimit-Limit": "3000", "RateLimit-Remaining": "0",
+                   "RateLimit-Reset": str(int(NOW + 42)), "RateLimit-Policy": "3000;w=300"}), 42.0),
+    (resp(status=400, headers={"RateLimit-Reset": str(int(NOW + 42)), "RateLimit-Remaining": "0"}), 42.0),
+    (resp(status=400, headers={"RateLimit-Reset": str(int(NOW + 42)), "RateLimit-Remaining": "7"}), None),
     (resp(status=200, headers={"X-RateLimit-Reset": "2023-11-14T22:14:20Z", "X-RateLimit-Remaining": "10"}), None),
     (resp(json={"error": "Too many requests"}), None),
 ])

@@ -222,10 +222,6 @@ def count_utf8(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _bluesky_bytes(text: str) -> int:
-    return count_bluesky(text)[1]
-
-
 def _x_total(text: str) -> int:
     return count_x(text)
 
@@ -239,10 +235,6 @@ _TG = "shared/platforms/telegram.md: Content limits"
 RULES: tuple[LengthRule, ...] = (
     LengthRule(id="x.text.max_length", field="text", limit=_X_MAX, counter=_x_total,
                unit="characters as X counts them (CJK 2, URL 23)", source=_X_SRC),
-    LengthRule(id="bluesky.text.max_graphemes", field="text", limit=300, counter=graphemes,
-               unit="graphemes", source="shared/platforms/bluesky.md: lexicon maxGraphemes"),
-    LengthRule(id="bluesky.text.max_bytes", field="text", limit=3000, counter=_bluesky_bytes,
-               unit="UTF-8 bytes", source="shared/platforms/bluesky.md: lexicon maxLength"),
     LengthRule(id="telegram.text.max_length", field="text", limit=4096, counter=count_telegram,
                unit="characters (UTF-16 units)", source=_TG),
     LengthRule(id="telegram.caption.max_length", field="caption", limit=1024, counter=count_telegram,

@@ -97,9 +97,18 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
     """Seconds the platform asked us to wait, from headers or body; ``None`` if none.
 
     Reads ``Retry-After`` (seconds or an HTTP date), ``retry_after_ms`` or
-    ``retry_after`` in a JSON body, and ``X-RateLimit-Reset`` as Unix seconds or
-    an ISO 8601 time (Mastodon) when ``X-RateLimit-Remaining`` is 0 or the
-    status is 429.
+    ``retry_after`` in a JSON body, and ``X-RateLimit-Reset`` (or the unprefixed
+    ``RateLimit-Reset`` of Bluesky's PDS) as Unix seconds, seconds from now or
+    an ISO 8601 time (Mastodon) when the matching ``Remaining`` header is 0 or
+    the status is 429.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.policy.retry import retry_after_from
+        >>> limited = httpx.Response(429, json={"error": "RateLimitExceeded"},
+        ...                          headers={"RateLimit-Reset": "1700000030"})
+        >>> retry_after_from(limited, now=1_700_000_000)
+        30.0
     """
     now = time.time() if now is None else now
     header = response.headers.get("retry-after")
@@ -118,9 +127,11 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
             seconds = _seconds(value)  # the last one is Telegram's shape
             if seconds is not None:
                 return seconds / scale
-    reset = response.headers.get("x-ratelimit-reset") or response.headers.get("x-rate-limit-reset")
-    if reset and (response.status_code == 429 or response.headers.get("x-ratelimit-remaining") == "0"):
-        return _reset_to_wait(reset.strip(), now)
+    headers = response.headers
+    for prefix in ("x-ratelimit-", "x-rate-limit-", "ratelimit-"):
+        reset = headers.get(prefix + "reset")
+        if reset and (response.status_code == 429 or headers.get(prefix + "remaining") == "0"):
+            return _reset_to_wait(reset.strip(), now)
     return None
 
 

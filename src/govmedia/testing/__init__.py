@@ -38,6 +38,7 @@ from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
 if TYPE_CHECKING:
+    from govmedia.testing.bluesky import FakeBluesky
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FAULTS",
     "Budget",
+    "FakeBluesky",
     "FakeMastodon",
     "FakePlatform",
     "FakeToken",
