@@ -50,7 +50,6 @@ _X_SCALE = 100
 _X_DEFAULT_WEIGHT = 200
 _X_URL_WEIGHT = 23 * _X_SCALE
 _X_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-_X_MAX = 280
 
 _GRAPHEME = regex.compile(r"\X")
 # An emoji sequence (ZWJ family, skin tone, flag, keycap) is one grapheme
@@ -226,11 +225,6 @@ def _bluesky_bytes(text: str) -> int:
     return count_bluesky(text)[1]
 
 
-def _x_total(text: str) -> int:
-    return count_x(text)
-
-
-_X_SRC = "shared/platforms/x.md: twitter-text v3, max 280"
 _WX = "shared/platforms/wechat_oa.md: draft/add"
 _WB = "shared/platforms/weibo.md"
 _TG = "shared/platforms/telegram.md: Content limits"
@@ -238,8 +232,6 @@ _TG = "shared/platforms/telegram.md: Content limits"
 # Rules of platforms whose modules are not written yet; each moves to its
 # platform class (``rules``) when the platform is built, and this table goes.
 RULES: tuple[LengthRule, ...] = (
-    LengthRule(id="x.text.max_length", field="text", limit=_X_MAX, counter=_x_total,
-               unit="characters as X counts them (CJK 2, URL 23)", source=_X_SRC),
     LengthRule(id="bluesky.text.max_graphemes", field="text", limit=300, counter=graphemes,
                unit="graphemes", source="shared/platforms/bluesky.md: lexicon maxGraphemes"),
     LengthRule(id="bluesky.text.max_bytes", field="text", limit=3000, counter=_bluesky_bytes,

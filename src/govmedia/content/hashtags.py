@@ -56,7 +56,6 @@ _STYLES = ("weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou", "hash", "n
 # its platform is built.
 _UNBUILT: dict[str, Style] = {
     "weibo": "weibo",
-    "x": "x",
     "bluesky": "bluesky",
     # Fact sheets: Douyin's `text` "may contain #话题"; Kuaishou's caption has
     # "topics as `#tag `" (shared/platforms/douyin.md, kuaishou.md).

@@ -40,6 +40,7 @@ from govmedia.testing.webhook import FakeWebhook
 if TYPE_CHECKING:
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
+    from govmedia.testing.x import FakeX
 
 __all__ = [
     "FAULTS",
@@ -50,6 +51,7 @@ __all__ = [
     "FakeTokens",
     "FakeWeChatOA",
     "FakeWebhook",
+    "FakeX",
     "Fault",
     "IdempotencyStore",
     "Multipart",
