@@ -555,7 +555,7 @@ class XPlatform(BasePlatform):
             return None
         expires, sent, part = saved.get("expires_at"), saved.get("sent"), saved.get("part")
         if (saved.get("size") != size or not isinstance(part, int) or part < 1
-                or not isinstance(sent, int) or not 0 <= sent <= size or sent % part
+                or not isinstance(sent, int) or not 0 <= sent <= size or (sent % part and sent != size)
                 or not isinstance(expires, int | float) or isinstance(expires, bool)
                 or expires - _RESUME_MARGIN <= time.time()):
             return None
