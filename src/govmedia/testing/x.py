@@ -377,7 +377,8 @@ class FakeX(FakePlatform):
         pair = self.tokens.refresh(form.get("refresh_token"), app_id=client_id)
         assert pair.refresh is not None
         return httpx.Response(200, json={
-            "token_type": "bearer", "expires_in": pair.access.expires_in(self.now()),
+            "token_type": "bearer", "expires_in": math.ceil(pair.access.expires_at - self.now())
+            if pair.access.expires_at is not None else None,
             "access_token": pair.access.value, "scope": " ".join(pair.access.scopes),
             "refresh_token": pair.refresh.value,
         })
