@@ -231,6 +231,7 @@ def image(name="p.png", data=PNG):
     ((gm.Media.from_bytes(b"%PDF-1.7", filename="report.pdf"),), "x.media.kind"),
 ])
 def test_media_rules(media, rule):
+    """Four images or one video/GIF per post: marked unverified on the sheet."""
     problems = gm.Client().check(gm.Post(text="图", media=media), channel())
     assert [(p.code, p.rule) for p in problems] == [("bad_media", rule)]
 
@@ -707,6 +708,7 @@ def test_metrics_missing_counts_are_none_and_a_gone_post_is_an_error(respx_mock,
 
 
 def test_repost_finds_the_user_then_retweets_once(respx_mock, client):
+    """That an OAuth 2.0 user token may manage reposts is unverified (some docs say OAuth 1.0a)."""
     me = respx_mock.get(f"{BASE}/2/users/me").mock(return_value=httpx.Response(200, json={
         "data": {"id": USER_ID, "name": "国资小新", "username": "sasac_member"}}))
     retweet = respx_mock.post(f"{BASE}/2/users/{USER_ID}/retweets").mock(
@@ -870,9 +872,28 @@ def test_an_expired_saved_session_is_not_resumed(sandbox, fake, tmp_path):
     flow = XPlatform().publish(post, ch, "k")
     assert isinstance(next(flow), Recall)
     old = {"upload_0": {"media_id": "1", "size": len(PNG), "part": 4 * 1024 * 1024, "sent": 0,
-                        "expires_at": time.time() + 60, "done": False}}
+                        "expires_at": time.time() + 60, "done": False, "source": fingerprint(PNG)}}
     request = flow.send(old)
     assert request.url.path.endswith("/2/media/upload/initialize")  # a fresh session
+
+
+def fingerprint(data):
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_a_saved_session_of_another_file_of_the_same_size_is_not_resumed():
+    other = b"\x89PNG\r\n\x1a\n" + b"\1" * (len(PNG) - 8)
+    saved = {"upload_0": {"media_id": "1", "size": len(PNG), "part": 4 * 1024 * 1024, "sent": 0,
+                          "expires_at": time.time() + 80_000, "done": False, "source": fingerprint(other)}}
+    flow = XPlatform().publish(gm.Post(text="图", media=(image(),)), channel(), "k")
+    next(flow)
+    assert flow.send(saved).url.path.endswith("/initialize")
+    saved["upload_0"]["source"] = fingerprint(PNG)
+    flow = XPlatform().publish(gm.Post(text="图", media=(image(),)), channel(), "k")
+    next(flow)
+    assert flow.send(saved).url.path == "/2/media/upload/1/append"  # the same file: resumed
 
 
 def test_a_finished_upload_saved_by_an_earlier_run_is_checked_then_attached(sandbox, fake, tmp_path):
@@ -924,7 +945,7 @@ def test_a_refused_resumed_session_uploads_afresh(sandbox, fake, tmp_path):
     ch = fake.channel("@sasac")
     post = gm.Post(text="图", media=(image(),))
     stale = {"media_id": "999", "size": len(PNG), "part": 4 * 1024 * 1024, "sent": 0,
-             "expires_at": time.time() + 86_000, "done": False}
+             "expires_at": time.time() + 86_000, "done": False, "source": fingerprint(PNG)}
     platform = XPlatform()
     with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as client:
         receipt = client._drive(client._pipeline.run_flow(
@@ -969,6 +990,21 @@ def test_amplify_the_member_reposts_the_hubs_post(sandbox, fake):
         assert client.metrics(report.deliveries[0].receipt).shares == 1
         client.delete(member_receipt)
     assert fake.posts("@cnpc") == []
+
+
+def test_a_lost_answer_to_a_repost_stays_unknown_and_is_not_reposted_again(sandbox, fake, tmp_path):
+    hub, member = fake.channel("@sasac"), fake.channel("@cnpc")
+    matrix = gm.Matrix(hub=hub, members=[member])
+    post = gm.Post(text="一带一路看国企")
+    fake.inject("timeout_after", path=r"/retweets$")
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db", retry=gm.RetryPolicy.testing()) as client:
+        first = client.fan_out(post, matrix, mode="amplify")
+        second = client.fan_out(post, matrix, mode="amplify")
+    assert [d.state for d in first.deliveries] == ["published", "unknown"]
+    assert first.deliveries[1].error.known["repost_of"] == first.deliveries[0].receipt.remote_id
+    assert [d.state for d in second.deliveries] == ["skipped", "unknown"]
+    assert "reposted post" in str(second.deliveries[1].error)
+    assert len(fake.requests(r"/retweets$")) == 1 and len(fake.posts("@cnpc")) == 1
 
 
 def test_delete_and_metrics_through_the_fake(sandbox, fake):

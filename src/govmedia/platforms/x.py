@@ -29,6 +29,7 @@ part, the initialize and the finalize are resent freely.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import pathlib
@@ -172,6 +173,22 @@ def _size(media: Media) -> int | None:
         except OSError:
             return None
     return media.size
+
+
+def _fingerprint(media: Media) -> str:
+    """What tells this file from another of the same size: a saved session resumes only for it.
+
+    A file on disk by its path, size and modification time (reading a big
+    video through to hash it would cost what resuming saves); bytes in
+    memory by their hash.
+    """
+    if media.path is not None:
+        try:
+            stat = pathlib.Path(media.path).stat()
+        except OSError:
+            return ""
+        return f"path:{media.path}:{stat.st_size}:{stat.st_mtime_ns}"
+    return "sha256:" + hashlib.sha256(media.data or b"").hexdigest()
 
 
 def _part_size(opts: Options, size: int) -> int:
@@ -397,7 +414,7 @@ class XPlatform(BasePlatform):
             found = _category(item, _head(item))
             if found is None:
                 problems.append(self.rule("x.media.kind").problem(
-                    f"{name} is {item.mime_type}; X takes images, GIFs and video only"))
+                    f"{name} is {item.mime_type}; X takes JPEG, PNG, WebP and GIF images, and video"))
                 continue
             kinds.append(found[0])
             size = _size(item)
@@ -478,7 +495,7 @@ class XPlatform(BasePlatform):
         slot = f"upload_{index}"
         try:
             earlier = saved.get(slot) if isinstance(saved, Mapping) else None
-            session = yield from self._resumable(earlier, size, channel, where)
+            session = yield from self._resumable(earlier, size, _fingerprint(source), channel, where)
             if session is not None and not session["done"]:
                 try:
                     yield from self._send(source, session, slot, channel, opts)
@@ -490,6 +507,7 @@ class XPlatform(BasePlatform):
                     session = None
             if session is None:
                 session = yield from self._initialize(channel, size, media_type, category, part)
+                session["source"] = _fingerprint(source)
                 yield from self._send(source, session, slot, channel, opts)
         except PlatformError as exc:
             raise exc.evolve(message=f"{where}: {exc.message}") from exc
@@ -541,7 +559,7 @@ class XPlatform(BasePlatform):
                 f"the file changed while it was sent ({session['sent']:,} of {size:,} bytes)",
                 platform=self.name, account=channel.account, code="bad_media")
 
-    def _resumable(self, saved: Any, size: int, channel: Channel,
+    def _resumable(self, saved: Any, size: int, source: str, channel: Channel,
                    where: str) -> Flow[dict[str, Any] | None]:
         """An earlier run's upload session of this file, where X surely still keeps it.
 
@@ -554,14 +572,15 @@ class XPlatform(BasePlatform):
         if not isinstance(saved, Mapping) or not _is_id(saved.get("media_id")):
             return None
         expires, sent, part = saved.get("expires_at"), saved.get("sent"), saved.get("part")
-        if (saved.get("size") != size or not isinstance(part, int) or part < 1
+        if (saved.get("size") != size or saved.get("source") != source
+                or not isinstance(part, int) or part < 1
                 or not isinstance(sent, int) or not 0 <= sent <= size or (sent % part and sent != size)
                 or not isinstance(expires, int | float) or isinstance(expires, bool)
                 or expires - _RESUME_MARGIN <= time.time()):
             return None
         session: dict[str, Any] = {
             "media_id": str(saved["media_id"]), "size": size, "part": part, "sent": sent,
-            "expires_at": float(expires), "done": saved.get("done") is True,
+            "expires_at": float(expires), "done": saved.get("done") is True, "source": source,
         }
         if session["done"]:
             try:
