@@ -379,7 +379,7 @@ def test_uploads_are_resent_freely_and_marked_before_the_point_of_no_return():
         assert is_retry_safe(request) and not creates_something(request)
     assert creates_something(create) and not is_retry_safe(create)
     saved = [s for s in steps if isinstance(s, Checkpoint) and s.save]
-    assert [s.stage for s in saved] == ["uploading", "uploaded"]
+    assert [s.stage for s in saved] == ["uploading", "processing", "uploaded"]
     assert saved[0].data["upload_0"]["media_id"] == MEDIA_ID and saved[-1].data["upload_0"]["done"]
     assert [s.stage for s in steps if isinstance(s, Checkpoint) and not s.save] == ["creating", "created"]
 
@@ -597,6 +597,8 @@ def test_the_rotated_refresh_token_is_the_one_spent_next(respx_mock, client):
 @pytest.mark.parametrize("answer", [
     httpx.Response(400, json={"error": "invalid_grant", "error_description": "Value passed for the token was invalid."}),
     httpx.Response(400, json={"error": "invalid_request", "error_description": "Value passed for the token was invalid."}),
+    httpx.Response(400, json={"error": "invalid_scope", "error_description": "The scope is invalid."}),
+    httpx.Response(401, json={"error": "unauthorized_client", "error_description": "Missing valid authorization header"}),
 ])
 def test_a_refused_refresh_token_asks_for_a_new_authorisation(respx_mock, client, answer):
     create = respx_mock.post(f"{BASE}/2/tweets").mock(return_value=problem(401, "Unauthorized", "Unauthorized"))
@@ -863,6 +865,31 @@ def test_an_upload_cut_by_a_crash_is_resumed_by_the_next_run(sandbox, fake, tmp_
     assert len(fake.requests(r"/append$")) == 4  # parts 0-1, then 2-3
     [media] = fake.media.values()
     assert sorted(media.segments) == [0, 1, 2, 3] and sum(media.segments.values()) == len(data)
+    assert len(fake.posts("@sasac")) == 1
+
+
+def test_a_crash_while_x_processes_the_video_is_resumed_by_polling_it(sandbox, fake, tmp_path):
+    fake.processing_polls = 3
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(MP4 + bytes(70_000))
+    ch = fake.channel("@sasac", part_size=64 * 1024, poll_interval=0.001)
+    post = gm.Post(text="视频", media=(gm.Media.from_path(path),))
+
+    class Crash(BaseException):
+        pass
+
+    def dying(request):
+        if request.method == "GET" and len(fake.requests(r"^/2/media/upload$")) == 1:
+            raise Crash  # the process dies during the second STATUS poll
+        return sandbox(request)
+
+    journal = tmp_path / "j.db"
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
+                   retry=gm.RetryPolicy.testing()) as client, pytest.raises(Crash):
+        client.fan_out(post, [ch])
+    with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as client:
+        assert client.fan_out(post, [ch]).deliveries[0].state == "published"
+    assert [len(fake.requests(p)) for p in (r"/initialize$", r"/append$", r"/finalize$")] == [1, 2, 1]
     assert len(fake.posts("@sasac")) == 1
 
 

@@ -246,11 +246,14 @@ ERRORS = ErrorTable(
             "X refused a parameter (an expired media id, say).",
             unforeseeable="X answers invalid-request for causes check() cannot see "
                           "(an expired media id, a post deleted meanwhile)"),
-        # The token endpoint answers OAuth errors: a refused refresh token or client.
+        # The token endpoint answers OAuth errors (RFC 6749 5.2), each an auth
+        # failure: X answers a spent refresh token with invalid_request too.
         "invalid_grant": Code.auth(_REAUTHORISE),
         "invalid_request": Code.auth(_REAUTHORISE),
+        "invalid_scope": Code.auth(_REAUTHORISE),
         "invalid_client": Code.auth(_CLIENT),
         "unauthorized_client": Code.auth(_CLIENT),
+        "unsupported_grant_type": Code.auth(_CLIENT),
         500: Code.transient(), 502: Code.transient(), 503: Code.transient(), 504: Code.transient(),
     },
     messages=(
@@ -475,18 +478,7 @@ class XPlatform(BasePlatform):
         if item.url is not None:
             data = yield from self.fetch(item, channel)
             source = Media.from_bytes(data, filename=item.filename, mime_type=item.mime_type)
-        size = _size(source)
-        found = _category(source, _head(source))
-        if not size or found is None:
-            raise ContentRejected(
-                f"{where} is {source.mime_type} ({size or 0} bytes); X takes images, GIFs and video",
-                platform=self.name, account=channel.account, code="bad_media")
-        category, media_type = found
-        part = _part_size(opts, size)
-        if part > SEGMENT_MAX_BYTES:
-            raise ContentRejected(
-                f"{where} is {size:,} bytes; an upload holds at most 1,000 parts of 5 MB",
-                platform=self.name, account=channel.account, code="bad_media")
+        size, category, media_type, part = self._plan(source, where, channel, opts)
         if item.alt:
             # Alt text goes through X's media metadata endpoint, which the fact
             # sheet does not describe: not sent (see docs/platforms/x.md).
@@ -497,14 +489,7 @@ class XPlatform(BasePlatform):
             earlier = saved.get(slot) if isinstance(saved, Mapping) else None
             session = yield from self._resumable(earlier, size, _fingerprint(source), channel, where)
             if session is not None and not session["done"]:
-                try:
-                    yield from self._send(source, session, slot, channel, opts)
-                except PlatformError as exc:
-                    if not _refused(exc):
-                        raise
-                    logger.info("x [%s] %s: X refused the resumed upload %s (%s); uploading again",
-                                channel.account, where, session["media_id"], exc.message)
-                    session = None
+                session = yield from self._resume(source, session, slot, channel, opts=opts, where=where)
             if session is None:
                 session = yield from self._initialize(channel, size, media_type, category, part)
                 session["source"] = _fingerprint(source)
@@ -512,6 +497,40 @@ class XPlatform(BasePlatform):
         except PlatformError as exc:
             raise exc.evolve(message=f"{where}: {exc.message}") from exc
         return str(session["media_id"])
+
+    def _plan(self, source: Media, where: str, channel: Channel,
+              opts: Options) -> tuple[int, str, str, int]:
+        """``(size, media_category, media_type, part size)``, or `ContentRejected` where X takes none."""
+        size = _size(source)
+        found = _category(source, _head(source))
+        if not size or found is None:
+            raise ContentRejected(
+                f"{where} is {source.mime_type} ({size or 0} bytes); X takes images, GIFs and video",
+                platform=self.name, account=channel.account, code="bad_media")
+        part = _part_size(opts, size)
+        if part > SEGMENT_MAX_BYTES:
+            raise ContentRejected(
+                f"{where} is {size:,} bytes; an upload holds at most 1,000 parts of 5 MB",
+                platform=self.name, account=channel.account, code="bad_media")
+        return size, found[0], found[1], part
+
+    def _resume(self, source: Media, session: dict[str, Any], slot: str, channel: Channel, *,
+                opts: Options, where: str) -> Flow[dict[str, Any] | None]:
+        """Finish an earlier run's session; ``None`` where X refused it (upload afresh)."""
+        try:
+            if session["finalized"]:  # sent whole: only the processing is left
+                yield from self._processed(session["media_id"], session.pop("info", None),
+                                           channel, opts)
+                yield from self._done(session, slot)
+            else:
+                yield from self._send(source, session, slot, channel, opts)
+        except PlatformError as exc:
+            if not _refused(exc):
+                raise
+            logger.info("x [%s] %s: X refused the resumed upload %s (%s); uploading again",
+                        channel.account, where, session["media_id"], exc.message)
+            return None
+        return session
 
     def _send(self, source: Media, session: dict[str, Any], slot: str, channel: Channel,
               opts: Options) -> Flow[None]:
@@ -522,7 +541,13 @@ class XPlatform(BasePlatform):
         # X words that): an upload failure, nothing created, a re-run uploads again.
         finished = yield from self.call(channel, "POST", f"/2/media/upload/{_id(media_id)}/finalize",
                                         safe=True, creates=False)
+        session["finalized"] = True
+        yield Checkpoint("processing", {slot: dict(session)}, save=True)
         yield from self._processed(media_id, _processing(finished), channel, opts)
+        yield from self._done(session, slot)
+
+    @staticmethod
+    def _done(session: dict[str, Any], slot: str) -> Flow[None]:
         session["done"] = True
         yield Checkpoint("uploaded", {slot: dict(session)}, save=True)
 
@@ -539,7 +564,7 @@ class XPlatform(BasePlatform):
         expires = (time.time() + lifetime if isinstance(lifetime, int | float)
                    and not isinstance(lifetime, bool) and lifetime > 0 else None)
         return {"media_id": str(data["id"]), "size": size, "part": part, "sent": 0,
-                "expires_at": expires, "done": False}
+                "expires_at": expires, "finalized": False, "done": False}
 
     def _append(self, source: Media, session: dict[str, Any], slot: str,
                 channel: Channel) -> Flow[None]:
@@ -565,9 +590,8 @@ class XPlatform(BasePlatform):
 
         X keeps a session ``expires_after_secs``. That an unfinished session
         takes further APPENDs is unverified (the sheet says no more), so a
-        refusal of the resumed session starts the upload afresh; a finished
-        one is asked about (STATUS) before it is attached, since an expired
-        media would make the create fail run after run.
+        refusal of the resumed session starts the upload afresh; a finalized
+        one is asked about (STATUS) and waited for, or attached when processed.
         """
         if not isinstance(saved, Mapping) or not _is_id(saved.get("media_id")):
             return None
@@ -580,9 +604,13 @@ class XPlatform(BasePlatform):
             return None
         session: dict[str, Any] = {
             "media_id": str(saved["media_id"]), "size": size, "part": part, "sent": sent,
-            "expires_at": float(expires), "done": saved.get("done") is True, "source": source,
+            "expires_at": float(expires), "source": source,
+            "finalized": saved.get("finalized") is True or saved.get("done") is True,
+            "done": saved.get("done") is True,
         }
-        if session["done"]:
+        if session["finalized"]:
+            # Ask before attaching or waiting: an expired or failed media would
+            # make the create fail, run after run.
             try:
                 status = yield from self._status(session["media_id"], channel)
             except PlatformError as exc:
@@ -591,10 +619,14 @@ class XPlatform(BasePlatform):
                 logger.info("x [%s] %s: the earlier upload is gone (%s); uploading again",
                             channel.account, where, exc.message)
                 return None
-            if (_processing(status) or {}).get("state", "succeeded") != "succeeded":
+            info = _processing(status)
+            state = (info or {}).get("state", "succeeded")
+            if state not in ("succeeded", "pending", "in_progress"):
                 return None
-            logger.info("x [%s] %s: using the media %s an earlier run uploaded", channel.account,
-                        where, session["media_id"])
+            session["done"] = state == "succeeded"
+            session["info"] = info
+            logger.info("x [%s] %s: using the media %s an earlier run uploaded (%s)",
+                        channel.account, where, session["media_id"], state)
         else:
             logger.info("x [%s] %s: resuming upload %s at byte %s", channel.account, where,
                         session["media_id"], sent)
