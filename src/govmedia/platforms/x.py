@@ -23,7 +23,13 @@ X takes no idempotency key and does not deduplicate (shared/platforms/x.md
 or a 5xx after sending raises `DeliveryUnknown` and is never resent, and a
 re-run leaves such a delivery ``unknown`` for someone to check the account.
 Uploads create nothing a reader sees (an unused media id expires), so each
-part, the initialize and the finalize are resent freely.
+part, the initialize and the finalize are resent freely. The upload session
+is saved in the journal after each part (``Checkpoint(save=True)``), and a
+re-run after a crash resumes it (`Recall`) while X still keeps it.
+
+Not used: the v1.1 upload (``upload.twitter.com``), which historically refuses
+OAuth 2.0 user tokens, and the older ``command=INIT|APPEND|FINALIZE`` form of
+``POST /2/media/upload`` (unverified whether X still accepts it).
 """
 
 from __future__ import annotations
