@@ -172,6 +172,9 @@ FLOWS = {
     "wechat_oa publish": publishing("wechat_oa", sample_post()),
     "wechat_oa delete pending": deleting(pending),
     "wechat_oa metrics": reading("wechat_oa"),
+    "x publish": publishing("x", mastodon_post()),
+    "x delete": deleting(lambda sb: published(sb, "x")),
+    "x metrics": reading("x"),
 }
 
 
@@ -223,6 +226,7 @@ def test_the_flows_take_the_steps_this_test_relies_on():
     assert STEPS["mastodon publish"] == 2          # media upload, then the status
     assert STEPS["wechat_oa publish"] >= 5         # token, cover, draft/add, submit, get
     assert STEPS["wechat_oa delete pending"] == 3  # token, freepublish/get, delete
+    assert STEPS["x publish"] == 4                 # initialize, append, finalize, the post
 
 
 _JSON = st.recursive(

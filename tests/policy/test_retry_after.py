@@ -57,3 +57,25 @@ def test_policy_is_a_value_object():
     assert policy.with_options(attempts=2).attempts == 2 and policy.attempts == 4
     with pytest.raises(ValueError):
         gm.RetryPolicy(attempts=0)
+
+
+# X: on a 429 whose 24-hour posting cap is spent, the cap's reset is the wait,
+# not the 15-minute window's (shared/platforms/x.md: headers undocumented, unverified).
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"x-rate-limit-reset": str(int(NOW + 60)), "x-user-limit-24hour-remaining": "0",
+      "x-user-limit-24hour-reset": str(int(NOW + 7200))}, 7200.0),
+    ({"x-rate-limit-reset": str(int(NOW + 60)), "x-app-limit-24hour-remaining": "0",
+      "x-app-limit-24hour-reset": str(int(NOW + 3600))}, 3600.0),
+    # a cap with requests left does not count; the window does
+    ({"x-rate-limit-reset": str(int(NOW + 60)), "x-user-limit-24hour-remaining": "17",
+      "x-user-limit-24hour-reset": str(int(NOW + 7200))}, 60.0),
+    # the cap alone, the window header missing
+    ({"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(int(NOW + 500))}, 500.0),
+])
+def test_x_24_hour_cap_spent_is_waited_for(headers, expected):
+    assert retry_after_from(resp(headers=headers), now=NOW) == pytest.approx(expected)
+
+
+def test_x_24_hour_cap_headers_on_a_success_ask_for_no_wait():
+    headers = {"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(int(NOW + 500))}
+    assert retry_after_from(resp(status=201, headers=headers), now=NOW) is None

@@ -50,7 +50,6 @@ _X_SCALE = 100
 _X_DEFAULT_WEIGHT = 200
 _X_URL_WEIGHT = 23 * _X_SCALE
 _X_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-_X_MAX = 280
 
 _GRAPHEME = regex.compile(r"\X")
 # An emoji sequence (ZWJ family, skin tone, flag, keycap) is one grapheme
@@ -222,19 +221,12 @@ def count_utf8(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _x_total(text: str) -> int:
-    return count_x(text)
-
-
-_X_SRC = "shared/platforms/x.md: twitter-text v3, max 280"
 _WX = "shared/platforms/wechat_oa.md: draft/add"
 _TG = "shared/platforms/telegram.md: Content limits"
 
 # Rules of platforms whose modules are not written yet; each moves to its
 # platform class (``rules``) when the platform is built, and this table goes.
 RULES: tuple[LengthRule, ...] = (
-    LengthRule(id="x.text.max_length", field="text", limit=_X_MAX, counter=_x_total,
-               unit="characters as X counts them (CJK 2, URL 23)", source=_X_SRC),
     LengthRule(id="telegram.text.max_length", field="text", limit=4096, counter=count_telegram,
                unit="characters (UTF-16 units)", source=_TG),
     LengthRule(id="telegram.caption.max_length", field="caption", limit=1024, counter=count_telegram,
