@@ -42,8 +42,8 @@ import attrs
 import httpx
 import regex
 
-from govmedia._sniff import image_type
 from govmedia._secrets import mask
+from govmedia._sniff import image_type
 from govmedia.content.counting import count_utf8
 from govmedia.content.facets import TAG, rich_text
 from govmedia.content.hashtags import render_tags
