@@ -45,6 +45,7 @@ from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
 if TYPE_CHECKING:
+    from govmedia.testing.douyin import FakeDouyin
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
 
@@ -53,6 +54,7 @@ __all__ = [
     "Budget",
     "ChunkedUploads",
     "CompletedUpload",
+    "FakeDouyin",
     "FakeMastodon",
     "FakePlatform",
     "FakeToken",
