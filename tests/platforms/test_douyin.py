@@ -781,3 +781,30 @@ def test_logging_names_the_account_not_the_token(sandbox, tmp_path, caplog_all):
     run(sandbox, "publish", post, ch)
     assert any("cover is not sent" in r.getMessage() and r.levelno == logging.INFO
                for r in caplog_all.records)
+
+
+def test_a_file_changed_in_place_is_uploaded_afresh_not_spliced(sandbox, tmp_path):
+    fake = sandbox["douyin"]
+    ch = sandbox.channel("douyin", "guozixiaoxin", part_size=5 * MB)
+    media = video_file(tmp_path, 16 * MB)
+    post = video_post(media)
+    journal = tmp_path / "j.db"
+
+    class BreakAfterOnePart(Progress):
+        def upload(self, event):
+            super().upload(event)
+            fake.inject("server_error", path="/upload_video_part/", times=100)
+
+    with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as c:
+        assert c.fan_out(post, [ch], progress=BreakAfterOnePart()).deliveries[0].state == "failed"
+    fake.faults.clear()
+    with open(media.path, "r+b") as f:  # same path, same size, new bytes  # noqa: PTH123
+        f.seek(20)
+        f.write(b"edited")
+    with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as c:
+        assert c.fan_out(post, [ch]).deliveries[0].state == "published"
+    assert len(fake.requests("/init_video_part_upload/")) == 2
+    [video] = fake.videos.values()
+    data = media.read()
+    assert video.digest == CompletedUpload.digest_of(
+        [PartRecord.of(data[i:i + 5 * MB]) for i in range(0, len(data), 5 * MB)])

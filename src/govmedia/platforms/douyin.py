@@ -288,31 +288,46 @@ def _seconds(value: Any) -> float | None:
 
 @attrs.frozen
 class _Session:
-    """A chunked upload worth resuming, as a journal keeps it (``Checkpoint(save=True)``)."""
+    """A chunked upload worth resuming, as a journal keeps it (``Checkpoint(save=True)``).
+
+    ``stamp`` is the file's modification time (ns): a file changed in place
+    since (same path, same size) is uploaded afresh, never spliced.
+    """
 
     upload_id: str
     next_part: int  # 1-based: the first part Douyin has not acknowledged
     part_size: int
     size: int
     name: str
+    stamp: int | None = None
 
     def data(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
     @classmethod
-    def of(cls, saved: Any, *, part_size: int, size: int, name: str) -> _Session | None:
-        """The saved session when it belongs to this file, cut the same way; else ``None``."""
+    def of(cls, saved: Any, like: _Session) -> _Session | None:
+        """The saved session when it is *like*'s file, cut the same way; else ``None``."""
         if not isinstance(saved, Mapping):
             return None
         upload_id, next_part = saved.get("upload_id"), _count(saved.get("next_part"))
         if not isinstance(upload_id, str) or not upload_id or next_part is None:
             return None
-        if (saved.get("part_size"), saved.get("size"), saved.get("name")) != (part_size, size, name):
+        fields = ("part_size", "size", "name", "stamp")
+        if tuple(saved.get(f) for f in fields) != tuple(getattr(like, f) for f in fields):
             return None
-        last = -(-size // part_size)
-        if not 1 <= next_part <= last + 1:
+        if not 1 <= next_part <= -(-like.size // like.part_size) + 1:
             return None
-        return cls(upload_id, next_part, part_size, size, name)
+        return attrs.evolve(like, upload_id=upload_id, next_part=next_part)
+
+
+def _stamp(media: Media) -> int | None:
+    """A file's modification time in ns (``None`` for bytes: the post key binds those)."""
+    if media.path is None:
+        return None
+    try:
+        return pathlib.Path(media.path).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 class DouyinPlatform(BasePlatform):
@@ -462,7 +477,8 @@ class DouyinPlatform(BasePlatform):
             path = "/create_image_text/"
         item_id = yield from self._create(channel, path, body)
         raw["item_id"] = item_id
-        yield Checkpoint("created", {"item_id": item_id})
+        yield Checkpoint("created", {k: raw[k] for k in ("item_id", "video_id", "image_ids")
+                                     if k in raw})
         receipt: Receipt = yield from self._await_review(channel, opts, item_id, raw)
         return receipt
 
@@ -596,7 +612,8 @@ class DouyinPlatform(BasePlatform):
         part_size = opts.part_size
         saved: Any = yield Recall()  # a dict, answered by the pipeline
         recalled = saved.get("upload") if isinstance(saved, Mapping) else None
-        session = _Session.of(recalled, part_size=part_size, size=size, name=video.filename)
+        fresh = _Session("", 1, part_size, size, video.filename, _stamp(video))
+        session = _Session.of(recalled, fresh)
         if session is not None:
             logger.info("douyin [%s]: resuming the upload of %s at part %d", channel.account,
                         video.filename, session.next_part)
@@ -615,7 +632,7 @@ class DouyinPlatform(BasePlatform):
         answer = yield from self.call(channel, "POST", f"{VIDEO_API}/init_video_part_upload/",
                                       params=_who(channel), safe=True, creates=False,
                                       expect=("data.upload_id",))
-        session = _Session(str(answer["data"]["upload_id"]), 1, part_size, size, video.filename)
+        session = attrs.evolve(fresh, upload_id=str(answer["data"]["upload_id"]))
         yield Checkpoint("uploading", {"upload": session.data()}, save=True)
         yield from self._send_parts(video, session, channel)
         video_id = yield from self._complete(session, channel)
