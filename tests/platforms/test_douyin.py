@@ -139,6 +139,7 @@ def video_post(media, **fields):
 
 
 def test_a_small_video_goes_up_in_one_request_then_create_and_review(api, tmp_path):
+    """private_status's meanings are "unverified" on the fact sheet; only its passing-on is tested."""
     media = video_file(tmp_path, 200_000)
     with client(api) as c:
         receipt = c.publish(video_post(media), channel(private_status=1, cover_tsp=2.5))
@@ -189,6 +190,7 @@ def test_a_big_video_goes_up_in_parts_read_from_disk(api, tmp_path):
 
 
 def test_images_become_an_image_text_post(api):
+    """create_image_text's answer field (data.item_id) is "unverified" on the fact sheet."""
     post = gm.Post(text="中老铁路开通一周年", media=(
         gm.Media.from_bytes(CHART_PNG, filename="chart.png"),
         gm.Media.from_bytes(CHART_PNG, filename="chart2.png")))
@@ -716,6 +718,7 @@ def test_an_expired_refresh_token_at_the_fake_asks_for_the_browser(sandbox, tmp_
 
 
 def test_the_fake_renews_five_times_then_asks_for_the_browser(sandbox):
+    """The five-renewal cap is "unverified" (reported) on the fact sheet: the fake models it."""
     fake = sandbox["douyin"]
     ch = sandbox.channel("douyin", "guozixiaoxin")
     http = sandbox.client()

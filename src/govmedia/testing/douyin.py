@@ -56,6 +56,8 @@ SINGLE_MAX = 128 * MB
 PART_MIN = 5 * MB
 VIDEO_MAX = 4 * 1024 * MB
 TEXT_MAX = 1000            # "per a third-party client" (unverified)
+# The scope of image posts (图文) is "unverified" on the fact sheet: the fake
+# takes video.create.bind for both creates.
 SCOPES = ("user_info", "video.create.bind", "video.data.bind")
 _API = "/api/douyin/v1/video"
 
