@@ -58,10 +58,8 @@ _UNBUILT: dict[str, Style] = {
     "weibo": "weibo",
     "x": "x",
     "bluesky": "bluesky",
-    # Fact sheets: Douyin's `text` "may contain #话题"; Kuaishou's caption has
-    # "topics as `#tag `" (shared/platforms/douyin.md, kuaishou.md).
+    # Fact sheet: Douyin's `text` "may contain #话题" (shared/platforms/douyin.md).
     "douyin": "douyin",
-    "kuaishou": "kuaishou",
     # Not on the fact sheets: both clients link a #word (unverified).
     "telegram": "hash",
     "facebook": "hash",
