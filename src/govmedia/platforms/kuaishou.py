@@ -672,15 +672,17 @@ class KuaishouPlatform(BasePlatform):
               created: float | None) -> Flow[tuple[dict[str, Any] | None, bool]]:
         """*photo_id*'s item of photo/list, and whether its absence is sure.
 
-        Sure when the whole list was read, or the list (newest first) was
-        read past the video's ``create_time``.
+        Sure when the list was read to its end (an empty page), or, newest
+        first, past the video's ``create_time``. A short page is not taken
+        for the end: the largest ``count`` Kuaishou serves is unverified.
         """
         cursor: str | None = None
         seen: set[str] = set()
         newest_first, last = True, math.inf
         for _ in range(_LIST_PAGES):
             items = yield from self._page(channel, cursor)
-            fresh = [v for v in items if str(v.get("photo_id")) not in seen]
+            if not items:
+                return None, True
             for item in items:
                 if str(item.get("photo_id")) == photo_id:
                     return item, True
@@ -688,13 +690,12 @@ class KuaishouPlatform(BasePlatform):
                 if stamp is not None:
                     newest_first = newest_first and stamp <= last
                     last = stamp
-            if len(items) < _LIST_COUNT:
-                return None, True
-            if not fresh:
-                return None, False  # the cursor did not move on: cannot tell
             if newest_first and created is not None and last < created:
                 return None, True
-            seen.update(str(v.get("photo_id")) for v in items)
+            ids = {str(v.get("photo_id")) for v in items}
+            if ids <= seen:
+                return None, False  # the cursor did not move on: cannot tell
+            seen |= ids
             cursor = str(items[-1].get("photo_id"))
         return None, False
 
@@ -768,17 +769,18 @@ class KuaishouPlatform(BasePlatform):
     def _by_caption(self, channel: Channel, caption: str, since: float) -> Flow[list[dict[str, Any]]]:
         """Videos of photo/list with *caption*, made after *since*; raise where the list runs out first."""
         cursor: str | None = None
-        matches: list[dict[str, Any]] = []
+        matches: dict[str, dict[str, Any]] = {}
         for _ in range(_LIST_PAGES):
             items = yield from self._page(channel, cursor)
+            if not items:
+                return list(matches.values())
             for item in items:
                 stamp = _seconds(item.get("create_time"))
                 if (stamp is None or stamp >= since) and _same_caption(item.get("caption"), caption):
-                    matches.append(item)
-            stamps = [_seconds(v.get("create_time")) for v in items]
-            if len(items) < _LIST_COUNT or (stamps and stamps[-1] is not None
-                                            and stamps[-1] < since):
-                return matches
+                    matches[str(item["photo_id"])] = item
+            oldest = _seconds(items[-1].get("create_time"))
+            if oldest is not None and oldest < since:
+                return list(matches.values())  # read back past the claim (newest first)
             cursor = str(items[-1].get("photo_id"))
         raise DeliveryUnknown(
             "the account's list was not read back far enough to find the video: check the "
