@@ -17,7 +17,7 @@ import govmedia as gm
 from govmedia.platforms.kuaishou import KuaishouPlatform, caption_of
 from govmedia.testing import Sandbox
 from govmedia.testing.samples import CHART_PNG, CLIP_MP4, COVER_JPEG
-from govmedia.tokens import MemoryTokenStore
+from govmedia.tokens import FileTokenStore, MemoryTokenStore
 
 BASE = "https://open.kuaishou.com"
 GATEWAY = "http://uploader.test.gifshow.com"
@@ -704,24 +704,26 @@ def test_concurrent_deliveries_of_one_authorisation_spend_its_refresh_token_once
     assert len(fake.posts()) == 12
 
 
-def test_a_spent_refresh_token_is_refused_by_the_fake_so_the_store_must_keep_the_new_one(sandbox):
+def test_a_spent_refresh_token_is_refused_so_the_next_run_needs_the_stored_one(sandbox, tmp_path):
     fake = sandbox["kuaishou"]
     ch = sandbox.channel("kuaishou", "hub")
     fake.expire_tokens()
     run(sandbox, "publish", video_post(), ch)  # refreshes: the credentials' refresh token is spent
     fake.expire_tokens()
-    # A new client (a new process) starts from the credentials again: the refresh token there
-    # is spent, and Kuaishou refuses it. Keep tokens in a shared store (Client(tokens=...)).
+    # A new client (a new process) with a memory store starts from the credentials again:
+    # their refresh token is spent, and Kuaishou refuses it.
     with pytest.raises(gm.AuthError) as info:
         run(sandbox, "publish", video_post(text="第二条"), ch)
     assert "authorise the account again" in str(info.value).lower()
-    store = MemoryTokenStore()
-    ch2 = sandbox.channel("kuaishou", "member")
-    fake.expire_tokens()
-    run(sandbox, "publish", video_post(text="三"), ch2, tokens=store)
-    fake.expire_tokens()
-    run(sandbox, "publish", video_post(text="四"), ch2, tokens=store)  # the store's newer token
-    assert len(fake.posts("member")) == 2
+    # A file store hands the rotated refresh token to the next run.
+    member = sandbox.channel("kuaishou", "member")
+    path = tmp_path / "tokens.json"
+    for number in range(3):
+        fake.expire_tokens()
+        run(sandbox, "publish", video_post(text=f"第{number}条"), member,
+            tokens=FileTokenStore(path))  # a new process each time
+    assert len(fake.posts("member")) == 3
+    assert len(fake.requests("/oauth2/refresh_token")) == 5  # 2 above (one refused), then 1 a run
 
 
 def test_a_fault_after_publish_is_unknown_and_a_rerun_finishes_without_a_second_video(sandbox, tmp_path):

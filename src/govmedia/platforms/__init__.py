@@ -31,7 +31,7 @@ from govmedia.platforms.steps import (
     prepares,
     retry_safe,
 )
-from govmedia.tokens import MemoryTokenStore, Token, TokenStore
+from govmedia.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
 
 __all__ = [
     "COMMON_OPTIONS",
@@ -44,6 +44,7 @@ __all__ = [
     "Doubt",
     "ErrorTable",
     "FetchedToken",
+    "FileTokenStore",
     "Flow",
     "Header",
     "LengthRule",
