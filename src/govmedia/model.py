@@ -251,12 +251,24 @@ class Media(_Strict):
         elif self.path is not None:
             ident.update(path=self.path, size=self.size)
             if alt:  # approvals bind the bytes themselves
-                ident["sha256"] = hashlib.sha256(self.read()).hexdigest()
+                ident["sha256"] = _file_sha256(self.path)
         else:
             ident["url"] = self.url
         if alt:
             ident["alt"] = self.alt
         return ident
+
+
+def _file_sha256(path: str) -> str:
+    """SHA-256 of a file read a megabyte at a time: a video of gigabytes is never in memory."""
+    digest = hashlib.sha256()
+    try:
+        with pathlib.Path(path).open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise _fail("Media", "path", f"cannot read {path!r}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- post

@@ -120,3 +120,18 @@ def test_receipt_and_metrics_pickle():
     assert m.views is None and pickle.loads(pickle.dumps(m)) == m
     with pytest.raises(gm.ConfigError, match="state"):
         gm.Receipt(channel=ch, remote_id="1", state="done")
+
+
+def test_the_content_hash_of_a_file_is_streamed_not_read_whole(tmp_path, monkeypatch):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(3 << 20))
+    post = gm.Post(text="视频", media=(gm.Media.from_path(path),))
+    first = post.content_hash
+
+    def whole(self):
+        raise AssertionError("a video of gigabytes must not be read into memory to hash it")
+
+    monkeypatch.setattr(gm.Media, "read", whole)
+    assert post.content_hash == first
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(3 << 20) + b"!")
+    assert post.content_hash != first  # approvals still bind the bytes

@@ -5,6 +5,7 @@ shows; the fake-driven tests run the whole flow through `Sandbox` on both client
 Facts the sheet marks unverified, and that a test relies on, are named there.
 """
 
+import gc
 import threading
 
 import anyio
@@ -832,3 +833,19 @@ def test_logs_name_the_resume_point(api, tmp_path, caplog_all):
     with client(api, journal=journal) as c:
         c.fan_out(post, [ch])
     assert "resuming the upload at fragment 2" in caplog_all.text
+
+
+def test_upload_parts_are_freed_as_they_go_not_at_the_next_garbage_collection(sandbox, tmp_path):
+    """httpx binds a response to its stream in a cycle: each part must not wait for the collector."""
+    ch = sandbox.channel("kuaishou", "sasac_ks", part_size=1024, direct_max=0)
+    post = video_post(big_video(tmp_path, size=16 * 1024))
+    gc.collect()
+    gc.disable()
+    try:
+        run(sandbox, "publish", post, ch)
+        alive = [o for o in gc.get_objects()
+                 if isinstance(o, httpx.Request) and o.url.path.endswith("/fragment")]
+    finally:
+        gc.enable()
+    assert len(sandbox["kuaishou"].requests("/fragment")) == 16
+    assert alive == []

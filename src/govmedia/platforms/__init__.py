@@ -29,6 +29,7 @@ from govmedia.platforms.steps import (
     json_body,
     json_of,
     prepares,
+    release,
     retry_safe,
 )
 from govmedia.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
@@ -69,6 +70,7 @@ __all__ = [
     "json_of",
     "prepares",
     "register",
+    "release",
     "retry_safe",
     "unregister",
     "url_check",

@@ -70,6 +70,7 @@ from govmedia.platforms.steps import (
     Uploaded,
     creates,
     json_of,
+    release,
 )
 from govmedia.tokens import Token
 
@@ -596,8 +597,8 @@ class KuaishouPlatform(BasePlatform):
         for _, _, data in self.read_parts(video, max(size, 1)):
             # "不要在body中放boundary": the bytes alone. Resent whole on failure
             # (nothing a reader sees comes of it).
-            yield self._gateway(session, channel, "/api/upload", content=data,
-                                headers={"Content-Type": mime})
+            release((yield self._gateway(session, channel, "/api/upload", content=data,
+                                         headers={"Content-Type": mime})))
         yield Uploaded(video.filename, sent=size, total=size)
 
     def _fragments(self, session: _Session, video: Media, size: int, channel: Channel) -> Flow[None]:
@@ -606,9 +607,9 @@ class KuaishouPlatform(BasePlatform):
         start = min(session.next_fragment, count) * part
         for index, offset, chunk in self.read_parts(video, part, start=start):
             # A fragment resent replaces itself: each is retried alone.
-            yield self._gateway(session, channel, "/api/upload/fragment", content=chunk,
-                                params={"fragment_id": index},
-                                headers={"Content-Type": "application/octet-stream"})
+            release((yield self._gateway(session, channel, "/api/upload/fragment", content=chunk,
+                                         params={"fragment_id": index},
+                                         headers={"Content-Type": "application/octet-stream"})))
             session.next_fragment = index + 1
             yield Uploaded(video.filename, sent=offset + len(chunk), total=size)
             yield Checkpoint("uploading", session.saved(), save=True)
