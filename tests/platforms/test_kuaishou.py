@@ -849,3 +849,15 @@ def test_upload_parts_are_freed_as_they_go_not_at_the_next_garbage_collection(sa
         gc.enable()
     assert len(sandbox["kuaishou"].requests("/fragment")) == 16
     assert alive == []
+
+
+def test_a_gateway_on_the_apis_own_host_still_gets_no_token():
+    # The served sandbox puts the gateway under the API's origin: only /openapi/ carries it.
+    platform = KuaishouPlatform()
+    ch = channel(base_url="http://127.0.0.1:8765/kuaishou")
+    on = httpx.Request("GET", "http://127.0.0.1:8765/kuaishou/openapi/photo/list")
+    gateway = httpx.Request("POST", "http://127.0.0.1:8765/kuaishou/uploader/api/upload/fragment")
+    token = platform.token_scope(ch)
+    assert platform.carries_credentials(on, ch) and not platform.carries_credentials(gateway, ch)
+    assert "access_token" not in str(platform.authorize(gateway, ch, None).url)
+    assert token
