@@ -370,6 +370,22 @@ def test_a_finished_upload_is_published_by_the_next_run_without_uploading_again(
     assert len(api["start"].calls) == 1 and len(api["direct"].calls) == 1
 
 
+def test_a_publish_refused_for_the_token_keeps_the_upload_for_the_next_run(api, tmp_path):
+    post = video_post()
+    journal = tmp_path / "j.db"
+    api["publish"].mock(return_value=error(100200102, "无效的 access_token"))
+    api["refresh"].mock(return_value=error(100200100, "refresh_token 已被使用"))
+    with client(api, journal=journal) as c:
+        assert isinstance(c.fan_out(post, [channel()]).deliveries[0].error, gm.AuthError)
+    api["publish"].mock(return_value=ks(video_info=video_info()))
+    with client(api, journal=journal) as c:  # authorised again: new tokens, same upload
+        fresh = gm.Channel(platform="kuaishou", account="sasac_ks", credentials={
+            **channel().credentials, "access_token": "ChFuZXdBdXRob3Jpc2F0aW9u"},
+            options=channel().options)
+        assert c.fan_out(post, [fresh]).deliveries[0].state == "published"
+    assert len(api["start"].calls) == 1 and len(api["direct"].calls) == 1
+
+
 def test_a_refused_publish_forgets_the_upload_so_the_next_run_uploads_afresh(api, tmp_path):
     post = video_post()
     journal = tmp_path / "j.db"
@@ -857,7 +873,5 @@ def test_a_gateway_on_the_apis_own_host_still_gets_no_token():
     ch = channel(base_url="http://127.0.0.1:8765/kuaishou")
     on = httpx.Request("GET", "http://127.0.0.1:8765/kuaishou/openapi/photo/list")
     gateway = httpx.Request("POST", "http://127.0.0.1:8765/kuaishou/uploader/api/upload/fragment")
-    token = platform.token_scope(ch)
     assert platform.carries_credentials(on, ch) and not platform.carries_credentials(gateway, ch)
     assert "access_token" not in str(platform.authorize(gateway, ch, None).url)
-    assert token

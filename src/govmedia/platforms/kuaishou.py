@@ -476,7 +476,7 @@ class KuaishouPlatform(BasePlatform):
             raise exc.evolve(note=(
                 "photo/publish may have made the video: look at the account's works in the "
                 "Kuaishou app before sending again")) from exc
-        except (TransientError, RateLimited):
+        except (TransientError, RateLimited, AuthError):
             raise  # nothing was made and the upload still holds: a re-run publishes it
         except PlatformError:
             # Refused outright, nothing was made; a re-run uploads afresh
