@@ -90,6 +90,8 @@ PART_MIN = 1024
 # required and "<10MB"; the formats are ours (JPEG and PNG, the common ones).
 COVER_MAX = 10_000_000
 COVER_TYPES = ("jpeg", "png")
+# The form field is `stereo_type` on the fact sheet; one public Go client
+# (bububa/kwai-openapi) sends `stero_type`: which one Kuaishou reads is unverified.
 STEREO_TYPES = ("NOT_SPHERICAL_VIDEO", "SPHERICAL_VIDEO_360", "SPHERICAL_VIDEO_180")
 
 # Reading GET /openapi/photo/list. Unverified: its largest `count`, and that
