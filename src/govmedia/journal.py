@@ -324,11 +324,7 @@ class Journal:
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
             ours = app_id == _APP_ID or (app_id == 0 and (not tables or self._looks_ours(tables)))
             if not ours:
-                shown = ", ".join(sorted(tables)[:6]) or "none"
-                raise ConfigError(
-                    f"journal {self.path!r} is a database of another program (application id "
-                    f"{app_id:#x}, tables: {shown}); govmedia writes only into its own journal: "
-                    "give the path of a govmedia journal, or a new file")
+                raise self._not_ours(app_id, tables)  # noqa: TRY301 - rolled back below
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -343,6 +339,13 @@ class Journal:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _not_ours(self, app_id: int, tables: set[str]) -> ConfigError:
+        shown = ", ".join(sorted(tables)[:6]) or "none"
+        return ConfigError(
+            f"journal {self.path!r} is a database of another program (application id "
+            f"{app_id:#x}, tables: {shown}); govmedia writes only into its own journal: "
+            "give the path of a govmedia journal, or a new file")
 
     def _looks_ours(self, tables: set[str]) -> bool:
         """A journal written before govmedia stamped its files: our tables and columns."""

@@ -404,7 +404,7 @@ def test_threads_opening_a_new_journal_at_once_all_get_it(tmp_path):
     def open_it():
         try:
             journals.append(gm.Journal(path))
-        except BaseException as exc:  # noqa: BLE001 - collected for the assert
+        except BaseException as exc:
             errors.append(exc)
 
     import threading
