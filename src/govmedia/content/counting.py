@@ -233,7 +233,6 @@ def _x_total(text: str) -> int:
 _X_SRC = "shared/platforms/x.md: twitter-text v3, max 280"
 _WX = "shared/platforms/wechat_oa.md: draft/add"
 _WB = "shared/platforms/weibo.md"
-_TG = "shared/platforms/telegram.md: Content limits"
 
 # Rules of platforms whose modules are not written yet; each moves to its
 # platform class (``rules``) when the platform is built, and this table goes.
@@ -253,10 +252,6 @@ RULES: tuple[LengthRule, ...] = (
                unit="characters", source=f"{_WB}: long article content"),
     LengthRule(id="weibo_article.text.max_length", field="text", limit=1_900, counter=count_chars,
                unit="characters", source=f"{_WB}: long article bound post"),
-    LengthRule(id="telegram.text.max_length", field="text", limit=4096, counter=count_telegram,
-               unit="characters (UTF-16 units)", source=_TG),
-    LengthRule(id="telegram.caption.max_length", field="caption", limit=1024, counter=count_telegram,
-               unit="characters (UTF-16 units)", source=_TG),
     LengthRule(id="youtube.title.max_length", field="title", limit=100, counter=count_chars,
                unit="characters", source="shared/platforms/youtube.md: snippet.title"),
     LengthRule(id="youtube.text.max_bytes", field="text", limit=5000, counter=count_utf8,

@@ -62,8 +62,7 @@ _UNBUILT: dict[str, Style] = {
     # "topics as `#tag `" (shared/platforms/douyin.md, kuaishou.md).
     "douyin": "douyin",
     "kuaishou": "kuaishou",
-    # Not on the fact sheets: both clients link a #word (unverified).
-    "telegram": "hash",
+    # Not on the fact sheet: Facebook links a #word (unverified).
     "facebook": "hash",
 }
 
