@@ -153,7 +153,7 @@ def test_photo_and_video_uploads(fake, api):
 
 @pytest.mark.parametrize(("method", "part", "data", "status", "words"), [
     ("sendPhoto", "photo", b"<html>not an image</html>", 400, "IMAGE_PROCESS_FAILED"),
-    ("sendPhoto", "photo", PNG + bytes(10 * MB), 413, "Request Entity Too Large"),
+    ("sendPhoto", "photo", PNG + bytes(10 * MB), 413, "Request Entity Too Large"),  # unverified wording
     ("sendPhoto", "photo", b"\x89PNG\r\n\x1a\n" + struct.pack(">I4sII", 13, b"IHDR", 9000, 1001),
      400, "PHOTO_INVALID_DIMENSIONS"),
     ("sendPhoto", "photo", b"\x89PNG\r\n\x1a\n" + struct.pack(">I4sII", 13, b"IHDR", 2100, 100),
@@ -290,6 +290,8 @@ def test_the_create_path_matches_the_sends_only(fake):
 
 
 def test_budgets_per_chat_when_enforced(fake, api):
+    # 20 a minute to one group; that channels share it is unverified (the sheet), and an
+    # album counting as several messages is unverified too.
     ch = fake.channel()
     fake.enforce_limits = True
     fake.clock = lambda: 1_700_000_010.0

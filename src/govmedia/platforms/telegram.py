@@ -86,9 +86,13 @@ ENTITIES_MAX = 100
 # digits, "-" and "_" (the Bot API docs' example "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11").
 # Anything else could change the URL path the token is put in, so it is refused.
 _TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
+_TOKEN_IN_PATH = re.compile(r"/bot[^/]*/")
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}|@[A-Za-z0-9_]{1,64}")
 _TAG_END = r"(?![\p{L}\p{M}\p{N}_])"
 
+# Descriptions the sheet does not quote (python-telegram-bot's and Telegram's
+# own wording, unverified here); delete relies on the first to take a message
+# that is gone already as deleted.
 _NOT_FOUND_TO_DELETE = "message to delete not found"
 _MIGRATED = "upgraded to a supergroup"
 
@@ -210,7 +214,9 @@ def _dimension_problem(size: tuple[int, int] | None) -> str | None:
     width, height = size
     if width + height > SIDES_MAX:
         return f"is {width}x{height}: width + height is {width + height:,}, Telegram allows {SIDES_MAX:,}"
-    if min(width, height) == 0 or max(width, height) / min(width, height) > RATIO_MAX:
+    if min(width, height) == 0:
+        return f"is {width}x{height}: an image with no area, which Telegram refuses"
+    if max(width, height) / min(width, height) > RATIO_MAX:
         return f"is {width}x{height}: an aspect ratio over {RATIO_MAX}:1, which Telegram refuses"
     return None
 
@@ -489,8 +495,8 @@ class TelegramPlatform(BasePlatform):
             problems.append(self.rule("telegram.text.max_entities").problem(
                 f"the text has {entities} formatting entities; Telegram ignores those beyond about "
                 f"{ENTITIES_MAX}, link targets included"))
-        if not (post.text and post.text.strip()) and not (post.title or post.summary):
-            problems.extend(body_problems(post.body, post.body_format))
+        if not any(f and f.strip() for f in (post.text, post.title, post.summary)):
+            problems.extend(body_problems(post.body, post.body_format))  # the body is what is sent
         problems.extend(self._media_problems(post.media))
         return problems
 
@@ -796,7 +802,19 @@ class TelegramPlatform(BasePlatform):
     # ----------------------------------------------------------- errors
 
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
-        """The error table's verdict, with a migrated group's new id named."""
+        """The error table's verdict, with a migrated group's new id named.
+
+        The answer keeps the request it answers (an error's ``response``
+        does, for the user to look at): its URL loses the bot token first.
+        The request sent was this attempt's own copy, so nothing else sees
+        the change.
+        """
+        try:
+            sent = response.request
+        except RuntimeError:  # a response built by hand, without its request
+            pass
+        else:
+            sent.url = httpx.URL(_TOKEN_IN_PATH.sub("/bot***/", str(sent.url)))
         error = super().classify(response, channel)
         if error is None or _MIGRATED not in error.message:
             return error

@@ -376,8 +376,8 @@ class FakeTelegram(FakePlatform):
         return chat.account
 
     def _budget(self, bot: FakeBot, chat: FakeChat, messages: int = 1) -> None:
-        # Spent by the sends themselves, per message (an album is several):
-        # Telegram's limits count messages, not requests.
+        # Spent by the sends themselves, per message: Telegram's limits count
+        # messages, not requests (an album as several: unverified, the sheet).
         tightest = None
         for _ in range(messages):
             for key, name in ((f"bot:{bot.id}", "bot"), (f"chat:{chat.id}", "chat")):
