@@ -38,12 +38,14 @@ from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
 if TYPE_CHECKING:
+    from govmedia.testing.bilibili import FakeBilibili
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
 
 __all__ = [
     "FAULTS",
     "Budget",
+    "FakeBilibili",
     "FakeMastodon",
     "FakePlatform",
     "FakeToken",
