@@ -250,8 +250,8 @@ class Media(_Strict):
             ident["sha256"] = hashlib.sha256(self.data).hexdigest()
         elif self.path is not None:
             ident.update(path=self.path, size=self.size)
-            if alt:  # approvals bind the bytes themselves
-                ident["sha256"] = hashlib.sha256(self.read()).hexdigest()
+            if alt:  # approvals bind the bytes themselves: hashed as read, never held whole
+                ident["sha256"] = _file_sha256(self.path)
         else:
             ident["url"] = self.url
         if alt:
@@ -293,6 +293,12 @@ def _variants(value: Iterable[Variant]) -> tuple[Variant, ...]:
 
 def _problems(value: Iterable[Problem]) -> tuple[Problem, ...]:
     return tuple(value)
+
+
+def _file_sha256(path: str) -> str:
+    # A 4 GB video must not be read into memory to be hashed.
+    with pathlib.Path(path).open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
