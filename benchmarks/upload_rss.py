@@ -93,16 +93,16 @@ def make_video(path: Path, size: int) -> None:
 
 
 def control(base: str, path: str, data: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(f"{base}{path}", data=json.dumps(data).encode(),  # noqa: S310
+    request = urllib.request.Request(f"{base}{path}", data=json.dumps(data).encode(),
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=10) as answer:
         result: dict[str, object] = json.load(answer)
         return result
 
 
 def measure(python: str, env: dict[str, str], video: Path, mode: str, journal: Path,
             channel: str) -> dict[str, object]:
-    out = subprocess.run([python, "-c", CHILD, str(video), mode, str(journal), channel],  # noqa: S603
+    out = subprocess.run([python, "-c", CHILD, str(video), mode, str(journal), channel],
                          capture_output=True, text=True, check=True, env=env, timeout=1800)
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -121,7 +121,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "video.mp4"
         make_video(video, args.size_mb * 1024 * 1024)
-        server = subprocess.Popen([args.python, "-c", SERVER], stdout=subprocess.PIPE, text=True,  # noqa: S603
+        server = subprocess.Popen([args.python, "-c", SERVER], stdout=subprocess.PIPE, text=True,
                                   env=env)
         try:
             assert server.stdout is not None
