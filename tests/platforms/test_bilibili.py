@@ -357,7 +357,7 @@ def test_an_expired_token_is_refreshed_once_with_the_app_and_the_new_pair_is_use
     api["cover"].mock(side_effect=[error(127001, "access_token无效或过期"), ok({"url": COVER_URL})])
     with client(api) as c:
         c.publish(video_post(video), channel())
-    refresh = api["refresh"].calls.last.request
+    refresh = api["refresh"].calls.last.request  # expires_in's value: unverified, used as given
     assert dict(refresh.url.params) == {"client_id": CLIENT_ID, "client_secret": SECRET,
                                         "grant_type": "refresh_token", "refresh_token": REFRESH}
     assert api["refresh"].call_count == 1
@@ -409,7 +409,7 @@ def test_a_post_without_video_is_an_article(api, caplog_all):
     assert fields[b"summary"].decode() == post.summary
     assert (fields[b"category"], fields[b"template_id"]) == (b"15", b"4")
     assert fields[b"tags"].decode() == "一带一路看国企"  # the field's name and format: unverified
-    content = fields[b"content"].decode()
+    content = fields[b"content"].decode()  # HTML: the content format is unverified on the sheet
     assert "<h1>中老铁路开通一周年</h1>" in content and "<strong>850 万人次</strong>" in content
     assert "<img" not in content  # no 专栏 image upload: left out, with a warning
     assert "chart.png" in caplog_all.text
@@ -834,3 +834,22 @@ def test_the_access_token_never_reaches_a_log_record(sandbox, tmp_path, caplog_a
     run(sandbox, "publish", video_post(fake_video(tmp_path)), ch)
     for name in ("access_token", "refresh_token", "client_secret"):
         assert ch.credentials[name] not in caplog_all.text
+
+
+def test_token_answers_keep_the_rotated_pair_and_a_sane_lifetime():
+    platform = BilibiliPlatform()
+    request = httpx.Request("POST", f"{OAUTH}/x/account-oauth2/v1/refresh_token")
+
+    def token(data):
+        return platform.token_from(httpx.Response(200, json={"code": 0, "message": "0", "ttl": 1,
+                                                             "data": data}, request=request),
+                                   channel(), previous=None)
+
+    pair = {"access_token": "acc-new-00000001", "refresh_token": "ref-new-00000001"}
+    fresh = token({**pair, "expires_in": 2592000})
+    assert (fresh.value, fresh.refresh_token, fresh.expires_in) == (
+        "acc-new-00000001", "ref-new-00000001", 2592000.0)
+    assert token({**pair, "expires_in": "soon"}).expires_in is None      # used until refused
+    assert token({**pair, "expires_in": 10**12}).expires_in is None
+    with pytest.raises(gm.PlatformError, match="refresh_token"):         # a pair, or nothing
+        token({"access_token": "acc-new-00000001", "expires_in": 60})

@@ -380,8 +380,9 @@ def _settled(archive: Mapping[str, Any]) -> bool:
 def _article_html(post: Post) -> tuple[str, list[str]]:
     """The article's HTML and the image sources left out of it.
 
-    Images must be URLs from the 专栏 image-upload API, whose path the fact
-    sheet does not give, so none can be sent.
+    The content's format is unverified on the fact sheet: HTML is sent (the
+    editor's format). Images must be URLs from the 专栏 image-upload API,
+    whose path the sheet does not give, so none can be sent.
     """
     html = wordpress_html(post.body or "", post.body_format)
     dropped: list[str] = []
@@ -667,6 +668,8 @@ class BilibiliPlatform(BasePlatform):
                             self.name, channel.account, video.filename)
             else:
                 return token, True
+        # utype "0": chunked, allowed at any size. "1" (a file up to 100 MB in one
+        # request) needs the single-file upload path, which the sheet marks unverified.
         answer = yield from self.call(channel, "POST", "/arcopen/fn/archive/video/init",
                                       json={"name": name, "utype": "0"}, safe=True, creates=False,
                                       expect=("data.upload_token",))
@@ -902,7 +905,12 @@ class BilibiliPlatform(BasePlatform):
 
     def token_from(self, response: httpx.Response, channel: Channel, *,
                    previous: Token | None) -> Token:
-        """``data{access_token, refresh_token, expires_in}``: the new pair replaces the old."""
+        """``data{access_token, refresh_token, expires_in}``: the new pair replaces the old.
+
+        The lifetimes are whatever ``expires_in`` says (the sheet marks their
+        values unverified); a missing or absurd one leaves the token to be
+        used until Bilibili refuses it.
+        """
         body = self.answer(response, channel, expect=("data.access_token", "data.refresh_token"))
         data = body["data"]
         expires = data.get("expires_in")
