@@ -298,6 +298,20 @@ def test_a_url_cover_is_fetched_without_credentials(api, video):
     assert not any(h.startswith("x-bili-") or h == "access-token" for h in download.headers)
 
 
+def test_a_url_cover_is_judged_by_its_bytes_once_fetched(api, video):
+    api.get("https://img.example.org/cover?id=5").mock(
+        return_value=httpx.Response(200, content=sample_image()))
+    post = video_post(video)
+    post = gm.Post(title=post.title, tags=post.tags, media=post.media,
+                   cover=gm.Media.from_url("https://img.example.org/cover?id=5"))  # no type by name
+    assert problems(post) == []
+    gif = gm.Post(title=post.title, tags=post.tags, media=post.media,
+                  cover=gm.Media.from_url("https://img.example.org/cover.gif"))
+    assert rules(gif) == ["bilibili.cover.type"]
+    with client(api) as c:
+        assert c.publish(post, channel()).state == "published"
+
+
 def test_a_url_cover_too_small_is_refused_before_any_upload(api, video):
     api.get("https://img.example.org/cover.jpg").mock(return_value=httpx.Response(200, content=COVER_JPEG))
     post = video_post(video)

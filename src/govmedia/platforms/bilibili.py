@@ -557,9 +557,11 @@ class BilibiliPlatform(BasePlatform):
         size = len(data) if data is not None else _size(cover)
         name = f"cover {cover.filename!r}"
         problems: list[Problem] = []
+        mime = cover.mime_type.lower()
+        # A URL is judged by its bytes once fetched; here only a type it names.
         kind = image_type(head) if head is not None else {
-            "image/jpeg": "jpeg", "image/png": "png"}.get(cover.mime_type.lower())
-        if kind not in COVER_TYPES:
+            "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/png": "png"}.get(mime)
+        if kind not in COVER_TYPES and (head is not None or mime.startswith("image/")):
             problems.append(self.rule("bilibili.cover.type").problem(
                 f"{name} is {kind or cover.mime_type}; Bilibili takes jpeg or png"))
         if size is not None and size > COVER_MAX_BYTES:
