@@ -465,7 +465,7 @@ def token_ops(pipeline: Pipeline, op: GetToken, store: TokenStore) -> Ops[Token]
             token = yield from pipeline.run_flow(platform, channel, platform.refresh(channel, current),
                                                  auth=False)
         except AuthError as exc:
-            raise exc.evolve(hint=(
+            raise exc.evolve(hint=platform.auth.renew_hint or (
                 "The refresh token was refused (expired, revoked or already used): authorise "
                 "the account again in the browser and put the new tokens in its credentials."
             )) from exc

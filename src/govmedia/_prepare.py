@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from govmedia.content.checks import load_checks
+from govmedia.content.media import media_problems
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError
 from govmedia.journal import Journal
@@ -105,6 +106,8 @@ class Preparer:
             outgoing = fit_post(outgoing, platform.name,
                                 limit=limit if isinstance(limit, int) else None)
         problems.extend(platform.validate(outgoing, channel))
+        # Media bytes are sniffed, not trusted by name.
+        problems.extend(media_problems(outgoing))
         if self.checks:
             problems.extend(self.checks(outgoing, channel))
         return Prepared(platform, outgoing, problems)

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
@@ -32,17 +33,16 @@ from govmedia._pipeline import (
     Track,
     Upload,
     cached_token,
-    derive_key,
     token_ops,
 )
 from govmedia._prepare import Preparer
 from govmedia._secrets import install_log_filters
 from govmedia.content.screen import Screen
-from govmedia.errors import ConfigError, GovMediaError, ValidationError
-from govmedia.fanout import FanOut, Mode, Progress
-from govmedia.journal import Journal
+from govmedia.errors import ConfigError, GovMediaError
+from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
+from govmedia.journal import Journal, default_journal_path
 from govmedia.matrix import Matrix
-from govmedia.model import Channel, Metrics, Post, Problem, Receipt
+from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
 from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
@@ -61,7 +61,7 @@ _sleep = time.sleep  # module-level so tests can watch the waits
 class _BaseClient:
     """Options, the preparer, the pipeline and the token store shared by both clients."""
 
-    def __init__(
+    def __init__(  # noqa: C901 - one check per option
         self,
         *,
         retry: RetryPolicy | None = None,
@@ -69,7 +69,7 @@ class _BaseClient:
         concurrency: int = 16,
         timeout: float | httpx.Timeout | None = None,
         require_approvals: int = 0,
-        journal: str | os.PathLike[str] | Journal | None = None,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
     ) -> None:
@@ -94,18 +94,38 @@ class _BaseClient:
             self.timeout = timeout
         else:
             self.timeout = httpx.Timeout(timeout)
-        self._own_journal = journal is not None and not isinstance(journal, Journal)
-        if journal is None or isinstance(journal, Journal):
-            self.journal = journal
-        elif isinstance(journal, (str, os.PathLike)):
-            self.journal = Journal(journal)
-        else:
-            raise ConfigError(f"journal must be a path or a gm.Journal, got {journal!r}")
+        # The journal's path is read now (DESIGN: `journal=None` means the
+        # default as it is when the client is made); the file is opened on
+        # first use, so a client that only checks posts creates nothing.
+        self._journal: Journal | None = None
+        self._journal_path: Path | None = None
+        if isinstance(journal, Journal):
+            self._journal = journal
+        elif journal is None or journal is True:
+            self._journal_path = default_journal_path()
+        elif isinstance(journal, str | os.PathLike):
+            self._journal_path = Path(journal)
+        elif journal is not False:
+            raise ConfigError(
+                f"journal must be a path, a gm.Journal, None (the default) or False (off), "
+                f"got {journal!r}")
+        self._own_journal = self._journal_path is not None
         self._limiter = RateLimiter(rate_limits)
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
                                   journal=lambda: self.journal, on_platform=self._platform_added)
         self._tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
+
+    @property
+    def journal(self) -> Journal | None:
+        """The journal this client records fan-outs in (opened on first use), or ``None`` when off.
+
+        By default the one at `govmedia.journal.default_journal_path`, shared by
+        every client and the CLI of the same user.
+        """
+        if self._journal is None and self._journal_path is not None:
+            self._journal = Journal(self._journal_path)
+        return self._journal
 
     def _platform_added(self, platform: BasePlatform) -> None:
         """A platform's default rate limits apply where the user set none for the same key."""
@@ -129,15 +149,27 @@ class _BaseClient:
     def _problems(self, post: Post, channel: Channel) -> list[Problem]:
         return self._preparer.prepare(post, channel).problems
 
-    def _publish_ops(self, post: Post, channel: Channel) -> Ops[Receipt]:
-        prepared = self._preparer.prepare(post, channel)
-        if prepared.problems:
-            self._preparer.audit_refusal(post, channel, prepared.problems)
-            raise ValidationError(prepared.problems, platform=channel.platform,
-                                  account=channel.account)
-        key = derive_key(post.key, channel.platform, channel.account)
-        platform = prepared.platform
-        return self._pipeline.run_flow(platform, channel, platform.publish(prepared.post, channel, key))
+    def _single(self, post: Post, channel: Channel) -> tuple[FanOut, Item]:
+        """A run of one delivery: `publish` is exactly-once through the journal too."""
+        if not isinstance(post, Post):
+            raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
+        self._preparer.platform(channel)  # ConfigError for an unusable channel, before any run
+        run = FanOut(self._preparer, self._pipeline, post, [channel], mode="broadcast",
+                     dry_run=False, progress=None, journal=self.journal)
+        item = run.next_item()
+        assert item is not None
+        return run, item
+
+    @staticmethod
+    def _receipt_of(run: FanOut, delivery: Delivery) -> Receipt:
+        """The receipt of a one-delivery run, or its error raised."""
+        run.report()
+        if delivery.receipt is not None and delivery.state in ("published", "skipped"):
+            return delivery.receipt
+        if delivery.error is not None:
+            raise delivery.error
+        raise GovMediaError(f"{delivery.channel.id}: the journal shows this post published, but "
+                            "without a receipt to give back")
 
     def _receipt_ops(self, receipt: Receipt, action: str) -> Ops[Any]:
         if not isinstance(receipt, Receipt):
@@ -151,7 +183,7 @@ class _BaseClient:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
         run = FanOut(self._preparer, self._pipeline, post, target, mode=mode, dry_run=dry_run,
-                     progress=progress, journal=self.journal)
+                     progress=progress, journal=None if dry_run else self.journal)
         return run, max(1, min(concurrency or self.concurrency, len(run)))
 
     @staticmethod
@@ -173,8 +205,9 @@ class _BaseClient:
         return targets
 
     def _close_journal(self) -> None:
-        if self._own_journal and self.journal is not None:
-            self.journal.close()
+        if self._own_journal and self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
 
 def _finished(decision: Any) -> Any:
@@ -267,7 +300,12 @@ class Client(_BaseClient):
             PlatformError: the platform refused, or `DeliveryUnknown` where the
                 post may or may not be live.
         """
-        return self._drive(self._publish_ops(post, channel))
+        run, item = self._single(post, channel)
+        decision = run.decide(item)
+        if isinstance(decision, Attempt):
+            decision = self._drive(run.deliver(decision), run)
+        run.record(item.index, item.role, decision)
+        return self._receipt_of(run, decision)
 
     def delete(self, receipt: Receipt) -> None:
         """Remove a published post."""
@@ -363,7 +401,7 @@ class Client(_BaseClient):
 
     # ----------------------------------------------------------- driver
 
-    def _drive(self, ops: Ops[T]) -> T:
+    def _drive(self, ops: Ops[T], run: FanOut | None = None) -> T:  # noqa: C901, PLR0912 - an op each
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -385,8 +423,21 @@ class Client(_BaseClient):
                 except GovMediaError as exc:
                     error = exc
             elif isinstance(op, Claim):
-                value = True  # outside a fan-out there is no journal to claim in
-            elif not isinstance(op, Record | Upload):  # pragma: no cover
+                if run is None:
+                    value = True  # outside a run there is no journal to claim in
+                else:
+                    try:
+                        value = run.claim_rows([op.track.context], [op.track.progress])[0]
+                    except GovMediaError as exc:
+                        error = exc
+            elif isinstance(op, Record):
+                if run is not None and run.journal is not None:
+                    run.journal.record(run.post.key, op.track.context.channel,
+                                       op.checkpoint.stage, op.checkpoint.data)
+            elif isinstance(op, Upload):
+                if run is not None:
+                    run.uploaded(op.track.context, op.event)
+            else:  # pragma: no cover
                 raise TypeError(op)
 
     def _send(self, request: httpx.Request) -> httpx.Response:
@@ -464,7 +515,12 @@ class AsyncClient(_BaseClient):
 
     async def publish(self, post: Post, channel: Channel) -> Receipt:
         """Publish *post* on *channel*; see `Client.publish`."""
-        return await self._engine.drive(self._publish_ops(post, channel))
+        run, item = self._single(post, channel)
+        decision = run.decide(item)
+        if isinstance(decision, Attempt):
+            decision = await self._engine.drive(run.deliver(decision), run)
+        run.record(item.index, item.role, decision)
+        return self._receipt_of(run, decision)
 
     async def delete(self, receipt: Receipt) -> None:
         """Remove a published post."""

@@ -28,6 +28,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -42,7 +43,7 @@ from govmedia._secrets import mask
 from govmedia.errors import ConfigError, GovMediaError, JournalError, PlatformError
 from govmedia.model import Channel, Receipt
 
-__all__ = ["Journal", "JournalEntry", "RunInfo"]
+__all__ = ["Journal", "JournalEntry", "RunInfo", "default_journal_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -147,6 +148,35 @@ def _host() -> str:
 
 
 _HOST = _host()
+
+
+def default_journal_path() -> Path:
+    r"""Where the journal lives unless a client is told otherwise.
+
+    ``$GOVMEDIA_JOURNAL`` when set; else ``journal.db`` in govmedia's folder of
+    the user's data directory (``$XDG_DATA_HOME/govmedia`` or
+    ``~/.local/share/govmedia`` on Linux, ``~/Library/Application Support/govmedia``
+    on macOS, ``%LOCALAPPDATA%\\govmedia`` on Windows). The library and the CLI
+    use the same one, so a notebook and a shell share one history.
+
+    Example:
+        >>> import os
+        >>> from govmedia.journal import default_journal_path
+        >>> os.environ["GOVMEDIA_JOURNAL"] = "/srv/govmedia/journal.db"
+        >>> str(default_journal_path())
+        '/srv/govmedia/journal.db'
+    """
+    configured = os.environ.get("GOVMEDIA_JOURNAL")
+    if configured:
+        return Path(configured).expanduser()
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "govmedia" / "journal.db"
 
 
 def _now() -> str:

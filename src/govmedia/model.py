@@ -13,13 +13,16 @@ import json
 import mimetypes
 import os
 import pathlib
+import stat
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, BinaryIO, ClassVar, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
 from govmedia._frozen import FrozenMap
 from govmedia._secrets import Credentials, harvest, mask, mask_data
+from govmedia._sniff import HEAD_SIZE, kind_of, sniff
 from govmedia.errors import ConfigError, GovMediaError
 
 __all__ = [
@@ -153,9 +156,46 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 # --------------------------------------------------------------------------- media
 
 
-def _guess_kind(mime_type: str) -> str:
-    major = mime_type.split("/", 1)[0]
-    return major if major in ("image", "video", "audio") else "file"
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+# Non-blocking so that opening a FIFO never waits for a writer; a regular file
+# reads the same either way.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_BINARY", 0))
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open *path* for reading if it is a regular file (symlinks followed), else `ConfigError`.
+
+    The type is checked on the open file, so a file swapped for a FIFO or a
+    device between a check and the read is refused too; nothing blocks.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or exc
+        raise _fail("Media", "path", f"cannot read {str(path)!r}: {reason}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+        raise _fail("Media", "path", f"{str(path)!r} is {what}, not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _url_filename(url: str) -> str:
+    # Only the path names the file: a query or a "#.png" fragment says nothing
+    # about what the server will send.
+    try:
+        path = urlsplit(url).path
+    except ValueError as exc:
+        raise _fail("Media", "url", f"is not a valid URL: {exc}") from None
+    name = unquote(path.rsplit("/", 1)[-1])
+    name = "".join("_" if ch in "/\\" or not ch.isprintable() else ch for ch in name).strip()
+    return name if name.strip(".") else "media"
 
 
 @_masked_repr
@@ -188,12 +228,17 @@ class Media(_Strict):
     @property
     def kind(self) -> str:
         """``"image"``, ``"video"``, ``"audio"`` or ``"file"``, from the MIME type."""
-        return _guess_kind(self.mime_type)
+        return kind_of(self.mime_type)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, alt: str | None = None,
                   mime_type: str | None = None) -> Media:
-        """Attach a local file; it must exist and be readable now.
+        """Attach a local file; it must be a regular file (not a FIFO, device or directory).
+
+        The MIME type comes from *mime_type*, else the name, else the first
+        bytes. Whether the bytes are what the name says is judged by
+        ``client.check`` (problem ``bad_media``) and again when the bytes are
+        read for upload.
 
         Example:
             >>> import govmedia as gm
@@ -205,16 +250,12 @@ class Media(_Strict):
         if not isinstance(path, str | os.PathLike):
             raise _fail("Media", "path", f"must be a path, got {type(path).__name__}")
         p = pathlib.Path(path)
-        try:
-            with p.open("rb"):
-                pass
-            size = p.stat().st_size
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            reason = getattr(exc, "strerror", None) or exc
-            raise _fail("Media", "path", f"cannot read {str(p)!r}: {reason}") from None
-        if p.is_dir():
-            raise _fail("Media", "path", f"{str(p)!r} is a directory")
-        mime = mime_type or mimetypes.guess_type(p.name)[0] or "application/octet-stream"
+        with open_regular(p) as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(HEAD_SIZE)
+        found = sniff(head)
+        mime = (mime_type or mimetypes.guess_type(p.name)[0]
+                or (found.mime_type if found else "application/octet-stream"))
         return cls(mime_type=mime, filename=p.name, size=size, path=str(p), alt=alt)
 
     @classmethod
@@ -229,10 +270,22 @@ class Media(_Strict):
     @classmethod
     def from_url(cls, url: str, *, alt: str | None = None, mime_type: str | None = None,
                  size: int | None = None) -> Media:
-        """Refer to a file on the web; platforms that need bytes fetch it at publish time."""
+        """Refer to a file on the web; platforms that need bytes fetch it at publish time.
+
+        The file name and MIME type come from the URL's path only: neither
+        the query nor the fragment can make a URL look like an image. The
+        fetched bytes are sniffed before they are uploaded anywhere.
+
+        Example:
+            >>> import govmedia as gm
+            >>> gm.Media.from_url("http://169.254.169.254/latest/meta-data#.png").mime_type
+            'application/octet-stream'
+            >>> gm.Media.from_url("https://cdn.example/img/%E5%9B%BE.png?w=640").filename
+            '图.png'
+        """
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise _fail("Media", "url", f"must be an http(s) URL, got {url!r}")
-        name = url.rsplit("/", 1)[-1].split("?", 1)[0] or "media"
+        name = _url_filename(url)
         mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         return cls(mime_type=mime, filename=name, size=size, url=url, alt=alt)
 
@@ -241,7 +294,8 @@ class Media(_Strict):
         if self.data is not None:
             return self.data
         if self.path is not None:
-            return pathlib.Path(self.path).read_bytes()
+            with open_regular(self.path) as f:
+                return f.read()
         raise _fail("Media", "url", "URL media has no local bytes; fetch it first")
 
     def _identity(self, *, alt: bool) -> dict[str, Any]:
@@ -297,8 +351,11 @@ def _problems(value: Iterable[Problem]) -> tuple[Problem, ...]:
 
 def _file_sha256(path: str) -> str:
     # A 4 GB video must not be read into memory to be hashed.
-    with pathlib.Path(path).open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    with open_regular(path) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _digest(payload: Mapping[str, Any]) -> str:

@@ -130,3 +130,14 @@ def test_fit_never_exceeds_the_limit(text, platform, limit, with_link):
 def test_fit_for_always_passes_check_length(text, platform):
     out = fit_for(text * 20, platform, keep=("https://example.org/n/1.html",))
     assert check_length(out, platform) == []
+
+
+def test_fit_post_adds_no_topics_to_weibos_text():
+    # shared/platforms/weibo.md: statuses/share refuses #话题#, so fit must not add tags there.
+    from govmedia.content.fit import fit_post
+    from govmedia.model import Post
+
+    post = Post(text="央企" * 100, tags=("国企改革",))
+    assert "#" not in fit_post(post, "weibo").text
+    assert fit_post(Post(text="央企", tags=("国企改革",)), "weibo").text == "央企"
+    assert fit_post(Post(text="央企", tags=("国企改革",)), "x").text == "央企 #国企改革"

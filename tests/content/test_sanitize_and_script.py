@@ -44,20 +44,27 @@ def test_wordpress_html_from_each_body_format():
         wordpress_html("x", "docx")
 
 
+def _without(monkeypatch, module):
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # the next import raises ImportError
+
+
 def test_missing_optional_dependency_says_which_extra(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_nh3(name, *args, **kwargs):
-        if name == "nh3":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_nh3)
-    monkeypatch.delitem(__import__("sys").modules, "nh3", raising=False)
+    _without(monkeypatch, "markdownify")
     with pytest.raises(ConfigError, match=r"govmedia\[content\]"):
+        html_to_markdown("<b>x</b>")
+
+
+def test_the_sanitizer_is_no_extra_and_never_skipped(monkeypatch):
+    from govmedia.content import sanitize
+
+    sanitize._cleaner.cache_clear()
+    _without(monkeypatch, "nh3")
+    with pytest.raises(ConfigError, match="dependency of govmedia"):
         sanitize_html("<b>x</b>")
+    monkeypatch.undo()
+    sanitize._cleaner.cache_clear()
 
 
 # ------------------------------------------------------------------ script

@@ -222,7 +222,8 @@ def test_a_published_article_found_in_the_publish_records_is_not_made_again(tmp_
         draft = fake.posts("gh_done")[0]
         client._drive(client._pipeline.run_flow(  # the platform's own submit-and-wait
             client._platform(ch), ch,
-            client._platform(ch)._finish(draft["media_id"], ch, _opts(ch), {"media_id": draft["media_id"]})))
+            client._platform(ch)._finish(draft["media_id"], ch, _opts(ch), {"media_id": draft["media_id"]},
+                                         "gm-key")))
     with gm.Client(http=sandbox.client(), journal=journal, retry=FAST) as client:
         report = client.fan_out(sample_post(), [ch])
     assert report.deliveries[0].state == "published"
@@ -361,3 +362,34 @@ def test_async_fan_out_raises_the_journal_error_too(tmp_path):
 
     with pytest.raises(gm.JournalError):
         anyio.run(main)
+
+
+# --------------------------------------------------------------------- the journal by default
+
+
+def test_the_journal_is_on_by_default_and_each_test_has_its_own(govmedia_journal):
+    """A notebook cell run twice publishes once: the default journal remembers it."""
+    sandbox = Sandbox(platforms=["webhook"])
+    channels = _members(sandbox, 3)
+    post = gm.Post(text="国资小新：发布会")
+    with gm.Client(http=sandbox.client()) as client:
+        first = client.fan_out(post, channels)
+        again = client.fan_out(post, channels)
+        assert client.journal.path == str(govmedia_journal)
+    assert first.summary() == {"published": 3} and again.summary() == {"skipped": 3}
+    assert len(sandbox["webhook"].posts()) == 3
+
+
+def test_journal_false_turns_it_off_and_a_dry_run_creates_no_file(govmedia_journal):
+    sandbox = Sandbox(platforms=["webhook"])
+    post = gm.Post(text="通知")
+    channels = _members(sandbox, 2)
+    with gm.Client(http=sandbox.client()) as client:
+        client.fan_out(post, channels, dry_run=True)
+    assert not govmedia_journal.exists()
+    with gm.Client(http=sandbox.client(), journal=False) as client:
+        assert client.journal is None
+        first = client.fan_out(post, channels)
+        second = client.fan_out(post, channels)   # sent again: nothing remembers the first
+    assert first.summary() == second.summary() == {"published": 2}
+    assert len(sandbox["webhook"].requests()) == 4 and not govmedia_journal.exists()

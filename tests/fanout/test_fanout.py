@@ -146,7 +146,7 @@ async def test_async_fan_out_matches_sync(sandbox):
     chs = members(sandbox, 10)
     sandbox["webhook"].inject("server_error", path="/member7$", times=10)
     async with gm.AsyncClient(http=sandbox.async_client(), retry=gm.RetryPolicy.testing(),
-                              concurrency=4) as c:
+                              concurrency=4, journal=False) as c:
         report = await c.fan_out(POST, chs)
         again = await c.fan_out(POST, gm.Matrix(hub=chs[0], members=chs[1:]), mode="amplify")
     assert report.summary() == {"published": 9, "failed": 1}

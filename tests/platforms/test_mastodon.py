@@ -357,13 +357,13 @@ async def test_async_publish_with_media():
 @respx.mock
 def test_url_media_is_fetched_without_the_token(respx_mock, client):
     fetch = respx_mock.get("https://cdn.example/chart.png").respond(
-        200, content=b"\x89PNG-bytes", headers={"Content-Type": "image/png"})
+        200, content=b"\x89PNG\r\n\x1a\n-bytes", headers={"Content-Type": "image/png"})
     upload = respx_mock.post(f"{BASE}/api/v2/media").respond(200, json=media_payload())
     respx_mock.post(f"{BASE}/api/v1/statuses").respond(200, json=status_payload())
     media = gm.Media.from_url("https://cdn.example/chart.png", alt="图表")
     client.publish(gm.Post(text="x", media=[media]), channel())
     assert "Authorization" not in fetch.calls.last.request.headers
-    assert b"\x89PNG-bytes" in upload.calls.last.request.content
+    assert b"\x89PNG\r\n\x1a\n-bytes" in upload.calls.last.request.content
 
 
 @respx.mock

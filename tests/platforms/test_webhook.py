@@ -81,7 +81,7 @@ def test_retries_keep_the_id_and_re_sign_each_attempt():
 @respx.mock
 def test_the_id_is_stable_across_runs_and_differs_per_account():
     route = respx.post(URL).mock(return_value=httpx.Response(200))
-    with gm.Client() as client:
+    with gm.Client(journal=False) as client:  # without a journal, a second run sends again
         client.publish(POST, channel())
         client.publish(POST, channel())
         client.publish(POST, gm.Channel(platform="webhook", account="other", options={"url": URL}))
@@ -137,3 +137,12 @@ def test_channel_checks():
             client.check(POST, gm.Channel(platform="webhook", account="x", options={"url": URL},
                                           credentials={"token": "abc"}))
         assert client.check(POST, channel()) == []
+
+
+@respx.mock
+def test_publish_twice_with_the_journal_sends_once_and_gives_back_the_receipt():
+    route = respx.post(URL).mock(return_value=httpx.Response(200))
+    with gm.Client() as client:
+        first = client.publish(POST, channel())
+        again = client.publish(POST, channel())   # a notebook cell run twice
+    assert route.call_count == 1 and again.remote_id == first.remote_id

@@ -707,3 +707,86 @@ def test_the_access_token_never_reaches_a_log_record_or_an_error(sandbox, caplog
         assert not any(secret in m for m in messages)
         assert secret not in str(caught.value) and secret not in repr(caught.value)
 
+
+
+# --------------------------------------------------------------------------- mass send
+
+
+def test_mass_send_pushes_the_draft_with_the_delivery_key_as_clientmsgid():
+    sandbox = Sandbox(platforms=["wechat_oa"])
+    fake = sandbox["wechat_oa"]
+    ch = sandbox.channel("wechat_oa", "gh_mass", mass_send=True)
+    with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as client:
+        receipt = client.publish(sample_post(), ch)
+    (sent,) = fake.mass_sends.values()
+    assert receipt.state == "pending" and receipt.remote_id == str(sent["msg_id"])
+    assert sent["clientmsgid"].startswith("gm-") and receipt.raw["mass_send"] is True
+    assert fake.requests("/cgi-bin/freepublish/submit") == []
+
+
+def test_a_lost_mass_send_answer_is_resent_and_the_repeat_is_recognised():
+    """45065: the same clientmsgid was sent before; the answer names the first msg_id."""
+    sandbox = Sandbox(platforms=["wechat_oa"])
+    fake = sandbox["wechat_oa"]
+    ch = sandbox.channel("wechat_oa", "gh_mass2", mass_send=True)
+    fake.inject("timeout_after", path="/cgi-bin/message/mass/sendall")
+    with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as client:
+        receipt = client.publish(sample_post(), ch)
+    assert len(fake.requests("/cgi-bin/message/mass/sendall")) == 2
+    assert len(fake.mass_sends) == 1
+    assert receipt.remote_id == str(next(iter(fake.mass_sends.values()))["msg_id"])
+
+
+@respx.mock(base_url=BASE)
+def test_mass_send_request_shape_and_45066_waits_a_minute(respx_mock, monkeypatch):
+    waits = []
+    import govmedia.client as client_module
+
+    monkeypatch.setattr(client_module, "_sleep", waits.append)
+    respx_mock.post("/cgi-bin/stable_token").mock(return_value=wx({"access_token": TOKEN, "expires_in": 7200}))
+    respx_mock.post("/cgi-bin/material/add_material").mock(return_value=wx({"media_id": THUMB_ID, "url": IMG_URL}))
+    respx_mock.post("/cgi-bin/media/uploadimg").mock(return_value=wx({"url": IMG_URL}))
+    respx_mock.post("/cgi-bin/draft/add").mock(return_value=wx({"media_id": DRAFT_ID}))
+    sendall = respx_mock.post("/cgi-bin/message/mass/sendall").mock(side_effect=[
+        error(45066, "clientmsgid retry too fast"),
+        wx({"errcode": 0, "errmsg": "send job submission success", "msg_id": 1000000001,
+            "msg_data_id": 2247483647}),
+    ])
+    with gm.Client(retry=gm.RetryPolicy()) as client:
+        receipt = client.publish(sample_post(), channel(mass_send=True))
+    body = json.loads(sendall.calls[0].request.content)
+    assert body["filter"] == {"is_to_all": True} and body["msgtype"] == "mpnews"
+    assert body["mpnews"] == {"media_id": DRAFT_ID} and body["clientmsgid"].startswith("gm-")
+    assert json.loads(sendall.calls[1].request.content)["clientmsgid"] == body["clientmsgid"]
+    assert waits == [60]
+    assert (receipt.remote_id, receipt.raw["msg_data_id"], receipt.state) == ("1000000001", "2247483647", "pending")
+
+
+def test_a_second_mass_send_on_the_same_day_is_a_quota():
+    sandbox = Sandbox(platforms=["wechat_oa"])
+    ch = sandbox.channel("wechat_oa", "gh_mass3", mass_send=True)
+    with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as client:
+        client.publish(sample_post(), ch)
+        with pytest.raises(gm.DeliveryUnknown) as info:  # after draft/add: in doubt, with its ids
+            client.publish(gm.Post(title="第二篇", body="正文", cover=sample_post().cover), ch)
+    assert info.value.code == 45028 and info.value.known.get("media_id")
+
+
+def test_mass_sent_articles_are_not_deleted_by_guess():
+    ch = channel(mass_send=True)
+    receipt = gm.Receipt(channel=ch, remote_id="1000000001", state="pending", raw={"mass_send": True})
+    with pytest.raises(gm.ConfigError, match="群发记录"):
+        next(WeChatOAPlatform().delete(receipt))
+
+
+def test_a_rerun_after_a_failed_mass_send_sends_that_draft_with_the_same_clientmsgid(tmp_path):
+    sandbox = Sandbox(platforms=["wechat_oa"])
+    fake = sandbox["wechat_oa"]
+    ch = sandbox.channel("wechat_oa", "gh_mass4", mass_send=True)
+    fake.inject("timeout_after", path="/cgi-bin/message/mass/sendall", times=4)  # every attempt of run 1
+    with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing(), journal=tmp_path / "j.db") as client:
+        first = client.fan_out(sample_post(), [ch])
+        second = client.fan_out(sample_post(), [ch])
+    assert first.deliveries[0].state == "unknown"
+    assert second.deliveries[0].state == "published" and second.deliveries[0].receipt.state == "pending"
+    assert len(fake.drafts) == 1 and len(fake.mass_sends) == 1   # one draft, one send

@@ -26,6 +26,11 @@ def resp(status=429, headers=None, json=None):
     (resp(headers={"X-RateLimit-Reset": "2023-11-14T22:13:20.500000Z", "X-RateLimit-Remaining": "0"}), 0.5),
     # X: x-rate-limit-reset is Unix seconds
     (resp(headers={"x-rate-limit-reset": str(int(NOW + 900))}), 900.0),
+    # Bluesky's PDS: unprefixed RateLimit-Reset in Unix seconds (shared/platforms/bluesky.md)
+    (resp(headers={"RateLimit-Limit": "3000", "RateLimit-Remaining": "0",
+                   "RateLimit-Reset": str(int(NOW + 42)), "RateLimit-Policy": "3000;w=300"}), 42.0),
+    (resp(status=400, headers={"RateLimit-Reset": str(int(NOW + 42)), "RateLimit-Remaining": "0"}), 42.0),
+    (resp(status=400, headers={"RateLimit-Reset": str(int(NOW + 42)), "RateLimit-Remaining": "7"}), None),
     (resp(status=200, headers={"X-RateLimit-Reset": "2023-11-14T22:14:20Z", "X-RateLimit-Remaining": "10"}), None),
     (resp(json={"error": "Too many requests"}), None),
 ])
@@ -52,3 +57,25 @@ def test_policy_is_a_value_object():
     assert policy.with_options(attempts=2).attempts == 2 and policy.attempts == 4
     with pytest.raises(ValueError):
         gm.RetryPolicy(attempts=0)
+
+
+# X: on a 429 whose 24-hour posting cap is spent, the cap's reset is the wait,
+# not the 15-minute window's (shared/platforms/x.md: headers undocumented, unverified).
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"x-rate-limit-reset": str(int(NOW + 60)), "x-user-limit-24hour-remaining": "0",
+      "x-user-limit-24hour-reset": str(int(NOW + 7200))}, 7200.0),
+    ({"x-rate-limit-reset": str(int(NOW + 60)), "x-app-limit-24hour-remaining": "0",
+      "x-app-limit-24hour-reset": str(int(NOW + 3600))}, 3600.0),
+    # a cap with requests left does not count; the window does
+    ({"x-rate-limit-reset": str(int(NOW + 60)), "x-user-limit-24hour-remaining": "17",
+      "x-user-limit-24hour-reset": str(int(NOW + 7200))}, 60.0),
+    # the cap alone, the window header missing
+    ({"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(int(NOW + 500))}, 500.0),
+])
+def test_x_24_hour_cap_spent_is_waited_for(headers, expected):
+    assert retry_after_from(resp(headers=headers), now=NOW) == pytest.approx(expected)
+
+
+def test_x_24_hour_cap_headers_on_a_success_ask_for_no_wait():
+    headers = {"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(int(NOW + 500))}
+    assert retry_after_from(resp(status=201, headers=headers), now=NOW) is None

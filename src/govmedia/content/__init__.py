@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from govmedia.content.facets import RichText, find_mentions, rich_text
     from govmedia.content.fit import fit, fit_for, fit_post
     from govmedia.content.hashtags import hashtag, render_tags, tag_line, weibo_topics
+    from govmedia.content.integrity import body_problems
     from govmedia.content.length import count_mastodon, graphemes, truncate_graphemes
     from govmedia.content.markup import short_text, to_html, to_plain
-    from govmedia.content.sanitize import html_to_markdown, sanitize_html, wordpress_html
+    from govmedia.content.media import media_problems
+    from govmedia.content.sanitize import html_to_markdown, safe_html, sanitize_html, wordpress_html
     from govmedia.content.screen import Hit, Screen
     from govmedia.content.script import convert as convert_script
     from govmedia.content.script import convert_post
@@ -50,6 +52,7 @@ __all__ = [
     "LengthRule",
     "RichText",
     "Screen",
+    "body_problems",
     "check_length",
     "convert_post",
     "convert_script",
@@ -69,9 +72,11 @@ __all__ = [
     "hashtag",
     "html_to_markdown",
     "load_checks",
+    "media_problems",
     "render_tags",
     "rich_text",
     "rules_for",
+    "safe_html",
     "sanitize_html",
     "short_text",
     "tag_line",
@@ -97,6 +102,7 @@ _HOME = {
     "RULES": ("govmedia.content.counting", "RULES"),
     "RichText": ("govmedia.content.facets", "RichText"),
     "Screen": ("govmedia.content.screen", "Screen"),
+    "body_problems": ("govmedia.content.integrity", "body_problems"),
     "check_length": ("govmedia.content.counting", "check_length"),
     "convert_post": ("govmedia.content.script", "convert_post"),
     "convert_script": ("govmedia.content.script", "convert"),
@@ -116,9 +122,11 @@ _HOME = {
     "hashtag": ("govmedia.content.hashtags", "hashtag"),
     "html_to_markdown": ("govmedia.content.sanitize", "html_to_markdown"),
     "load_checks": ("govmedia.content.checks", "load_checks"),
+    "media_problems": ("govmedia.content.media", "media_problems"),
     "render_tags": ("govmedia.content.hashtags", "render_tags"),
     "rich_text": ("govmedia.content.facets", "rich_text"),
     "rules_for": ("govmedia.content.counting", "rules_for"),
+    "safe_html": ("govmedia.content.sanitize", "safe_html"),
     "sanitize_html": ("govmedia.content.sanitize", "sanitize_html"),
     "short_text": ("govmedia.content.markup", "short_text"),
     "tag_line": ("govmedia.content.hashtags", "tag_line"),

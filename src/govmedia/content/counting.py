@@ -50,7 +50,6 @@ _X_SCALE = 100
 _X_DEFAULT_WEIGHT = 200
 _X_URL_WEIGHT = 23 * _X_SCALE
 _X_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-_X_MAX = 280
 
 _GRAPHEME = regex.compile(r"\X")
 # An emoji sequence (ZWJ family, skin tone, flag, keycap) is one grapheme
@@ -222,37 +221,12 @@ def count_utf8(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _bluesky_bytes(text: str) -> int:
-    return count_bluesky(text)[1]
-
-
-def _x_total(text: str) -> int:
-    return count_x(text)
-
-
-_X_SRC = "shared/platforms/x.md: twitter-text v3, max 280"
 _WX = "shared/platforms/wechat_oa.md: draft/add"
-_WB = "shared/platforms/weibo.md"
 _TG = "shared/platforms/telegram.md: Content limits"
 
 # Rules of platforms whose modules are not written yet; each moves to its
 # platform class (``rules``) when the platform is built, and this table goes.
 RULES: tuple[LengthRule, ...] = (
-    LengthRule(id="x.text.max_length", field="text", limit=_X_MAX, counter=_x_total,
-               unit="characters as X counts them (CJK 2, URL 23)", source=_X_SRC),
-    LengthRule(id="bluesky.text.max_graphemes", field="text", limit=300, counter=graphemes,
-               unit="graphemes", source="shared/platforms/bluesky.md: lexicon maxGraphemes"),
-    LengthRule(id="bluesky.text.max_bytes", field="text", limit=3000, counter=_bluesky_bytes,
-               unit="UTF-8 bytes", source="shared/platforms/bluesky.md: lexicon maxLength"),
-    LengthRule(id="weibo.text.max_length", field="text", limit=140, counter=count_weibo,
-               unit="characters as Weibo counts them (CJK 1, two ASCII 1)",
-               source=f"{_WB}: statuses/share status <=140 (ASCII rule unverified)"),
-    LengthRule(id="weibo_article.title.max_length", field="title", limit=32, counter=count_chars,
-               unit="characters", source=f"{_WB}: long article title"),
-    LengthRule(id="weibo_article.body.max_length", field="body", limit=90_000, counter=count_chars,
-               unit="characters", source=f"{_WB}: long article content"),
-    LengthRule(id="weibo_article.text.max_length", field="text", limit=1_900, counter=count_chars,
-               unit="characters", source=f"{_WB}: long article bound post"),
     LengthRule(id="telegram.text.max_length", field="text", limit=4096, counter=count_telegram,
                unit="characters (UTF-16 units)", source=_TG),
     LengthRule(id="telegram.caption.max_length", field="caption", limit=1024, counter=count_telegram,

@@ -206,7 +206,8 @@ def fit_post(post: Post, platform: str, *, limit: int | None = None) -> Post:
     if not rules_for(platform, "text"):
         return post
     text = short_text(post)
-    tags = tag_line(post.tags, platform)
+    # Weibo's short text goes to statuses/share, which refuses #话题#: no tags there.
+    tags = tag_line(post.tags, platform, endpoint="statuses/share" if platform == "weibo" else None)
     missing_tags = " ".join(t for t in tags.split() if t not in text)
     full = f"{text} {missing_tags}".strip() if missing_tags else text
     link = post.link if post.link and post.link in full else None

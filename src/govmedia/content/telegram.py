@@ -7,7 +7,9 @@ flattened: headings become bold lines, paragraphs blank-line separated text,
 list items ``•``/``1.`` lines, images their alt text, scripts and styles
 vanish; ``strong``/``em``/``ins``/``del``/``strike`` map to their Telegram tags,
 and ``&``, ``<`` and ``>`` in text are escaped. Links keep only ``http(s)``,
-``tg`` and ``mailto`` targets.
+``tg`` and ``mailto`` targets. The result passes the one sanitizer
+(`govmedia.content.sanitize.clean`, policy `TELEGRAM`) like every HTML that
+leaves govmedia.
 
 Example:
     >>> from govmedia.content.telegram import telegram_html
@@ -30,6 +32,8 @@ from html.parser import HTMLParser
 import regex
 from markdown_it import MarkdownIt
 
+from govmedia.content.markup import MAX_NESTING, guard_nesting
+from govmedia.content.sanitize import TELEGRAM, clean
 from govmedia.errors import ConfigError
 
 __all__ = ["telegram_html"]
@@ -45,8 +49,11 @@ _PARAGRAPHS = {"p", "div", "section", "article", "header", "footer", "main", "as
                "figcaption", "dl", "dd", "dt", "address", "details", "summary", "table",
                "thead", "tbody", "tfoot", "caption"}
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+# Removed with their content: what a reader never sees as text, and SVG and
+# MathML, which the sanitizer removes whole (`govmedia.content.integrity`
+# reports text inside them). Forms, buttons and the like keep their text.
 _SKIP = {"script", "style", "head", "title", "template", "noscript", "iframe", "object",
-         "svg", "math", "select", "textarea", "button"}
+         "svg", "math"}
 _SAFE_HREF = regex.compile(r"^(?:https?://|tg://|mailto:)", regex.IGNORECASE)
 _LANGUAGE = regex.compile(r"^language-[\w+#.-]{1,32}$")
 _SPACES = regex.compile(r"\s+")
@@ -274,8 +281,10 @@ class _Converter(HTMLParser):
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     # Raw HTML in Markdown is shown as text, as everywhere in govmedia; ~~x~~ is
-    # the one extension Telegram has a tag for.
-    return MarkdownIt("commonmark", {"html": False}).enable("strikethrough")
+    # the one extension Telegram has a tag for. Over-deep nesting is flattened,
+    # never cut (see govmedia.content.markup).
+    md = MarkdownIt("commonmark", {"html": False, "maxNesting": MAX_NESTING})
+    return guard_nesting(md.enable("strikethrough"))
 
 
 def telegram_html(body: str, body_format: str = "markdown") -> str:
@@ -296,12 +305,16 @@ def telegram_html(body: str, body_format: str = "markdown") -> str:
         '<b>通知</b>\n\n请<tg-spoiler>保密</tg-spoiler>'
     """
     if body_format == "text":
-        return html.escape(body.strip(), quote=False)
-    if body_format == "markdown":
-        body = _markdown().render(body)
-    elif body_format != "html":
-        raise ConfigError(f"body_format must be markdown, html or text; got {body_format!r}")
-    converter = _Converter()
-    converter.feed(body)
-    converter.close()
-    return regex.sub(r"\n{3,}", "\n\n", converter.result())
+        out = html.escape(body.strip(), quote=False)
+    else:
+        if body_format == "markdown":
+            body = _markdown().render(body)
+        elif body_format != "html":
+            raise ConfigError(f"body_format must be markdown, html or text; got {body_format!r}")
+        converter = _Converter()
+        converter.feed(body)
+        converter.close()
+        out = regex.sub(r"\n{3,}", "\n\n", converter.result())
+    # Telegram knows only the &lt; &gt; &amp; &quot; entities: a no-break space
+    # goes as the character (a typed "&nbsp;" arrives escaped as "&amp;nbsp;").
+    return clean(out, TELEGRAM).replace("&nbsp;", "\N{NO-BREAK SPACE}")

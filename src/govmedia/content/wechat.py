@@ -8,10 +8,15 @@ escaped paragraphs) and rewrites it for that editor:
 
 - every kept element gets its look from an inline ``style`` (see `STYLES`),
   inside one ``<section>`` that sets the font, size and colour;
-- scripts, styles, frames, forms, embeds and comments are removed with their
-  content; ``class``, ``id``, ``on*`` and ``data-*`` attributes are dropped;
-  a ``style`` written in an HTML body is kept after the default one (unsafe
-  declarations such as ``url(...)`` or ``expression(...)`` are removed);
+- scripts, styles, frames, embeds, media players, templates, comments, SVG
+  and MathML are removed with their content (a reader never sees the text of
+  the others; `govmedia.content.integrity` reports text inside SVG or MathML
+  as ``content_lost``); forms, buttons and other unknown elements are
+  unwrapped, their text kept; ``class``, ``id``, ``on*`` and ``data-*``
+  attributes are dropped;
+- a ``style`` written in an HTML body is kept after the default one, judged
+  by `govmedia.content.sanitize.safe_style` after CSS unescaping: only
+  presentational properties with plain values stay;
 - ``<img src>`` is replaced through the *images* mapping (the platform uploads
   each body image and maps its ``src`` to the returned URL); an image already
   on a WeChat host is kept; any other is removed and listed in
@@ -20,7 +25,13 @@ escaped paragraphs) and rewrites it for that editor:
   let other links be clicked, so they become their text followed by the
   address in brackets, and are listed in `WeChatHTML.external_links`;
 - control characters are removed (``json.dumps`` would write them as
-  ``\u00XX``, which WeChat refuses with 40033).
+  ``\u00XX``, which WeChat refuses with 40033);
+- the result passes `govmedia.content.sanitize.clean` with the `WECHAT`
+  policy, the sanitizer every HTML leaving govmedia goes through.
+
+A body is rendered once per distinct body, format, styles and set of mapped
+image sources (a small cache): image URLs are put in afterwards, so every
+member of a fan-out shares one rendering.
 
 Example:
     >>> from govmedia.content.wechat import to_wechat_html
@@ -36,13 +47,18 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import attrs
 
+from govmedia.content._cache import RENDERED
+from govmedia.content.integrity import REMOVED, SELF_CLOSING, VOID
 from govmedia.content.markup import to_html
+from govmedia.content.sanitize import WECHAT, clean, safe_style
+from govmedia.errors import ConfigError
 
 __all__ = [
     "STYLES",
@@ -107,24 +123,16 @@ _KEEP = frozenset({
 })
 _RENAME = {"div": "section", "article": "section", "main": "section", "header": "section",
            "footer": "section", "aside": "section", "nav": "section"}
-# Elements removed together with everything inside them.
-_DROP = frozenset({
-    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "noscript",
-    "template", "form", "button", "select", "textarea", "svg", "math", "head", "title",
-    "audio", "video", "canvas", "map", "datalist", "dialog",
-})
-# Void elements: never closed, never pushed on the stack.
-_VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "base", "source", "track",
-                   "wbr", "area", "col", "param", "embed"})
+# Removed with everything inside them, and void: the sets the integrity check
+# (and its text floor) uses, so what it promises is what this renderer does.
+_DROP = REMOVED
+_VOID = VOID
 _ATTRS: Mapping[str, frozenset[str]] = {
     "img": frozenset({"alt", "width", "height"}),
     "td": frozenset({"colspan", "rowspan", "align"}),
     "th": frozenset({"colspan", "rowspan", "align"}),
     "ol": frozenset({"start"}),
 }
-_UNSAFE_CSS = re.compile(
-    r"url\s*\(|expression\s*\(|javascript:|@import|behaviou?r\s*:|-moz-binding", re.IGNORECASE
-)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NUMBER = re.compile(r"^\d{1,4}(%|px)?$")
 # Elements left out when nothing ended up inside them.
@@ -158,12 +166,14 @@ class WeChatHTML:
         dropped: the image sources removed (not mapped, not on a WeChat host).
         external_links: link targets that became text (WeChat makes only its
             own article links clickable).
+        text_length: the characters of text in the article (markup excluded).
     """
 
     html: str
     images: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     external_links: tuple[str, ...] = ()
+    text_length: int = 0
 
 
 def _host(url: str) -> str:
@@ -180,16 +190,6 @@ def _on_hosts(url: str, hosts: Sequence[str]) -> bool:
     return any(host == h or host.endswith("." + h) for h in hosts)
 
 
-def _safe_style(style: str) -> str:
-    kept = []
-    for part in clean_text(style).split(";"):
-        declaration = part.strip()
-        if not declaration or ":" not in declaration or _UNSAFE_CSS.search(declaration):
-            continue
-        kept.append(declaration)
-    return ";".join(kept) + (";" if kept else "")
-
-
 class _Renderer(HTMLParser):
     def __init__(self, images: Mapping[str, str], styles: Mapping[str, str]) -> None:
         super().__init__(convert_charrefs=True)
@@ -204,6 +204,7 @@ class _Renderer(HTMLParser):
         self.dropped: list[str] = []
         self.external: list[str] = []
         self.link_text: list[list[str]] = []
+        self.text_length = 0
 
     # ------------------------------------------------------------- helpers
 
@@ -212,7 +213,7 @@ class _Renderer(HTMLParser):
         if tag == "code" and self.pre:
             style = ""  # a code block is styled by its <pre>
         if given:
-            style += _safe_style(given)
+            style += safe_style(given, WECHAT.style)
         return style
 
     def _open(self, tag: str, attrs: dict[str, str], extra: str = "") -> str:
@@ -234,7 +235,9 @@ class _Renderer(HTMLParser):
     def _text(self, data: str) -> None:
         if self.link_text:
             self.link_text[-1].append(data)
-        self.out.append(html.escape(clean_text(data), quote=False))
+        text = clean_text(data)
+        self.text_length += len(text)
+        self.out.append(html.escape(text, quote=False))
 
     # ------------------------------------------------------------- parser hooks
 
@@ -264,6 +267,8 @@ class _Renderer(HTMLParser):
         self._push(tag, f"</{name}>")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in SELF_CLOSING:
+            return  # <svg/>: complete and empty (a browser goes on after it)
         self.handle_starttag(tag, attrs)
         if tag not in _VOID and not self.skip:
             self.handle_endtag(tag)
@@ -346,6 +351,34 @@ class _Renderer(HTMLParser):
         return "".join(self.out)
 
 
+# Mapped image sources are rendered as these placeholders, replaced by the
+# real URLs afterwards; the nonce keeps a body from forging one.
+_NONCE = secrets.token_hex(8)
+_PLACEHOLDER = re.compile(rf'src="https://govmedia\.invalid/{_NONCE}/(\d+)"')
+_URL_CHARS = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
+
+
+def _render(
+    body: str, body_format: str, mapped: tuple[str, ...],
+    append: tuple[tuple[str, str | None], ...], styles: Mapping[str, str],
+) -> WeChatHTML:
+    source = to_html(body, body_format)
+    for src, alt in append:
+        alt_attr = f' alt="{html.escape(alt)}"' if alt else ""
+        source += f'<p><img src="{html.escape(src)}"{alt_attr}></p>'
+    placeholders = {src: f"https://govmedia.invalid/{_NONCE}/{i}" for i, src in enumerate(mapped)}
+    renderer = _Renderer(placeholders, styles)
+    renderer.feed(source)
+    inner = renderer.finish()
+    return WeChatHTML(
+        html=clean(f'<section style="{WRAPPER_STYLE}">{inner}</section>', WECHAT),
+        images=tuple(renderer.seen),
+        dropped=tuple(renderer.dropped),
+        external_links=tuple(renderer.external),
+        text_length=renderer.text_length,
+    )
+
+
 def to_wechat_html(
     body: str,
     body_format: str = "markdown",
@@ -359,8 +392,8 @@ def to_wechat_html(
     Args:
         body: the post body.
         body_format: ``"markdown"`` (CommonMark), ``"html"`` or ``"text"``.
-        images: ``{src as written in the body: URL to show}``; a source not
-            here and not on a WeChat host is removed.
+        images: ``{src as written in the body: http(s) URL to show}``; a
+            source not here and not on a WeChat host is removed.
         append: images ``(src, alt)`` to add at the end of the article, each
             resolved through *images* like any other.
         styles: per-tag inline styles that replace entries of `STYLES`.
@@ -372,19 +405,23 @@ def to_wechat_html(
         >>> to_wechat_html("[国资委](https://www.sasac.gov.cn)").external_links
         ('https://www.sasac.gov.cn',)
     """
-    source = to_html(body, body_format)
-    for src, alt in append:
-        alt_attr = f' alt="{html.escape(alt)}"' if alt else ""
-        source += f'<p><img src="{html.escape(src)}"{alt_attr}></p>'
-    renderer = _Renderer(images or {}, {**STYLES, **(styles or {})})
-    renderer.feed(source)
-    inner = renderer.finish()
-    return WeChatHTML(
-        html=f'<section style="{WRAPPER_STYLE}">{inner}</section>',
-        images=tuple(renderer.seen),
-        dropped=tuple(renderer.dropped),
-        external_links=tuple(renderer.external),
+    urls = dict(images or {})
+    for src, url in urls.items():
+        if not isinstance(url, str) or not _URL_CHARS.fullmatch(url):
+            raise ConfigError(f"images[{src!r}] must be an http(s) URL, got {url!r}")
+    mapped = tuple(sorted(urls))
+    extra = tuple(sorted((styles or {}).items()))
+    key = ("wechat", body, body_format, mapped, tuple(append), extra)
+    rendered: WeChatHTML = RENDERED.get(
+        key, lambda: _render(body, body_format, mapped, tuple(append), {**STYLES, **dict(extra)}),
+        lambda out: len(body) + len(out.html),
     )
+    if not mapped:
+        return rendered
+    content = _PLACEHOLDER.sub(
+        lambda m: f'src="{html.escape(urls[mapped[int(m.group(1))]])}"', rendered.html
+    )
+    return attrs.evolve(rendered, html=content)
 
 
 def image_sources(body: str, body_format: str = "markdown") -> list[str]:

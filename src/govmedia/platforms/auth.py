@@ -80,6 +80,9 @@ class Auth:
     """Requests need a token from the client's token store (``authenticate``)."""
     refreshes: bool = False
     """A refused token is renewed once and the request sent again."""
+    renew_hint: str | None = None
+    """What the user should do when renewing a token was refused (``None``: the
+    OAuth advice, authorise the account again in the browser)."""
 
     def authenticate(self, platform: BasePlatform, channel: Channel) -> TokenFlow:
         """The first token of a scope."""
@@ -163,14 +166,18 @@ class FetchedToken(Auth):
 
     The platform builds the request with ``token_request(channel, previous)``
     and reads the answer with ``token_from(response, channel, previous)``.
+    *renew_hint* replaces the OAuth advice on a refused renewal where the
+    platform signs in again by itself (a Bluesky app password, say).
     """
 
     uses_token = True
     refreshes = True
 
-    def __init__(self, place: Place | None = None, *, scope_credential: str | None = None) -> None:
+    def __init__(self, place: Place | None = None, *, scope_credential: str | None = None,
+                 renew_hint: str | None = None) -> None:
         self.place = place or Header()
         self.scope_credential = scope_credential
+        self.renew_hint = renew_hint
 
     def __repr__(self) -> str:
         return f"FetchedToken({self.place!r}, scope_credential={self.scope_credential!r})"
@@ -259,6 +266,7 @@ class Signed(Auth):
         self.sign = sign
         self.uses_token = inner.uses_token
         self.refreshes = inner.refreshes
+        self.renew_hint = inner.renew_hint
 
     def __repr__(self) -> str:
         return f"Signed({self.inner!r})"

@@ -591,7 +591,10 @@ class BasePlatform:
             kwargs["maybe_applied"] = entry is None and code not in self.error_codes
         if issubclass(kind, RateLimited):
             quota = entry.no_reset if entry is not None else False
-            return RateLimited(message, retry_after=retry_after_from(response),
+            wait = retry_after_from(response)
+            if wait is None and entry is not None:
+                wait = entry.wait
+            return RateLimited(message, retry_after=wait,
                                quota=quota or code in self.quota_codes, **kwargs)
         return kind(message, **kwargs)
 

@@ -44,8 +44,8 @@ from typing import Any, ClassVar, cast
 
 import httpx
 
-from govmedia._imagetype import image_type
 from govmedia._mediainfo import VideoInfo, image_size, video_info
+from govmedia._sniff import image_type
 from govmedia.content.counting import count_chars
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.sanitize import wordpress_html

@@ -56,6 +56,7 @@ class Code:
             applied (``None``: a 5xx may have been, anything else not).
         rule: for a content refusal, the id of the `check` rule that foresees it.
         unforeseeable: for a content refusal no rule can foresee, why.
+        wait: for a rate limit, the seconds to wait where the answer names none.
     """
 
     kind: type[PlatformError]
@@ -64,6 +65,7 @@ class Code:
     applied: bool | None = None
     rule: str | None = None
     unforeseeable: str | None = None
+    wait: float | None = None
 
     @classmethod
     def auth(cls, hint: str | None = None) -> Code:
@@ -71,9 +73,9 @@ class Code:
         return cls(kind=AuthError, hint=hint)
 
     @classmethod
-    def rate_limited(cls, hint: str | None = None) -> Code:
-        """Slow down: retried after the wait the platform asks for."""
-        return cls(kind=RateLimited, hint=hint)
+    def rate_limited(cls, hint: str | None = None, *, wait: float | None = None) -> Code:
+        """Slow down: retried after the wait the platform asks for (or *wait* seconds)."""
+        return cls(kind=RateLimited, hint=hint, wait=wait)
 
     @classmethod
     def quota(cls, hint: str | None = None) -> Code:

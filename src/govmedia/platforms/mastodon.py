@@ -24,6 +24,7 @@ import regex
 from govmedia.content.hashtags import hashtag
 from govmedia.content.length import count_mastodon
 from govmedia.content.markup import short_text
+from govmedia.content.media import read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ConfigError, ContentRejected, PlatformError, TransientError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
@@ -271,6 +272,8 @@ class MastodonPlatform(BasePlatform):
             where = f"media {number} ({item.filename})"
             try:
                 data = yield from self._bytes_of(item, where, channel)
+                found = verify_bytes(item, data, platform=self.name, account=channel.account,
+                                     where=where)
                 # No key here, but a resent upload can at worst leave an
                 # unattached media behind: invisible to readers, attached to
                 # nothing (the status create is what dedupes) and removed by
@@ -278,7 +281,8 @@ class MastodonPlatform(BasePlatform):
                 # "unknown" for it would cost more than the orphan does.
                 request = self.request(
                     channel, "POST", "/api/v2/media", safe=True, creates=False,
-                    files={"file": (item.filename, data, item.mime_type)},
+                    files={"file": (item.filename, data,
+                                    found.mime_type if found else item.mime_type)},
                     data={"description": item.alt} if item.alt else None,
                 )
                 response = yield request
@@ -293,14 +297,18 @@ class MastodonPlatform(BasePlatform):
         return ids
 
     def _bytes_of(self, item: Media, where: str, channel: Channel) -> Flow[bytes]:
-        try:
-            data = yield from self.fetch(item, channel)
-        except PlatformError as exc:
-            raise exc.evolve(message=f"could not download {item.url}: {exc.message}") from exc
-        if item.url is not None and len(data) > _size_limit(item):
+        limit = _size_limit(item)
+        if item.url is None:
+            data = read_bytes(item, limit=limit)
+        else:
+            try:
+                data = yield from self.fetch(item, channel, limit=limit + 1)
+            except PlatformError as exc:
+                raise exc.evolve(message=f"could not download {item.url}: {exc.message}") from exc
+        if len(data) > limit:
             raise ContentRejected(
-                f"{where} is {_megabytes(len(data))}; Mastodon takes {item.kind} up to "
-                f"{_megabytes(_size_limit(item))}",
+                f"{where} is over {_megabytes(limit)}; Mastodon takes {item.kind} up to "
+                f"{_megabytes(limit)}",
                 platform=self.name, account=channel.account, code="bad_media",
             )
         return data

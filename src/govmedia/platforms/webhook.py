@@ -21,9 +21,11 @@ from typing import Any, ClassVar
 import httpx
 
 from govmedia._http import build_request, parse_url
-from govmedia.content.markup import short_text, to_html
+from govmedia.content.integrity import body_problems
+from govmedia.content.markup import short_text
+from govmedia.content.sanitize import safe_html
 from govmedia.errors import ConfigError, PlatformError, RateLimited
-from govmedia.model import Channel, Media, Post, Receipt
+from govmedia.model import Channel, Media, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option
@@ -135,8 +137,12 @@ class WebhookPlatform(BasePlatform):
         if secret:
             _secret_key(secret)
 
+    def validate(self, post: Post, channel: Channel) -> list[Problem]:
+        """Text ``data.html`` would lose: Markdown nested too deep, text in SVG or MathML."""
+        return body_problems(post.body, post.body_format)
+
     def payload(self, post: Post, channel: Channel) -> dict[str, Any]:
-        """The event envelope sent for *post*."""
+        """The event envelope sent for *post*; ``data.html`` is sanitized HTML."""
         data: dict[str, Any] = {
             "key": post.key,
             "title": post.title,
@@ -146,7 +152,7 @@ class WebhookPlatform(BasePlatform):
             "link": post.link,
             "body": post.body,
             "body_format": post.body_format if post.body else None,
-            "html": to_html(post.body, post.body_format) if post.body else None,
+            "html": safe_html(post.body, post.body_format) if post.body else None,
             "cover": _media_item(post.cover) if post.cover else None,
             "media": [_media_item(m) for m in post.media],
             "account": channel.account,

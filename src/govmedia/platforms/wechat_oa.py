@@ -34,11 +34,12 @@ from urllib.parse import unquote
 import attrs
 import httpx
 
-from govmedia._imagetype import image_type
+from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.counting import count_utf8
-from govmedia.content.markup import to_plain
+from govmedia.content.integrity import body_problems, text_floor
+from govmedia.content.media import mismatch, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
-from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, clean_text, to_wechat_html
+from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -47,7 +48,7 @@ from govmedia.errors import (
     PlatformError,
     ValidationError,
 )
-from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
+from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
 from govmedia.platforms.auth import FetchedToken, Query
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
@@ -85,6 +86,7 @@ BODY_IMAGE_TYPES = ("jpeg", "png")
 
 # What an uploadimg URL looks like, for the length estimate made offline.
 _URL_ESTIMATE = "http://mmbiz.qpic.cn/mmbiz_jpg/" + "x" * 90 + "/0?wx_fmt=jpeg"
+_MASS_DUPLICATE = 45065          # sendall: this clientmsgid was sent before
 _MAX_TOKEN_LIFETIME = 24 * 3600  # stable_token gives 7,200 s; beyond a day is garbage
 _APPENDED = "govmedia-media:"              # src of images appended from post.media
 
@@ -175,7 +177,9 @@ ERRORS = ErrorTable(
         45011: Code.rate_limited("WeChat's per-minute quota for this API is used up: lower the rate "
                                  "with rate_limits={'wechat_oa:APPID': gm.RateLimit(...)} or run "
                                  "again in a minute."),
-        45066: Code.rate_limited(),
+        45065: Code.permanent("This clientmsgid was mass-sent before (the first send's msg_id is "
+                              "in the answer)."),
+        45066: Code.rate_limited("The same mass send was retried within a minute.", wait=60),
         -1: Code.busy(),
         40033: Code.rejected("WeChat found a \\uXXXX escape or an invalid character in the "
                              "request; govmedia sends raw UTF-8, so please report this.",
@@ -246,12 +250,12 @@ def _author(opts: Options) -> str | None:
 
 def _head(media: Media) -> bytes | None:
     if media.data is not None:
-        return media.data[:16]
+        return media.data[:HEAD_SIZE]
     if media.path is not None:
         try:
-            with pathlib.Path(media.path).open("rb") as f:
-                return f.read(16)
-        except OSError:
+            with open_regular(media.path) as f:
+                return f.read(HEAD_SIZE)
+        except ConfigError:
             return b""
     return None
 
@@ -279,6 +283,8 @@ def _image_problem(
     head: bytes | None = None, size: int | None = None, strict_under: bool = False,
 ) -> Problem | None:
     head = head if head is not None else _head(media)
+    if head is not None and mismatch(media.mime_type, sniff(head)) is not None:
+        return None  # bytes that are not what they claim: media_problems reports them
     size = size if size is not None else _size(media)
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
@@ -366,6 +372,28 @@ def _plan(post: Post, opts: Options) -> _Plan:
     return _Plan(tuple(refs), tuple(append), tuple(dropped), first.external_links, ignored)
 
 
+def _body_problems(post: Post, opts: Options) -> list[Problem]:
+    """Body length, lost text and body images; the body is rendered once per variant."""
+    body = post.body or ""
+    floor = text_floor(body, post.body_format, enough=CONTENT_CHARS)
+    if floor >= CONTENT_CHARS:  # refused before rendering it whole
+        return [Problem(
+            code="too_long", field="body", rule="wechat_oa.body.max_length",
+            message=f"the body has at least {floor:,} characters of text; WeChat needs the "
+                    f"article's HTML (text, tags and inline styles) under {CONTENT_CHARS:,}",
+        )]
+    problems = body_problems(body, post.body_format)
+    plan = _plan(post, opts)
+    for index in plan.indices:
+        problem = _body_image_problem(post.media[index])
+        if problem:
+            problems.append(problem)
+    estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
+    rendered = to_wechat_html(body, post.body_format, images=estimate, append=plan.append)
+    problems.extend(_length_problems(rendered, estimated=bool(plan.refs)))
+    return problems
+
+
 # --------------------------------------------------------------------------- platform
 
 
@@ -393,6 +421,9 @@ class WeChatOAPlatform(BasePlatform):
     credential_keys: ClassVar[tuple[str, ...]] = ("app_id", "app_secret")
     options: ClassVar[Mapping[str, Option]] = {
         "publish": Option(bool, default=True, doc="false leaves a draft"),
+        "mass_send": Option(bool, default=False, doc=(
+            "push the article to every follower with message/mass/sendall instead of "
+            "free publishing")),
         "base_url": Option(str, default=DEFAULT_BASE_URL, check=url_check()),
         "author": Option(str, check=_author_problem),
         "poll_timeout": Option(float, default=60.0, minimum=0.0, coerce=True),
@@ -464,15 +495,7 @@ class WeChatOAPlatform(BasePlatform):
             problems.append(self.rule("wechat_oa.body.required").problem(
                 "a WeChat article needs a body"))
             return problems
-        plan = _plan(post, opts)
-        for index in plan.indices:
-            problem = _body_image_problem(post.media[index])
-            if problem:
-                problems.append(problem)
-        estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
-        rendered = to_wechat_html(post.body or "", post.body_format, images=estimate,
-                                  append=plan.append)
-        problems.extend(_length_problems(rendered.html, post, estimated=bool(plan.refs)))
+        problems.extend(_body_problems(post, opts))
         return problems
 
     # ----------------------------------------------------------- publish
@@ -501,12 +524,15 @@ class WeChatOAPlatform(BasePlatform):
         yield Checkpoint("drafted", {"media_id": media_id})
         if not opts.publish:
             return Receipt(channel=channel, remote_id=media_id, state="draft", raw=raw)
-        receipt: Receipt = yield from self._finish(media_id, channel, opts, raw)
+        receipt: Receipt = yield from self._finish(media_id, channel, opts, raw, key)
         return receipt
 
     def _finish(self, media_id: str, channel: Channel, opts: Options,
-                raw: dict[str, Any]) -> Flow[Receipt]:
-        """Submit the draft *media_id* for publishing and wait for the job."""
+                raw: dict[str, Any], key: str) -> Flow[Receipt]:
+        """Submit the draft *media_id* for publishing and wait for the job (or mass-send it)."""
+        if opts.mass_send:
+            sent: Receipt = yield from self._mass_send(media_id, channel, raw, key)
+            return sent
         publish_id = yield from self._submit(media_id, channel, opts, raw)
         yield Checkpoint("submitted", {"publish_id": raw["publish_id"],
                                        **({"msg_data_id": raw["msg_data_id"]}
@@ -524,7 +550,7 @@ class WeChatOAPlatform(BasePlatform):
 
     # ----------------------------------------------------------- recover
 
-    def recover(  # noqa: C901 - one branch per stage a delivery can be left in
+    def recover(  # noqa: C901, PLR0911, PLR0912 - one branch per stage a delivery can be left in
         self, post: Post, channel: Channel, key: str, doubt: Doubt,
     ) -> Flow[Receipt | None]:
         """Finish or find a delivery an earlier run left in doubt, by the stage it reached.
@@ -547,11 +573,18 @@ class WeChatOAPlatform(BasePlatform):
         data = dict(doubt.data)
         raw: dict[str, Any] = {k: data[k] for k in ("thumb_media_id", "media_id", "publish_id",
                                                      "msg_data_id") if data.get(k)}
+        if data.get("msg_id"):  # the mass send was accepted: nothing left to do
+            raw.update(msg_id=data["msg_id"], mass_send=True)
+            return Receipt(channel=channel, remote_id=str(data["msg_id"]), state="pending", raw=raw)
+        if opts.mass_send and data.get("media_id"):
+            # sendall carries the clientmsgid: WeChat answers a repeat with the first send.
+            receipt: Receipt = yield from self._mass_send(str(data["media_id"]), channel, raw, key)
+            return receipt
         if data.get("publish_id") and data.get("media_id"):
-            receipt: Receipt = yield from self._await_job(channel, opts, raw, data["publish_id"])
+            receipt = yield from self._await_job(channel, opts, raw, data["publish_id"])
             return receipt
         if doubt.stage == "submit_refused" and data.get("media_id"):
-            receipt = yield from self._finish(str(data["media_id"]), channel, opts, raw)
+            receipt = yield from self._finish(str(data["media_id"]), channel, opts, raw, key)
             return receipt
         thumb = data.get("thumb_media_id")
         if not thumb:
@@ -583,7 +616,7 @@ class WeChatOAPlatform(BasePlatform):
         yield Checkpoint("drafted", {"media_id": media_id})
         if not opts.publish:
             return Receipt(channel=channel, remote_id=media_id, state="draft", raw=raw)
-        receipt = yield from self._finish(media_id, channel, opts, raw)
+        receipt = yield from self._finish(media_id, channel, opts, raw, key)
         return receipt
 
     def _scan(self, channel: Channel, opts: Options, path: str, thumb: str,
@@ -653,7 +686,7 @@ class WeChatOAPlatform(BasePlatform):
                          message="a WeChat article needs a cover image")],
                 platform=self.name, account=channel.account,
             )
-        data = yield from self.fetch(post.cover, channel)
+        data = yield from self._bytes(post.cover, channel, COVER_BYTES)
         kind = self._checked(post.cover, data, channel, cover=True)
         response = yield (self._upload(
             channel, "/cgi-bin/material/add_material", params={"type": "image"},
@@ -668,13 +701,20 @@ class WeChatOAPlatform(BasePlatform):
         uploaded: dict[int, str] = {}
         for index in plan.indices:
             media = post.media[index]
-            data = yield from self.fetch(media, channel)
+            data = yield from self._bytes(media, channel, BODY_IMAGE_BYTES)
             kind = self._checked(media, data, channel, cover=False)
             response = yield (self._upload(
                 channel, "/cgi-bin/media/uploadimg", params=None,
                 filename=_upload_name(media, kind, f"image{index + 1}"), data=data, kind=kind,
             ))
-            uploaded[index] = self._field(response, "url", channel)
+            url = self._field(response, "url", channel)
+            if not url.lower().startswith(("http://", "https://")):
+                raise PlatformError(
+                    f"media/uploadimg answered with {url!r}, not an http(s) URL",
+                    platform=self.name, account=channel.account, code="bad_response",
+                    response=response,
+                )
+            uploaded[index] = url
         return uploaded
 
     def _article(
@@ -685,7 +725,7 @@ class WeChatOAPlatform(BasePlatform):
         urls = {src: uploaded[index] for src, index in plan.refs}
         rendered = to_wechat_html(post.body or "", post.body_format, images=urls,
                                   append=plan.append)
-        problems = _length_problems(rendered.html, post, estimated=False)
+        problems = _length_problems(rendered, estimated=False)
         if problems:
             raise ValidationError(problems, platform=self.name, account=channel.account)
         article: dict[str, Any] = {
@@ -759,6 +799,39 @@ class WeChatOAPlatform(BasePlatform):
             yield Sleep(opts.poll_interval)
             waited += opts.poll_interval
 
+    def _mass_send(self, media_id: str, channel: Channel, raw: dict[str, Any],
+                   key: str) -> Flow[Receipt]:
+        """``message/mass/sendall`` of the draft to every follower, keyed by ``clientmsgid``.
+
+        The key is the delivery's idempotency key, so a resend after a lost
+        answer is recognised: WeChat refuses it with 45065 and names the first
+        send's ``msg_id`` (the sheet: "45065 duplicate (existing msgid
+        returned)"; the exact answer shape is unverified). 45066 (the same key
+        again within a minute) waits a minute and resends. The send job runs
+        on after the answer (its end arrives as the MASSSENDJOBFINISH event),
+        so the receipt is ``pending``.
+        """
+        body = {"filter": {"is_to_all": True}, "mpnews": {"media_id": media_id},
+                "msgtype": "mpnews", "send_ignore_reprint": 0, "clientmsgid": key}
+        try:
+            response = yield self.request(channel, "POST", "/cgi-bin/message/mass/sendall",
+                                          json=body, safe=True, creates=True)
+            answer = json_of(response, platform=self.name, account=channel.account)
+        except PlatformError as exc:
+            if exc.code != _MASS_DUPLICATE or exc.response is None:
+                raise
+            answer = json_of(exc.response, platform=self.name, account=channel.account)
+        msg_id = answer.get("msg_id") if isinstance(answer, dict) else None
+        if not _is_id(msg_id):
+            raise PlatformError("message/mass/sendall answered without a msg_id", platform=self.name,
+                                account=channel.account, code="bad_response", maybe_applied=True)
+        raw.update(msg_id=str(msg_id), mass_send=True,
+                   ref_date=dt.datetime.now(CHINA_TIME).date().isoformat())
+        if _is_id(answer.get("msg_data_id")):
+            raw["msg_data_id"] = str(answer["msg_data_id"])
+        yield Checkpoint("mass_sent", {k: raw[k] for k in ("msg_id", "msg_data_id") if k in raw})
+        return Receipt(channel=channel, remote_id=str(msg_id), state="pending", raw=raw)
+
     def _status(self, response: httpx.Response, channel: Channel) -> dict[str, Any]:
         """freepublish/get's answer, checked for an integer publish_status."""
         status = json_of(response, platform=self.name, account=channel.account)
@@ -803,6 +876,10 @@ class WeChatOAPlatform(BasePlatform):
     def delete(self, receipt: Receipt) -> Flow[None]:
         """``freepublish/delete`` a published article, ``draft/delete`` a draft."""
         channel = receipt.channel
+        if receipt.raw.get("mass_send"):
+            raise ConfigError(
+                "a mass-sent article is withdrawn in the admin console (群发记录 → 删除): the fact "
+                "sheet names no API for it, so govmedia does not guess one")
         if receipt.state == "draft":
             yield self._json(channel, "/cgi-bin/draft/delete", {"media_id": receipt.remote_id})
             return
@@ -836,7 +913,7 @@ class WeChatOAPlatform(BasePlatform):
         """
         channel = receipt.channel
         raw = receipt.raw
-        if receipt.state != "published":
+        if receipt.state != "published" and not raw.get("mass_send"):
             return Metrics(raw={"reason": f"a {receipt.state} article has no reader counts"})
         msg_data_id = raw.get("msg_data_id")
         ref_date = raw.get("ref_date")
@@ -872,6 +949,13 @@ class WeChatOAPlatform(BasePlatform):
             raw={"source": "datacube/getarticletotal", "row": row,
                  "stat_date": latest.get("stat_date")},
         )
+
+    def _bytes(self, media: Media, channel: Channel, limit: int) -> Flow[bytes]:
+        """The media's bytes: read (never past *limit*) or fetched without credentials."""
+        if media.url is None:
+            return read_bytes(media, limit=limit)
+        data: bytes = yield from self.fetch(media, channel, limit=limit + 1)
+        return data
 
     # ----------------------------------------------------------- auth
 
@@ -919,9 +1003,11 @@ class WeChatOAPlatform(BasePlatform):
 
     def _checked(self, media: Media, data: bytes, channel: Channel, *, cover: bool) -> str:
         """The image type of fetched or read bytes; `ValidationError` where WeChat would refuse."""
+        verify_bytes(media, data, platform=self.name, account=channel.account,
+                     field="cover" if cover else "media")
         check = _cover_problem if cover else _body_image_problem
-        problem = check(media, head=data[:16], size=len(data))
-        kind = image_type(data[:16])
+        problem = check(media, head=data[:HEAD_SIZE], size=len(data))
+        kind = image_type(data[:HEAD_SIZE])
         if problem is not None or kind is None:
             problem = problem or Problem(code="bad_media", message=f"{media.filename!r}: no image")
             raise ValidationError([problem], platform=self.name, account=channel.account)
@@ -956,13 +1042,14 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _length_problems(content: str, post: Post, *, estimated: bool) -> list[Problem]:
+def _length_problems(rendered: WeChatHTML, *, estimated: bool) -> list[Problem]:
+    content = rendered.html
     chars = len(content)
     size = len(content.encode("utf-8"))
     note = " (image URLs estimated)" if estimated else ""
     problems = []
     if chars >= CONTENT_CHARS:
-        text = len(to_plain(post.body or "", post.body_format))
+        text = rendered.text_length
         problems.append(Problem(
             code="too_long", field="body", rule="wechat_oa.body.max_length",
             message=f"the body renders to {chars:,} characters of HTML{note}, inline styles "

@@ -97,9 +97,25 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
     """Seconds the platform asked us to wait, from headers or body; ``None`` if none.
 
     Reads ``Retry-After`` (seconds or an HTTP date), ``retry_after_ms`` or
-    ``retry_after`` in a JSON body, and ``X-RateLimit-Reset`` as Unix seconds or
-    an ISO 8601 time (Mastodon) when ``X-RateLimit-Remaining`` is 0 or the
-    status is 429.
+    ``retry_after`` in a JSON body, and ``X-RateLimit-Reset`` (or the unprefixed
+    ``RateLimit-Reset`` of Bluesky's PDS) as Unix seconds, seconds from now or
+    an ISO 8601 time (Mastodon) when the matching ``Remaining`` header is 0 or
+    the status is 429. On a 429 whose X 24-hour cap is spent
+    (``x-user-limit-24hour-remaining: 0``, or ``x-app-limit-24hour-*``), the
+    later of that cap's reset and the window's is the wait.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.policy.retry import retry_after_from
+        >>> limited = httpx.Response(429, json={"error": "RateLimitExceeded"},
+        ...                          headers={"RateLimit-Reset": "1700000030"})
+        >>> retry_after_from(limited, now=1_700_000_000)
+        30.0
+        >>> now = 1_700_000_000
+        >>> r = httpx.Response(429, headers={"x-rate-limit-reset": str(now + 60),
+        ...     "x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(now + 7200)})
+        >>> retry_after_from(r, now=now)
+        7200.0
     """
     now = time.time() if now is None else now
     header = response.headers.get("retry-after")
@@ -118,10 +134,32 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
             seconds = _seconds(value)  # the last one is Telegram's shape
             if seconds is not None:
                 return seconds / scale
-    reset = response.headers.get("x-ratelimit-reset") or response.headers.get("x-rate-limit-reset")
-    if reset and (response.status_code == 429 or response.headers.get("x-ratelimit-remaining") == "0"):
-        return _reset_to_wait(reset.strip(), now)
-    return None
+    waits = [_reset_to_wait(value.strip(), now) for value in _spent_windows(response)]
+    known = [w for w in waits if w is not None]
+    return max(known) if known else None
+
+
+# X's 24-hour posting caps, sent beside the 15-minute window on posting
+# endpoints (shared/platforms/x.md "Rate limits": undocumented, unverified):
+# when one is spent, its reset is the wait, however soon the window resets.
+_DAY_WINDOWS = ("x-user-limit-24hour", "x-app-limit-24hour")
+
+
+def _spent_windows(response: httpx.Response) -> list[str]:
+    """The reset times of every rate-limit window *response* says is spent."""
+    headers = response.headers
+    limited = response.status_code == 429
+    resets = []
+    for prefix in ("x-ratelimit-", "x-rate-limit-", "ratelimit-"):
+        reset = headers.get(prefix + "reset")
+        if reset and (limited or headers.get(prefix + "remaining") == "0"):
+            resets.append(reset)
+            break
+    for window in _DAY_WINDOWS:
+        day_reset = headers.get(f"{window}-reset")
+        if day_reset and headers.get(f"{window}-remaining", "").strip() == "0" and limited:
+            resets.append(day_reset)
+    return resets
 
 
 def _seconds(value: object) -> float | None:

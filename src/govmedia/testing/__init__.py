@@ -39,19 +39,25 @@ from govmedia.testing.webhook import FakeWebhook
 
 if TYPE_CHECKING:
     from govmedia.testing.bilibili import FakeBilibili
+    from govmedia.testing.bluesky import FakeBluesky
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
+    from govmedia.testing.weibo import FakeWeibo
+    from govmedia.testing.x import FakeX
 
 __all__ = [
     "FAULTS",
     "Budget",
     "FakeBilibili",
+    "FakeBluesky",
     "FakeMastodon",
     "FakePlatform",
     "FakeToken",
     "FakeTokens",
     "FakeWeChatOA",
     "FakeWebhook",
+    "FakeWeibo",
+    "FakeX",
     "Fault",
     "IdempotencyStore",
     "Multipart",

@@ -33,8 +33,8 @@ from typing import Any, ClassVar
 import attrs
 import httpx
 
-from govmedia._imagetype import image_type
 from govmedia._mediainfo import image_size
+from govmedia._sniff import image_type
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
 from govmedia.testing._faketokens import FakeTokens

@@ -15,13 +15,38 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.server import SandboxServer
 
-__all__ = ["govmedia_sandbox", "govmedia_sandbox_server"]
+__all__ = ["govmedia_journal", "govmedia_sandbox", "govmedia_sandbox_server"]
+
+
+def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 - pytest's hook signature
+    """Code that runs while tests are collected gets a journal of the session's, too."""
+    import os
+    import tempfile
+
+    # Always a fresh one: never the journal of whoever runs the tests.
+    folder = tempfile.mkdtemp(prefix="govmedia-session-")
+    os.environ["GOVMEDIA_JOURNAL"] = str(Path(folder) / "journal.db")
+
+
+@pytest.fixture(autouse=True)
+def govmedia_journal(tmp_path_factory: pytest.TempPathFactory,
+                     monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own journal (``$GOVMEDIA_JOURNAL``), never the user's.
+
+    Applied to every test where govmedia is installed: a client made with the
+    default journal records in a fresh file of the test's own, so tests never
+    see each other's runs, nor write to the journal of the person running them.
+    """
+    path = tmp_path_factory.mktemp("govmedia-journal") / "journal.db"
+    monkeypatch.setenv("GOVMEDIA_JOURNAL", str(path))
+    return path
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ is refused with 40033); media types and sizes are checked from the bytes.
 Routes below ``{base}/wechat_oa``: ``cgi-bin/stable_token``, ``cgi-bin/token``,
 ``cgi-bin/material/add_material``, ``cgi-bin/media/uploadimg``,
 ``cgi-bin/draft/{add,delete,batchget}``,
-``cgi-bin/freepublish/{submit,get,delete,batchget}`` and
+``cgi-bin/freepublish/{submit,get,delete,batchget}``,
+``cgi-bin/message/mass/sendall`` and
 ``datacube/getarticletotal`` (other datacube APIs answer an empty list).
 
 Unverified against the live API and modelled here: the two ``batchget`` lists
@@ -29,7 +30,7 @@ from typing import Any, ClassVar
 import attrs
 import httpx
 
-from govmedia._imagetype import image_type
+from govmedia._sniff import image_type
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
 from govmedia.testing._faketokens import FakeTokens
@@ -198,6 +199,8 @@ class FakeWeChatOA(FakePlatform):
         self.images: dict[str, tuple[str, int]] = {}
         self.drafts: dict[str, _Draft] = {}
         self.jobs: dict[str, _Job] = {}
+        self.mass_sends: dict[tuple[str, str], dict[str, Any]] = {}
+        self.mass_quota = 1  # a subscription account: one mass send a day
         self._ids = itertools.count(2247483001)
 
     # ----------------------------------------------------------- setup
@@ -535,6 +538,45 @@ class FakeWeChatOA(FakePlatform):
         draft.state, draft.publish_id, draft.msg_data_id = "publishing", publish_id, msg_data_id
         draft.update_time = int(time.time())
         return _ok({"errcode": 0, "errmsg": "ok", "publish_id": publish_id,
+                    "msg_data_id": msg_data_id})
+
+    @route("POST", r"/cgi-bin/message/mass/sendall")
+    def _mass_sendall(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        """Mass send of a draft to all followers, deduplicated by ``clientmsgid``.
+
+        Modelled, unverified: a repeated ``clientmsgid`` answers 45065 with the
+        first send's ``msg_id``; ``mass_quota`` sends per app per day (a
+        subscription account has one), then 45028.
+        """
+        app, data = self._authed_json(request)
+        target = data.get("filter")
+        if not isinstance(target, dict) or not isinstance(target.get("is_to_all"), bool):
+            return _err(47001, "data format error")
+        if data.get("msgtype") != "mpnews":
+            return _err(40008, "invalid message type")
+        client_id = data.get("clientmsgid")
+        if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
+            return _err(47001, "data format error")
+        with self.lock:
+            sent = self.mass_sends.get((app.app_id, client_id)) if client_id else None
+            if sent is not None:
+                return _ok({"errcode": 45065, "errmsg": "clientmsgid exist",
+                            "msg_id": sent["msg_id"]})
+            draft = self.drafts.get(str((data.get("mpnews") or {}).get("media_id", "")))
+            if draft is None or draft.app_id != app.app_id or draft.state == "deleted":
+                return _err(40007, "invalid media_id")
+            today = _today().isoformat()
+            used = sum(1 for m in self.mass_sends.values()
+                       if m["app_id"] == app.app_id and m["day"] == today)
+            if used >= self.mass_quota:
+                return _err(45028, "has no masssend quota")
+            msg_id, msg_data_id = next(self._ids), next(self._ids)
+            record = {"msg_id": msg_id, "msg_data_id": msg_data_id, "app_id": app.app_id,
+                      "media_id": draft.media_id, "day": today, "clientmsgid": client_id}
+            self.mass_sends[(app.app_id, client_id or str(msg_id))] = record
+            draft.msg_data_id = msg_data_id
+            draft.ref_date = today
+        return _ok({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
                     "msg_data_id": msg_data_id})
 
     @route("POST", r"/cgi-bin/freepublish/get")

@@ -15,8 +15,8 @@ with a journal (a checkpoint per part), and prints its peak RSS
   lives until Python's cyclic collector runs: the peak is far higher and
   says nothing about the upload itself (shown with ``--in-process``).
 
-    python benchmarks/upload_rss.py                 # 1 GiB, loopback, sync and async
-    python benchmarks/upload_rss.py --size-mb 4000 --in-process
+    python benchmarks/upload_rss_bilibili.py                 # 1 GiB, loopback, sync and async
+    python benchmarks/upload_rss_bilibili.py --size-mb 4000 --in-process
 
 Exits 1 when a loopback peak reaches the target or a delivery is not published.
 """
