@@ -103,3 +103,25 @@ def test_receipt_and_metrics_pickle():
     assert m.views is None and pickle.loads(pickle.dumps(m)) == m
     with pytest.raises(gm.ConfigError, match="state"):
         gm.Receipt(channel=ch, remote_id="1", state="done")
+
+
+def test_the_content_hash_of_a_big_file_reads_it_in_pieces(tmp_path):
+    """A journal-backed fan-out hashes every media file: a 1 GB video must not land in memory."""
+    import tracemalloc
+
+    video = tmp_path / "big.mp4"
+    with video.open("wb") as f:  # sparse: costs no disk
+        f.write(b"\x00\x00\x00\x18ftypmp42")
+        f.truncate(64 * 1024 * 1024)
+    post = gm.Post(text="视频", media=(gm.Media.from_path(video),))
+    tracemalloc.start()
+    try:
+        before = post.content_hash
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
+    with video.open("r+b") as f:  # the hash still binds every byte: same path, same size
+        f.seek(40 * 1024 * 1024)
+        f.write(b"x")
+    assert post.content_hash != before
