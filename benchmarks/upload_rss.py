@@ -63,18 +63,28 @@ def _video_post(media: gm.Media) -> gm.Post:
                    tags=("一带一路看国企",), media=(media,))
 
 
+def _covered_post(media: gm.Media) -> gm.Post:
+    # Kuaishou takes a cover with every video (the fake checks it is an image).
+    from govmedia.testing.samples import COVER_JPEG
+
+    return attrs.evolve(_video_post(media), cover=gm.Media.from_bytes(COVER_JPEG, filename="cover.jpg"))
+
+
 def _bilibili_post(media: gm.Media) -> gm.Post:
+    # Bilibili wants a cover of at least 960x600.
     from govmedia.testing.samples import sample_image
 
-    return gm.Post(title="一带一路看国企", text="一带一路看国企：中老铁路开通一周年",
-                   tags=("一带一路看国企",), media=(media,),
-                   cover=gm.Media.from_bytes(sample_image(), filename="cover.png"))
+    return attrs.evolve(_video_post(media), cover=gm.Media.from_bytes(sample_image(), filename="cover.png"))
 
 
 TARGETS: dict[str, Target] = {
     "douyin": Target(options=lambda part: {"poll_interval": 0.01,
                                            **({"part_size": part} if part else {})},
                      post=_video_post),
+    # direct_max=0: every size goes up in fragments, the path under test.
+    "kuaishou": Target(options=lambda part: {"poll_interval": 0.01, "direct_max": 0,
+                                             **({"part_size": part} if part else {})},
+                       post=_covered_post),
     # Bilibili's parts are fixed at 8 MB by the API: --part-mb does not apply.
     "bilibili": Target(options=lambda _part: {"poll_interval": 0.01, "tid": 21},
                        post=_bilibili_post),
