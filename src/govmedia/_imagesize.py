@@ -120,5 +120,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     """
     for signature, read in _SIGNATURES:
         if data.startswith(signature):
-            return read(data)
+            size = read(data)
+            # A header saying 0x0 is a broken file, not a size to check limits against.
+            return size if size is not None and min(size) > 0 else None
     return None

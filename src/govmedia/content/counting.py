@@ -230,8 +230,6 @@ RULES: tuple[LengthRule, ...] = (
                unit="characters", source="shared/platforms/youtube.md: snippet.title"),
     LengthRule(id="youtube.text.max_bytes", field="text", limit=5000, counter=count_utf8,
                unit="UTF-8 bytes", source="shared/platforms/youtube.md: snippet.description"),
-    LengthRule(id="bilibili_article.title.max_length", field="title", limit=40, counter=count_chars,
-               unit="characters", source="shared/platforms/bilibili.md: article/add title"),
 )
 
 
