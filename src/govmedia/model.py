@@ -179,9 +179,32 @@ class Media(_Strict):
     @classmethod
     def from_url(cls, url: str, *, alt: str | None = None, mime_type: str | None = None,
                  size: int | None = None) -> Media:
-        """Refer to a file on the web; platforms that need bytes fetch it at publish time."""
+        """Refer to a file on the web; platforms that need bytes fetch it at publish time.
+
+        A link-local or cloud metadata address (``169.254.169.254``,
+        ``metadata.google.internal``, ...) is refused here: govmedia never
+        fetches from one.
+
+        Example:
+            >>> import govmedia as gm
+            >>> gm.Media.from_url("http://169.254.169.254/latest/meta-data/#.png")
+            Traceback (most recent call last):
+            ...
+            govmedia.errors.ConfigError: Media.url: refused: 169.254.169.254 is the cloud instance ...
+        """
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise _fail("Media", "url", f"must be an http(s) URL, got {url!r}")
+        import httpx
+
+        from govmedia._http import parse_url
+        from govmedia._netguard import BlockedAddress, check_host
+
+        try:
+            check_host(parse_url(url).host)
+        except httpx.InvalidURL as exc:
+            raise _fail("Media", "url", f"not a valid URL: {exc}") from None
+        except BlockedAddress as exc:
+            raise _fail("Media", "url", f"refused: {exc.address} is {exc.reason}") from None
         name = url.rsplit("/", 1)[-1].split("?", 1)[0] or "media"
         mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         return cls(mime_type=mime, filename=name, size=size, url=url, alt=alt)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import httpx
 
 from govmedia._http import build_request, parse_url
+from govmedia._netguard import BlockedAddress, check_host
 from govmedia.content.markup import short_text, to_html
 from govmedia.errors import (
     AuthError,
@@ -121,9 +122,12 @@ class WebhookPlatform(BasePlatform):
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise ConfigError(f"channel {channel.id}: option url must be an http(s) URL, got {url!r}")
         try:
-            parse_url(url)  # cached: publish reuses it
+            check_host(parse_url(url).host)  # cached: publish reuses both
         except httpx.InvalidURL as exc:
             raise ConfigError(f"channel {channel.id}: option url is not a valid URL: {exc}") from None
+        except BlockedAddress as exc:
+            raise ConfigError(f"channel {channel.id}: option url is refused: {exc.address} is "
+                              f"{exc.reason}; govmedia never sends to one") from None
         event = channel.options.get("event_type", "post.published")
         if not isinstance(event, str) or not _dotted_words(event):
             raise ConfigError(f"channel {channel.id}: event_type must be dot-separated words")
