@@ -12,17 +12,34 @@ failure to connect (nothing was sent) is an `httpx.ConnectError` or
 `ConnectTimeout`; anything after the request may have left (a reset, a server
 that hung up, a read timeout) is a read error, so the pipeline never resends a
 write that may have been applied.
+
+Every request is bounded (`govmedia._limits`, `govmedia._netguard`): the
+connector's resolver drops link-local and metadata addresses (aiohttp caches
+what it returns, so the check costs nothing per request), a literal address
+is checked before sending (aiohttp does not resolve those), aiohttp's
+``total`` timeout is the request's deadline, and the body is read against
+the cap. Only gzip and deflate are asked for: those are decoded with a bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 from typing import Any
 
 import httpx
 
 from govmedia._http import build_response
+from govmedia._limits import (
+    DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_BODY,
+    ResponseTooLarge,
+    aread_capped,
+    deadline_of,
+)
+from govmedia._netguard import BlockedAddress, allowed_addresses, check_host
 from govmedia._pipeline import RATE_TICKET
 
 __all__ = ["AiohttpSender"]
@@ -41,8 +58,10 @@ class AiohttpSender:
     """
 
     def __init__(self, timeout: httpx.Timeout, *, max_connections: int = 200,
-                 report_sent: bool = False) -> None:
+                 report_sent: bool = False, max_body: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._timeout = timeout
+        self._deadline = deadline_of(timeout)
+        self._max_body = max_body
         self._max_connections = max_connections
         # With rate limits on, each request's ticket is settled when aiohttp
         # has written its headers (a trace hook; it costs, so only then).
@@ -55,7 +74,9 @@ class AiohttpSender:
             return self._session
         import aiohttp
 
-        connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+        self._resolver = _guarded_resolver()()
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300,
+                                         resolver=self._resolver)
         # Bodies are handed over as they arrived: httpx.Response decodes them
         # by their Content-Encoding (decoding here too would decode twice).
         traces = []
@@ -66,6 +87,9 @@ class AiohttpSender:
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
             trace_configs=traces or None,
+            # Not br or zstd (aiohttp asks for them when their modules are
+            # installed): only these two are decoded within the cap.
+            headers={"Accept-Encoding": "gzip, deflate"},
         )
         return self._session
 
@@ -74,32 +98,40 @@ class AiohttpSender:
         import aiohttp
 
         session = self._session or self.open()
-        limits = request.extensions.get("timeout") or self._timeout.as_dict()
-        timeout = _client_timeout(limits.get("connect"), limits.get("read"), limits.get("pool"))
+        extensions = request.extensions
+        limits = extensions.get("timeout") or self._timeout.as_dict()
+        timeout = _client_timeout(limits.get("connect"), limits.get("read"), limits.get("pool"),
+                                  extensions.get(DEADLINE, self._deadline))
+        cap: int = extensions.get(MAX_BODY) or self._max_body
         # aiohttp writes its own Host header from the URL.
         headers = [(k.decode("latin-1"), _text(v)) for k, v in request.headers.raw
                    if k.lower() != b"host"]
         extra = {}
-        ticket = request.extensions.get(RATE_TICKET)
+        ticket = extensions.get(RATE_TICKET)
         if ticket is not None and self._report_sent:
             extra["trace_request_ctx"] = ticket
         try:
+            check_host(request.url.host)  # a literal address never reaches the resolver
             async with session.request(
                 request.method, str(request.url), headers=headers,
                 data=request.content or None, allow_redirects=False, timeout=timeout,
                 compress=None, **extra,
             ) as answer:
-                body = await answer.read()
+                body = await _read_capped(answer, cap, request.url)
                 status, raw_headers = answer.status, answer.raw_headers
+        except (BlockedAddress, ResponseTooLarge) as exc:
+            exc.request = request
+            raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, request) from exc
-        return build_response(status, list(raw_headers), body, request)
+        return build_response(status, list(raw_headers), body, request, max_body=cap)
 
     async def aclose(self) -> None:
         """Close the session (and its connections) if one was opened."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+            await self._resolver.close()  # the connector closes only a resolver it made
 
 
 def _text(value: bytes) -> str:
@@ -117,16 +149,61 @@ async def _headers_sent(_session: Any, context: Any, _params: Any) -> None:
         ticket.sent()
 
 
+async def _read_capped(answer: Any, cap: int, url: httpx.URL) -> bytes:
+    """The body of *answer*; over *cap* bytes, the connection is closed unread."""
+    length = answer.content_length
+    if length is not None and (length <= cap or answer.method == "HEAD"):
+        body: bytes = await answer.read()  # aiohttp reads exactly Content-Length bytes
+        return body
+    if length is None:  # chunked, or to the end of the connection: counted as it comes
+        try:
+            return await aread_capped(answer.content.iter_any(), cap, url)
+        except ResponseTooLarge:
+            answer.close()
+            raise
+    answer.close()
+    raise ResponseTooLarge(cap, url, declared=length)
+
+
+@functools.cache
+def _guarded_resolver() -> Any:
+    """The default aiohttp resolver, keeping only the addresses `govmedia._netguard` allows."""
+    import aiohttp
+    from aiohttp.abc import AbstractResolver, ResolveResult
+
+    class GuardedResolver(AbstractResolver):
+        def __init__(self) -> None:
+            self._inner = aiohttp.DefaultResolver()
+
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+            found = await self._inner.resolve(host, port, family)
+            kept = allowed_addresses(host, [r["host"] for r in found])
+            return [r for r in found if r["host"] in kept]
+
+        async def close(self) -> None:
+            await self._inner.close()
+
+    return GuardedResolver
+
+
 @functools.lru_cache(maxsize=64)
-def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
+def _client_timeout(connect: float | None, read: float | None, pool: float | None,
+                    deadline: float | None) -> Any:
     import aiohttp
 
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read, connect=pool)
+    # total: aiohttp's bound from connect to the last body byte; sock_read
+    # alone restarts on every byte.
+    return aiohttp.ClientTimeout(total=deadline, sock_connect=connect, sock_read=read,
+                                 connect=pool)
 
 
 def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
     import aiohttp
 
+    if isinstance(exc.__cause__, BlockedAddress):  # a resolver error aiohttp wrapped
+        exc.__cause__.request = request
+        return exc.__cause__
     text = f"{type(exc).__name__}: {exc}"
     # Order matters: ConnectionTimeoutError is both a connect failure and a
     # ServerTimeoutError; ClientConnectorError is a ClientOSError.
@@ -134,7 +211,12 @@ def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportErr
         return httpx.ConnectTimeout(text, request=request)
     if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL)):
         return httpx.ConnectError(text, request=request)
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+    if isinstance(exc, asyncio.TimeoutError):
+        if not isinstance(exc, aiohttp.ServerTimeoutError):
+            # aiohttp's total timeout: the request's deadline. It may also
+            # expire before the request was written; nothing tells, so it
+            # counts as possibly applied.
+            text = f"no complete answer within the request's deadline ({text})"
         return httpx.ReadTimeout(text, request=request)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return httpx.RemoteProtocolError(text, request=request)
