@@ -22,8 +22,11 @@ import anyio.lowlevel
 import httpx
 
 from govmedia._aio import AiohttpSender
+from govmedia._limits import DEFAULT_MAX_RESPONSE_BYTES, check_max_response_bytes, deadline_of
 from govmedia._pipeline import RATE_TICKET, GetToken, Ops, Pipeline, Send, derive_key
+from govmedia._pool import AsyncPoolSender, PoolSender
 from govmedia._secrets import install_log_filters, remember
+from govmedia._userhttp import send_async, send_sync
 from govmedia.content.checks import load_checks
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError, ValidationError
@@ -61,6 +64,7 @@ class _BaseClient:
         require_approvals: int = 0,
         journal: str | os.PathLike[str] | Journal | None = None,
         screen: Screen | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -84,6 +88,8 @@ class _BaseClient:
             self.timeout = timeout
         else:
             self.timeout = httpx.Timeout(timeout)
+        self.max_response_bytes = check_max_response_bytes(max_response_bytes)
+        self._deadline = deadline_of(self.timeout)  # per request, connect to last byte
         self._own_journal = journal is not None and not isinstance(journal, Journal)
         if journal is None or isinstance(journal, Journal):
             self.journal = journal
@@ -247,7 +253,10 @@ class Client(_BaseClient):
             "platform:account": gm.RateLimit(...)}``.
         concurrency (int): how many deliveries a fan-out runs at once.
         timeout (float | httpx.Timeout | None): seconds (or an `httpx.Timeout`)
-            per request.
+            per request; its largest value also bounds each request as a
+            whole, connect to last byte.
+        max_response_bytes (int): the largest answer read (8 MiB by default);
+            a larger one fails with code ``response_too_large``.
         require_approvals (int): distinct approvals of the current content a
             post needs.
         journal (str | os.PathLike[str] | Journal | None): a SQLite journal
@@ -283,7 +292,7 @@ class Client(_BaseClient):
         # transport (and its TLS context, ~20 ms) is made on first use: a
         # fan-out never needs it. A client passed in is used as it is.
         self._http = http
-        self._transport: httpx.BaseTransport | None = None
+        self._transport: PoolSender | None = None
         self._token_locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -477,16 +486,11 @@ class Client(_BaseClient):
         if ticket is not None:
             request.extensions["trace"] = _sync_trace(ticket)
         if self._http is not None:
-            return self._http.send(request)
+            return send_sync(self._http, request, max_body=self.max_response_bytes,
+                             deadline=self._deadline)
         if self._transport is None:
-            self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=100))
-        response = self._transport.handle_request(request)
-        response.request = request
-        try:
-            response.read()
-        finally:
-            response.close()
-        return response
+            self._transport = PoolSender(self.timeout, max_body=self.max_response_bytes)
+        return self._transport.send(request)
 
     def _token(self, op: GetToken) -> Token:
         scope = (op.platform.name, op.platform.token_scope(op.channel))
@@ -537,7 +541,7 @@ class AsyncClient(_BaseClient):
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._http_client = http
-        self._sender: AiohttpSender | httpx.AsyncBaseTransport | None = None
+        self._sender: AiohttpSender | AsyncPoolSender | None = None
         self._token_locks: dict[tuple[str, str], anyio.Lock] = {}
         self._claims: dict[int, _ClaimBatch] = {}
 
@@ -724,13 +728,14 @@ class AsyncClient(_BaseClient):
                 except GovMediaError as exc:
                     error = exc
 
-    def _ready_sender(self) -> AiohttpSender | httpx.AsyncBaseTransport | None:
+    def _ready_sender(self) -> AiohttpSender | AsyncPoolSender | None:
         """The default sender, opened (None when the user's client sends)."""
         if self._http_client is not None:
             return None
         sender = self._sender
         if sender is None:
-            sender = self._sender = _default_sender(self.timeout, report_sent=bool(self._limiter))
+            sender = self._sender = _default_sender(self.timeout, report_sent=bool(self._limiter),
+                                                    max_body=self.max_response_bytes)
             if isinstance(sender, AiohttpSender):
                 sender.open()
         return sender
@@ -744,14 +749,9 @@ class AsyncClient(_BaseClient):
             request.extensions["trace"] = _async_trace(ticket)
         if sender is None:
             assert self._http_client is not None  # the user's client sends
-            return await self._http_client.send(request)
-        response = await sender.handle_async_request(request)
-        response.request = request
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+            return await send_async(self._http_client, request, max_body=self.max_response_bytes,
+                                    deadline=self._deadline)
+        return await sender.send(request)
 
     async def _token(self, op: GetToken) -> Token:
         scope = (op.platform.name, op.platform.token_scope(op.channel))
@@ -808,9 +808,9 @@ def _async_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], Awaitable[No
     return trace
 
 
-def _default_sender(timeout: httpx.Timeout, *,
-                    report_sent: bool = False) -> AiohttpSender | httpx.AsyncBaseTransport:
-    """The default sender: aiohttp under asyncio, httpx's own transport elsewhere (trio)."""
+def _default_sender(timeout: httpx.Timeout, *, report_sent: bool = False,
+                    max_body: int = DEFAULT_MAX_RESPONSE_BYTES) -> AiohttpSender | AsyncPoolSender:
+    """The default sender: aiohttp under asyncio, an httpcore pool elsewhere (trio)."""
     try:
         import sniffio  # type: ignore[import-not-found, unused-ignore]
 
@@ -818,5 +818,5 @@ def _default_sender(timeout: httpx.Timeout, *,
     except Exception:  # noqa: BLE001 - no running loop detected: be conservative
         library = "asyncio"
     if library == "asyncio":
-        return AiohttpSender(timeout, report_sent=report_sent)
-    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))
+        return AiohttpSender(timeout, report_sent=report_sent, max_body=max_body)
+    return AsyncPoolSender(timeout, max_body=max_body)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 import regex
 
+from govmedia._limits import MAX_BODY
 from govmedia.content.counting import check_length
 from govmedia.content.hashtags import hashtag
 from govmedia.content.markup import short_text
@@ -333,7 +334,9 @@ class MastodonPlatform(BasePlatform):
         # URL media are fetched first; `authorize` sends the token only to the
         # instance, never to the media's host.
         try:
-            response = yield httpx.Request("GET", item.url)
+            # Up to Mastodon's own limit, not the client's cap for API answers.
+            response = yield httpx.Request("GET", item.url,
+                                           extensions={MAX_BODY: _size_limit(item)})
         except PlatformError as exc:
             raise _in_context(exc, f"could not download {item.url}") from exc
         data = response.content

@@ -34,6 +34,7 @@ import attrs
 import httpx
 
 from govmedia._imagetype import image_type
+from govmedia._limits import MAX_BODY
 from govmedia.content.markup import to_plain
 from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, clean_text, to_wechat_html
 from govmedia.errors import (
@@ -790,7 +791,9 @@ class WeChatOAPlatform(BasePlatform):
     def _bytes(self, media: Media) -> Flow[bytes]:
         if media.data is not None or media.path is not None:
             return media.read()
-        request = httpx.Request("GET", media.url or "", extensions={_EXTERNAL: True})
+        # Up to WeChat's largest image (a cover), not the client's cap for API answers.
+        request = httpx.Request("GET", media.url or "",
+                                extensions={_EXTERNAL: True, MAX_BODY: COVER_BYTES})
         response = yield request
         return response.content
 
