@@ -145,7 +145,7 @@ def blocked_reason(address: IPAddress | str) -> str | None:
 
 def _literal(host: str) -> IPAddress | None:
     """The address *host* is written as, or None for a name: never a DNS query."""
-    text = host.strip("[]").split("%", 1)[0]
+    text = host.strip("[]").split("%", 1)[0].rstrip(".")  # "169.254.169.254." too
     try:
         return ipaddress.ip_address(text)
     except ValueError:

@@ -1,7 +1,9 @@
 """Sending through a user's own ``http=`` client, with the bounds govmedia can keep there.
 
 The client is the user's: its DNS, proxies and connection pool are theirs, so
-govmedia checks what it can without reaching into them:
+govmedia checks what it can without reaching into them (and never lets it
+follow a redirect, which would skip the checks: govmedia's own senders do not
+follow redirects either):
 
 * the URL's host as written (`govmedia._netguard.check_host`: link-local and
   metadata addresses, metadata host names), with no DNS query of our own: a
@@ -57,7 +59,7 @@ def send_sync(http: httpx.Client, request: httpx.Request, *, max_body: int,
     """Send *request* through the user's *http*, read whole within the bounds."""
     cap, deadline = _checked(request, max_body, deadline)
     end = None if deadline is None else time.monotonic() + deadline
-    response = http.send(request, stream=True)
+    response = http.send(request, stream=True, follow_redirects=False)
     try:
         if response.is_stream_consumed:  # read by the transport already (a mock, say)
             return _whole(response, cap)
@@ -79,7 +81,7 @@ async def send_async(http: httpx.AsyncClient, request: httpx.Request, *, max_bod
     phase = _Phase(request)
     try:
         with anyio.fail_after(deadline):
-            response = await http.send(request, stream=True)
+            response = await http.send(request, stream=True, follow_redirects=False)
             try:
                 if response.is_stream_consumed:
                     return _whole(response, cap)

@@ -118,6 +118,7 @@ def test_private_loopback_and_public_addresses_are_allowed(address):
     "2852039166", "0xa9fea9fe", "0xa9.0xfe.0xa9.0xfe", "0251.0376.0251.0376", "169.254.43518",
     "[fd00:ec2::254]", "metadata.google.internal", "METADATA.Google.Internal.", "metadata",
     "metadata.tencentyun.com", "instance-data", "computeMetadata.metadata.google.internal",
+    "169.254.169.254.", "0xa9fea9fe.",
 ])
 def test_every_spelling_of_a_metadata_host_is_refused_without_dns(host, dns):
     with pytest.raises(BlockedAddress):
@@ -195,6 +196,32 @@ def test_a_users_client_gets_the_literal_and_name_check_only(kind, dns):
     transport = httpx.MockTransport(lambda request: httpx.Response(200))
     assert publish(kind, "http://cms.evil.test/hook", transport=transport).remote_id == "200"
     assert dns["lookups"] == []  # govmedia asked no DNS of its own
+
+
+@pytest.mark.parametrize("kind", ["sync-user", "async-user"])
+def test_a_users_client_is_not_led_to_metadata_by_a_redirect(kind):
+    calls = []
+
+    def handler(request):
+        calls.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+
+    transport = httpx.MockTransport(handler)
+    post = gm.Post(text="通知")
+    ch = gm.Channel(platform="plain", account="cms@intranet", options={"url": "https://cms.example/h"})
+    if kind == "sync-user":
+        with httpx.Client(transport=transport, follow_redirects=True) as http, \
+                gm.Client(http=http) as client, pytest.raises(gm.PlatformError) as info:
+            client.publish(post, ch)
+    else:
+        async def main():
+            async with httpx.AsyncClient(transport=transport, follow_redirects=True) as http, \
+                    gm.AsyncClient(http=http) as client:
+                await client.publish(post, ch)
+        with pytest.raises(gm.PlatformError) as info:
+            anyio.run(main)
+    assert info.value.code == 302  # the platform sees the redirect; nothing followed it
+    assert calls == ["https://cms.example/h"]
 
 
 # ------------------------------------------------------------------ refused early
