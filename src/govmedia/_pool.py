@@ -260,7 +260,9 @@ class PoolSender(_Limits):
                     answer.close()  # unread: httpcore closes the connection
         finally:
             _END.reset(token)
-        return build_response(answer.status, answer.headers, body, request, max_body=cap)
+        response = build_response(answer.status, answer.headers, body, request, max_body=cap)
+        response.extensions = answer.extensions  # the reason phrase, the HTTP version
+        return response
 
     def close(self) -> None:
         """Close the pool and its connections, if one was opened."""
@@ -302,7 +304,9 @@ class AsyncPoolSender(_Limits):
                     await answer.aclose()
         finally:
             _END.reset(token)
-        return build_response(answer.status, answer.headers, body, request, max_body=cap)
+        response = build_response(answer.status, answer.headers, body, request, max_body=cap)
+        response.extensions = answer.extensions  # the reason phrase, the HTTP version
+        return response
 
     async def aclose(self) -> None:
         """Close the pool and its connections, if one was opened."""

@@ -286,11 +286,12 @@ class Client(_BaseClient):
         if http is not None and not isinstance(http, httpx.Client):
             raise ConfigError("http must be an httpx.Client (use AsyncClient for httpx.AsyncClient)")
         self._own_http = http is None
-        # Without a client of the user's, requests go straight to an httpx
-        # transport: govmedia needs no cookies, auth hooks or redirects, and
-        # skipping them is a fifth of the client-side cost of a delivery. The
-        # transport (and its TLS context, ~20 ms) is made on first use: a
-        # fan-out never needs it. A client passed in is used as it is.
+        # Without a client of the user's, requests go straight to an httpcore
+        # pool (govmedia._pool: address guard, cap, deadline): govmedia needs
+        # no cookies, auth hooks or redirects, and skipping them is a fifth of
+        # the client-side cost of a delivery. The pool (and its TLS context,
+        # ~20 ms) is made on first use: a fan-out never needs it. A client
+        # passed in is used as it is, its answers read against the cap.
         self._http = http
         self._transport: PoolSender | None = None
         self._token_locks: dict[tuple[str, str], threading.Lock] = {}
