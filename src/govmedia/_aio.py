@@ -15,10 +15,12 @@ write that may have been applied.
 
 Every request is bounded (`govmedia._limits`, `govmedia._netguard`): the
 connector's resolver drops link-local and metadata addresses (aiohttp caches
-what it returns, so the check costs nothing per request), a literal address
-is checked before sending (aiohttp does not resolve those), aiohttp's
-``total`` timeout is the request's deadline, and the body is read against
-the cap. Only gzip and deflate are asked for: those are decoded with a bound.
+what it returns, so the check costs nothing per request), its socket factory
+refuses them too, literal addresses included, which never reach a resolver
+(once per connection; an aiohttp before 3.12 has no socket factory, and the
+literal host is checked per request instead), one timer keeps the deadlines
+of all requests in flight (`_Deadlines`), and the body is read against the
+cap. Only gzip and deflate are asked for: those are decoded with a bound.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import time
 from typing import Any
 
 import httpx
@@ -39,7 +42,7 @@ from govmedia._limits import (
     aread_capped,
     deadline_of,
 )
-from govmedia._netguard import BlockedAddress, allowed_addresses, check_host
+from govmedia._netguard import BlockedAddress, allowed_addresses, blocked_reason, check_host
 from govmedia._pipeline import RATE_TICKET
 
 __all__ = ["AiohttpSender"]
@@ -67,6 +70,9 @@ class AiohttpSender:
         # has written its headers (a trace hook; it costs, so only then).
         self._report_sent = report_sent
         self._session: Any = None
+        self._resolver: Any = None
+        self._deadlines = _Deadlines()
+        self._check_literals = True  # per request, where aiohttp cannot check at connect
 
     def open(self) -> Any:
         """Import aiohttp and open the session now (a first send does it otherwise)."""
@@ -75,8 +81,14 @@ class AiohttpSender:
         import aiohttp
 
         self._resolver = _guarded_resolver()()
-        connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300,
-                                         resolver=self._resolver)
+        options: dict[str, Any] = {"limit": self._max_connections, "ttl_dns_cache": 300,
+                                   "resolver": self._resolver}
+        if _HAS_SOCKET_FACTORY():
+            # Every address connected to is checked, literal ones included
+            # (the resolver never sees those), once per connection.
+            options["socket_factory"] = _guarded_socket
+            self._check_literals = False
+        connector = aiohttp.TCPConnector(**options)
         # Bodies are handed over as they arrived: httpx.Response decodes them
         # by their Content-Encoding (decoding here too would decode twice).
         traces = []
@@ -100,8 +112,8 @@ class AiohttpSender:
         session = self._session or self.open()
         extensions = request.extensions
         limits = extensions.get("timeout") or self._timeout.as_dict()
-        timeout = _client_timeout(limits.get("connect"), limits.get("read"), limits.get("pool"),
-                                  extensions.get(DEADLINE, self._deadline))
+        timeout = _client_timeout(limits.get("connect"), limits.get("read"), limits.get("pool"))
+        deadline = extensions.get(DEADLINE, self._deadline)
         cap: int = extensions.get(MAX_BODY) or self._max_body
         # aiohttp writes its own Host header from the URL.
         headers = [(k.decode("latin-1"), _text(v)) for k, v in request.headers.raw
@@ -110,20 +122,37 @@ class AiohttpSender:
         ticket = extensions.get(RATE_TICKET)
         if ticket is not None and self._report_sent:
             extra["trace_request_ctx"] = ticket
+        deadlines = self._deadlines
+        watch = None if deadline is None else deadlines.watch(deadline)
         try:
-            check_host(request.url.host)  # a literal address never reaches the resolver
+            if self._check_literals:  # an older aiohttp: no socket_factory
+                check_host(request.url.host)
             async with session.request(
                 request.method, str(request.url), headers=headers,
                 data=request.content or None, allow_redirects=False, timeout=timeout,
                 compress=None, **extra,
             ) as answer:
-                body = await _read_capped(answer, cap, request.url)
+                length = answer.content_length
+                if length is not None and length <= cap:
+                    body = await answer.read()  # aiohttp reads exactly Content-Length bytes
+                else:
+                    body = await _read_capped(answer, cap, request.url, length)
                 status, raw_headers = answer.status, answer.raw_headers
         except (BlockedAddress, ResponseTooLarge) as exc:
             exc.request = request
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, request) from exc
+        except asyncio.CancelledError:
+            if watch is not None and deadlines.expired(watch):
+                # Possibly applied: it may also have passed before the request
+                # was written, and nothing tells.
+                raise httpx.ReadTimeout(f"no complete answer within the request's {deadline:g} s "
+                                        "deadline", request=request) from None
+            raise
+        finally:
+            if watch is not None:
+                deadlines.discard(watch)
         return build_response(status, list(raw_headers), body, request, max_body=cap)
 
     async def aclose(self) -> None:
@@ -132,6 +161,64 @@ class AiohttpSender:
             await self._session.close()
             self._session = None
             await self._resolver.close()  # the connector closes only a resolver it made
+
+
+class _Deadlines(set[tuple[float, "asyncio.Task[Any] | None"]]):
+    """The deadlines of the requests in flight, kept by one timer for them all.
+
+    A timer per request (``asyncio.timeout``, aiohttp's ``total``) costs
+    25-35k instructions a request here, most of it in the event loop's heap
+    of cancelled timers; this costs a set entry: ``(end, task)``, where
+    *end* is on `time.monotonic`'s clock. The one timer is due when the
+    earliest deadline is, and cancels each request past its own; a request
+    that ends first just leaves the set (``discard``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = float("inf")
+        self._expired: set[asyncio.Task[Any] | None] = set()
+
+    def watch(self, seconds: float) -> tuple[float, asyncio.Task[Any] | None]:
+        """Start watching the current task for *seconds*."""
+        watch = (time.monotonic() + seconds, asyncio.current_task())
+        self.add(watch)
+        if watch[0] < self._due:
+            self._arm(watch[0])
+        return watch
+
+    def expired(self, watch: tuple[float, asyncio.Task[Any] | None]) -> bool:
+        """True when *watch*'s task was cancelled by its deadline, and by nothing else."""
+        task = watch[1]
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        # uncancel(): our cancel is taken back; another one (the caller's) stays.
+        return task is not None and task.uncancel() == 0
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._due = when
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(max(0.0, when - time.monotonic()), self._sweep)
+
+    def _sweep(self) -> None:
+        self._handle, self._due = None, float("inf")
+        now = time.monotonic()
+        due = float("inf")
+        for watch in list(self):
+            end, task = watch
+            if end <= now:
+                self.discard(watch)
+                if task is not None:
+                    self._expired.add(task)
+                    task.cancel()
+            elif end < due:
+                due = end
+        if due != float("inf"):
+            self._arm(due)
 
 
 def _text(value: bytes) -> str:
@@ -149,20 +236,37 @@ async def _headers_sent(_session: Any, context: Any, _params: Any) -> None:
         ticket.sent()
 
 
-async def _read_capped(answer: Any, cap: int, url: httpx.URL) -> bytes:
-    """The body of *answer*; over *cap* bytes, the connection is closed unread."""
-    length = answer.content_length
-    if length is not None and (length <= cap or answer.method == "HEAD"):
-        body: bytes = await answer.read()  # aiohttp reads exactly Content-Length bytes
+async def _read_capped(answer: Any, cap: int, url: httpx.URL, length: int | None) -> bytes:
+    """A body that may be over *cap*: refused by its *length*, or counted as it comes."""
+    if length is not None and answer.method == "HEAD":
+        body: bytes = await answer.read()  # no body, whatever length it declares
         return body
-    if length is None:  # chunked, or to the end of the connection: counted as it comes
+    if length is None:  # chunked, or to the end of the connection
         try:
             return await aread_capped(answer.content.iter_any(), cap, url)
         except ResponseTooLarge:
-            answer.close()
+            answer.close()  # unread: the connection goes with it
             raise
     answer.close()
     raise ResponseTooLarge(cap, url, declared=length)
+
+
+def _guarded_socket(addr_info: Any) -> socket.socket:
+    """The socket factory of the connector: refuse a blocked address, else make it as aiohttp would."""
+    family, kind, proto, _, address = addr_info
+    why = blocked_reason(address[0])
+    if why is not None:
+        raise BlockedAddress(address[0], address[0], why)
+    return socket.socket(family=family, type=kind, proto=proto)
+
+
+@functools.cache
+def _HAS_SOCKET_FACTORY() -> bool:  # noqa: N802 - a constant, computed once aiohttp is imported
+    import inspect
+
+    import aiohttp
+
+    return "socket_factory" in inspect.signature(aiohttp.TCPConnector).parameters
 
 
 @functools.cache
@@ -177,6 +281,7 @@ def _guarded_resolver() -> Any:
 
         async def resolve(self, host: str, port: int = 0,
                           family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+            check_host(host)  # a metadata name is refused before any DNS query
             found = await self._inner.resolve(host, port, family)
             kept = allowed_addresses(host, [r["host"] for r in found])
             return [r for r in found if r["host"] in kept]
@@ -188,14 +293,10 @@ def _guarded_resolver() -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _client_timeout(connect: float | None, read: float | None, pool: float | None,
-                    deadline: float | None) -> Any:
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
     import aiohttp
 
-    # total: aiohttp's bound from connect to the last body byte; sock_read
-    # alone restarts on every byte.
-    return aiohttp.ClientTimeout(total=deadline, sock_connect=connect, sock_read=read,
-                                 connect=pool)
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read, connect=pool)
 
 
 def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -212,11 +313,6 @@ def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportErr
     if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL)):
         return httpx.ConnectError(text, request=request)
     if isinstance(exc, asyncio.TimeoutError):
-        if not isinstance(exc, aiohttp.ServerTimeoutError):
-            # aiohttp's total timeout: the request's deadline. It may also
-            # expire before the request was written; nothing tells, so it
-            # counts as possibly applied.
-            text = f"no complete answer within the request's deadline ({text})"
         return httpx.ReadTimeout(text, request=request)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return httpx.RemoteProtocolError(text, request=request)

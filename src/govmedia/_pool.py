@@ -261,7 +261,7 @@ class PoolSender(_Limits):
         finally:
             _END.reset(token)
         response = build_response(answer.status, answer.headers, body, request, max_body=cap)
-        response.extensions = answer.extensions  # the reason phrase, the HTTP version
+        response.extensions = dict(answer.extensions)  # the reason phrase, the HTTP version
         return response
 
     def close(self) -> None:
@@ -305,7 +305,7 @@ class AsyncPoolSender(_Limits):
         finally:
             _END.reset(token)
         response = build_response(answer.status, answer.headers, body, request, max_body=cap)
-        response.extensions = answer.extensions  # the reason phrase, the HTTP version
+        response.extensions = dict(answer.extensions)  # the reason phrase, the HTTP version
         return response
 
     async def aclose(self) -> None:

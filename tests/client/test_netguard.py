@@ -162,6 +162,17 @@ def test_a_metadata_url_is_never_sent_or_retried(kind, url):
     assert calls == []
 
 
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://[::ffff:169.254.169.254]/latest/meta-data/"])
+def test_an_aiohttp_without_socket_factory_checks_literals_per_request(url, monkeypatch):
+    import govmedia._aio
+
+    monkeypatch.setattr(govmedia._aio, "_HAS_SOCKET_FACTORY", lambda: False)  # aiohttp < 3.12
+    with pytest.raises(gm.PlatformError) as info:
+        publish("async", url)
+    assert info.value.code == "blocked_address"
+
+
 @pytest.mark.parametrize("kind", OWN)
 def test_a_name_that_resolves_to_a_metadata_address_is_refused(kind, dns):
     dns["cms.evil.test"] = ["169.254.169.254"]

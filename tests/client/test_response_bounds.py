@@ -330,3 +330,43 @@ def test_a_users_mock_transport_answer_over_the_cap_is_refused(sync):
             await client.publish(post, ch)
     with pytest.raises(gm.DeliveryUnknown, match="1 KiB limit"):
         anyio.run(main)
+
+
+def test_deadlines_of_different_lengths_run_side_by_side(serve):
+    """One timer keeps every request's deadline: a short one ends, a long one goes on."""
+    slow = serve(drip(every=0.05, in_headers=False, total=7))  # 0.35 s
+    short = serve(drip(every=0.05, in_headers=False))
+
+    async def main():
+        got = {}
+        async with gm.AsyncClient(retry=gm.RetryPolicy.testing(), timeout=DEADLINE) as client:
+            async def one(name, ch):
+                try:
+                    got[name] = await client.publish(gm.Post(text=name), ch)
+                except gm.GovMediaError as exc:
+                    got[name] = exc
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one, "long", channel(slow.url(), deadline=5.0))
+                tg.start_soon(one, "short", channel(short.url()))
+            # The sender is fine after a request it cut off.
+            got["after"] = await client.publish(gm.Post(text="again"), channel(slow.url(), deadline=5.0))
+        return got
+
+    got = anyio.run(main)
+    assert got["long"].remote_id == "7"
+    assert isinstance(got["short"], gm.DeliveryUnknown)
+    assert got["after"].remote_id == "7"
+
+
+def test_a_callers_cancel_is_not_mistaken_for_the_deadline(serve):
+    server = serve(drip(every=0.05, in_headers=False))
+
+    async def main():
+        async with gm.AsyncClient(retry=gm.RetryPolicy.testing(), timeout=5.0) as client:
+            with anyio.move_on_after(0.2) as scope:
+                await client.publish(gm.Post(text="取消"), channel(server.url()))
+            return scope.cancelled_caught
+
+    started = time.monotonic()
+    assert anyio.run(main) is True  # cancelled, not turned into a ReadTimeout
+    assert time.monotonic() - started < 2
