@@ -105,7 +105,7 @@ class AiohttpSender:
         )
         return self._session
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
+    async def send(self, request: httpx.Request) -> httpx.Response:  # noqa: C901 - one frame: hot path
         """Perform *request*; raise an `httpx.TransportError` on a network fault."""
         import aiohttp
 
@@ -123,7 +123,12 @@ class AiohttpSender:
         if ticket is not None and self._report_sent:
             extra["trace_request_ctx"] = ticket
         deadlines = self._deadlines
-        watch = None if deadline is None else deadlines.watch(deadline)
+        watch = None
+        if deadline is not None:  # deadlines.watch(), inlined: this runs for every request
+            watch = (_monotonic() + deadline, _current_task())
+            deadlines.add(watch)
+            if watch[0] < deadlines.due:
+                deadlines.arm(watch[0])
         try:
             if self._check_literals:  # an older aiohttp: no socket_factory
                 check_host(request.url.host)
@@ -176,49 +181,54 @@ class _Deadlines(set[tuple[float, "asyncio.Task[Any] | None"]]):
 
     def __init__(self) -> None:
         super().__init__()
+        self.due = float("inf")  # when the timer fires
         self._handle: asyncio.TimerHandle | None = None
-        self._due = float("inf")
-        self._expired: set[asyncio.Task[Any] | None] = set()
+        self._expired: set[tuple[float, asyncio.Task[Any] | None]] = set()
 
     def watch(self, seconds: float) -> tuple[float, asyncio.Task[Any] | None]:
-        """Start watching the current task for *seconds*."""
-        watch = (time.monotonic() + seconds, asyncio.current_task())
+        """Start watching the current task for *seconds* (`AiohttpSender.send` inlines this)."""
+        watch = (_monotonic() + seconds, _current_task())
         self.add(watch)
-        if watch[0] < self._due:
-            self._arm(watch[0])
+        if watch[0] < self.due:
+            self.arm(watch[0])
         return watch
 
     def expired(self, watch: tuple[float, asyncio.Task[Any] | None]) -> bool:
         """True when *watch*'s task was cancelled by its deadline, and by nothing else."""
-        task = watch[1]
-        if task not in self._expired:
+        if watch not in self._expired:
             return False
-        self._expired.discard(task)
+        self._expired.discard(watch)
         # uncancel(): our cancel is taken back; another one (the caller's) stays.
+        task = watch[1]
         return task is not None and task.uncancel() == 0
 
-    def _arm(self, when: float) -> None:
+    def arm(self, when: float) -> None:
+        """Fire the timer at *when* (`time.monotonic`), not later."""
         if self._handle is not None:
             self._handle.cancel()
-        self._due = when
+        self.due = when
         loop = asyncio.get_running_loop()
-        self._handle = loop.call_later(max(0.0, when - time.monotonic()), self._sweep)
+        self._handle = loop.call_later(max(0.0, when - _monotonic()), self._sweep)
 
     def _sweep(self) -> None:
-        self._handle, self._due = None, float("inf")
-        now = time.monotonic()
+        self._handle, self.due = None, float("inf")
+        now = _monotonic()
         due = float("inf")
         for watch in list(self):
             end, task = watch
             if end <= now:
                 self.discard(watch)
                 if task is not None:
-                    self._expired.add(task)
+                    self._expired.add(watch)
                     task.cancel()
             elif end < due:
                 due = end
         if due != float("inf"):
-            self._arm(due)
+            self.arm(due)
+
+
+_monotonic = time.monotonic
+_current_task = asyncio.current_task
 
 
 def _text(value: bytes) -> str:

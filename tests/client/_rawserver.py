@@ -1,7 +1,8 @@
 """A loopback HTTP server written on raw sockets, for answers no real server gives.
 
 Each connection's request is read whole, then a scenario function writes
-whatever it likes; the server counts requests and the bytes it managed to
+whatever it likes and the connection is closed (answers say so, so that no
+client reuses it); the server counts requests and the bytes it managed to
 send before the client went away.
 """
 
@@ -94,15 +95,16 @@ def gigabyte_declared(server, conn, until):
 
 def body_of(size, *, headers=b""):
     def answer(server, conn, until):
-        server.send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n" % (size, headers)
+        server.send(conn, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n%s\r\n"
+                    % (size, headers)
                     + b"y" * size)
     return answer
 
 
 def encoded(body, encoding):
     def answer(server, conn, until):
-        server.send(conn, b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
-                    % (encoding, len(body)) + body)
+        server.send(conn, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: %s\r\n"
+                    b"Content-Length: %d\r\n\r\n" % (encoding, len(body)) + body)
     return answer
 
 
@@ -112,7 +114,8 @@ def drip(*, every, in_headers, total=10_000):
         if in_headers:
             server.send(conn, b"HTTP/1.1 200 OK\r\nX-Slow: ")
         else:
-            server.send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+            server.send(conn, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+                        % total)
         for _ in range(total):
             if time.monotonic() > until:
                 return

@@ -152,7 +152,7 @@ def test_a_metadata_url_is_never_sent_or_retried(kind, url):
     started = time.monotonic()
     with pytest.raises(gm.PlatformError) as info:
         publish(kind, url, transport=transport)
-    assert time.monotonic() - started < 1  # refused, not a connect timeout
+    assert time.monotonic() - started < 5  # refused at once, not after 3 connect timeouts
     err = info.value
     assert err.code == "blocked_address"
     assert not err.maybe_applied

@@ -251,8 +251,9 @@ def test_a_dripping_answer_ends_at_the_deadline(serve, in_headers):
     results = on_every_kind(kinds, lambda kind: publish(kind, servers[kind].url(), timeout=DEADLINE))
     for kind, (error, elapsed) in results.items():
         assert isinstance(error, gm.DeliveryUnknown), (kind, error)
-        # A user's sync client is checked between chunks: up to one read timeout more.
-        assert elapsed < DEADLINE + (DEADLINE if kind == "sync-user" else 0) + 0.5, kind
+        # 0.2 s (a user's sync client: one read timeout more), where the
+        # server would drip for 10 s; the margin is for a loaded machine.
+        assert elapsed < 3, (kind, elapsed)
         assert error.code == "ReadTimeout", kind  # after the request was written: maybe applied
         assert "plain [cms@intranet]" in str(error)
         assert servers[kind].requests == 1, kind  # a POST that may have landed is not resent
