@@ -83,7 +83,7 @@ class AiohttpSender:
         self._resolver = _guarded_resolver()()
         options: dict[str, Any] = {"limit": self._max_connections, "ttl_dns_cache": 300,
                                    "resolver": self._resolver}
-        if _HAS_SOCKET_FACTORY():
+        if _has_socket_factory():
             # Every address connected to is checked, literal ones included
             # (the resolver never sees those), once per connection.
             options["socket_factory"] = _guarded_socket
@@ -162,6 +162,7 @@ class AiohttpSender:
 
     async def aclose(self) -> None:
         """Close the session (and its connections) if one was opened."""
+        self._deadlines.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -209,6 +210,12 @@ class _Deadlines(set[tuple[float, "asyncio.Task[Any] | None"]]):
         self.due = when
         loop = asyncio.get_running_loop()
         self._handle = loop.call_later(max(0.0, when - _monotonic()), self._sweep)
+
+    def stop(self) -> None:
+        """Cancel the timer (the sender is closing)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle, self.due = None, float("inf")
 
     def _sweep(self) -> None:
         self._handle, self.due = None, float("inf")
@@ -271,7 +278,7 @@ def _guarded_socket(addr_info: Any) -> socket.socket:
 
 
 @functools.cache
-def _HAS_SOCKET_FACTORY() -> bool:  # noqa: N802 - a constant, computed once aiohttp is imported
+def _has_socket_factory() -> bool:
     import inspect
 
     import aiohttp

@@ -79,7 +79,9 @@ def _mapped(request: httpx.Request) -> Iterator[None]:
             if isinstance(exc, core):
                 text = str(exc) or type(exc).__name__
                 end = _END.get()
-                if end is not None and time.monotonic() >= end and isinstance(exc, httpcore.TimeoutException):
+                # A socket wait cut to the deadline ends about at it.
+                late = end is not None and time.monotonic() >= end - 0.01
+                if late and isinstance(exc, httpcore.TimeoutException):
                     text = f"no complete answer within the request's deadline ({text})"
                 raise ours(text, request=request) from exc
         raise

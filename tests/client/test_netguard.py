@@ -167,7 +167,7 @@ def test_a_metadata_url_is_never_sent_or_retried(kind, url):
 def test_an_aiohttp_without_socket_factory_checks_literals_per_request(url, monkeypatch):
     import govmedia._aio
 
-    monkeypatch.setattr(govmedia._aio, "_HAS_SOCKET_FACTORY", lambda: False)  # aiohttp < 3.12
+    monkeypatch.setattr(govmedia._aio, "_has_socket_factory", lambda: False)  # aiohttp < 3.12
     with pytest.raises(gm.PlatformError) as info:
         publish("async", url)
     assert info.value.code == "blocked_address"
