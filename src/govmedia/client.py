@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import anyio
 import anyio.lowlevel
@@ -24,7 +24,6 @@ import httpx
 from govmedia._aio import AiohttpSender
 from govmedia._limits import DEFAULT_MAX_RESPONSE_BYTES, check_max_response_bytes, deadline_of
 from govmedia._pipeline import RATE_TICKET, GetToken, Ops, Pipeline, Send, derive_key
-from govmedia._pool import AsyncPoolSender, PoolSender
 from govmedia._secrets import install_log_filters, remember
 from govmedia._userhttp import send_async, send_sync
 from govmedia.content.checks import load_checks
@@ -39,6 +38,9 @@ from govmedia.platforms.base import BasePlatform, Flow, Sleep, Token, is_retry_s
 from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
+
+if TYPE_CHECKING:  # httpcore costs ~10 ms to import: only once a pool is made
+    from govmedia._pool import AsyncPoolSender, PoolSender
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -490,6 +492,8 @@ class Client(_BaseClient):
             return send_sync(self._http, request, max_body=self.max_response_bytes,
                              deadline=self._deadline)
         if self._transport is None:
+            from govmedia._pool import PoolSender
+
             self._transport = PoolSender(self.timeout, max_body=self.max_response_bytes)
         return self._transport.send(request)
 
@@ -820,4 +824,6 @@ def _default_sender(timeout: httpx.Timeout, *, report_sent: bool = False,
         library = "asyncio"
     if library == "asyncio":
         return AiohttpSender(timeout, report_sent=report_sent, max_body=max_body)
+    from govmedia._pool import AsyncPoolSender
+
     return AsyncPoolSender(timeout, max_body=max_body)
