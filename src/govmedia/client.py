@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import anyio
 import anyio.from_thread
@@ -24,6 +24,7 @@ import httpx
 
 from govmedia._aio import AiohttpSender
 from govmedia._engine import AsyncEngine
+from govmedia._limits import DEFAULT_MAX_RESPONSE_BYTES, check_max_response_bytes, deadline_of
 from govmedia._pipeline import (
     RATE_TICKET,
     Claim,
@@ -40,6 +41,7 @@ from govmedia._pipeline import (
 from govmedia._prepare import Preparer
 from govmedia._retract import RetractItem, RetractPlan, plan_retraction, retract_ops
 from govmedia._secrets import install_log_filters
+from govmedia._userhttp import send_async, send_sync
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
@@ -52,6 +54,9 @@ from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
 from govmedia.tokens import MemoryTokenStore, Token, TokenStore
+
+if TYPE_CHECKING:  # httpcore costs ~10 ms to import: only once a pool is made
+    from govmedia._pool import AsyncPoolSender, PoolSender
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -76,6 +81,7 @@ class _BaseClient:
         journal: str | os.PathLike[str] | Journal | bool | None = None,
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -98,6 +104,8 @@ class _BaseClient:
             self.timeout = timeout
         else:
             self.timeout = httpx.Timeout(timeout)
+        self.max_response_bytes = check_max_response_bytes(max_response_bytes)
+        self._deadline = deadline_of(self.timeout)  # per request, connect to last byte
         # The journal's path is read now (DESIGN: `journal=None` means the
         # default as it is when the client is made); the file is opened on
         # first use, so a client that only checks posts creates nothing.
@@ -295,7 +303,10 @@ class Client(_BaseClient):
             "platform:account": gm.RateLimit(...)}``.
         concurrency (int): how many deliveries a fan-out runs at once.
         timeout (float | httpx.Timeout | None): seconds (or an `httpx.Timeout`)
-            per request.
+            per request; its largest value also bounds each request as a
+            whole, connect to last byte.
+        max_response_bytes (int): the largest answer read (8 MiB by default);
+            a larger one fails with code ``response_too_large``.
         require_approvals (int): distinct approvals of the current content a
             post needs.
         journal (str | os.PathLike[str] | Journal | None): a SQLite journal
@@ -331,7 +342,7 @@ class Client(_BaseClient):
         # transport (and its TLS context, ~20 ms) is made on first use: a
         # fan-out never needs it. A client passed in is used as it is.
         self._http = http
-        self._transport: httpx.BaseTransport | None = None
+        self._transport: PoolSender | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -542,7 +553,8 @@ class Client(_BaseClient):
         async def go() -> Report:
             sender: AiohttpSender | None = None
             if http is None:
-                sender = AiohttpSender(self.timeout, report_sent=bool(self._limiter))
+                sender = AiohttpSender(self.timeout, report_sent=bool(self._limiter),
+                                       max_body=self.max_response_bytes)
                 sender.open()  # before any rate-limit token is taken
                 send: Callable[[httpx.Request], Awaitable[httpx.Response]] = sender.send
             else:
@@ -619,16 +631,13 @@ class Client(_BaseClient):
         if self._http is not None:
             # httpx keeps a response and its stream in a cycle that holds the
             # request (an upload part) until a full GC: break it at once.
-            return release(self._http.send(request))
+            return release(send_sync(self._http, request, max_body=self.max_response_bytes,
+                                     deadline=self._deadline))
         if self._transport is None:
-            self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=100))
-        response = self._transport.handle_request(request)
-        response.request = request
-        try:
-            response.read()
-        finally:
-            response.close()
-        return response
+            from govmedia._pool import PoolSender
+
+            self._transport = PoolSender(self.timeout, max_body=self.max_response_bytes)
+        return self._transport.send(request)
 
     def _token(self, op: GetToken) -> Token:
         token = cached_token(op, self._tokens)
@@ -662,7 +671,7 @@ class AsyncClient(_BaseClient):
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._http_client = http
-        self._sender: AiohttpSender | httpx.AsyncBaseTransport | None = None
+        self._sender: AiohttpSender | AsyncPoolSender | None = None
         self._engine = AsyncEngine(self._pipeline, self._tokens, self._send)
 
     async def __aenter__(self) -> Self:
@@ -789,13 +798,14 @@ class AsyncClient(_BaseClient):
 
     # ----------------------------------------------------------- sending
 
-    def _ready_sender(self) -> AiohttpSender | httpx.AsyncBaseTransport | None:
+    def _ready_sender(self) -> AiohttpSender | AsyncPoolSender | None:
         """The default sender, opened (None when the user's client sends)."""
         if self._http_client is not None:
             return None
         sender = self._sender
         if sender is None:
-            sender = self._sender = _default_sender(self.timeout, report_sent=bool(self._limiter))
+            sender = self._sender = _default_sender(self.timeout, report_sent=bool(self._limiter),
+                                                    max_body=self.max_response_bytes)
             if isinstance(sender, AiohttpSender):
                 sender.open()
         return sender
@@ -809,14 +819,10 @@ class AsyncClient(_BaseClient):
             request.extensions["trace"] = _async_trace(ticket)
         if sender is None:
             assert self._http_client is not None  # the user's client sends
-            return release(await self._http_client.send(request))
-        response = await sender.handle_async_request(request)
-        response.request = request
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+            return release(await send_async(self._http_client, request,
+                                            max_body=self.max_response_bytes,
+                                            deadline=self._deadline))
+        return await sender.send(request)
 
 
 def _sync_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], None]:
@@ -835,9 +841,9 @@ def _async_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], Awaitable[No
     return trace
 
 
-def _default_sender(timeout: httpx.Timeout, *,
-                    report_sent: bool = False) -> AiohttpSender | httpx.AsyncBaseTransport:
-    """The default sender: aiohttp under asyncio, httpx's own transport elsewhere (trio)."""
+def _default_sender(timeout: httpx.Timeout, *, report_sent: bool = False,
+                    max_body: int = DEFAULT_MAX_RESPONSE_BYTES) -> AiohttpSender | AsyncPoolSender:
+    """The default sender: aiohttp under asyncio, an httpcore pool elsewhere (trio)."""
     try:
         import sniffio  # type: ignore[import-not-found, unused-ignore]
 
@@ -845,5 +851,7 @@ def _default_sender(timeout: httpx.Timeout, *,
     except Exception:  # noqa: BLE001 - no running loop detected: be conservative
         library = "asyncio"
     if library == "asyncio":
-        return AiohttpSender(timeout, report_sent=report_sent)
-    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))
+        return AiohttpSender(timeout, report_sent=report_sent, max_body=max_body)
+    from govmedia._pool import AsyncPoolSender
+
+    return AsyncPoolSender(timeout, max_body=max_body)
