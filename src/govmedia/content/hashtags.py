@@ -56,9 +56,8 @@ _STYLES = ("weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou", "hash", "n
 # platform's style is its class's ``tag_style``, and each entry here goes when
 # its platform is built.
 _UNBUILT: dict[str, Style] = {
-    # Not on the fact sheets: both clients link a #word (unverified).
+    # Not on the fact sheets: the client links a #word (unverified).
     "telegram": "hash",
-    "facebook": "hash",
 }
 
 
