@@ -490,7 +490,8 @@ class FacebookPlatform(BasePlatform):
             # One photo goes through attached_media as several do (the sheet
             # shows it for multi-photo posts; one alone is unverified).
             fields[f"attached_media[{index}]"] = json.dumps({"media_fbid": photo_id})
-        yield Checkpoint("posting", {"photo_ids": photo_ids} if photo_ids else {})
+        if photo_ids:
+            yield Checkpoint("posting", {"photo_ids": photo_ids})
         try:
             created = yield from self.call(channel, "POST", self._page(channel, opts, "feed"),
                                            data=fields, creates=True, expect=("id",))

@@ -47,6 +47,7 @@ from govmedia.testing.webhook import FakeWebhook
 if TYPE_CHECKING:
     from govmedia.testing.bluesky import FakeBluesky
     from govmedia.testing.douyin import FakeDouyin
+    from govmedia.testing.facebook import FakeFacebook
     from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
@@ -60,6 +61,7 @@ __all__ = [
     "CompletedUpload",
     "FakeBluesky",
     "FakeDouyin",
+    "FakeFacebook",
     "FakeKuaishou",
     "FakeMastodon",
     "FakePlatform",
