@@ -1002,3 +1002,25 @@ def test_a_rerun_after_the_create_answered_finishes_without_a_second_create(sand
     assert report.deliveries[0].receipt.remote_id == live["id"]
     assert len(fake.requests(fake.create_path, method="POST")) == 1
     assert len(fake.requests(fake.create_path, method="GET")) == 0  # the id settled it
+
+
+def test_a_status_poll_failing_after_the_finish_is_unknown_with_the_id_then_finished(sandbox, fake,
+                                                                                      tmp_path):
+    fake.chunk_size = 1000
+    ch = fake.channel("sasac-page", poll_interval=0.001)
+    post = gm.Post(title="中老铁路", text="开通一周年", media=(gm.Media.from_bytes(clip(2500), filename="v.mp4"),))
+    fake.inject("server_error", path=r"^/v24\.0/\d+$", method="GET", times=50)
+    journal = tmp_path / "j.db"
+    with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as client:
+        first = client.fan_out(post, [ch])
+    [video] = fake.videos.values()
+    error = first.deliveries[0].error
+    assert first.deliveries[0].state == "unknown" and isinstance(error, gm.DeliveryUnknown)
+    assert error.known["video_id"] == video.id
+    fake.faults.clear()
+    with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as client:
+        second = client.fan_out(post, [ch])
+    assert second.deliveries[0].state == "published"
+    assert second.deliveries[0].receipt.remote_id == video.id
+    finished = [r for r in fake.requests(fake.video_path, method="POST") if r.status == 200]
+    assert len(finished) == 1 + 3 + 1 and len(fake.uploads) == 1   # start, three chunks, one finish
