@@ -40,6 +40,7 @@ from govmedia.testing.webhook import FakeWebhook
 if TYPE_CHECKING:
     from govmedia.testing.bluesky import FakeBluesky
     from govmedia.testing.mastodon import FakeMastodon
+    from govmedia.testing.matrix_chat import FakeMatrixChat
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
     from govmedia.testing.x import FakeX
@@ -49,6 +50,7 @@ __all__ = [
     "Budget",
     "FakeBluesky",
     "FakeMastodon",
+    "FakeMatrixChat",
     "FakePlatform",
     "FakeToken",
     "FakeTokens",
