@@ -40,13 +40,13 @@ from govmedia.content.markup import short_text
 from govmedia.content.matrix import MatrixText, matrix_text
 from govmedia.content.media import read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
-from govmedia.errors import ContentRejected, DeliveryUnknown, PlatformError
+from govmedia.errors import ContentRejected, DeliveryUnknown, PlatformError, RateLimited
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import Header, StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, json_body
+from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Sleep, json_body
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["MARKER", "MatrixChatPlatform", "chat_text", "matrix_to", "txn_id"]
@@ -70,6 +70,11 @@ MARKER = "org.govmedia.key"
 LOOKUP_PAGES = 5
 LOOKUP_PAGE_SIZE = 100
 CLOCK_SLACK = 600.0  # seconds the homeserver's clock may be off from ours
+# Synapse limits messages per user, across rooms (0.2 a second by default):
+# a fan-out of one bot to many rooms meets it whatever the client does. A
+# delivery waits as the server asks, up to this long in all (option
+# rate_limit_wait), beyond the retries of the client's RetryPolicy.
+RATE_LIMIT_WAIT = 600.0
 MSGTYPES = {"image": "m.image", "video": "m.video", "audio": "m.audio"}
 
 
@@ -145,7 +150,7 @@ def _event_ids(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
 
 
-_TOKEN_HINT = (  # noqa: S105 - advice in words, no secret
+_RELOGIN_HINT = (
     "The homeserver refused the access token (logged out, expired or the device deleted). Log the "
     "bot in again (POST /_matrix/client/v3/login, with the same device_id so that transaction "
     "ids stay valid) and put the new access_token in the channel."
@@ -167,7 +172,7 @@ RULES: tuple[Rule, ...] = (
 
 ERRORS = ErrorTable(
     {
-        "M_UNKNOWN_TOKEN": Code.auth(_TOKEN_HINT),
+        "M_UNKNOWN_TOKEN": Code.auth(_RELOGIN_HINT),
         "M_MISSING_TOKEN": Code.auth("No access token reached the homeserver: check the channel's "
                                      "access_token and that base_url is the homeserver itself."),
         "M_FORBIDDEN": Code.permanent(
@@ -219,7 +224,9 @@ class MatrixChatPlatform(BasePlatform):
     ``device_id``). Options: ``base_url`` (the homeserver, required),
     ``room_id`` (``!abc:matrix.example``, required; the bot must be joined),
     ``msgtype`` (``m.text``, or ``m.notice`` for a bot that others' bots
-    should not answer) and ``max_upload_size`` (bytes; Synapse's default 50 MB).
+    should not answer), ``max_upload_size`` (bytes; Synapse's default 50 MB)
+    and ``rate_limit_wait`` (seconds a delivery may wait out the homeserver's
+    rate limit; 600).
 
     Example:
         >>> import govmedia as gm
@@ -240,6 +247,8 @@ class MatrixChatPlatform(BasePlatform):
         "msgtype": Option(str, default="m.text", choices=("m.text", "m.notice")),
         "max_upload_size": Option(int, default=UPLOAD_MAX, minimum=1, coerce=True,
                                   doc="the homeserver's upload limit in bytes"),
+        "rate_limit_wait": Option(float, default=RATE_LIMIT_WAIT, minimum=0, coerce=True,
+                                  doc="seconds a delivery may wait out the homeserver's rate limit"),
     }
     auth = StaticToken("access_token", Header("Authorization", "Bearer {}"))
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -321,15 +330,33 @@ class MatrixChatPlatform(BasePlatform):
         yield Checkpoint("sending", {"room_id": room})
         for index, content in contents.items():
             txn = txn_id(key, index)
-            # Safe to resend: the homeserver answers a repeated txnId from this
-            # device with the event it made the first time (same event id).
-            answer = yield from self.call(
-                channel, "PUT", f"{CLIENT}/rooms/{_path(room, 'send', 'm.room.message', txn)}",
-                json={**content, MARKER: txn}, safe=True, creates=True, expect=("event_id",))
+            answer = yield from self._put_event(channel, room, txn, {**content, MARKER: txn})
             event_ids[index] = str(answer["event_id"])
             yield Checkpoint("sent", {"room_id": room,
                                       "event_ids": [event_ids[i] for i in sorted(event_ids)]})
         return self._receipt(channel, room, [event_ids[i] for i in sorted(event_ids)])
+
+    def _put_event(self, channel: Channel, room: str, txn: str, content: dict[str, Any]) -> Flow[Any]:
+        """``PUT .../send/m.room.message/{txnId}``, waiting out the rate limit as the server asks."""
+        path = f"{CLIENT}/rooms/{_path(room, 'send', 'm.room.message', txn)}"
+        budget, waited = self.opts(channel).rate_limit_wait, 0.0
+        while True:
+            try:
+                # Safe to resend: the homeserver answers a repeated txnId from this
+                # device with the event it made the first time (same event id).
+                answer = yield from self.call(channel, "PUT", path, json=content, safe=True, creates=True,
+                                              expect=("event_id",))
+            except RateLimited as exc:
+                # M_LIMIT_EXCEEDED applies nothing: sending again after the wait is safe.
+                wait = exc.retry_after if exc.retry_after is not None else 5.0
+                if exc.quota or waited + wait > budget:
+                    raise
+                logger.info("matrix_chat [%s] rate limited by the homeserver; waiting %.1f s",
+                            channel.account, wait)
+                yield Sleep(wait)
+                waited += wait
+                continue
+            return answer
 
     def _receipt(self, channel: Channel, room: str, event_ids: list[str]) -> Receipt:
         server = _server_of(room) or (_server_of(channel.account) if channel.account.startswith("@")

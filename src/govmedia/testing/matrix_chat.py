@@ -12,10 +12,10 @@ Synapse's own rate-limit arithmetic (``rc_message``: 0.2 a second, bursts of
 exempt, as ``override_ratelimit`` makes them); authenticated media only
 (``/_matrix/media/v3/download`` answers 404, as Synapse does by default).
 
-Stricter than Synapse, to catch bugs: an ``m.room.message`` must have a
-string ``msgtype`` and ``body``; ``format`` needs ``formatted_body``; a media
-event's ``url`` must name a file uploaded here; an upload needs a
-``Content-Type``.
+An ``m.room.message`` without a string ``body`` and ``msgtype`` is refused
+as Synapse refuses it (400 ``M_UNKNOWN``). Stricter than Synapse, to catch
+bugs: ``format`` needs ``formatted_body``; a media event's ``url`` must name a
+file uploaded here; an upload needs a ``Content-Type``.
 """
 
 from __future__ import annotations
@@ -246,7 +246,8 @@ class FakeMatrixChat(FakePlatform):
             return self._limited(fault.retry_after if fault.retry_after is not None else 5.0)
         if fault.kind == "busy":
             return _no(403, "M_RESOURCE_LIMIT_EXCEEDED", "Monthly Active User Limit Exceeded",
-                       admin_contact="mailto:admin@sandbox.example", limit_type="monthly_active_user").response
+                       admin_contact="mailto:admin@sandbox.example",
+                       limit_type="monthly_active_user").response
         if fault.kind == "server_error":
             return _no(500, "M_UNKNOWN", "Internal server error").response
         if fault.kind == "token_expired":
@@ -310,10 +311,12 @@ class FakeMatrixChat(FakePlatform):
         return "$" + secrets.token_urlsafe(32)
 
     def _check_message(self, content: dict[str, Any], user: str) -> None:
-        msgtype, body = content.get("msgtype"), content.get("body")
-        if not isinstance(msgtype, str) or not isinstance(body, str):
-            raise _no(400, "M_BAD_JSON", "m.room.message needs a string msgtype and body (the fake is "
-                                         "stricter than Synapse here)")
+        for key in ("body", "msgtype"):  # Synapse's EventValidator, in its order
+            if key not in content:
+                raise _no(400, "M_UNKNOWN", f"'{key}' not in content")
+            if not isinstance(content[key], str):
+                raise _no(400, "M_UNKNOWN", f"'{key}' not a string type")
+        msgtype = content["msgtype"]
         if "format" in content and not isinstance(content.get("formatted_body"), str):
             raise _no(400, "M_BAD_JSON", "format needs formatted_body")
         if msgtype in MEDIA_MSGTYPES:
@@ -375,16 +378,17 @@ class FakeMatrixChat(FakePlatform):
 
         def create() -> str:
             target = self.events.get(match["event"])
-            if target is not None and target.room_id == room.room_id:
-                if target.sender != user and room.power.get(user, 0) < room.redact_level:
-                    raise _no(403, "M_FORBIDDEN", "You don't have permission to redact events")
+            if target is not None and target.room_id != room.room_id:
+                target = None
+            if target is not None and target.sender != user and room.power.get(user, 0) < room.redact_level:
+                raise _no(403, "M_FORBIDDEN", "You don't have permission to redact events")
             # Synapse redacts an event it does not know too: the redaction is an event of its own.
             redaction = FakeEvent(self._event_id(), room.room_id, user, "m.room.redaction",
                                   {k: v for k, v in body.items() if k == "reason"},
                                   int(self.now() * 1000), device_id=device, txn_id=match["txn"],
                                   redacts=match["event"])
             self.events[redaction.event_id] = redaction
-            if target is not None and target.room_id == room.room_id and not target.redacted_by:
+            if target is not None and not target.redacted_by:
                 target.redacted_by = redaction.event_id
             return redaction.event_id
 
