@@ -14,6 +14,9 @@ user (``override_ratelimit``), so the other tests run fast.
 The server runs in its own process group; `Synapse.stop` ends it by pid
 (SIGTERM, then SIGKILL after 10 s), and it is also stopped at interpreter
 exit and, on Linux, when the test process dies (``PR_SET_PDEATHSIG``).
+
+``python3 tests/integration/synapse_server.py install`` installs it ahead
+(``.ci/run`` does, so a failed install is reported by name).
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
-
-import httpx
 
 SYNAPSE = "matrix-synapse==1.163.2"  # the version servers.md measured
 SERVER_NAME = "localhost"
@@ -128,6 +129,8 @@ class Synapse:
         self.process: subprocess.Popen[bytes] | None = None
         self.timings: dict[str, float] = {}
         self.admin_token: str | None = None
+        import httpx  # here, so `python3 synapse_server.py install` needs nothing but the stdlib
+
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
     # ----------------------------------------------------------- life
@@ -175,6 +178,8 @@ class Synapse:
             raise
 
     def _wait_ready(self, began: float, timeout: float = 120.0) -> None:
+        import httpx
+
         assert self.process is not None
         while time.monotonic() - began < timeout:
             if self.process.poll() is not None:
@@ -262,3 +267,10 @@ class Synapse:
             params={"dir": "b", "limit": limit, "filter": '{"types":["m.room.message"]}'},
             headers=self.auth(reader["access_token"])).raise_for_status().json()
         return list(reversed(answer["chunk"]))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["install"]:
+        sys.exit("usage: synapse_server.py install")
+    began = time.monotonic()
+    print(f"{SYNAPSE} ready in {venv_python().parent.parent} ({time.monotonic() - began:.1f} s)")
