@@ -228,6 +228,20 @@ def test_a_media_only_post_starts_at_part_zero(api, client):
     assert txn == txn_id(key_of(post), 0) and content["body"] == "chart.png"
 
 
+def test_each_file_goes_out_as_the_msgtype_of_its_kind(api, client):
+    mp4 = gm.Media.from_bytes(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00" + bytes(40), filename="clip.mp4")
+    m4a = gm.Media.from_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00" + bytes(40), filename="talk.m4a")
+    client.publish(gm.Post(media=[mp4, m4a]), channel())
+    assert [(c["msgtype"], c["info"]["mimetype"]) for _, c in api.events.calls] == [
+        ("m.video", "video/mp4"), ("m.audio", "audio/mp4")]
+    api["upload"].mock(side_effect=[httpx.Response(200, json={"content_uri": "mxc://matrix.example/a"}),
+                                    err(413, "M_TOO_LARGE", "Upload request body is too large")])
+    with pytest.raises(gm.ContentRejected) as info:
+        client.publish(gm.Post(media=[mp4, m4a], key="another"), channel())
+    assert str(info.value).count("media 2 (talk.m4a)") == 1
+    assert info.value.code == "M_TOO_LARGE"
+
+
 @pytest.mark.parametrize("failure", [
     err(500, "M_UNKNOWN", "Internal server error"),
     httpx.ReadTimeout("the answer was lost"),

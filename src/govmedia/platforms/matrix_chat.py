@@ -316,6 +316,7 @@ class MatrixChatPlatform(BasePlatform):
         opts = self.opts(channel)
         room = opts.room_id
         parts = self._parts(post)
+        first_media = len(parts) - len(post.media)  # 1 with a text event, else 0
         contents: dict[int, dict[str, Any]] = {}
         for index, part in enumerate(parts):  # every upload before the first event
             if index in known:
@@ -323,9 +324,8 @@ class MatrixChatPlatform(BasePlatform):
             if isinstance(part, MatrixText):
                 contents[index] = part.content(opts.msgtype)
             else:
-                number = post.media.index(part) + 1
-                contents[index] = yield from self._media_content(part, f"media {number} ({part.filename})",
-                                                                 channel)
+                where = f"media {index - first_media + 1} ({part.filename})"
+                contents[index] = yield from self._media_content(part, where, channel)
         event_ids = dict(known)
         yield Checkpoint("sending", {"room_id": room})
         for index, content in contents.items():
@@ -397,7 +397,8 @@ class MatrixChatPlatform(BasePlatform):
         if not uri.startswith("mxc://"):
             raise PlatformError(f"{where}: the upload answered {uri!r}, not an mxc:// URI",
                                 platform=self.name, account=channel.account, code="bad_response")
-        kind = (found.kind if found is not None else None) or item.kind
+        # A container that holds sound or pictures (MP4, WebM) is what the media says it is.
+        kind = item.kind if found is None or item.kind in found.kinds else found.kind
         return {"msgtype": MSGTYPES.get(kind, "m.file"), "body": item.alt or item.filename, "url": uri,
                 "info": {"mimetype": mime, "size": len(data)}}
 
