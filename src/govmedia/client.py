@@ -45,6 +45,7 @@ from govmedia.journal import Journal, default_journal_path
 from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
+from govmedia.platforms.steps import release
 from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
@@ -305,9 +306,13 @@ class Client(_BaseClient):
                 post may or may not be live.
         """
         run, item = self._single(post, channel)
-        decision = run.decide(item)
-        if isinstance(decision, Attempt):
-            decision = self._drive(run.deliver(decision), run)
+        try:
+            decision = run.decide(item)
+            if isinstance(decision, Attempt):
+                decision = self._drive(run.deliver(decision), run)
+        except BaseException as exc:  # Ctrl-C: give back what never left
+            run.stop(exc)
+            raise
         run.record(item.index, item.role, decision)
         return self._receipt_of(run, decision)
 
@@ -391,7 +396,11 @@ class Client(_BaseClient):
                 send: Callable[[httpx.Request], Awaitable[httpx.Response]] = sender.send
             else:
                 async def send(request: httpx.Request) -> httpx.Response:
-                    return await anyio.to_thread.run_sync(self._send, request, limiter=limiter)
+                    # Abandoned on cancel: Ctrl-C must not wait for a hung
+                    # request's timeout. It may still land: the delivery
+                    # stays in doubt (it was handed to the transport).
+                    return await anyio.to_thread.run_sync(self._send, request, limiter=limiter,
+                                                          abandon_on_cancel=True)
             try:
                 return await AsyncEngine(self._pipeline, self._tokens, send).fan_out(run, workers)
             finally:
@@ -400,8 +409,16 @@ class Client(_BaseClient):
 
         # A loop of its own in a helper thread: works where the caller already
         # runs one (a notebook), unlike asyncio.run.
-        with anyio.from_thread.start_blocking_portal() as portal:
-            return portal.call(go)
+        try:
+            with anyio.from_thread.start_blocking_portal() as portal:
+                return portal.call(go)
+        except BaseException as exc:
+            # Ctrl-C lands in this thread; the portal cancelled the run and
+            # waited for it to give back what never left. Say so on the
+            # exception the caller sees.
+            if run.stopped is not None:
+                run.stopped.attach(exc)
+            raise
 
     # ----------------------------------------------------------- driver
 
@@ -431,7 +448,7 @@ class Client(_BaseClient):
                     value = True  # outside a run there is no journal to claim in
                 else:
                     try:
-                        value = run.claim_rows([op.track.context], [op.track.progress])[0]
+                        value = run.claim_rows([op.track])[0]
                     except GovMediaError as exc:
                         error = exc
             elif isinstance(op, Record):
@@ -449,7 +466,9 @@ class Client(_BaseClient):
         if ticket is not None:
             request.extensions["trace"] = _sync_trace(ticket)
         if self._http is not None:
-            return self._http.send(request)
+            # httpx keeps a response and its stream in a cycle that holds the
+            # request (an upload part) until a full GC: break it at once.
+            return release(self._http.send(request))
         if self._transport is None:
             self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=100))
         response = self._transport.handle_request(request)
@@ -520,9 +539,13 @@ class AsyncClient(_BaseClient):
     async def publish(self, post: Post, channel: Channel) -> Receipt:
         """Publish *post* on *channel*; see `Client.publish`."""
         run, item = self._single(post, channel)
-        decision = run.decide(item)
-        if isinstance(decision, Attempt):
-            decision = await self._engine.drive(run.deliver(decision), run)
+        try:
+            decision = run.decide(item)
+            if isinstance(decision, Attempt):
+                decision = await self._engine.drive(run.deliver(decision), run)
+        except BaseException as exc:  # a cancelled task: give back what never left
+            run.stop(exc)
+            raise
         run.record(item.index, item.role, decision)
         return self._receipt_of(run, decision)
 
@@ -604,7 +627,7 @@ class AsyncClient(_BaseClient):
             request.extensions["trace"] = _async_trace(ticket)
         if sender is None:
             assert self._http_client is not None  # the user's client sends
-            return await self._http_client.send(request)
+            return release(await self._http_client.send(request))
         response = await sender.handle_async_request(request)
         response.request = request
         try:
