@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia.content.markup import short_text
 from govmedia.content.matrix import MatrixText, matrix_text
 from govmedia.content.media import read_bytes, verify_bytes
@@ -189,6 +190,8 @@ ERRORS = ErrorTable(
         "M_UNRECOGNIZED": Code.permanent(
             "The server does not know this endpoint: check that base_url is the homeserver "
             "(/.well-known/matrix/client names it) and that it is recent enough."),
+        # The wait: Retry-After first, else retry_after_ms (policy/retry.py reads both);
+        # the sheet marks retry_after_ms unverified for new Synapses; 1.163.2 sends both.
         "M_LIMIT_EXCEEDED": Code.rate_limited(
             "The homeserver's rate limit (Synapse's default: 0.2 messages a second per account, "
             "bursts of 10): waited as it asked. An admin can lift it for the bot "
@@ -399,8 +402,12 @@ class MatrixChatPlatform(BasePlatform):
                                 platform=self.name, account=channel.account, code="bad_response")
         # A container that holds sound or pictures (MP4, WebM) is what the media says it is.
         kind = item.kind if found is None or item.kind in found.kinds else found.kind
+        info: dict[str, Any] = {"mimetype": mime, "size": len(data)}
+        dims = image_size(data[:PREFIX_SIZE]) if kind == "image" else None
+        if dims is not None:  # lets clients keep the image's place before it loads
+            info["w"], info["h"] = dims
         return {"msgtype": MSGTYPES.get(kind, "m.file"), "body": item.alt or item.filename, "url": uri,
-                "info": {"mimetype": mime, "size": len(data)}}
+                "info": info}
 
     # ----------------------------------------------------------- doubt
 
