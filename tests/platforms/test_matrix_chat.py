@@ -148,6 +148,9 @@ def test_the_post_s_format_decides_and_a_body_alone_goes_in_its_own():
     page = chat_text(gm.Post(body='<h2>通知</h2><p style="x" onclick="y()">正文<script>z()</script></p>',
                              body_format="html"))
     assert (page.body, page.formatted_body) == ("通知\n正文", "<h2>通知</h2><p>正文</p>")
+    pictured = chat_text(gm.Post(body='<p>图表<img src="https://x.org/c.png" alt="客货运量" onerror="x()"></p>'
+                                      '<img src="javascript:alert(1)">', body_format="html"))
+    assert pictured.formatted_body == '<p>图表<a href="https://x.org/c.png">客货运量</a></p><a>javascript:alert(1)</a>'
     titled = chat_text(gm.Post(title="一带一路看国企", summary="中老铁路", link="https://example.org/a/1",
                                body="# 长文"))
     assert titled.body == "一带一路看国企\n\n中老铁路\n\nhttps://example.org/a/1"

@@ -9,7 +9,8 @@ attributes the spec suggests clients render (matrix-org/matrix-spec
 msgtypes"; not on the fact sheet), links with ``https``, ``http``, ``ftp``,
 ``mailto`` or ``magnet`` targets only. A Markdown image becomes a link to it:
 an ``<img>`` in a message may only name ``mxc://`` content, so the picture
-itself goes out as its own event (`Post.media`).
+itself goes out as its own event (`Post.media`); an ``<img>`` of an HTML body
+becomes such a link too.
 
 As Element does, ``body`` keeps the Markdown as written (it reads as plain
 text and keeps link targets), and a text that Markdown leaves plain (no
@@ -30,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -114,11 +116,23 @@ def _unwrap(fragment: str) -> str:
     return fragment
 
 
+_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ATTR = re.compile(r"""([\w-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+)""")
+
+
+def _img_as_link(match: re.Match[str]) -> str:
+    """An HTML ``<img>`` as a link to the picture (the sanitizer judges the result)."""
+    attrs = {name.lower(): html.unescape(value.strip("\"'")) for name, value in _ATTR.findall(match.group(0))}
+    src = attrs.get("src", "")
+    label = attrs.get("alt") or src
+    return f'<a href="{html.escape(src)}">{html.escape(label)}</a>' if src else html.escape(label)
+
+
 def _render(text: str, text_format: str) -> MatrixText:
     if text_format == "text":
         return MatrixText(text.strip())
     if text_format == "html":
-        plain, rich = to_plain(text, "html"), _unwrap(clean(text, MATRIX))
+        plain, rich = to_plain(text, "html"), _unwrap(clean(_IMG.sub(_img_as_link, text), MATRIX))
         return MatrixText(plain, None if rich == html.escape(plain, quote=False) else rich)
     md = _markdown()
     env: dict[str, Any] = {}
