@@ -297,6 +297,17 @@ def test_a_rate_limit_outlasting_the_retry_policy_is_waited_out_up_to_the_option
             client.publish(gm.Post(text="二"), channel(rate_limit_wait=0.015))
 
 
+def test_a_homeserver_that_always_says_now_cannot_hold_a_delivery_forever(api):
+    api["send"].mock(return_value=err(429, "M_LIMIT_EXCEEDED", "Too Many Requests", retry_after_ms=0))
+    one_try = gm.RetryPolicy.testing(attempts=1)
+    with gm.Client(http=httpx.Client(), retry=one_try, rate_limits=LAX, journal=False) as client:
+        began = time.monotonic()
+        with pytest.raises(gm.RateLimited):
+            client.publish(gm.Post(text="一"), channel(rate_limit_wait=3))
+    assert api["send"].call_count == 5  # each round counts at least a second of the 3
+    assert time.monotonic() - began < 1
+
+
 def test_a_refused_token_says_to_log_in_again_with_the_same_device(api, client):
     api["send"].mock(return_value=err(401, "M_UNKNOWN_TOKEN", "Access token has expired", soft_logout=True))
     with pytest.raises(gm.AuthError) as info:

@@ -356,8 +356,9 @@ class MatrixChatPlatform(BasePlatform):
                     raise
                 logger.info("matrix_chat [%s] rate limited by the homeserver; waiting %.1f s",
                             channel.account, wait)
-                yield Sleep(wait)
-                waited += wait
+                yield Sleep(max(wait, 0.05))
+                # A server that says "now" over and over still runs the budget down.
+                waited += max(wait, 1.0)
                 continue
             return answer
 
