@@ -76,7 +76,7 @@ def venv_python() -> Path:
         started = time.monotonic()
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        subprocess.run([str(python), "-m", "pip", "install", "-qq", "--disable-pip-version-check",
                         SYNAPSE], check=True)
         stamp.write_text(SYNAPSE)
         logger.warning("installed %s in %.1f s", SYNAPSE, time.monotonic() - started)
