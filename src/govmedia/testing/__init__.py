@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from govmedia.testing.facebook import FakeFacebook
     from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
+    from govmedia.testing.matrix_chat import FakeMatrixChat
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
     from govmedia.testing.x import FakeX
@@ -66,6 +67,7 @@ __all__ = [
     "FakeFacebook",
     "FakeKuaishou",
     "FakeMastodon",
+    "FakeMatrixChat",
     "FakePlatform",
     "FakeToken",
     "FakeTokens",
