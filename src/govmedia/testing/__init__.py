@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
+    from govmedia.testing.wordpress import FakeWordPress
     from govmedia.testing.x import FakeX
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "FakeWeChatOA",
     "FakeWebhook",
     "FakeWeibo",
+    "FakeWordPress",
     "FakeX",
     "Fault",
     "IdempotencyStore",
