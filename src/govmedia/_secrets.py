@@ -39,6 +39,7 @@ from govmedia._frozen import FrozenMap
 
 __all__ = [
     "MASK",
+    "PUBLIC_CREDENTIALS",
     "Credentials",
     "harvest",
     "install_log_filters",
@@ -383,11 +384,23 @@ def _harvest_text(text: str) -> None:
 # --------------------------------------------------------------------------- credentials
 
 
+# Credential names whose values identify an account rather than unlock it:
+# the platform prints them in URLs and on profile pages.
+PUBLIC_CREDENTIALS = frozenset({
+    "app_id", "client_id", "client_key", "open_id", "identifier", "username",
+    "page_id", "user_id", "chat_id", "channel_id", "site", "handle", "mid",
+})
+
+
 class Credentials(FrozenMap):  # noqa: PLW1641 - unhashable, like the dict it wraps
     """A read-only mapping of credential names to secret values.
 
     Its ``repr`` and ``str`` show the names only; pickling it keeps the names and
     drops the values, so a pickled `Channel` or `Receipt` never carries a secret.
+    Values are registered with `mask` except those of names that are public
+    identifiers (``app_id``, ``client_id``, ``identifier``, ``username``...):
+    those show up in receipt URLs and messages on purpose, and masking them
+    there would hide which account a line is about.
     A copy (`copy.copy`, `copy.deepcopy`) is the same object: it is read-only.
 
     Example:
@@ -409,7 +422,8 @@ class Credentials(FrozenMap):  # noqa: PLW1641 - unhashable, like the dict it wr
                 # str() of a list, None or True would pass for a secret
                 raise TypeError(f"credential {name!r} must be a string, got {type(value).__name__}")
             text = value if isinstance(value, str) else str(value)
-            remember(text)
+            if name not in PUBLIC_CREDENTIALS:
+                remember(text)
             clean[name] = text
         self._data = clean
 

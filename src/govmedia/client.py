@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +111,7 @@ class _BaseClient:
                 f"journal must be a path, a gm.Journal, None (the default) or False (off), "
                 f"got {journal!r}")
         self._own_journal = self._journal_path is not None
+        self._journal_lock = threading.Lock()  # threads' first publish opens it once
         self._limiter = RateLimiter(rate_limits)
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
@@ -124,7 +126,9 @@ class _BaseClient:
         every client and the CLI of the same user.
         """
         if self._journal is None and self._journal_path is not None:
-            self._journal = Journal(self._journal_path)
+            with self._journal_lock:
+                if self._journal is None:
+                    self._journal = Journal(self._journal_path)
         return self._journal
 
     def _platform_added(self, platform: BasePlatform) -> None:

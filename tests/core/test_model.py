@@ -39,6 +39,23 @@ def test_key_is_a_stable_content_hash():
     assert gm.Post(title="t", key="campaign-1").key == "campaign-1"
 
 
+def test_a_media_variant_gives_one_platform_other_attachments():
+    chart = gm.Media.from_bytes(b"\x89PNG\r\n\x1a\n", filename="chart.png")
+    clip = gm.Media.from_bytes(b"\x00\x00\x00\x18ftypisom", filename="clip.mp4")
+    post = gm.Post(text="中老铁路", media=(chart,))
+    video = post.with_variant(platform="kuaishou", media=clip)  # one item or a list
+    kuaishou = gm.Channel(platform="kuaishou", account="a")
+    assert video.for_channel(kuaishou).media == (clip,)
+    assert video.for_channel(gm.Channel(platform="weibo", account="a")).media == (chart,)
+    # The variant's bytes are content: another clip is another post.
+    other = post.with_variant(platform="kuaishou", media=[
+        gm.Media.from_bytes(b"\x00\x00\x00\x18ftypmp42", filename="clip.mp4")])
+    assert len({post.key, video.key, other.key}) == 3
+    assert video.content_hash != other.content_hash
+    with pytest.raises(gm.ConfigError, match=r"Post\.media"):
+        post.with_variant(platform="kuaishou", media=["clip.mp4"])
+
+
 def test_media_from_path_checks_readability(tmp_path):
     with pytest.raises(gm.ConfigError, match="cannot read"):
         gm.Media.from_path(tmp_path / "missing.jpg")
@@ -103,3 +120,36 @@ def test_receipt_and_metrics_pickle():
     assert m.views is None and pickle.loads(pickle.dumps(m)) == m
     with pytest.raises(gm.ConfigError, match="state"):
         gm.Receipt(channel=ch, remote_id="1", state="done")
+
+
+def test_the_content_hash_of_a_big_file_reads_it_in_pieces(tmp_path):
+    """A journal-backed fan-out hashes every media file: a 1 GB video must not land in memory."""
+    import tracemalloc
+
+    video = tmp_path / "big.mp4"
+    with video.open("wb") as f:  # sparse: costs no disk
+        f.write(b"\x00\x00\x00\x18ftypmp42")
+        f.truncate(64 * 1024 * 1024)
+    post = gm.Post(text="视频", media=(gm.Media.from_path(video),))
+    tracemalloc.start()
+    try:
+        before = post.content_hash
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
+    with video.open("r+b") as f:  # the hash still binds every byte: same path, same size
+        f.seek(40 * 1024 * 1024)
+        f.write(b"x")
+    assert post.content_hash != before
+def test_the_content_hash_of_a_file_is_streamed_not_read_whole(tmp_path, monkeypatch):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(3 << 20))
+    post = gm.Post(text="视频", media=(gm.Media.from_path(path),))
+    first = post.content_hash
+    def whole(self):
+        raise AssertionError("a video of gigabytes must not be read into memory to hash it")
+    monkeypatch.setattr(gm.Media, "read", whole)
+    assert post.content_hash == first
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(3 << 20) + b"!")
+    assert post.content_hash != first  # approvals still bind the bytes

@@ -263,3 +263,12 @@ def test_credentials_mapping():
     assert creds["app_secret"] == "12345678"  # coerced to str
     assert dict(creds) == {"app_id": "wx123456", "app_secret": "12345678"}
     assert "12345678" not in repr(creds)
+
+
+def test_public_credentials_stay_readable_in_urls_and_messages(registry):
+    # A Bluesky handle is in every receipt URL; masking it would hide which
+    # account a line is about. The app password next to it stays hidden.
+    creds = Credentials({"identifier": "sasac.bsky.social", "app_password": "abcd-efgh-ijkl-mnop"})
+    text = "https://bsky.app/profile/sasac.bsky.social/post/3k2 refused abcd-efgh-ijkl-mnop"
+    assert mask(text) == f"https://bsky.app/profile/sasac.bsky.social/post/3k2 refused {MASK}"
+    assert "sasac" not in repr(creds)  # the repr shows names only, public or not

@@ -278,11 +278,11 @@ def test_publish_signs_in_once_and_creates_the_record_under_the_derived_rkey(api
     assert api["whoami"].call_count == 1  # and so is who it acts for
 
 
-def test_a_handle_that_is_the_identifier_is_masked_so_the_url_names_the_did(api, client):
+def test_a_handle_that_is_the_identifier_stays_readable_in_the_url(api, client):
     api.post("/xrpc/com.atproto.repo.createRecord").mock(
         return_value=httpx.Response(200, json=created("22abcdefghijk")))
     receipt = client.publish(gm.Post(text="x"), channel(identifier=HANDLE))
-    assert receipt.url == f"https://bsky.app/profile/{DID}/post/22abcdefghijk"
+    assert receipt.url == f"https://bsky.app/profile/{HANDLE}/post/22abcdefghijk"
 
 
 def test_an_unknown_mention_stays_plain_text_with_a_warning(api, client, caplog):

@@ -55,10 +55,6 @@ _STYLES = ("weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou", "hash", "n
 # platform's style is its class's ``tag_style``, and each entry here goes when
 # its platform is built.
 _UNBUILT: dict[str, Style] = {
-    # Fact sheets: Douyin's `text` "may contain #话题"; Kuaishou's caption has
-    # "topics as `#tag `" (shared/platforms/douyin.md, kuaishou.md).
-    "douyin": "douyin",
-    "kuaishou": "kuaishou",
     # Not on the fact sheets: both clients link a #word (unverified).
     "telegram": "hash",
     "facebook": "hash",

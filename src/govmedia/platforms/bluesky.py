@@ -212,9 +212,9 @@ class _Account:
     def actor(self) -> str:
         """What a bsky.app URL names the account by: the handle, else the DID.
 
-        A handle that is also the channel's sign-in ``identifier`` is a
-        registered secret, masked in the journal and in reports; the DID
-        names the same page and is never masked.
+        The DID names the same page; it stands in for a handle that is
+        invalid or that something masks (the sign-in ``identifier`` is a
+        public credential name, so not masked itself).
         """
         if not self.handle or self.handle == _INVALID_HANDLE or mask(self.handle) != self.handle:
             return self.did

@@ -34,11 +34,20 @@ from govmedia.testing._fake import FAULTS, FakePlatform, Fault, Recorded, route
 from govmedia.testing._faketokens import FakeToken, FakeTokens, TokenPair, default_token_refusal
 from govmedia.testing._idempotency import IdempotencyStore
 from govmedia.testing._refuse import Refusal, Refuse
+from govmedia.testing._uploads import (
+    ChunkedUploads,
+    CompletedUpload,
+    PartRecord,
+    UploadSession,
+    default_upload_refusal,
+)
 from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
 if TYPE_CHECKING:
     from govmedia.testing.bluesky import FakeBluesky
+    from govmedia.testing.douyin import FakeDouyin
+    from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
@@ -48,7 +57,11 @@ if TYPE_CHECKING:
 __all__ = [
     "FAULTS",
     "Budget",
+    "ChunkedUploads",
+    "CompletedUpload",
     "FakeBluesky",
+    "FakeDouyin",
+    "FakeKuaishou",
     "FakeMastodon",
     "FakePlatform",
     "FakeToken",
@@ -62,14 +75,17 @@ __all__ = [
     "IdempotencyStore",
     "Multipart",
     "Part",
+    "PartRecord",
     "RateBudgets",
     "Recorded",
     "Refusal",
     "Refuse",
     "Sandbox",
     "TokenPair",
+    "UploadSession",
     "default_refusal",
     "default_token_refusal",
+    "default_upload_refusal",
     "parse_form",
     "parse_json",
     "parse_multipart",
