@@ -114,7 +114,7 @@ def missing_packages(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     """The Debian packages of *packages* that are not installed."""
     missing = []
     for name in packages:
-        found = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name],  # noqa: S607
+        found = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name],
                                capture_output=True, text=True, check=False)
         if "install ok installed" not in found.stdout:
             missing.append(name)
@@ -139,10 +139,10 @@ def install_packages(packages: tuple[str, ...] = PACKAGES) -> float:
     started = time.monotonic()
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:  # stale package lists: refresh them once
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)  # noqa: S607
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"apt-get install failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return time.monotonic() - started
@@ -220,12 +220,12 @@ class WordPress:
         data, sock = self.folder / "db", self.folder / "mysqld.sock"
         user = getpass.getuser()
         small = ["--innodb-log-file-size=8M"]  # not a 96 MB redo log per instance
-        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", f"--user={user}",  # noqa: S607
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", f"--user={user}",
                         "--auth-root-authentication-method=normal", "--skip-test-db", *small],
                        check=True, capture_output=True)
         log = (self.folder / "mysqld.log").open("wb")
-        self._db = subprocess.Popen(  # noqa: S603
-            ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={sock}",  # noqa: S607
+        self._db = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={sock}",
              "--skip-networking", f"--pid-file={self.folder / 'mysqld.pid'}", f"--user={user}",
              "--innodb-buffer-pool-size=32M", *small, f"--log-error={self.folder / 'mysqld.err'}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -238,7 +238,7 @@ class WordPress:
         while True:
             if self._db.poll() is not None:
                 raise RuntimeError(f"mariadbd exited: {self._tail('mysqld.err')}")
-            done = subprocess.run(["mariadb", "--no-defaults", "-S", str(sock), "-uroot", "-e", sql],  # noqa: S603, S607
+            done = subprocess.run(["mariadb", "--no-defaults", "-S", str(sock), "-uroot", "-e", sql],
                                   capture_output=True, text=True, check=False)
             if done.returncode == 0:
                 return
@@ -251,8 +251,8 @@ class WordPress:
         site = self.folder / "wp"
         log = (self.folder / "php.log").open("wb")
         env = {**os.environ, "PHP_CLI_SERVER_WORKERS": str(self.workers)}
-        self._php = subprocess.Popen(  # noqa: S603
-            ["php", "-d", "post_max_size=64M", "-d", "upload_max_filesize=64M",  # noqa: S607
+        self._php = subprocess.Popen(
+            ["php", "-d", "post_max_size=64M", "-d", "upload_max_filesize=64M",
              "-S", f"127.0.0.1:{port}", "-t", str(site), str(site / "router.php")],
             cwd=site, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -265,7 +265,7 @@ class WordPress:
             if self._php is not None and self._php.poll() is not None:
                 raise RuntimeError(f"php -S exited: {self._tail('php.log')}")
             try:
-                with urllib.request.urlopen(f"{self.url}/wp-json/", timeout=5) as answer:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}/wp-json/", timeout=5) as answer:
                     if answer.status == 200 and "wp/v2" in json.load(answer).get("namespaces", []):
                         return
             except (urllib.error.URLError, OSError, ValueError):
@@ -279,7 +279,7 @@ class WordPress:
         script = self.folder / "wp" / name
         script.write_text(source, encoding="utf-8")
         try:
-            done = subprocess.run(["php", str(script), *args], cwd=script.parent,  # noqa: S603, S607
+            done = subprocess.run(["php", str(script), *args], cwd=script.parent,
                                   capture_output=True, text=True, check=False, timeout=120)
         finally:
             script.unlink(missing_ok=True)  # never served by php -S
@@ -343,20 +343,20 @@ def main(argv: list[str]) -> int:
     """``install``: the packages; ``serve``: start a site, print its address and admin, wait for Ctrl-C."""
     command = argv[0] if argv else ""
     if command == "install":
-        print(f"installed in {install_packages():.1f} s")  # noqa: T201
+        print(f"installed in {install_packages():.1f} s")
         return 0
     if command == "serve":
         install_packages()
         site = WordPress()
         try:
             site.start()
-            print(json.dumps({"url": site.url, "admin": site.admin, "timings": site.timings}), flush=True)  # noqa: T201
+            print(json.dumps({"url": site.url, "admin": site.admin, "timings": site.timings}), flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
         finally:
             site.stop()
         return 0
-    print(__doc__)  # noqa: T201
+    print(__doc__)
     return 2
 
 

@@ -57,7 +57,7 @@ from govmedia.platforms.auth import Basic
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Sleep, json_of, text_or_none
+from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Sleep, json_of, release, text_or_none
 
 __all__ = ["MARKER", "WordPressPlatform", "article_html", "with_marker"]
 
@@ -165,6 +165,13 @@ def article_html(post: Post) -> str:
     if post.text and post.text.strip():
         return wordpress_html(post.text, "text")
     return ""
+
+
+def _blank(content: str) -> bool:
+    """True when *content* shows nothing: no text, no image (``<p> </p>``, a body all script)."""
+    if _IMG.search(content):
+        return False
+    return not html.unescape(re.sub(r"<[^>]*>", "", content)).strip()
 
 
 def _matches(src: str, media: Media) -> bool:
@@ -414,19 +421,23 @@ class WordPressPlatform(BasePlatform):
 
     # ----------------------------------------------------------- errors
 
-    def error_message(self, response: httpx.Response) -> str:
-        """WordPress's message, with the fields ``data.params`` names (``rest_invalid_param``)."""
-        message = super().error_message(response)
+    def error_details(self, response: httpx.Response) -> tuple[int | str, str] | None:
+        """WordPress's code and message, with what ``data.params`` says of each field."""
+        found = super().error_details(response)
+        if found is None:
+            return None
+        code, message = found
         try:
             body = json_of(response)
         except PlatformError:
-            return message
+            return found
         data = body.get("data") if isinstance(body, Mapping) else None
         params = data.get("params") if isinstance(data, Mapping) else None
-        if isinstance(params, Mapping) and params:
+        if isinstance(params, Mapping):
             detail = "; ".join(f"{k}: {v}" for k, v in params.items() if isinstance(v, str))
-            return f"{message} ({detail})" if detail else message
-        return message
+            if detail:
+                return code, f"{message} ({detail})"
+        return found
 
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
         """As the table says; and every 401 is a sign-in failure.
@@ -448,7 +459,7 @@ class WordPressPlatform(BasePlatform):
         opts = self.opts(channel)
         problems: list[Problem] = []
         content = article_html(post)
-        if not content.strip() and not (post.title or "").strip() and not (post.summary or "").strip() \
+        if _blank(content) and not (post.title or "").strip() and not (post.summary or "").strip() \
                 and post.cover is None and not post.media:
             problems.append(self.rule("wordpress.post.not_empty").problem(
                 "the post has no title, body, text, summary or media: WordPress refuses an "
@@ -564,13 +575,16 @@ class WordPressPlatform(BasePlatform):
             name = _upload_name(item, mime, fallback)
             # Raw body, the form the sheet gives first. A resend can leave a
             # second, unattached copy in the media library; no reader sees it.
-            attachment = yield from self.call(
+            request = self.request(
                 channel, "POST", "/wp/v2/media", content=data, safe=True, creates=False,
                 headers={"Content-Type": mime,
                          "Content-Disposition": f'attachment; filename="{name}"',
                          # WordPress compares md5() in hex, not RFC 1864's base64 (verified on 6.1).
-                         "Content-MD5": hashlib.md5(data, usedforsecurity=False).hexdigest()},
-                expect=("id", "source_url"))
+                         "Content-MD5": hashlib.md5(data, usedforsecurity=False).hexdigest()})
+            del data  # the request holds the bytes now; nothing else should
+            # A user's httpx client keeps each response (and so the request and
+            # its file) alive until the next full collection unless released.
+            attachment = self.answer(release((yield request)), channel, expect=("id", "source_url"))
             media_id = int(attachment["id"])
             if item.alt:
                 # An update with the same value: resent freely.

@@ -48,7 +48,7 @@ from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
 from govmedia.testing._refuse import Refuse
 
-__all__ = ["FakeAttachment", "FakeTag", "FakeUser", "FakeWordPress", "FakeWPPost"]
+__all__ = ["FakeAttachment", "FakeTag", "FakeUser", "FakeWPPost", "FakeWordPress"]
 
 MB = 1024 * 1024
 STATUSES = ("publish", "future", "draft", "pending", "private")
@@ -94,7 +94,7 @@ def _stamp(when: float) -> str:
 def _slug_of(title: str) -> str:
     # sanitize_title: lower case, spaces to hyphens, the rest percent-encoded (lower-case hex).
     words = re.sub(r"[\s_]+", "-", title.strip().lower())
-    words = re.sub(r"[!\"#$&'()*+,./:;<=>?@\[\\\]^`{|}~]", "", words).strip("-")
+    words = re.sub(r"-+", "-", re.sub(r"[!\"#$&'()*+,./:;<=>?@\[\\\]^`{|}~]", "", words)).strip("-")
     return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(words, safe="-"))
 
 
@@ -237,7 +237,7 @@ class FakeWordPress(FakePlatform):
 
     def add_user(self, account: str, role: str = "author") -> FakeUser:
         """The user of *account* (its login is the part before ``@``), made if new."""
-        login = account.split("@")[0] or account
+        login = account.split("@", maxsplit=1)[0] or account
         with self.lock:
             user = self.users.get(login)
             if user is None:
@@ -331,7 +331,7 @@ class FakeWordPress(FakePlatform):
     def path_of(self, request: httpx.Request) -> str:
         """The path below the site; ``/?rest_route=/wp/v2/...`` is the same route as ``/wp-json/...``."""
         path = super().path_of(request)
-        route_param = request.url.params.get("rest_route")
+        route_param = str(request.url.params.get("rest_route", ""))
         if route_param and path in ("/", "/index.php"):
             return "/wp-json" + route_param
         return path
@@ -415,8 +415,9 @@ class FakeWordPress(FakePlatform):
         return status, stamp
 
     def _tag_json(self, tag: FakeTag) -> dict[str, Any]:
-        return {"id": tag.id, "count": tag.count, "description": "", "link": f"{self.base_url}/tag/{tag.slug}/",
-                "name": tag.name, "slug": tag.slug, "taxonomy": "post_tag", "meta": []}
+        return {"id": tag.id, "count": tag.count, "description": "", "name": tag.name,
+                "link": f"{self.base_url}/tag/{tag.slug}/", "slug": tag.slug, "taxonomy": "post_tag",
+                "meta": []}
 
     def _media_json(self, item: FakeAttachment) -> dict[str, Any]:
         kind = item.mime_type.split("/")[0]
@@ -463,7 +464,7 @@ class FakeWordPress(FakePlatform):
         if not 1 <= per_page <= 100:
             raise _invalid("per_page", "per_page must be between 1 (inclusive) and 100 (inclusive)")
         if "any" in statuses:
-            statuses = [s for s in statuses if s != "any"] + [s for s in STATUSES]
+            statuses = [s for s in statuses if s != "any"] + list(STATUSES)
         search = str(params.get("search", "")).casefold()
         matched = [p for p in self.items.values() if p.status in statuses and (
             not search or any(search in f.casefold() for f in (p.title, p.excerpt, p.content)))]
@@ -599,14 +600,15 @@ class FakeWordPress(FakePlatform):
         if md5 is not None and md5.strip() != hashlib.md5(data, usedforsecurity=False).hexdigest():
             raise _no(412, "rest_upload_hash_mismatch", "Content hash did not match expected.")
         if len(data) > self.upload_max_bytes:
-            raise _no(400, "rest_upload_file_too_big",
-                      f"This file is too big. Files must be less than {self.upload_max_bytes // 1024} KB in size.")
+            raise _no(400, "rest_upload_file_too_big", "This file is too big. Files must be less "
+                      f"than {self.upload_max_bytes // 1024} KB in size.")
         filename = named.group(1).strip()
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
         kind = ALLOWED.get(ext)
         sniffed = image_type(data[:64])
         if kind is None or (kind == "image" and sniffed is None):
-            raise _no(500, "rest_upload_sideload_error", "Sorry, you are not allowed to upload this file type.")
+            raise _no(500, "rest_upload_sideload_error",
+                      "Sorry, you are not allowed to upload this file type.")
         mime = f"image/{sniffed}" if kind == "image" and sniffed else content_type.split(";")[0].strip()
         now = self.now()
         month = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y/%m")
