@@ -36,7 +36,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["PACKAGES", "WordPress", "install_packages", "missing_packages"]
+__all__ = ["PACKAGES", "WordPress", "install_packages", "interrupt", "missing_packages"]
 
 PACKAGES = ("wordpress", "php-cli", "php-mysql", "mariadb-server")
 WORDPRESS_TREE = Path("/usr/share/wordpress")
@@ -78,6 +78,19 @@ if (!defined('ABSPATH')) {{
 require_once ABSPATH . 'wp-settings.php';
 """
 
+# Debian's package ships no theme: a minimal one, so posts render as readers see them
+# (the_content: wpautop, kses and the rest of core's filters).
+_THEME_CSS = "/*\nTheme Name: govmedia test\n*/\n"
+_THEME_INDEX = """<?php
+while (have_posts()) {
+    the_post();
+    echo '<article>';
+    the_title('<h1>', '</h1>');
+    the_content();
+    echo '</article>';
+}
+"""
+
 # Run by `php` in the site's folder: installs WordPress, sets pretty permalinks.
 _INSTALL = """<?php
 define('WP_INSTALLING', true);
@@ -87,6 +100,7 @@ require __DIR__ . '/wp-load.php';
 require_once ABSPATH . 'wp-admin/includes/upgrade.php';
 $result = wp_install('govmedia integration', '{admin}', '{email}', false, '', wp_slash('{password}'));
 update_option('permalink_structure', '/%postname%/');
+switch_theme('govmedia');
 delete_option('rewrite_rules');
 echo json_encode(['user_id' => $result['user_id']]);
 """
@@ -200,6 +214,10 @@ class WordPress:
             (site / "wp-config.php").write_text(_CONFIG.format(
                 socket=self.folder / "mysqld.sock", url=self.url, salts=_salts()), encoding="utf-8")
             (site / "router.php").write_text(_ROUTER, encoding="utf-8")
+            theme = site / "wp-content" / "themes" / "govmedia"
+            theme.mkdir(parents=True)
+            (theme / "style.css").write_text(_THEME_CSS, encoding="utf-8")
+            (theme / "index.php").write_text(_THEME_INDEX, encoding="utf-8")
             mark = time.monotonic()
             self._php_script("install.php", _INSTALL.format(
                 host=f"127.0.0.1:{port}", admin=ADMIN, email=ADMIN_EMAIL, password="not-for-rest-1"))
@@ -339,6 +357,11 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler that unwinds like Ctrl-C, so every ``finally`` runs."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str]) -> int:
     """``install``: the packages; ``serve``: start a site, print its address and admin, wait for Ctrl-C."""
     command = argv[0] if argv else ""
@@ -348,6 +371,10 @@ def main(argv: list[str]) -> int:
     if command == "serve":
         install_packages()
         site = WordPress()
+        # SIGTERM (and SIGINT, which a background job ignores) end the wait, so
+        # `finally` stops the servers: the default SIGTERM would leave them running.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, interrupt)
         try:
             site.start()
             print(json.dumps({"url": site.url, "admin": site.admin, "timings": site.timings}), flush=True)

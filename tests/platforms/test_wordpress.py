@@ -377,6 +377,34 @@ def test_a_tag_the_user_may_not_create_is_left_out_with_a_warning(respx_mock, cl
     assert "'央企' does not exist and the user may not create tags" in caplog.text
 
 
+def test_a_tag_made_twice_at_once_keeps_the_oldest_and_drops_its_own_copy(respx_mock, client):
+    # Verified on 6.1: WordPress's duplicate check is not atomic, concurrent creates each make one.
+    routes = publish_routes(respx_mock)
+    routes["tags"].side_effect = [httpx.Response(200, json=[]), httpx.Response(200, json=[
+        {"id": 7, "name": "央企"}, {"id": 9, "name": "央企"}])]
+    routes["tag"].mock(return_value=httpx.Response(201, json={"id": 9, "name": "央企"}))
+    drop = respx_mock.delete(f"{API}/wp/v2/tags/9").mock(return_value=httpx.Response(
+        200, json={"deleted": True, "previous": {"id": 9}}))
+    client.publish(gm.Post(title="t", tags=("央企",)), channel())
+    assert drop.calls[0].request.url.params["force"] == "true"
+    assert json.loads(routes["create"].calls[0].request.content)["tags"] == [7]
+    assert dict(routes["tags"].calls[1].request.url.params) == {
+        "search": "央企", "per_page": "100", "orderby": "id", "order": "asc"}
+
+
+def test_a_copy_the_user_may_not_remove_stays_and_the_oldest_is_used(respx_mock, client, caplog):
+    routes = publish_routes(respx_mock)
+    routes["tags"].side_effect = [httpx.Response(200, json=[]), httpx.Response(200, json=[
+        {"id": 7, "name": "央企"}, {"id": 9, "name": "央企"}])]
+    routes["tag"].mock(return_value=httpx.Response(201, json={"id": 9, "name": "央企"}))
+    respx_mock.delete(f"{API}/wp/v2/tags/9").mock(return_value=error(
+        403, "rest_cannot_delete", "Sorry, you are not allowed to delete this term."))
+    with caplog.at_level(logging.INFO, logger="govmedia"):
+        client.publish(gm.Post(title="t", tags=("央企",)), channel())
+    assert json.loads(routes["create"].calls[0].request.content)["tags"] == [7]
+    assert "could not remove the copy 9" in caplog.text
+
+
 def test_a_dropped_featured_image_is_logged(respx_mock, client, caplog):
     # Verified on 6.1: a create with an attachment id WordPress cannot use answers 201, featured_media 0.
     publish_routes(respx_mock, create=lambda request: created(featured_media=0))
@@ -653,6 +681,15 @@ def test_a_fan_out_to_several_users_of_one_site(sandbox, fake, tmp_path):
     authors = {p["author"] for p in fake.posts()}
     assert len(authors) == 3 and len(fake.posts()) == 3
     # One tag for all: made by the first, found (or met as term_exists) by the others.
+    [tag] = fake.tags
+    assert all(p["tags"] == [tag] for p in fake.posts())
+
+
+def test_concurrent_deliveries_making_one_new_tag_end_with_one(sandbox, fake, tmp_path):
+    fake.unique_tags = False  # as concurrent creates on a real site: each may make one
+    channels = [fake.channel(f"{name}@sandbox.example", role="editor") for name in ("a", "b", "c", "d")]
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db", concurrency=4) as client:
+        assert client.fan_out(gm.Post(title="t", body="x", tags=("新标签",)), channels).ok
     [tag] = fake.tags
     assert all(p["tags"] == [tag] for p in fake.posts())
 

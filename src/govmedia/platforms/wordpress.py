@@ -601,18 +601,23 @@ class WordPressPlatform(BasePlatform):
             name = " ".join(tag.split())
             if not name:
                 continue
-            found = yield from self.call(channel, "GET", "/wp/v2/tags",
-                                         params={"search": name, "per_page": 100})
-            tag_id = next((int(t["id"]) for t in found if isinstance(t, Mapping)
-                           and isinstance(t.get("id"), int) and _same_name(t.get("name"), name)),
-                          None)
+            tag_id = yield from self._find_tag(name, channel)
             if tag_id is None:
                 tag_id = yield from self._create_tag(name, channel)
             if tag_id is not None and tag_id not in ids:
                 ids.append(tag_id)
         return ids
 
+    def _find_tag(self, name: str, channel: Channel) -> Flow[int | None]:
+        """The oldest tag called *name* (WordPress keeps names HTML-escaped: compared unescaped)."""
+        found = yield from self.call(channel, "GET", "/wp/v2/tags", params={
+            "search": name, "per_page": 100, "orderby": "id", "order": "asc"})
+        ids = [t["id"] for t in found if isinstance(t, Mapping) and isinstance(t.get("id"), int)
+               and _same_name(t.get("name"), name)] if isinstance(found, list) else []
+        return min(ids) if ids else None
+
     def _create_tag(self, name: str, channel: Channel) -> Flow[int | None]:
+        """Make tag *name*; where a concurrent delivery made it too, keep the oldest."""
         try:
             # A resend after a lost answer meets term_exists, which names the
             # tag made by the first attempt.
@@ -628,7 +633,20 @@ class WordPressPlatform(BasePlatform):
                                "tags; the post goes out without it", channel.account, name)
                 return None
             raise
-        return int(made["id"])
+        tag_id = int(made["id"])
+        # WordPress's duplicate check is not atomic: deliveries of one fan-out
+        # making the same new tag at once can each make one (seen on 6.1).
+        # Every maker keeps the oldest and removes its own younger copy.
+        oldest = yield from self._find_tag(name, channel)
+        if oldest is None or oldest >= tag_id:
+            return tag_id
+        try:
+            yield from self.call(channel, "DELETE", f"/wp/v2/tags/{tag_id}", params={"force": "true"},
+                                 safe=True)
+        except PlatformError as exc:  # an Author may not delete tags: an empty one stays
+            logger.info("wordpress [%s]: tag %r was made twice at once; could not remove the copy "
+                        "%s (%s)", channel.account, name, tag_id, exc.message)
+        return oldest
 
     # ----------------------------------------------------------- after a lost create
 

@@ -19,7 +19,7 @@ content, HTML comments included; ``X-WP-Total`` on lists.
 Routes below ``{base}/wordpress/wp-json`` (or ``/?rest_route=``):
 ``wp/v2/posts`` (GET, POST), ``wp/v2/posts/{id}`` (GET, POST, DELETE),
 ``wp/v2/media`` (POST), ``wp/v2/media/{id}`` (GET, POST), ``wp/v2/tags``
-(GET, POST), ``wp/v2/comments`` (GET), ``wp/v2/users/me`` (GET); uploaded
+(GET, POST), ``wp/v2/tags/{id}`` (DELETE), ``wp/v2/comments`` (GET), ``wp/v2/users/me`` (GET); uploaded
 files are served below ``/wp-content/uploads/``.
 
 Not modelled: blocks, revisions, categories beyond "Uncategorized" (id 1),
@@ -176,7 +176,9 @@ class FakeWordPress(FakePlatform):
 
     `channel` makes a user (role ``author`` unless the options say ``role=``)
     with an application password. Attributes you may set:
-    `upload_max_bytes` (8 MB, PHP's default ``post_max_size``) and `clock`;
+    `upload_max_bytes` (8 MB, PHP's default ``post_max_size``), `unique_tags`
+    (false: a tag create skips the duplicate check, as concurrent creates do
+    on a real site) and `clock`;
     a user's ``can_create_tags`` (`users`); `set_comments` for metrics.
 
     Example:
@@ -206,6 +208,7 @@ class FakeWordPress(FakePlatform):
         self.tags: dict[int, FakeTag] = {}
         self.comments: dict[int, int] = {}
         self.upload_max_bytes = 8 * MB
+        self.unique_tags = True
         self._ids = itertools.count(2)  # 1 is "Uncategorized" and the first user
 
     # ----------------------------------------------------------- the fake contract
@@ -656,8 +659,9 @@ class FakeWordPress(FakePlatform):
     def _tags(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         params = self._query(request)
         search = str(params.get("search", "")).casefold()
-        found = [t for t in self.tags.values()
-                 if not search or search in t.name.casefold() or search in t.slug.casefold()]
+        found = sorted((t for t in self.tags.values()
+                        if not search or search in t.name.casefold() or search in t.slug.casefold()),
+                       key=lambda t: t.id, reverse=params.get("order") == "desc")
         per_page = int(params.get("per_page", 10))
         if not 1 <= per_page <= 100:
             raise _invalid("per_page", "per_page must be between 1 (inclusive) and 100 (inclusive)")
@@ -676,15 +680,36 @@ class FakeWordPress(FakePlatform):
                       params=["name"])
         kept = html.escape(name.strip(), quote=False)  # wp_filter_kses: "A & B" -> "A &amp; B"
         slug = _slug_of(name)
-        for tag in self.tags.values():
+        for tag in self.tags.values() if self.unique_tags else ():
             if html.unescape(tag.name).casefold() == name.strip().casefold() or tag.slug == slug:
                 return httpx.Response(400, json={
                     "code": "term_exists", "data": {"status": 400, "term_id": tag.id},
                     "message": "A term with the name provided already exists in this taxonomy.",
                     "additional_data": [tag.id, tag.id]})
+        taken = {t.slug for t in self.tags.values()}
+        slug, n = (slug, 2) if slug not in taken else (f"{slug}-2", 3)
+        while slug in taken:
+            slug, n = f"{slug.rsplit('-', 1)[0]}-{n}", n + 1
         tag = FakeTag(id=self._next(), name=kept, slug=slug)
         self.tags[tag.id] = tag
         return httpx.Response(201, json=self._tag_json(tag))
+
+    @route("DELETE", r"/wp-json/wp/v2/tags/(?P<id>\d+)")
+    def _tag_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        user = self._signed_in(request)
+        tag = self.tags.get(int(match["id"]))
+        if tag is None:
+            raise _no(404, "rest_term_invalid", "Term does not exist.")
+        if user is None or not user.can("edit_others_posts"):  # delete_terms: Editors and up
+            raise self._denied(user, "rest_cannot_delete", "Sorry, you are not allowed to delete this term.")
+        if self._query(request).get("force") not in ("true", "1"):
+            raise _no(501, "rest_trash_not_supported",
+                      "Terms do not support trashing. Set 'force=true' to delete.")
+        del self.tags[tag.id]
+        for post in self.items.values():
+            if tag.id in post.tags:
+                post.tags.remove(tag.id)
+        return httpx.Response(200, json={"deleted": True, "previous": self._tag_json(tag)})
 
     @route("GET", r"/wp-json/wp/v2/comments")
     def _comments(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
