@@ -305,9 +305,13 @@ class Client(_BaseClient):
                 post may or may not be live.
         """
         run, item = self._single(post, channel)
-        decision = run.decide(item)
-        if isinstance(decision, Attempt):
-            decision = self._drive(run.deliver(decision), run)
+        try:
+            decision = run.decide(item)
+            if isinstance(decision, Attempt):
+                decision = self._drive(run.deliver(decision), run)
+        except BaseException as exc:  # Ctrl-C: give back what never left
+            run.stop(exc)
+            raise
         run.record(item.index, item.role, decision)
         return self._receipt_of(run, decision)
 
@@ -391,7 +395,11 @@ class Client(_BaseClient):
                 send: Callable[[httpx.Request], Awaitable[httpx.Response]] = sender.send
             else:
                 async def send(request: httpx.Request) -> httpx.Response:
-                    return await anyio.to_thread.run_sync(self._send, request, limiter=limiter)
+                    # Abandoned on cancel: Ctrl-C must not wait for a hung
+                    # request's timeout. It may still land: the delivery
+                    # stays in doubt (it was handed to the transport).
+                    return await anyio.to_thread.run_sync(self._send, request, limiter=limiter,
+                                                          abandon_on_cancel=True)
             try:
                 return await AsyncEngine(self._pipeline, self._tokens, send).fan_out(run, workers)
             finally:
@@ -400,8 +408,16 @@ class Client(_BaseClient):
 
         # A loop of its own in a helper thread: works where the caller already
         # runs one (a notebook), unlike asyncio.run.
-        with anyio.from_thread.start_blocking_portal() as portal:
-            return portal.call(go)
+        try:
+            with anyio.from_thread.start_blocking_portal() as portal:
+                return portal.call(go)
+        except BaseException as exc:
+            # Ctrl-C lands in this thread; the portal cancelled the run and
+            # waited for it to give back what never left. Say so on the
+            # exception the caller sees.
+            if run.stopped is not None:
+                run.stopped.attach(exc)
+            raise
 
     # ----------------------------------------------------------- driver
 
@@ -431,7 +447,7 @@ class Client(_BaseClient):
                     value = True  # outside a run there is no journal to claim in
                 else:
                     try:
-                        value = run.claim_rows([op.track.context], [op.track.progress])[0]
+                        value = run.claim_rows([op.track])[0]
                     except GovMediaError as exc:
                         error = exc
             elif isinstance(op, Record):
@@ -520,9 +536,13 @@ class AsyncClient(_BaseClient):
     async def publish(self, post: Post, channel: Channel) -> Receipt:
         """Publish *post* on *channel*; see `Client.publish`."""
         run, item = self._single(post, channel)
-        decision = run.decide(item)
-        if isinstance(decision, Attempt):
-            decision = await self._engine.drive(run.deliver(decision), run)
+        try:
+            decision = run.decide(item)
+            if isinstance(decision, Attempt):
+                decision = await self._engine.drive(run.deliver(decision), run)
+        except BaseException as exc:  # a cancelled task: give back what never left
+            run.stop(exc)
+            raise
         run.record(item.index, item.role, decision)
         return self._receipt_of(run, decision)
 

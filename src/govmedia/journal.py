@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -44,6 +45,8 @@ from govmedia.errors import ConfigError, GovMediaError, JournalError, PlatformEr
 from govmedia.model import Channel, Receipt
 
 __all__ = ["Journal", "JournalEntry", "RunInfo", "default_journal_path"]
+
+logger = logging.getLogger("govmedia")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -489,10 +492,24 @@ class Journal:
             self._runs.discard(run_id)
             _LIVE.discard(run_id)
 
-    def abandon_run(self, run_id: str) -> None:
-        """Forget that this process runs *run_id* (it stopped without finishing)."""
-        self._runs.discard(run_id)
-        _LIVE.discard(run_id)
+    def abandon_run(self, run_id: str, summary: Mapping[str, int] | None = None) -> None:
+        """Close *run_id*, which stopped without finishing (cancelled), as far as the journal allows.
+
+        Its rows still ``sending`` follow the resume rules; a failing write
+        here is logged, not raised: the cancellation is what the caller sees.
+        """
+        try:
+            if self.broken is None:
+                self.flush()
+                with self._tx() as db:
+                    db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
+                               (_now(), json.dumps({**(summary or {}), "stopped": 1}), run_id))
+        except (JournalError, sqlite3.Error) as exc:
+            logger.warning("govmedia: could not close stopped run %s in the journal: %s",
+                           run_id, mask(str(exc)))
+        finally:
+            self._runs.discard(run_id)
+            _LIVE.discard(run_id)
 
     def heartbeat(self, run_id: str) -> None:
         """Tell other processes that *run_id* is still running, and flush what waits."""
@@ -639,13 +656,22 @@ class Journal:
                            (stage, _RAW_JSON.encode(merged), now, *where))
             self._beat_in(db)
 
-    def release(self, post_key: str, channel: Channel) -> bool:
-        """Give back a ``sending`` delivery whose create never left (a cancelled send)."""
+    def release(self, run_id: str, post_key: str, channel: Channel, *, to: str) -> bool:
+        """Give back a claim whose create never reached the transport (a cancelled delivery).
+
+        The row goes back to *to*, the state it was claimed from, as if this
+        run had never claimed it: a fresh one to ``pending`` (a re-run sends
+        it), one an earlier run left in doubt to that doubt. Only a row this
+        run still holds as ``sending`` is touched.
+        """
+        fresh = to in ("pending", "failed")
         with self._tx() as db:
+            self._write_outcomes(db)
             return db.execute(
-                "UPDATE deliveries SET state='pending', updated_at=? WHERE post_key=? AND "
-                "platform=? AND account=? AND state='sending'",
-                (_now(), post_key, channel.platform, channel.account),
+                "UPDATE deliveries SET state=?, attempts=MAX(attempts-1, 0), updated_at=?, "
+                "stage=CASE WHEN ? THEN NULL ELSE stage END "
+                "WHERE post_key=? AND platform=? AND account=? AND state='sending' AND run_id=?",
+                (to, _now(), fresh, post_key, channel.platform, channel.account, run_id),
             ).rowcount == 1
 
     def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,
