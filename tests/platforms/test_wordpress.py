@@ -505,17 +505,35 @@ def test_reconcile_reads_the_raw_content_not_just_the_search_hit():
     assert found.remote_id == "31" and found.state == "published"
 
 
+def wp_answers(search=(), newest=(), user_id=2):
+    """Answers to a reconcile: the search, users/me, the user's newest posts."""
+    def answer(request):
+        if request.url.path.endswith("/users/me"):
+            return httpx.Response(200, json={"id": user_id, "slug": "editor"})
+        return search_answer(*(search if "search" in request.url.params else newest))
+
+    return answer
+
+
 def test_reconcile_request_shape():
-    platform = WordPressPlatform()
-    flow = platform.reconcile(gm.Post(title="t"), channel(), KEY)
-    request = next(flow)
-    assert request.method == "GET" and request.url.path == "/wp-json/wp/v2/posts"
-    assert dict(request.url.params) == {
+    found, steps = drive(WordPressPlatform().reconcile(gm.Post(title="t"), channel(), KEY), wp_answers())
+    assert found is None
+    search, me, newest = steps
+    assert search.method == "GET" and search.url.path == "/wp-json/wp/v2/posts"
+    assert dict(search.url.params) == {
         "search": f"govmedia:{KEY}", "status": "publish,future,draft,pending,private,trash",
         "context": "edit", "per_page": "20", "orderby": "id", "order": "asc"}
-    with pytest.raises(StopIteration) as stop:
-        flow.send(search_answer())
-    assert stop.value.value is None
+    assert me.url.path == "/wp-json/wp/v2/users/me"
+    assert dict(newest.url.params) == {
+        "author": "2", "status": "publish,future,draft,pending,private,trash",
+        "context": "edit", "per_page": "20", "orderby": "id", "order": "desc"}
+
+
+def test_where_search_misses_comments_the_users_newest_posts_are_read():
+    """A search plugin may index content without its comments: the marker is still found."""
+    found, steps = drive(WordPressPlatform().reconcile(gm.Post(title="t"), channel(), KEY), wp_answers(
+        newest=[post_object(40, content="<p>other</p>"), post_object(39, content=f"<p>x{MARKER}</p>")]))
+    assert found.remote_id == "39" and len(steps) == 3
 
 
 def test_reconcile_keeps_the_oldest_of_several_and_says_so(caplog):
@@ -557,16 +575,22 @@ def test_recover_of_a_known_post_deleted_since_stays_unknown():
 
 def test_recover_looks_again_after_the_settle_time_while_a_lost_create_may_still_run():
     platform = WordPressPlatform()
-    answers = iter([search_answer(), search_answer(post_object(31, content=MARKER))])
+    looks = []
+
+    def answer(request):
+        if "search" in request.url.params:
+            looks.append(request)
+            return search_answer(*([post_object(31, content=MARKER)] if len(looks) > 1 else []))
+        return wp_answers()(request)
+
     doubt = Doubt(state="unknown", data={}, age=4.0)
-    found, steps = drive(platform.recover(gm.Post(title="t"), channel(settle_time=10), KEY, doubt),
-                         lambda r: next(answers))
-    assert [type(s).__name__ for s in steps] == ["Request", "Sleep", "Request"]
-    assert steps[1] == Sleep(6.0) and found.remote_id == "31"
-    # Old enough: one search, nothing found, the engine may publish.
+    found, steps = drive(platform.recover(gm.Post(title="t"), channel(settle_time=10), KEY, doubt), answer)
+    assert [type(s).__name__ for s in steps] == ["Request", "Request", "Request", "Sleep", "Request"]
+    assert steps[3] == Sleep(6.0) and found.remote_id == "31"
+    # Old enough: one look, nothing found, the engine may publish.
     found, steps = drive(platform.recover(gm.Post(title="t"), channel(settle_time=10), KEY,
-                                          Doubt(state="unknown", age=60.0)), lambda r: search_answer())
-    assert found is None and len(steps) == 1
+                                          Doubt(state="unknown", age=60.0)), wp_answers())
+    assert found is None and not any(isinstance(s, Sleep) for s in steps)
 
 
 # --------------------------------------------------------------------------- delete, metrics
@@ -637,6 +661,16 @@ def test_a_lost_create_is_unknown_and_a_rerun_finds_it_by_its_marker(sandbox, fa
     assert second.deliveries[0].receipt.remote_id == str(live["id"])
     assert third.deliveries[0].state == "skipped"
     assert len(fake.requests(fake.create_path, method="POST")) == 1
+
+
+def test_a_site_whose_search_ignores_comments_still_reconciles(sandbox, fake, tmp_path):
+    fake.search_comments = False
+    ch = fake.channel("editor@sandbox.example", settle_time=0)
+    fake.inject("timeout_after", path=fake.create_path)
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db", retry=gm.RetryPolicy.testing()) as client:
+        assert client.fan_out(gm.Post(title="任免通知"), [ch]).deliveries[0].state == "unknown"
+        assert client.fan_out(gm.Post(title="任免通知"), [ch]).deliveries[0].state == "published"
+    assert len(fake.posts(ch.account)) == 1
 
 
 def test_a_rerun_that_finds_nothing_publishes_once(sandbox, fake, tmp_path):

@@ -1,7 +1,7 @@
 """FakeWordPress refuses what WordPress refuses, keeps what it is sent, and fails on demand.
 
 Shapes the fact sheet does not give are the ones WordPress 6.1 answered in the
-integration tests (tests/integration/test_wordpress.py).
+integration tests (tests/integration/test_wordpress_live.py).
 """
 
 import base64

@@ -178,7 +178,8 @@ class FakeWordPress(FakePlatform):
     with an application password. Attributes you may set:
     `upload_max_bytes` (8 MB, PHP's default ``post_max_size``), `unique_tags`
     (false: a tag create skips the duplicate check, as concurrent creates do
-    on a real site) and `clock`;
+    on a real site), `search_comments` (false: ``search`` does not see HTML
+    comments, as with a search plugin) and `clock`;
     a user's ``can_create_tags`` (`users`); `set_comments` for metrics.
 
     Example:
@@ -209,6 +210,7 @@ class FakeWordPress(FakePlatform):
         self.comments: dict[int, int] = {}
         self.upload_max_bytes = 8 * MB
         self.unique_tags = True
+        self.search_comments = True
         self._ids = itertools.count(2)  # 1 is "Uncategorized" and the first user
 
     # ----------------------------------------------------------- the fake contract
@@ -469,8 +471,14 @@ class FakeWordPress(FakePlatform):
         if "any" in statuses:
             statuses = [s for s in statuses if s != "any"] + list(STATUSES)
         search = str(params.get("search", "")).casefold()
+
+        def searched(post: FakeWPPost) -> tuple[str, ...]:
+            if self.search_comments:  # core: a LIKE over the raw fields
+                return post.title, post.excerpt, post.content
+            return post.title, post.excerpt, re.sub(r"<!--.*?-->", "", post.content, flags=re.DOTALL)
+
         matched = [p for p in self.items.values() if p.status in statuses and (
-            not search or any(search in f.casefold() for f in (p.title, p.excerpt, p.content)))]
+            not search or any(search in f.casefold() for f in searched(p)))]
         if "author" in params:
             matched = [p for p in matched if str(p.author) == str(params["author"])]
         ascending = params.get("order", "desc") == "asc"
