@@ -650,7 +650,7 @@ class WordPressPlatform(BasePlatform):
     # ----------------------------------------------------------- after a lost create
 
     def reconcile(self, post: Post, channel: Channel, key: str) -> Flow[Receipt | None]:
-        """The post carrying *key*'s marker, among the posts the account can edit, trash included.
+        """The post carrying *key*'s marker, among the user's own posts, trash included.
 
         WordPress's search first (a ``LIKE`` over the raw content, comments
         included); where it finds nothing, the user's 20 newest posts are
@@ -661,16 +661,17 @@ class WordPressPlatform(BasePlatform):
         oldest is the receipt and the others are named in a warning.
         """
         marker = with_marker("", key)
-        wanted = {"status": ",".join(LOOKUP_STATUSES), "context": "edit", "per_page": 20,
-                  "orderby": "id"}
+        # Only the user's own posts: an editor sees others' too, and a post
+        # someone else made with this marker in it is not this delivery's.
+        me = yield from self.call(channel, "GET", "/wp/v2/users/me", expect=("id",))
+        wanted = {"author": me["id"], "status": ",".join(LOOKUP_STATUSES), "context": "edit",
+                  "per_page": 20, "orderby": "id"}
         found = yield from self.call(channel, "GET", "/wp/v2/posts", params={
             **wanted, "search": marker.removeprefix("<!-- ").removesuffix(" -->"), "order": "asc"})
-        hits = _carrying(found, marker)
+        hits = _carrying(found, marker, me["id"])
         if not hits:
-            me = yield from self.call(channel, "GET", "/wp/v2/users/me", expect=("id",))
-            newest = yield from self.call(channel, "GET", "/wp/v2/posts", params={
-                **wanted, "author": me["id"], "order": "desc"})
-            hits = sorted(_carrying(newest, marker), key=lambda p: int(p["id"]))
+            newest = yield from self.call(channel, "GET", "/wp/v2/posts", params={**wanted, "order": "desc"})
+            hits = sorted(_carrying(newest, marker, me["id"]), key=lambda p: int(p["id"]))
         if not hits:
             return None
         if len(hits) > 1:
@@ -700,7 +701,7 @@ class WordPressPlatform(BasePlatform):
         post_id = doubt.data.get("post_id")
         if post_id:
             try:
-                found = yield from self.call(channel, "GET", f"/wp/v2/posts/{quote(str(post_id))}",
+                found = yield from self.call(channel, "GET", f"/wp/v2/posts/{quote(str(post_id), safe='')}",
                                              params={"context": "edit"}, expect=("id",))
             except PlatformError as exc:
                 if exc.code != "rest_post_invalid_id":
@@ -733,7 +734,7 @@ class WordPressPlatform(BasePlatform):
         channel = receipt.channel
         force = self.opts(channel).force_delete
         try:
-            yield from self.call(channel, "DELETE", f"/wp/v2/posts/{quote(receipt.remote_id)}",
+            yield from self.call(channel, "DELETE", f"/wp/v2/posts/{quote(receipt.remote_id, safe='')}",
                                  params={"force": "true"} if force else None, safe=True)
         except PlatformError as exc:
             # 410 rest_already_trashed, 404 rest_post_invalid_id (verified on 6.1).
@@ -761,12 +762,16 @@ def _same_name(value: Any, name: str) -> bool:
     return isinstance(value, str) and html.unescape(value).casefold() == name.casefold()
 
 
-def _carrying(found: Any, marker: str) -> list[Mapping[str, Any]]:
-    """The posts of a list answer whose raw content carries *marker* (a search hit may not)."""
+def _carrying(found: Any, marker: str, author: Any) -> list[Mapping[str, Any]]:
+    """The posts by *author* in a list answer whose raw content carries *marker*.
+
+    A search hit may not carry it (search is a substring match), and a site
+    may ignore the ``author`` filter (a plugin): both are checked here.
+    """
     if not isinstance(found, list):
         return []
     return [p for p in found if isinstance(p, Mapping) and isinstance(p.get("id"), int)
-            and marker in _rendered(p.get("content"))]
+            and p.get("author") == author and marker in _rendered(p.get("content"))]
 
 
 def _term_id(response: httpx.Response | None) -> int | None:
