@@ -467,6 +467,8 @@ def test_a_transient_upload_failure_is_resent(respx_mock, client):
 
 
 def test_a_hosts_429_is_waited_out(respx_mock, client):
+    """Unverified (sheet: "hosts, security plugins or WAFs may return 429/503, headers vary"):
+    a Retry-After is honoured where one is sent."""
     create = respx_mock.post(f"{API}/wp/v2/posts").mock(side_effect=[
         httpx.Response(429, headers={"Retry-After": "0", "Content-Type": "text/html"}, text="<h1>429</h1>"),
         created()])

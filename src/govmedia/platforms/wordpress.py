@@ -305,6 +305,18 @@ ERRORS = ErrorTable(
             unforeseeable="answered to a tag create only; the tag's id is read from it"),
         # 500 while moving an upload into place: nothing a reader sees, resent.
         "rest_upload_unknown_error": Code.transient(),
+        # Core has no rate limit: a 429 comes from a host, a security plugin
+        # or a WAF, whose headers vary (unverified, per the sheet).
+        429: Code.rate_limited(
+            "Something in front of WordPress (the host, a security plugin, a WAF) asked to slow "
+            "down: lower the fan-out's concurrency or set a rate limit for this site."),
+        # A PHP fatal error (HTML, or core's JSON) or a proxy: the write may have landed.
+        500: Code.transient("WordPress failed (a PHP error): see the site's error log."),
+        "internal_server_error": Code.transient(
+            "WordPress hit a fatal PHP error (often a plugin): see the site's error log."),
+        502: Code.transient("The web server in front of PHP got no answer from WordPress."),
+        503: Code.transient("The site is unavailable (maintenance mode, or overloaded)."),
+        504: Code.transient("WordPress took too long to answer the web server in front of it."),
         # Refusals that retrying will not change.
         "rest_cannot_create": Code.permanent(
             "The user's role may not do this (a Contributor cannot upload media, say): give "
@@ -383,7 +395,8 @@ class WordPressPlatform(BasePlatform):
     )
     errors = ERRORS
     rules: ClassVar[tuple[Rule, ...]] = RULES
-    # No default_rate_limits: core has none; a host's or WAF's 429 is honoured.
+    # No default_rate_limits: core has none; a host's or WAF's 429 is honoured
+    # with its Retry-After (their headers vary: unverified).
     fake: ClassVar[str] = "govmedia.testing.wordpress:FakeWordPress"
 
     # ----------------------------------------------------------- configuration
