@@ -7,6 +7,7 @@ sleep and wait for a shared token refresh.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import Any, Literal, Self, TypeVar, overload
 
 import anyio
 import anyio.from_thread
@@ -37,6 +38,7 @@ from govmedia._pipeline import (
     token_ops,
 )
 from govmedia._prepare import Preparer
+from govmedia._retract import RetractItem, RetractPlan, plan_retraction, retract_ops
 from govmedia._secrets import install_log_filters
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError
@@ -184,11 +186,13 @@ class _BaseClient:
         return self._pipeline.run_flow(platform, receipt.channel, flow, track=Track())
 
     def _start(self, post: Post, target: Matrix | Iterable[Channel], *, mode: str, dry_run: bool,
-               progress: Progress | None, concurrency: int | None) -> tuple[FanOut, int]:
+               progress: Progress | None, concurrency: int | None,
+               changed: str = "refuse") -> tuple[FanOut, int]:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
         run = FanOut(self._preparer, self._pipeline, post, target, mode=mode, dry_run=dry_run,
-                     progress=progress, journal=None if dry_run else self.journal)
+                     progress=progress, journal=None if dry_run else self.journal,
+                     changed=changed)
         return run, max(1, min(concurrency or self.concurrency, len(run)))
 
     @staticmethod
@@ -208,6 +212,64 @@ class _BaseClient:
                      "url": d.receipt.url if d.receipt else None}
             targets.append((ident, d.receipt if d.state in ("published", "skipped") else None))
         return targets
+
+    # ----------------------------------------------------------- the operator's day
+
+    def _resolve(self, target: Report | str, channel: Channel | str, state: str, *,
+                 url: str | None, remote_id: str | None, by: str | None) -> Delivery:
+        journal = self.journal
+        if journal is None:
+            raise ConfigError("resolve needs the journal; this client has journal=False")
+        if isinstance(target, Report):
+            post_key, run_id = target.post_key, target.run_id
+        elif isinstance(target, str):
+            run = journal.find_run(target)
+            post_key, run_id = run.post_key, run.id
+        else:
+            raise ConfigError(f"resolve takes a gm.Report or a run id, got {type(target).__name__}")
+        platform, account = self._which(journal, post_key, channel)
+        if state == "published" and not (url or remote_id):
+            raise ConfigError("resolving as published needs url= or remote_id= (what you found on "
+                              "the account): retract and metrics use it")
+        journal.resolve(post_key, platform, account, state, remote_id=remote_id, url=url, by=by,
+                        run_id=run_id)
+        now = dt.datetime.now(dt.UTC)
+        bare = channel if isinstance(channel, Channel) else Channel(platform=platform, account=account)
+        if state == "published":
+            receipt = Receipt(channel=bare, remote_id=remote_id or url or "", url=url,
+                              raw={"resolved_by": by})
+            return Delivery(channel=bare, state="published", receipt=receipt, finished_at=now)
+        return Delivery(channel=bare, state="failed", finished_at=now, error=GovMediaError(
+            f"{bare.id}: resolved as failed by {by or 'an operator'}; a re-run sends it"))
+
+    @staticmethod
+    def _which(journal: Journal, post_key: str, channel: Channel | str) -> tuple[str, str]:
+        """``(platform, account)`` of *channel*: a Channel, ``"platform:account"`` or an account."""
+        if isinstance(channel, Channel):
+            return channel.platform, channel.account
+        if not isinstance(channel, str) or not channel:
+            raise ConfigError(f"channel must be a gm.Channel or an account name, got {channel!r}")
+        keys = list(journal.entries(post_key))
+        if (tuple(channel.split(":", 1)) in keys) and ":" in channel:
+            platform, account = channel.split(":", 1)
+            return platform, account
+        matches = [k for k in keys if k[1] == channel]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise ConfigError(f"no delivery of this post on an account named {channel!r}")
+        raise ConfigError(f"several platforms have an account named {channel!r}: say which, "
+                          f"as {', '.join(f'{p}:{a}' for p, a in matches)}")
+
+    def _retraction(self, target: Report | str,
+                    matrix: Matrix | Iterable[Channel] | None) -> RetractPlan:
+        return plan_retraction(self.journal, target, matrix)
+
+    @staticmethod
+    def _retract_report(plan: RetractPlan, deliveries: list[Delivery], started: dt.datetime) -> Report:
+        return Report(post_key=plan.post_key, mode="retract", run_id=plan.run_id,
+                      deliveries=tuple(deliveries), started_at=started,
+                      finished_at=dt.datetime.now(dt.UTC))
 
     def _close_journal(self) -> None:
         if self._own_journal and self._journal is not None:
@@ -317,8 +379,89 @@ class Client(_BaseClient):
         return self._receipt_of(run, decision)
 
     def delete(self, receipt: Receipt) -> None:
-        """Remove a published post."""
+        """Remove a published post.
+
+        To remove a whole fan-out (撤稿), use `retract`.
+        """
+        if isinstance(receipt, Report):
+            raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
+                              "use retract(report)")
         self._drive(self._receipt_ops(receipt, "delete"))
+
+    def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
+                url: str | None = None, remote_id: str | None = None,
+                by: str | None = None) -> Delivery:
+        """Settle a delivery in doubt after checking the account by hand.
+
+        Args:
+            target: the `Report` of the run, or its run id (a prefix will do).
+            channel: the `Channel`, ``"platform:account"`` or the account name.
+            state: ``"published"`` (it is live: a re-run skips it; give
+                ``url=`` or ``remote_id=``, which `retract` and `metrics`
+                use) or ``"failed"`` (nothing is there: a re-run sends it).
+            url: the post's address, as found on the account.
+            remote_id: the platform's id of the post, where you found it.
+            by: who checked; goes to the journal's audit trail with the time.
+
+        Returns:
+            The delivery as it now stands.
+
+        Raises:
+            ConfigError: no such run or delivery, or it is not in doubt (only
+                an ``unknown`` delivery, or a ``sending`` one of a run that
+                is no longer running, can be settled).
+
+        Example:
+            >>> import govmedia as gm
+            >>> client = gm.Client(journal=":memory:")
+            >>> client.resolve("no-such-run", "gh_member03", "failed")
+            Traceback (most recent call last):
+            ...
+            govmedia.errors.ConfigError: no run in :memory: match 'no-such-run'; `govmedia runs` lists them
+        """
+        return self._resolve(target, channel, state, url=url, remote_id=remote_id, by=by)
+
+    def retract(self, target: Report | str, *, matrix: Matrix | Iterable[Channel] | None = None,
+                by: str | None = None) -> Report:
+        """Delete every delivery of a fan-out that the journal holds as published (撤稿).
+
+        Args:
+            target: the `Report`, or a run id (then *matrix* supplies the
+                channels' credentials).
+            matrix: the `Matrix` (or channels) the post went to.
+            by: who retracts; goes to the journal's audit trail.
+
+        Returns:
+            A `Report` (mode ``"retract"``) whose deliveries are ``deleted``,
+            ``skipped`` (nothing published there, or already retracted),
+            ``unsupported`` (the platform cannot delete; the message says
+            where to do it by hand) or ``failed`` (the delete failed, or the
+            delivery is in doubt: check it by hand). Running it again is safe.
+
+        Example:
+            >>> import govmedia as gm
+            >>> from govmedia.testing import Sandbox
+            >>> sandbox = Sandbox(platforms=["mastodon"])
+            >>> channels = [sandbox.channel("mastodon", f"m{i}") for i in range(2)]
+            >>> with gm.Client(http=sandbox.client(), journal=":memory:") as client:
+            ...     report = client.fan_out(gm.Post(text="更正前的通知"), channels)
+            ...     gone = client.retract(report, by="张三")
+            >>> gone.summary()
+            {'deleted': 2}
+        """
+        plan = self._retraction(target, matrix)
+        journal = self.journal
+        assert journal is not None
+        started = dt.datetime.now(dt.UTC)
+
+        def one(item: RetractItem) -> Delivery:
+            ops = retract_ops(self._preparer, self._pipeline, journal, plan.post_key, item, by=by)
+            return self._drive(ops)
+
+        workers = max(1, min(self.concurrency, len(plan.items)))
+        with ThreadPoolExecutor(workers) as pool:
+            deliveries = list(pool.map(one, plan.items))
+        return self._retract_report(plan, deliveries, started)
 
     @overload
     def metrics(self, target: Receipt) -> Metrics: ...
@@ -356,6 +499,7 @@ class Client(_BaseClient):
         concurrency: int | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        changed: Literal["refuse", "allow"] = "refuse",
     ) -> Report:
         """Publish *post* to every channel of *target*; never raises for one account.
 
@@ -367,11 +511,18 @@ class Client(_BaseClient):
             concurrency: deliveries at once (default: the client's).
             dry_run: check every channel and send nothing.
             progress: called once per finished `Delivery` (from a helper thread).
+            changed: ``"refuse"`` (the default) stops a run whose post key the
+                journal knows with other content (an edited post re-run under
+                its old key would leave some accounts with the old text);
+                ``"allow"`` sends the new content where nothing is published
+                yet and leaves the old version where it is.
 
         Returns:
             A `Report` with one `Delivery` per channel, hub first.
 
         Raises:
+            ConfigError: the post key was sent before with other content (see
+                *changed*), or the target or a channel is unusable.
             JournalError: the journal could not be written (or its file went
                 away) during the run: sending stopped, and the error's
                 ``report`` holds what this run knows.
@@ -382,7 +533,7 @@ class Client(_BaseClient):
         an ``http=`` client of yours, requests go through it in worker threads.
         """
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
-                                   concurrency=concurrency)
+                                   concurrency=concurrency, changed=changed)
         if dry_run:
             return self._dry(run)
         limiter = anyio.CapacityLimiter(workers)
@@ -550,8 +701,38 @@ class AsyncClient(_BaseClient):
         return self._receipt_of(run, decision)
 
     async def delete(self, receipt: Receipt) -> None:
-        """Remove a published post."""
+        """Remove a published post; see `Client.delete`."""
+        if isinstance(receipt, Report):
+            raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
+                              "use retract(report)")
         await self._engine.drive(self._receipt_ops(receipt, "delete"))
+
+    async def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
+                      url: str | None = None, remote_id: str | None = None,
+                      by: str | None = None) -> Delivery:
+        """Settle a delivery in doubt after checking the account by hand; see `Client.resolve`."""
+        return self._resolve(target, channel, state, url=url, remote_id=remote_id, by=by)
+
+    async def retract(self, target: Report | str, *,
+                      matrix: Matrix | Iterable[Channel] | None = None,
+                      by: str | None = None) -> Report:
+        """Delete every delivery the journal holds as published; see `Client.retract`."""
+        plan = self._retraction(target, matrix)
+        journal = self.journal
+        assert journal is not None
+        started = dt.datetime.now(dt.UTC)
+        deliveries: list[Delivery | None] = [None] * len(plan.items)
+        limiter = anyio.CapacityLimiter(max(1, self.concurrency))
+
+        async def one(i: int, item: RetractItem) -> None:
+            async with limiter:
+                ops = retract_ops(self._preparer, self._pipeline, journal, plan.post_key, item, by=by)
+                deliveries[i] = await self._engine.drive(ops)
+
+        async with anyio.create_task_group() as tg:
+            for i, item in enumerate(plan.items):
+                tg.start_soon(one, i, item)
+        return self._retract_report(plan, [d for d in deliveries if d is not None], started)
 
     @overload
     async def metrics(self, target: Receipt) -> Metrics: ...
@@ -589,6 +770,7 @@ class AsyncClient(_BaseClient):
         concurrency: int | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        changed: Literal["refuse", "allow"] = "refuse",
     ) -> Report:
         """Publish *post* to every channel of *target*; see `Client.fan_out`.
 
@@ -596,7 +778,7 @@ class AsyncClient(_BaseClient):
         it is free, so one slow account never holds up the rest.
         """
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
-                                   concurrency=concurrency)
+                                   concurrency=concurrency, changed=changed)
         if dry_run:
             return self._dry(run)
         # Import aiohttp and open the session before any rate-limit token

@@ -42,10 +42,12 @@ __all__ = [
 
 BodyFormat = Literal["markdown", "html", "text"]
 ReceiptState = Literal["published", "draft", "pending", "scheduled"]
-DeliveryState = Literal["published", "skipped", "failed", "unknown", "invalid", "pending"]
+DeliveryState = Literal["published", "skipped", "failed", "unknown", "invalid", "pending",
+                        "deleted", "unsupported"]
 _BODY_FORMATS = ("markdown", "html", "text")
 _RECEIPT_STATES = ("published", "draft", "pending", "scheduled")
-_DELIVERY_STATES = ("published", "skipped", "failed", "unknown", "invalid", "pending")
+_DELIVERY_STATES = ("published", "skipped", "failed", "unknown", "invalid", "pending",
+                    "deleted", "unsupported")
 
 
 _FIELD_NAMES: dict[type, frozenset[str]] = {}
@@ -790,7 +792,7 @@ class Delivery(_Strict):
         True
     """
 
-    OK_STATES: ClassVar[frozenset[str]] = frozenset({"published", "skipped", "pending"})
+    OK_STATES: ClassVar[frozenset[str]] = frozenset({"published", "skipped", "pending", "deleted"})
 
     channel: Channel
     state: DeliveryState = attrs.field(validator=_one_of(_DELIVERY_STATES))
@@ -803,7 +805,11 @@ class Delivery(_Strict):
 
     @property
     def ok(self) -> bool:
-        """True unless the delivery is ``failed``, ``unknown`` or ``invalid``."""
+        """True unless the delivery is ``failed``, ``unknown``, ``invalid`` or ``unsupported``.
+
+        ``deleted`` and ``unsupported`` are the states of a retraction
+        (`Client.retract`): removed, or the platform cannot delete it.
+        """
         return self.state in self.OK_STATES
 
 
