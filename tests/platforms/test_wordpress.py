@@ -758,6 +758,17 @@ def test_delete_and_metrics_through_the_fake(sandbox, fake):
     assert fake.posts() == [] and fake.items[int(receipt.remote_id)].status == "trash"
 
 
+def test_retract_moves_a_fan_out_to_the_trash_and_twice_is_safe(sandbox, fake, tmp_path):
+    channels = [fake.channel(f"{name}@sandbox.example") for name in ("hub", "cnpc")]
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(gm.Post(title="撤稿测试", body="x"), channels)
+        gone = client.retract(report, by="张三")
+        again = client.retract(report, by="张三")
+    assert [d.state for d in gone.deliveries] == ["deleted", "deleted"]
+    assert [d.state for d in again.deliveries] == ["skipped", "skipped"]
+    assert fake.posts() == [] and {p.status for p in fake.items.values()} == {"trash"}
+
+
 def test_rest_route_sites_work_the_same(sandbox, fake):
     ch = fake.channel("editor@sandbox.example", rest_route=True)
     with gm.Client(http=sandbox.client(), journal=False) as client:
