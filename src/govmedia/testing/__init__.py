@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from govmedia.testing.matrix_chat import FakeMatrixChat
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
+    from govmedia.testing.wordpress import FakeWordPress
     from govmedia.testing.x import FakeX
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "FakeWeChatOA",
     "FakeWebhook",
     "FakeWeibo",
+    "FakeWordPress",
     "FakeX",
     "Fault",
     "IdempotencyStore",
