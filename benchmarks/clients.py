@@ -182,7 +182,9 @@ async def _govmedia_async(post: Any, channels: list[Any], concurrency: int, jour
                           out: list[Any]) -> None:
     import govmedia as gm
 
-    async with gm.AsyncClient(journal=journal, concurrency=concurrency) as client:
+    # journal=None would be the default journal (on since the journal became
+    # the default): "no journal" is journal=False.
+    async with gm.AsyncClient(journal=journal or False, concurrency=concurrency) as client:
         # Handed back through *out*, not returned: on Python 3.11 asyncio.run
         # reprs the main task's result when it restores the SIGINT handler
         # (signal.getsignal -> enum ValueError message), which for a Report
@@ -193,7 +195,7 @@ async def _govmedia_async(post: Any, channels: list[Any], concurrency: int, jour
 def _govmedia_sync(post: Any, channels: list[Any], concurrency: int, journal: str | None) -> Any:
     import govmedia as gm
 
-    with gm.Client(journal=journal, concurrency=concurrency) as client:
+    with gm.Client(journal=journal or False, concurrency=concurrency) as client:
         return client.fan_out(post, channels)
 
 
