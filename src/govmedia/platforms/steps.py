@@ -22,6 +22,7 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 import httpx
 
+from govmedia._json import compact_bytes
 from govmedia.errors import PlatformError
 
 __all__ = [
@@ -303,10 +304,6 @@ def count_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-# One encoder for every body: json.dumps with options builds a new one per call.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 def json_body(data: Any) -> bytes:
     """Encode *data* as compact UTF-8 JSON with characters kept raw (WeChat needs that)."""
-    return _JSON.encode(data).encode("utf-8")
+    return compact_bytes(data)  # one C encoder for every body: json.dumps builds one per call
