@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -40,6 +41,8 @@ from typing import Any, Self
 
 import attrs
 
+from govmedia._frozen import FrozenMap
+from govmedia._json import raw_text
 from govmedia._secrets import mask
 from govmedia.errors import ConfigError, GovMediaError, JournalError, PlatformError
 from govmedia.model import Channel, Receipt
@@ -120,13 +123,73 @@ _ADDED = {
 }
 
 # A re-claim of a row an earlier run left in doubt keeps its stage, its ids
-# and the time its first create may have landed.
-_CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?, attempts=attempts+1, "
-          "started_at=?, updated_at=?, maybe_applied_at=COALESCE(maybe_applied_at, ?), "
+# and the time its first create may have landed. Parameters: ?1 idem_key,
+# ?2 now, ?3-?6 the row and the state it is claimed from, then the run id
+# and the progress where given. A None is never bound where it would mean
+# "keep": the sqlite3 module binds a None several times slower than a string.
+_CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?1, attempts=attempts+1, "
+          "started_at=?2, updated_at=?2, maybe_applied_at=COALESCE(maybe_applied_at, ?2), "
           "stage=CASE WHEN state IN ('pending', 'failed') THEN 'claimed' "
-          "ELSE COALESCE(stage, 'claimed') END, progress=COALESCE(?, progress), "
-          "run_id=COALESCE(?, run_id) "
-          "WHERE post_key=? AND platform=? AND account=? AND state=?")
+          "ELSE COALESCE(stage, 'claimed') END{extra} "
+          "WHERE post_key=?3 AND platform=?4 AND account=?5 AND state=?6")
+_CLAIMS = {
+    (run, progress): _CLAIM.format(extra=(", run_id=?7" if run else "") + (
+        f", progress=?{8 if run else 7}" if progress else ""))
+    for run in (False, True) for progress in (False, True)
+}
+
+# The delivery's receipt columns a settled outcome leaves as they are when it
+# has none, and its error columns, set to NULL when it has none. An outcome
+# row has the same but for the receipt's state and raw answer.
+_KEPT = ("remote_id", "url", "receipt_state", "receipt_raw")
+_ERROR = ("error_type", "error_code", "error_message")
+_IN_OUTCOMES = (True, True, False, False, True, True, True)  # which of _KEPT + _ERROR
+
+
+@functools.lru_cache(maxsize=256)
+def _outcome_sql(shape: tuple[bool, ...]) -> str:
+    """The outcome INSERT; *shape* (see `_final_sql`) says which optional values are bound."""
+    names = ["run_id", "platform", "account", "state", "attempts"]
+    names += [n for n, given, kept in zip((*_KEPT, *_ERROR), shape, _IN_OUTCOMES, strict=False)
+              if given and kept]
+    values = ", ".join("?" * (len(names) + 1))
+    return f"INSERT INTO outcomes ({', '.join(names)}, at) VALUES ({values})"  # noqa: S608 - our column names
+
+
+@functools.lru_cache(maxsize=256)
+def _final_sql(shape: tuple[bool, ...]) -> str:
+    """The delivery UPDATE of a settled outcome.
+
+    *shape*: which of `_KEPT` and `_ERROR` have a value (only those are
+    bound: the sqlite3 module binds a None several times slower than a
+    string), then whether the delivery starts afresh (doubt and stage cleared).
+    """
+    sets = ["state=?"]
+    sets += [f"{c}=?" for c, given in zip(_KEPT, shape, strict=False) if given]
+    sets += [f"{c}=?" if given else f"{c}=NULL" for c, given in zip(_ERROR, shape[4:], strict=False)]
+    sets += ["finished_at=?", "updated_at=?"]
+    if shape[7]:
+        sets += ["maybe_applied_at=NULL", "stage=NULL"]
+    where = "WHERE post_key=? AND platform=? AND account=?"
+    return f"UPDATE deliveries SET {', '.join(sets)} {where}"  # noqa: S608 - our column names
+
+
+# The shape of a published outcome without a URL: remote id, receipt state and raw answer.
+_PUBLISHED = (True, False, True, True, False, False, False, False)
+
+
+def _present(values: tuple[Any, ...]) -> list[Any]:
+    return [v for v in values if v is not None]
+
+
+def _grouped(db: sqlite3.Connection, sql_of: Any, rows: list[tuple[Any, tuple[Any, ...]]]) -> None:
+    """``executemany`` over runs of rows of the same shape, in order."""
+    start = 0
+    for end in range(1, len(rows) + 1):
+        if end == len(rows) or rows[end][0] != rows[start][0]:
+            db.executemany(sql_of(rows[start][0]), [values for _, values in rows[start:end]])
+            start = end
+
 
 FLUSH_SECONDS = 0.05
 """The longest a settled outcome waits to be written with the next claim."""
@@ -189,6 +252,27 @@ def default_journal_path() -> Path:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+_last_second: tuple[int, str] = (-1, "")
+
+
+def _stamp() -> str:
+    """`_now`, cheaper: the date and time of day are formatted once per second.
+
+    Example:
+        >>> import datetime as dt
+        >>> from govmedia.journal import _stamp
+        >>> stamp = _stamp()
+        >>> dt.datetime.fromisoformat(stamp).isoformat(timespec="milliseconds") == stamp
+        True
+    """
+    global _last_second  # noqa: PLW0603 - a cache; swapping a tuple is atomic
+    second, milli = divmod(time.time_ns() // 1_000_000, 1000)
+    last = _last_second
+    if last[0] != second:
+        last = _last_second = (second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat()[:19])
+    return f"{last[1]}.{milli:03d}+00:00"
 
 
 def _age(stamp: str | None) -> float | None:
@@ -303,7 +387,7 @@ class Journal:
             self._identity = (st.st_dev, st.st_ino)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
-        self._outcomes: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]] = []
+        self._outcomes: list[tuple[Any, Any]] = []  # (outcome, final): see settle
         # Guards only the list of waiting outcomes, so that recording one
         # never waits for a commit running in another thread.
         self._pending_lock = threading.Lock()
@@ -391,7 +475,7 @@ class Journal:
         if self._identity is None:
             return
         try:
-            st = Path(self.path).stat()
+            st = os.stat(self.path)  # noqa: PTH116 - before every commit: pathlib costs several times more
         except OSError:
             found = None
         else:
@@ -726,13 +810,19 @@ class Journal:
         one commit; each still sends only after its claim is durable. Settled
         outcomes waiting to be written ride along.
         """
-        now = _now()
-        rows = [(idem_key, now, now, now, _RAW_JSON.encode(dict(progress)) if progress else None,
-                 run_id, post_key, ch.platform, ch.account, expect)
-                for ch, expect, idem_key, progress in claims]
+        now = _stamp()
+        rows = []
+        for ch, expect, idem_key, progress in claims:
+            row: tuple[Any, ...] = (idem_key, now, post_key, ch.platform, ch.account, expect)
+            if run_id is not None:
+                row += (run_id,)
+            if progress:
+                row += (_RAW_JSON.encode(dict(progress)),)
+            rows.append((_CLAIMS[run_id is not None, bool(progress)], row))
         with self._tx() as db:
             self._write_outcomes(db)
-            results = [db.execute(_CLAIM, row).rowcount == 1 for row in rows]
+            cursor = db.cursor()  # one for the batch: Connection.execute makes one per call
+            results = [cursor.execute(sql, row).rowcount == 1 for sql, row in rows]
             self._beat_in(db)
             return results
 
@@ -782,11 +872,14 @@ class Journal:
         ``skipped`` (and an ``unknown`` left by another run's claim) changes
         nothing about the delivery itself, only the run's record.
         """
-        now = _now()
+        now = _stamp()
         if receipt is None:
             raw = remote_id = url = receipt_state = None
         else:
-            raw = mask(_RAW_JSON.encode(dict(receipt.raw)))  # a platform may echo a token
+            answer = receipt.raw
+            # a platform may echo a token
+            raw = mask(raw_text(answer._data if type(answer) is FrozenMap  # noqa: SLF001
+                                else dict(answer)))
             remote_id, url, receipt_state = receipt.remote_id, receipt.url, receipt.state
             url = url and mask(url)
         if error is None:
@@ -796,17 +889,32 @@ class Journal:
             code = error.code if isinstance(error, PlatformError) else None
             code_text = None if code is None else str(code)
             message = _message(error)
-        outcome = (run_id, channel.platform, channel.account, state, attempts, remote_id, url,
-                   error_type, code_text, message, now)
-        final = None
-        if not (state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere")):
-            # A clean failure means nothing exists: the next run starts afresh.
-            # A failure that may have landed (a resendable create whose
-            # answers were all lost) keeps when it first may have.
-            fresh = state in ("failed", "pending") and not (
-                isinstance(error, PlatformError) and error.maybe_applied)
-            final = (state, remote_id, url, receipt_state, raw, error_type, code_text, message,
-                     now, now, int(fresh), int(fresh), post_key, channel.platform, channel.account)
+        final_state = not (state == "skipped" or (
+            state == "unknown" and error_type == "_ClaimedElsewhere"))
+        # A clean failure means nothing exists: the next run starts afresh. A
+        # failure that may have landed (a resendable create whose answers
+        # were all lost) keeps when it first may have.
+        fresh = final_state and state in ("failed", "pending") and not (
+            isinstance(error, PlatformError) and error.maybe_applied)
+        # Only values that are there are bound (see _final_sql); written out,
+        # not with comprehensions: this runs once per delivery.
+        shape = (remote_id is not None, url is not None, receipt_state is not None,
+                 raw is not None, error_type is not None, code_text is not None,
+                 message is not None, fresh)
+        head = (run_id, channel.platform, channel.account, state, attempts)
+        final: tuple[Any, Any] | None
+        if shape == _PUBLISHED:  # the common case
+            outcome = (shape, (*head, remote_id, now))
+            final = (shape, (state, remote_id, receipt_state, raw, now, now, post_key,
+                             channel.platform, channel.account))
+        else:
+            outcome = (shape, (*head, *_present((remote_id, url, error_type, code_text, message)),
+                               now))
+            final = (shape, (state, *_present((remote_id, url, receipt_state, raw, error_type,
+                                               code_text, message)),
+                             now, now, post_key, channel.platform, channel.account))
+        if not final_state:  # a skip, or a claim lost to another run, changes only the run's record
+            final = None
         clock = time.monotonic()
         with self._pending_lock:
             # Outcomes are written with the next claim, or after FLUSH_SECONDS
@@ -860,23 +968,10 @@ class Journal:
             raise
 
     @staticmethod
-    def _write_batch(db: sqlite3.Connection,
-                     batch: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]]) -> None:
-        db.executemany(
-            "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
-            "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [outcome for outcome, _ in batch],
-        )
-        db.executemany(
-            "UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
-            "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
-            "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
-            "error_message=?, finished_at=?, updated_at=?, "
-            "maybe_applied_at=CASE WHEN ? THEN NULL ELSE maybe_applied_at END, "
-            "stage=CASE WHEN ? THEN NULL ELSE stage END "
-            "WHERE post_key=? AND platform=? AND account=?",
-            [final for _, final in batch if final is not None],
-        )
+    def _write_batch(db: sqlite3.Connection, batch: list[tuple[Any, Any]]) -> None:
+        # Each entry: (outcome, final or None), each a (shape, values) pair.
+        _grouped(db, _outcome_sql, [outcome for outcome, _ in batch])
+        _grouped(db, _final_sql, [final for _, final in batch if final is not None])
 
     # ----------------------------------------------------------- audit
 
