@@ -14,7 +14,6 @@ knew), so it could travel to a worker in another process.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import sqlite3
@@ -57,13 +56,19 @@ class HubFailed(GovMediaError):
     """Amplify mode: the hub's post failed, so nothing was sent for the members."""
 
 
-@attrs.frozen(kw_only=True)
 class Item:
-    """One planned delivery: its position, channel and role."""
+    """One planned delivery: its position, channel and role (``hub`` or ``member``)."""
 
-    index: int
-    channel: Channel
-    role: str  # "hub" or "member"
+    # A plain slotted class, not attrs: one is made per delivery.
+    __slots__ = ("channel", "index", "role")
+
+    def __init__(self, index: int, channel: Channel, role: str) -> None:
+        self.index = index
+        self.channel = channel
+        self.role = role
+
+    def __repr__(self) -> str:
+        return f"Item(index={self.index!r}, channel={self.channel!r}, role={self.role!r})"
 
 
 @attrs.define(kw_only=True)
@@ -158,6 +163,9 @@ class FanOut:
             )
             self._audit_approvals()
         self._queue = self._items if mode == "broadcast" else self._members_after_hub()
+        # Broadcast of a post without variants: every channel sends the post as it is.
+        self._plain = mode == "broadcast" and not post.variants
+        self._memo: dict[str, Any] = {}  # what the preparer worked out for the post (see prepare)
         # A big body is prepared off the event loop (rendering it is CPU work).
         self.heavy = len(post.body or "") > 64_000
 
@@ -221,7 +229,7 @@ class FanOut:
                 detail=None if valid else "the content changed after this approval",
             )
 
-    def decide(self, item: Item) -> Delivery | Attempt:  # noqa: C901, PLR0911 - one exit per outcome
+    def decide(self, item: Item) -> Delivery | Attempt:  # noqa: C901, PLR0911, PLR0912 - one exit per outcome
         """What to do for *item*: a finished `Delivery` now, or an `Attempt`."""
         channel = item.channel
         started = _now()
@@ -229,7 +237,8 @@ class FanOut:
             return Delivery(channel=channel, state="failed", started_at=started, finished_at=_now(),
                             error=self.journal.broken)
         try:
-            platform = self.preparer.platform(channel)
+            # Each channel is checked once per run: no cache of checked channels.
+            platform = self.preparer.platform(channel, remember=False)
         except ConfigError as exc:
             return Delivery(channel=channel, state="invalid", error=exc, started_at=started,
                             finished_at=_now(),
@@ -238,7 +247,7 @@ class FanOut:
             return Delivery(channel=channel, state="failed", started_at=started, finished_at=_now(),
                             error=HubFailed(f"hub failed ({self.hub_failed.state}); nothing was sent "
                                             f"for {channel.id}"))
-        entry = self.entries.get((channel.platform, channel.account))
+        entry = self.entries.get((channel.platform, channel.account)) if self.entries else None
         if entry is not None and entry.state == "retracted":
             return Delivery(channel=channel, state="skipped", attempts=entry.attempts,
                             started_at=started, finished_at=_now(), error=GovMediaError(
@@ -248,9 +257,12 @@ class FanOut:
             receipt = self.journal.receipt(self.post.key, channel)
             return Delivery(channel=channel, state="skipped", receipt=receipt,
                             attempts=entry.attempts, started_at=started, finished_at=_now())
-        written, repost = self._post_for(item, platform)
+        if self._plain:  # no variant, no hub to repost: the post as it is
+            written, repost = self.post, None
+        else:
+            written, repost = self._post_for(item, platform)
         prepared = self.preparer.prepare(written, channel, variants=False, original=self.post,
-                                         platform=platform)
+                                         platform=platform, memo=self._memo)
         if prepared.problems:
             if not self.dry_run:
                 self.preparer.audit_refusal(self.post, channel, prepared.problems)
@@ -260,13 +272,14 @@ class FanOut:
                             started_at=started, finished_at=_now())
         if self.dry_run:
             return Delivery(channel=channel, state="pending", started_at=started, finished_at=_now())
+        key = derive_key(self.post.key, channel.platform, channel.account)
+        if entry is None:  # the common case: never tried before
+            return Attempt(index=item.index, channel=channel, role=item.role, post=prepared.post,
+                           key=key, started_at=started, repost=repost)
         attempt = Attempt(index=item.index, channel=channel, role=item.role, post=prepared.post,
-                          key=derive_key(self.post.key, channel.platform, channel.account),
-                          started_at=started, repost=repost,
-                          expect=entry.state if entry is not None else "pending",
-                          attempts=entry.attempts if entry is not None else 0,
-                          saved=dict(entry.progress) if entry is not None else {})
-        if entry is not None and (entry.state in ("sending", "unknown") or (
+                          key=key, started_at=started, repost=repost, expect=entry.state,
+                          attempts=entry.attempts, saved=dict(entry.progress))
+        if (entry.state in ("sending", "unknown") or (
                 entry.state == "failed" and entry.maybe_applied_at is not None)):
             if entry.run_alive:
                 return Delivery(
@@ -361,10 +374,12 @@ class FanOut:
     def outcome(self, attempt: Attempt, result: Receipt | BaseException | None) -> Delivery:
         """The `Delivery` an attempt ended in."""
         channel = attempt.channel
+        if isinstance(result, Receipt):  # the common case first, without the dict below
+            return Delivery(channel=channel, state="published", receipt=result,
+                            attempts=attempt.attempts, started_at=attempt.started_at,
+                            finished_at=_now())
         common: dict[str, Any] = {"channel": channel, "attempts": attempt.attempts,
                                   "started_at": attempt.started_at, "finished_at": _now()}
-        if isinstance(result, Receipt):
-            return Delivery(state="published", receipt=result, **common)
         if result is None:
             return Delivery(state="unknown", error=_ClaimedElsewhere(
                 "another run is sending this delivery now; not sent twice",
@@ -389,12 +404,12 @@ class FanOut:
     def record(self, index: int, role: str, delivery: Delivery) -> None:
         """Keep *delivery*, write it to the journal and report progress."""
         if self.journal is not None and self.run_id is not None:
-            # On a journal failure the outcome stays in memory and in the
-            # report; the run ends with the error (see `report`).
-            with contextlib.suppress(JournalError):
+            try:  # noqa: SIM105 - suppress() builds an object per delivery
                 self.journal.settle(self.run_id, self.post.key, delivery.channel,
                                     state=delivery.state, receipt=delivery.receipt,
                                     error=delivery.error, attempts=delivery.attempts)
+            except JournalError:
+                pass  # the outcome stays in memory and in the report; the run ends with the error
         if role == "hub" and self.mode == "amplify":
             if delivery.state in ("published", "skipped") and delivery.receipt is not None:
                 self.hub_receipt = delivery.receipt
