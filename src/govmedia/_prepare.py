@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from govmedia.content import checks as checks_module
 from govmedia.content.checks import load_checks
 from govmedia.content.media import media_problems
 from govmedia.content.screen import Screen
@@ -39,6 +40,24 @@ class Prepared:
     problems: list[Problem]
 
 
+_declared: tuple[Any, Any] | None = None  # (the entry-point reader used, what it found)
+
+
+def _declared_checks() -> Any:
+    """The declared compliance checks, read once per process, as the platform registry is.
+
+    Reading the entry points scans every installed distribution (~5 ms here,
+    paid by each new client before this). A reader swapped in (tests do)
+    is read afresh.
+    """
+    global _declared  # noqa: PLW0603 - a process-wide cache, like the registry's
+    reader = checks_module._entry_points  # noqa: SLF001 - what load_checks reads through
+    found = _declared
+    if found is None or found[0] is not reader:
+        found = _declared = (reader, load_checks())
+    return found[1]
+
+
 class Preparer:
     """The non-I/O decisions about a post on a channel, shared by every client path."""
 
@@ -51,7 +70,7 @@ class Preparer:
         self._on_platform = on_platform
         # Extra compliance checks from the govmedia.checks entry points,
         # imported the first time one runs.
-        self.checks: Any = load_checks()
+        self.checks: Any = _declared_checks()
         self._platforms: dict[str, BasePlatform] = {}
         # Channels are immutable, so one check per channel object is enough;
         # keyed by id() with the object kept, as equal channels may differ in

@@ -230,8 +230,13 @@ def json_of(response: httpx.Response, *, platform: str = "", account: str | None
         >>> type(err).__name__, err.code, err.maybe_applied
         ('PlatformError', 'bad_response', True)
     """
+    content = response.content
     try:
-        return json.loads(response.content)
+        if content[:1] in (b"{", b"[") and content[1:2] != b"\x00":
+            # What json.loads(bytes) does for UTF-8 (no BOM, no UTF-16/32
+            # zero bytes), without its Python-level encoding detection.
+            return json.loads(content.decode("utf-8", "surrogatepass"))
+        return json.loads(content)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, depth
         try:
             request: httpx.Request | None = response.request
