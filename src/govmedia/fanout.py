@@ -154,12 +154,16 @@ class FanOut:
         if self.journal is not None:
             if self.journal.broken is not None:
                 raise self.journal.broken
+            # Hashed once: the hash reads every media file (a video, whole).
+            self._content_hash = post.content_hash
             self._check_version(changed)
             self.entries = self.journal.entries(post.key)
+            hub = matrix.hub is not None
             self.run_id = self.journal.start_run(
                 post_key=post.key, title=post.title, mode=mode,
-                planned=((it.channel, it.role) for it in self._plan()),
-                content_hash=post.content_hash,
+                planned=((channel, "hub" if hub and index == 0 else "member")
+                         for index, channel in enumerate(matrix)),
+                content_hash=self._content_hash,
             )
             self._audit_approvals()
         self._queue = self._items if mode == "broadcast" else self._members_after_hub()
@@ -172,9 +176,9 @@ class FanOut:
     # ----------------------------------------------------------- plan
 
     def _plan(self) -> Iterator[Item]:
+        hub = self.matrix.hub is not None
         for index, channel in enumerate(self.matrix):
-            role = "hub" if index == 0 and self.matrix.hub is not None else "member"
-            yield Item(index=index, channel=channel, role=role)
+            yield Item(index, channel, "hub" if hub and index == 0 else "member")
 
     def _members_after_hub(self) -> Iterator[Item]:
         next(self._items)  # the hub runs first, on its own
@@ -199,7 +203,7 @@ class FanOut:
     def _check_version(self, changed: str) -> None:
         """Refuse to go on with a post key the journal knows with other content (unless allowed)."""
         assert self.journal is not None
-        current = self.post.content_hash
+        current = self._content_hash
         versions = self.journal.other_versions(self.post.key, current)
         if not versions:
             return
@@ -220,7 +224,7 @@ class FanOut:
 
     def _audit_approvals(self) -> None:
         assert self.journal is not None
-        current = self.post.content_hash
+        current = self._content_hash
         for approval in self.post.approvals:
             valid = approval.content_hash == current
             self.journal.audit(
