@@ -86,7 +86,6 @@ ENTITIES_MAX = 100
 # digits, "-" and "_" (the Bot API docs' example "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11").
 # Anything else could change the URL path the token is put in, so it is refused.
 _TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
-_TOKEN_IN_PATH = re.compile(r"/bot[^/]*/")
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}|@[A-Za-z0-9_]{1,64}")
 _TAG_END = r"(?![\p{L}\p{M}\p{N}_])"
 
@@ -804,17 +803,9 @@ class TelegramPlatform(BasePlatform):
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
         """The error table's verdict, with a migrated group's new id named.
 
-        The answer keeps the request it answers (an error's ``response``
-        does, for the user to look at): its URL loses the bot token first.
-        The request sent was this attempt's own copy, so nothing else sees
-        the change.
+        (The error's ``response`` keeps its request without the bot token:
+        `govmedia.errors.PlatformError` masks it, for every platform.)
         """
-        try:
-            sent = response.request
-        except RuntimeError:  # a response built by hand, without its request
-            pass
-        else:
-            sent.url = httpx.URL(_TOKEN_IN_PATH.sub("/bot***/", str(sent.url)))
         error = super().classify(response, channel)
         if error is None or _MIGRATED not in error.message:
             return error
