@@ -61,7 +61,15 @@ from govmedia.platforms.auth import Header, Signed, StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Recall, Uploaded
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Flow,
+    Recall,
+    Uploaded,
+    count_or_none,
+    int_or_none,
+)
 from govmedia.tokens import Token
 
 __all__ = ["BilibiliPlatform", "content_md5", "signature_headers"]
@@ -355,17 +363,13 @@ def _upload_name(media: Media, container: str) -> str:
     return name
 
 
-def _number(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _review_state(archive: Mapping[str, Any]) -> tuple[int | None, str, str]:
     """``(state, description, reject reason)`` of an archive/view answer (fields unverified)."""
     extra = archive.get("addit_info")
     source = extra if isinstance(extra, Mapping) else archive
-    state = _number(source.get("state"))
+    state = int_or_none(source.get("state"))
     if state is None:
-        state = _number(archive.get("state"))
+        state = int_or_none(archive.get("state"))
     desc = source.get("state_desc")
     reason = source.get("reject_reason")
     return (state, desc if isinstance(desc, str) else "",
@@ -886,8 +890,8 @@ class BilibiliPlatform(BasePlatform):
                                     params={"resource_id": receipt.remote_id})
         data = body.get("data") if isinstance(body, dict) else None
         stats: Mapping[str, Any] = data if isinstance(data, dict) else {}
-        return Metrics(views=_number(stats.get("view")), likes=_number(stats.get("like")),
-                       shares=_number(stats.get("share")), comments=_number(stats.get("reply")),
+        return Metrics(views=count_or_none(stats.get("view")), likes=count_or_none(stats.get("like")),
+                       shares=count_or_none(stats.get("share")), comments=count_or_none(stats.get("reply")),
                        raw=dict(stats))
 
     # ----------------------------------------------------------- auth

@@ -59,6 +59,8 @@ from govmedia.platforms.steps import (
     Flow,
     Recall,
     Uploaded,
+    count_or_none,
+    id_or_none,
     json_of,
     text_or_none,
 )
@@ -228,7 +230,7 @@ def envelope_error(body: Any) -> tuple[int, str] | None:
                     if isinstance(m, str) and m.strip() and m not in ("error", "success")),
                    f"error_code {code}")
     logid = _dig(body, ("extra", "logid")) or body.get("log_id")
-    if isinstance(logid, str | int) and not isinstance(logid, bool) and str(logid):
+    if id_or_none(logid) is not None:
         message = f"{message} (logid {logid})"
     return code, message
 
@@ -276,13 +278,9 @@ def _size(media: Media) -> int | None:
     return media.size
 
 
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _seconds(value: Any) -> float | None:
     """A lifetime as Douyin gives one (``expires_in``), or ``None`` where it makes no sense."""
-    number = _count(value)
+    number = count_or_none(value)
     return float(number) if number is not None and 0 < number <= _MAX_LIFETIME else None
 
 
@@ -309,7 +307,7 @@ class _Session:
         """The saved session when it is *like*'s file, cut the same way; else ``None``."""
         if not isinstance(saved, Mapping):
             return None
-        upload_id, next_part = saved.get("upload_id"), _count(saved.get("next_part"))
+        upload_id, next_part = saved.get("upload_id"), count_or_none(saved.get("next_part"))
         if not isinstance(upload_id, str) or not upload_id or next_part is None:
             return None
         fields = ("part_size", "size", "name", "stamp")
@@ -523,7 +521,7 @@ class DouyinPlatform(BasePlatform):
                                              "media_type", "create_time") if k in item})
         if not _reviewed(item):
             return Receipt(channel=channel, remote_id=item_id, state="pending", raw=raw)
-        status = _count(item.get("video_status")) if item is not None else None
+        status = count_or_none(item.get("video_status")) if item is not None else None
         if status == _REFUSED_STATUS:
             raise ContentRejected(
                 f"Douyin's review refused item {item_id} (video_status 2, 不适宜公开); the item "
@@ -546,8 +544,8 @@ class DouyinPlatform(BasePlatform):
         `DeliveryUnknown` (check the works list in the app, then settle it with
         ``client.resolve``). Nothing is ever created a second time here.
         """
-        item_id = doubt.data.get("item_id")
-        if isinstance(item_id, str | int) and not isinstance(item_id, bool) and str(item_id):
+        item_id = id_or_none(doubt.data.get("item_id"))
+        if item_id is not None:
             raw: dict[str, Any] = {k: doubt.data[k] for k in ("video_id", "image_ids")
                                    if doubt.data.get(k)}
             raw.update(open_id=channel.credentials["open_id"], item_id=str(item_id))
@@ -570,9 +568,10 @@ class DouyinPlatform(BasePlatform):
             return Metrics(raw={"reason": f"video_data does not list item {receipt.remote_id}"})
         stats = item.get("statistics")
         stats = stats if isinstance(stats, dict) else {}
-        return Metrics(views=_count(stats.get("play_count")), likes=_count(stats.get("digg_count")),
-                       shares=_count(stats.get("share_count")),
-                       comments=_count(stats.get("comment_count")), raw=item)
+        return Metrics(views=count_or_none(stats.get("play_count")),
+                       likes=count_or_none(stats.get("digg_count")),
+                       shares=count_or_none(stats.get("share_count")),
+                       comments=count_or_none(stats.get("comment_count")), raw=item)
 
     # ----------------------------------------------------------- media
 
@@ -746,7 +745,7 @@ class DouyinPlatform(BasePlatform):
 def _reviewed(item: dict[str, Any] | None) -> bool:
     """True once Douyin's review of *item* has ended (either way)."""
     return (item is not None and item.get("is_reviewed") is True
-            and _count(item.get("video_status")) != _IN_REVIEW_STATUS)
+            and count_or_none(item.get("video_status")) != _IN_REVIEW_STATUS)
 
 
 def _renewal_due(token: Token) -> bool:

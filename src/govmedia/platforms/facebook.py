@@ -88,6 +88,7 @@ from govmedia.platforms.steps import (
     Recall,
     Uploaded,
     count_or_none,
+    int_or_none,
     release,
     text_or_none,
 )
@@ -231,8 +232,7 @@ def _error_of(response: httpx.Response | None) -> Mapping[str, Any]:
 
 
 def _subcode(error: PlatformError) -> int | None:
-    value = _error_of(error.response).get("error_subcode")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return int_or_none(_error_of(error.response).get("error_subcode"))
 
 
 def _gone(error: PlatformError) -> bool:
@@ -880,8 +880,8 @@ class FacebookPlatform(BasePlatform):
         error = _error_of(response)
         extra = [text for text in (text_or_none(error.get("error_user_msg")),) if text and
                  text not in message]
-        subcode = error.get("error_subcode")
-        if isinstance(subcode, int) and not isinstance(subcode, bool):
+        subcode = int_or_none(error.get("error_subcode"))
+        if subcode is not None:
             extra.append(f"subcode {subcode}")
         trace = text_or_none(error.get("fbtrace_id"))
         if trace:

@@ -69,7 +69,9 @@ from govmedia.platforms.steps import (
     Recall,
     Sleep,
     Uploaded,
+    count_or_none,
     creates,
+    int_or_none,
     json_of,
     release,
 )
@@ -241,10 +243,6 @@ def _fingerprint(media: Media, size: int) -> str:
     """Which file an upload session belongs to: its size and a digest of its first bytes."""
     head = _head(media, _FINGERPRINT_BYTES) or b""
     return f"{size}:{hashlib.sha256(head).hexdigest()[:24]}"
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _seconds(value: Any) -> float | None:
@@ -583,11 +581,11 @@ class KuaishouPlatform(BasePlatform):
         if not isinstance(state, dict) or state.get("existed") is not True:
             return None
         done = state.get("fragment_list")
-        if isinstance(done, list) and all(_count(i) is not None for i in done):
+        if isinstance(done, list) and all(int_or_none(i) is not None for i in done):
             # The first fragment the gateway lacks; those after it are sent again.
             received = set(done)
             session.next_fragment = next(i for i in range(len(received) + 1) if i not in received)
-        elif _count(state.get("fragment_index")) is not None:
+        elif int_or_none(state.get("fragment_index")) is not None:
             session.next_fragment = max(0, state["fragment_index"] + 1)
         else:
             return None
@@ -808,8 +806,9 @@ class KuaishouPlatform(BasePlatform):
         if found is None:
             return Metrics(raw={"reason": f"video {receipt.remote_id} is not among the account's "
                                           f"newest {_LIST_COUNT * _LIST_PAGES} videos"})
-        return Metrics(views=_count(found.get("view_count")), likes=_count(found.get("like_count")),
-                       comments=_count(found.get("comment_count")), shares=None, raw=found)
+        return Metrics(views=count_or_none(found.get("view_count")),
+                       likes=count_or_none(found.get("like_count")),
+                       comments=count_or_none(found.get("comment_count")), shares=None, raw=found)
 
     # ----------------------------------------------------------- auth
 

@@ -32,7 +32,7 @@ from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
-from govmedia.platforms.steps import Flow, Sleep, text_or_none
+from govmedia.platforms.steps import Flow, Sleep, count_or_none, text_or_none
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["MastodonPlatform", "status_text"]
@@ -362,13 +362,9 @@ class MastodonPlatform(BasePlatform):
         """Favourites, boosts and replies of the status; Mastodon shows no views."""
         status = yield from self.call(receipt.channel, "GET",
                                       f"/api/v1/statuses/{_id(receipt.remote_id)}", expect=("id",))
-
-        def count(name: str) -> int | None:
-            value = status.get(name)
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-        return Metrics(views=None, likes=count("favourites_count"), shares=count("reblogs_count"),
-                       comments=count("replies_count"), raw=status)
+        return Metrics(views=None, likes=count_or_none(status.get("favourites_count")),
+                       shares=count_or_none(status.get("reblogs_count")),
+                       comments=count_or_none(status.get("replies_count")), raw=status)
 
     def can_repost(self, original: Receipt, channel: Channel) -> bool:
         """Only a status on the same instance, and one others may boost (public or unlisted)."""

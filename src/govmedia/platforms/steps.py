@@ -36,6 +36,8 @@ __all__ = [
     "creates",
     "creates_something",
     "external",
+    "id_or_none",
+    "int_or_none",
     "is_external",
     "is_retry_safe",
     "json_body",
@@ -289,6 +291,33 @@ def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def id_or_none(value: Any) -> str | None:
+    """*value* as a string where an answer gave an id (a non-empty string or a whole number).
+
+    Example:
+        >>> from govmedia.platforms.steps import id_or_none
+        >>> id_or_none(2247483001), id_or_none("7"), id_or_none(""), id_or_none(True)
+        ('2247483001', '7', None, None)
+    """
+    if isinstance(value, str):
+        return value or None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def int_or_none(value: Any) -> int | None:
+    """*value* where an answer gave a whole number (a state, a code, an index), else ``None``.
+
+    A bool is no number here, nor are digits in a string; a negative number
+    is one (Bilibili's review states are). For counts, `count_or_none`.
+
+    Example:
+        >>> from govmedia.platforms.steps import int_or_none
+        >>> int_or_none(-2), int_or_none(True), int_or_none("3"), int_or_none(2.0)
+        (-2, None, None, None)
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def count_or_none(value: Any) -> int | None:
     """*value* where an answer gave a whole number >= 0 (a count), else ``None``, never 0.
 
@@ -300,7 +329,8 @@ def count_or_none(value: Any) -> int | None:
         >>> count_or_none(12), count_or_none(True), count_or_none("12"), count_or_none(None)
         (12, None, None, None)
     """
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    number = int_or_none(value)
+    return number if number is not None and number >= 0 else None
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.

@@ -58,7 +58,9 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Sleep,
+    count_or_none,
     creates,
+    id_or_none,
     json_of,
     prepares,
     retry_safe,
@@ -218,12 +220,6 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
         "every article was deleted by the account after publishing (成功后用户删除所有文章)"),
     6: (PlatformError, "the article was banned after publishing (成功后系统封禁所有文章)"),
 }
-
-
-def _is_id(value: Any) -> bool:
-    """True for an id as WeChat gives them: a non-empty string or a number."""
-    return (isinstance(value, str) and value != "") or (
-        isinstance(value, int) and not isinstance(value, bool))
 
 
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
@@ -777,13 +773,13 @@ class WeChatOAPlatform(BasePlatform):
         if not isinstance(submitted, dict):
             submitted = {}
         publish_id = submitted.get("publish_id")
-        if not _is_id(publish_id):
+        if id_or_none(publish_id) is None:
             raise PlatformError(
                 "freepublish/submit answered without a publish_id", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
             )
         raw["publish_id"] = str(publish_id)
-        if _is_id(submitted.get("msg_data_id")):
+        if id_or_none(submitted.get("msg_data_id")) is not None:
             raw["msg_data_id"] = str(submitted["msg_data_id"])
         return publish_id
 
@@ -822,12 +818,12 @@ class WeChatOAPlatform(BasePlatform):
                 raise
             answer = json_of(exc.response, platform=self.name, account=channel.account)
         msg_id = answer.get("msg_id") if isinstance(answer, dict) else None
-        if not _is_id(msg_id):
+        if id_or_none(msg_id) is None:
             raise PlatformError("message/mass/sendall answered without a msg_id", platform=self.name,
                                 account=channel.account, code="bad_response", maybe_applied=True)
         raw.update(msg_id=str(msg_id), mass_send=True,
                    ref_date=dt.datetime.now(CHINA_TIME).date().isoformat())
-        if _is_id(answer.get("msg_data_id")):
+        if id_or_none(answer.get("msg_data_id")) is not None:
             raw["msg_data_id"] = str(answer["msg_data_id"])
         yield Checkpoint("mass_sent", {k: raw[k] for k in ("msg_id", "msg_data_id") if k in raw})
         return Receipt(channel=channel, remote_id=str(msg_id), state="pending", raw=raw)
@@ -855,7 +851,7 @@ class WeChatOAPlatform(BasePlatform):
                 platform=self.name, account=channel.account, code=f"publish_status {code}",
             )
         article_id = status.get("article_id")
-        if not _is_id(article_id):
+        if id_or_none(article_id) is None:
             raise PlatformError(
                 "freepublish/get reported success without an article_id", platform=self.name,
                 account=channel.account, code="bad_response",
@@ -943,8 +939,8 @@ class WeChatOAPlatform(BasePlatform):
         details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
         latest = max(details, key=lambda d: str(d.get("stat_date", "")), default={})
         return Metrics(
-            views=_count(latest.get("int_page_read_count")),
-            shares=_count(latest.get("share_count")),
+            views=count_or_none(latest.get("int_page_read_count")),
+            shares=count_or_none(latest.get("share_count")),
             likes=None, comments=None,
             raw={"source": "datacube/getarticletotal", "row": row,
                  "stat_date": latest.get("stat_date")},
@@ -1016,7 +1012,7 @@ class WeChatOAPlatform(BasePlatform):
     def _field(self, response: httpx.Response, name: str, channel: Channel) -> str:
         data = json_of(response, platform=self.name, account=channel.account)
         value = data.get(name) if isinstance(data, dict) else None
-        if not _is_id(value):
+        if id_or_none(value) is None:
             raise PlatformError(
                 f"{response.request.url.path} answered without {name}", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
@@ -1036,10 +1032,6 @@ class WeChatOAPlatform(BasePlatform):
         for href in plan.external_links:
             logger.info("%s [%s]: link %s shown as text: WeChat articles link only to "
                         "mp.weixin.qq.com", self.name, channel.account, href)
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _length_problems(rendered: WeChatHTML, *, estimated: bool) -> list[Problem]:

@@ -49,7 +49,7 @@ from govmedia.platforms.auth import NoAuth
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, json_of, text_or_none
+from govmedia.platforms.steps import Checkpoint, Doubt, Flow, count_or_none, json_of, text_or_none
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["WeiboPlatform", "mid_to_base62", "share_text", "status_url"]
@@ -334,10 +334,6 @@ def _id_text(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return str(value)
     return value if _is_status_id(value) else None
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _delayed(body: Any) -> bool:
@@ -713,9 +709,9 @@ class WeiboPlatform(BasePlatform):
         status = yield from self.call(channel, "GET", SHOW_PATH, params={
             "access_token": channel.credentials["access_token"], "id": status_id,
         }, expect=("id",))
-        return Metrics(views=None, likes=_count(status.get("attitudes_count")),
-                       shares=_count(status.get("reposts_count")),
-                       comments=_count(status.get("comments_count")), raw=status)
+        return Metrics(views=None, likes=count_or_none(status.get("attitudes_count")),
+                       shares=count_or_none(status.get("reposts_count")),
+                       comments=count_or_none(status.get("comments_count")), raw=status)
 
     def delete(self, receipt: Receipt) -> Flow[None]:
         """Not offered: the sheet's open API has no delete for third-party apps."""

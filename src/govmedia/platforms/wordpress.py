@@ -57,7 +57,16 @@ from govmedia.platforms.auth import Basic
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Sleep, json_of, release, text_or_none
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Flow,
+    Sleep,
+    int_or_none,
+    json_of,
+    release,
+    text_or_none,
+)
 
 __all__ = ["MARKER", "WordPressPlatform", "article_html", "with_marker"]
 
@@ -796,7 +805,7 @@ def _term_id(response: httpx.Response | None) -> int | None:
         return None
     data = body.get("data") if isinstance(body, Mapping) else None
     term = data.get("term_id") if isinstance(data, Mapping) else None
-    return term if isinstance(term, int) and not isinstance(term, bool) else None
+    return int_or_none(term)
 
 
 def _finished(content: str, post: Post, sources: list[str]) -> str:

@@ -73,6 +73,8 @@ from govmedia.platforms.steps import (
     Recall,
     Sleep,
     Uploaded,
+    count_or_none,
+    id_or_none,
     json_of,
     text_or_none,
 )
@@ -202,17 +204,8 @@ def _part_size(opts: Options, size: int) -> int:
     return max(int(opts.part_size), -(-size // SEGMENTS_MAX))
 
 
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _id(value: str) -> str:
     return quote(value, safe="")
-
-
-def _is_id(value: Any) -> bool:
-    return (isinstance(value, str) and value != "") or (
-        isinstance(value, int) and not isinstance(value, bool))
 
 
 def _positive(value: Any) -> str | None:
@@ -304,7 +297,7 @@ def _error_of(body: Any) -> tuple[int | str | None, list[str]]:
 
 def _listed_code(item: Mapping[str, Any]) -> int | str | None:
     """The code of one entry of ``errors``: v1.1's number (88), or a v2 problem type."""
-    number = _count(item.get("code"))
+    number = count_or_none(item.get("code"))
     return number if number is not None else _problem_code(item.get("type"))
 
 
@@ -599,7 +592,7 @@ class XPlatform(BasePlatform):
         refusal of the resumed session starts the upload afresh; a finalized
         one is asked about (STATUS) and waited for, or attached when processed.
         """
-        if not isinstance(saved, Mapping) or not _is_id(saved.get("media_id")):
+        if not isinstance(saved, Mapping) or id_or_none(saved.get("media_id")) is None:
             return None
         expires, sent, part = saved.get("expires_at"), saved.get("sent"), saved.get("part")
         if (saved.get("size") != size or saved.get("source") != source
@@ -666,7 +659,7 @@ class XPlatform(BasePlatform):
                     f"still processing after {waited:g} s ({info.get('progress_percent', '?')}%)",
                     platform=self.name, account=channel.account, code="media_processing",
                     hint="Nothing was posted. Run again later, or raise option poll_timeout.")
-            asked = _count(info.get("check_after_secs")) or 0
+            asked = count_or_none(info.get("check_after_secs")) or 0
             wait = min(max(float(opts.poll_interval), float(asked)), opts.poll_timeout - waited)
             yield Sleep(wait)
             waited += wait
@@ -686,13 +679,13 @@ class XPlatform(BasePlatform):
         yield from ()
         data = dict(doubt.data)
         tweet_id = data.get("tweet_id")
-        if _is_id(tweet_id):
+        if id_or_none(tweet_id) is not None:
             return Receipt(channel=channel, remote_id=str(tweet_id), url=STATUS_URL.format(tweet_id),
                            state="published", raw={"id": str(tweet_id), "recovered": True})
         source = data.get("repost_of")
-        if _is_id(source) and data.get("reposted"):
+        if id_or_none(source) is not None and data.get("reposted"):
             return self._repost_receipt(channel, str(source), data.get("user_id"), {"recovered": True})
-        if _is_id(source):
+        if id_or_none(source) is not None:
             what = (f"reposted post {source} ({STATUS_URL.format(source)}): look at the account's "
                     "reposts")
         else:
@@ -710,7 +703,7 @@ class XPlatform(BasePlatform):
         if receipt.remote_id.startswith(RETWEET):
             source = receipt.remote_id.removeprefix(RETWEET)
             user_id = receipt.raw.get("user_id")
-            if not _is_id(user_id):
+            if id_or_none(user_id) is None:
                 user_id = yield from self._me(channel)
             # Undoing twice finds nothing to undo: safe to resend.
             request = self.request(channel, "DELETE",
@@ -761,9 +754,10 @@ class XPlatform(BasePlatform):
                 hint="X does not know this post (deleted already?).")
         counts = data.get("public_metrics")
         counts = counts if isinstance(counts, Mapping) else {}
-        return Metrics(views=_count(counts.get("impression_count")), likes=_count(counts.get("like_count")),
-                       shares=_count(counts.get("retweet_count")),
-                       comments=_count(counts.get("reply_count")), raw=dict(data))
+        return Metrics(views=count_or_none(counts.get("impression_count")),
+                       likes=count_or_none(counts.get("like_count")),
+                       shares=count_or_none(counts.get("retweet_count")),
+                       comments=count_or_none(counts.get("reply_count")), raw=dict(data))
 
     # ----------------------------------------------------------- repost
 
@@ -813,7 +807,7 @@ class XPlatform(BasePlatform):
 
     def _repost_receipt(self, channel: Channel, source: str, user_id: Any,
                         raw: dict[str, Any]) -> Receipt:
-        extra = {"user_id": str(user_id)} if _is_id(user_id) else {}
+        extra = {"user_id": str(user_id)} if id_or_none(user_id) is not None else {}
         return Receipt(channel=channel, remote_id=RETWEET + source, url=STATUS_URL.format(source),
                        state="published", raw={"retweet_of": source, **extra, **raw})
 
