@@ -48,6 +48,7 @@ from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia._mediainfo import VideoInfo, video_info
 from govmedia._sniff import image_type
 from govmedia.content.counting import count_chars
+from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.sanitize import wordpress_html
 from govmedia.errors import (
@@ -326,29 +327,6 @@ def _tags(post: Post) -> list[str]:
     return seen
 
 
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
-def _head(media: Media, length: int) -> bytes | None:
-    if media.data is not None:
-        return media.data[:length]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as stream:
-                return stream.read(length)
-        except OSError:
-            return b""
-    return None
-
-
 def _gigabytes(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
@@ -558,8 +536,8 @@ class BilibiliPlatform(BasePlatform):
         if cover is None:
             return [self.rule("bilibili.cover.required").problem(
                 "a Bilibili archive needs a cover (jpeg or png, at least 960x600, up to 5 MB)")]
-        head = data[:_IMAGE_HEAD] if data is not None else _head(cover, _IMAGE_HEAD)
-        size = len(data) if data is not None else _size(cover)
+        head = data[:_IMAGE_HEAD] if data is not None else media_head(cover, _IMAGE_HEAD)
+        size = len(data) if data is not None else media_size(cover)
         name = f"cover {cover.filename!r}"
         problems: list[Problem] = []
         mime = cover.mime_type.lower()

@@ -37,6 +37,7 @@ import regex
 from govmedia.content.counting import count_chars
 from govmedia.content.hashtags import render_tags
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -266,18 +267,6 @@ def _who(channel: Channel, **more: Any) -> dict[str, Any]:
     return {"open_id": channel.credentials["open_id"], **more}
 
 
-def _size(media: Media) -> int | None:
-    """Bytes of *media* now (a file is asked again: it may have changed since it was attached)."""
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
 def _seconds(value: Any) -> float | None:
     """A lifetime as Douyin gives one (``expires_in``), or ``None`` where it makes no sense."""
     number = count_or_none(value)
@@ -437,7 +426,7 @@ class DouyinPlatform(BasePlatform):
                 f"the post has {len(videos)} video(s) and {len(images)} image(s); a Douyin post "
                 "is one video, or images (图文)"))
         for video in videos:
-            size = _size(video)
+            size = media_size(video)
             if size is not None and size > VIDEO_MAX:
                 problems.append(self.rule("douyin.video.max_size").problem(
                     f"video {video.filename!r} is {size / MB:,.0f} MB; Douyin takes up to 4 GB"))
@@ -591,7 +580,7 @@ class DouyinPlatform(BasePlatform):
             # downloads); a local file is streamed from disk.
             data = yield from self.fetch(video, channel)
             video = Media.from_bytes(data, filename=video.filename, mime_type=video.mime_type)
-        size = _size(video)
+        size = media_size(video)
         if size is None:
             raise ConfigError(f"channel {channel.id}: cannot read video {video.filename!r}")
         if size <= opts.part_size:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import pathlib
 import re
 import time
 from collections.abc import Mapping
@@ -46,6 +45,7 @@ from govmedia._sniff import HEAD_SIZE as VIDEO_HEAD
 from govmedia._sniff import image_type, video_type
 from govmedia.content.hashtags import hashtag
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import Rule
 from govmedia.errors import (
     AuthError,
@@ -216,32 +216,9 @@ def _video_of(post: Post) -> Media | None:
     return next((m for m in post.media if m.kind == "video"), None)
 
 
-def _head(media: Media, size: int) -> bytes | None:
-    if media.data is not None:
-        return media.data[:size]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as f:
-                return f.read(size)
-        except OSError:
-            return b""
-    return None
-
-
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
 def _fingerprint(media: Media, size: int) -> str:
     """Which file an upload session belongs to: its size and a digest of its first bytes."""
-    head = _head(media, _FINGERPRINT_BYTES) or b""
+    head = media_head(media, _FINGERPRINT_BYTES) or b""
     return f"{size}:{hashlib.sha256(head).hexdigest()[:24]}"
 
 
@@ -423,7 +400,7 @@ class KuaishouPlatform(BasePlatform):
         return problems
 
     def _video_problem(self, video: Media, head: bytes | None = None) -> Problem | None:
-        head = head if head is not None else _head(video, VIDEO_HEAD)
+        head = head if head is not None else media_head(video, VIDEO_HEAD)
         if head is None:
             return None  # a URL: judged once downloaded
         if not head:
@@ -436,8 +413,8 @@ class KuaishouPlatform(BasePlatform):
         return None
 
     def _cover_problem(self, cover: Media, data: bytes | None = None) -> Problem | None:
-        head = data[:16] if data is not None else _head(cover, 16)
-        size = len(data) if data is not None else _size(cover)
+        head = data[:16] if data is not None else media_head(cover, 16)
+        size = len(data) if data is not None else media_size(cover)
         if head is not None:
             kind = image_type(head)
             if kind not in COVER_TYPES:
@@ -529,7 +506,7 @@ class KuaishouPlatform(BasePlatform):
     # ----------------------------------------------------------- upload
 
     def _upload(self, video: Media, channel: Channel, opts: Options) -> Flow[_Session]:
-        size = _size(video) or 0
+        size = media_size(video) or 0
         fingerprint = _fingerprint(video, size)
         saved: Any = yield Recall()
         session = _Session.recalled(saved if isinstance(saved, Mapping) else {}, fingerprint,

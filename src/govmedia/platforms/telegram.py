@@ -44,7 +44,7 @@ from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia.content.counting import count_telegram, telegram_visible_text
 from govmedia.content.hashtags import render_tags
 from govmedia.content.integrity import body_problems
-from govmedia.content.media import verify_bytes
+from govmedia.content.media import media_head, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.sanitize import TELEGRAM, clean
 from govmedia.content.telegram import telegram_html
@@ -217,16 +217,6 @@ def _dimension_problem(size: tuple[int, int] | None) -> str | None:
         return f"is {width}x{height}: an image with no area, which Telegram refuses"
     if max(width, height) / min(width, height) > RATIO_MAX:
         return f"is {width}x{height}: an aspect ratio over {RATIO_MAX}:1, which Telegram refuses"
-    return None
-
-
-def _prefix(media: Media) -> bytes | None:
-    """The first bytes of a local media (enough for its dimensions), ``None`` for a URL."""
-    if media.data is not None:
-        return media.data[:PREFIX_SIZE]
-    if media.path is not None:
-        with open_regular(media.path) as f:
-            return f.read(PREFIX_SIZE)
     return None
 
 
@@ -517,10 +507,7 @@ class TelegramPlatform(BasePlatform):
                     f"{name} is {_megabytes(item.size)}; Telegram takes {item.kind}s up to "
                     f"{_megabytes(limit)} {how}"))
             if item.kind == "image":
-                try:
-                    head = _prefix(item)
-                except ConfigError:
-                    continue  # unreadable: the media check reports it
+                head = media_head(item, PREFIX_SIZE)  # b"" unreadable: the media check reports it
                 why = _dimension_problem(image_size(head) if head else None)
                 if why:
                     problems.append(self.rule("telegram.photo.dimensions").problem(f"{name} {why}"))

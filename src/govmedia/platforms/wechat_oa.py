@@ -37,7 +37,7 @@ import httpx
 from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.counting import count_utf8
 from govmedia.content.integrity import body_problems, text_floor
-from govmedia.content.media import mismatch, read_bytes, verify_bytes
+from govmedia.content.media import media_head, media_size, mismatch, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
@@ -48,7 +48,7 @@ from govmedia.errors import (
     PlatformError,
     ValidationError,
 )
-from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
+from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import FetchedToken, Query
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
@@ -244,29 +244,6 @@ def _author(opts: Options) -> str | None:
 # --------------------------------------------------------------------------- media
 
 
-def _head(media: Media) -> bytes | None:
-    if media.data is not None:
-        return media.data[:HEAD_SIZE]
-    if media.path is not None:
-        try:
-            with open_regular(media.path) as f:
-                return f.read(HEAD_SIZE)
-        except ConfigError:
-            return b""
-    return None
-
-
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
 def _kind(head: bytes | None, mime_type: str) -> str | None:
     """The image type from the bytes where we have them, else from the MIME type."""
     if head is not None:
@@ -278,10 +255,10 @@ def _image_problem(
     media: Media, what: str, field: str, kinds: tuple[str, ...], limit: int, *, rule: str,
     head: bytes | None = None, size: int | None = None, strict_under: bool = False,
 ) -> Problem | None:
-    head = head if head is not None else _head(media)
+    head = head if head is not None else media_head(media)
     if head is not None and mismatch(media.mime_type, sniff(head)) is not None:
         return None  # bytes that are not what they claim: media_problems reports them
-    size = size if size is not None else _size(media)
+    size = size if size is not None else media_size(media)
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
     if kind not in kinds:

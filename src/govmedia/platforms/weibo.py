@@ -42,6 +42,7 @@ from govmedia.content._urls import find_urls
 from govmedia.content.counting import count_chars, count_weibo
 from govmedia.content.hashtags import weibo_topics
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_head
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ConfigError, PlatformError, ValidationError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
@@ -313,18 +314,6 @@ def share_text(post: Post, safe_domain_url: str | None = None) -> str:
     return f"{text} {safe_domain_url}" if text else safe_domain_url
 
 
-def _head(media: Media) -> bytes | None:
-    if media.data is not None:
-        return media.data[:16]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as stream:
-                return stream.read(16)
-        except OSError:
-            return b""
-    return None
-
-
 def _is_status_id(value: Any) -> bool:
     return isinstance(value, str) and _DIGITS.fullmatch(value) is not None
 
@@ -507,7 +496,7 @@ class WeiboPlatform(BasePlatform):
                 f"{len(media)} media; statuses/share takes one picture"))
         for number, item in enumerate(media, 1):
             problem = self._picture_problem(item, f"media {number} ({item.filename})",
-                                            head=_head(item), size=item.size)
+                                            head=media_head(item), size=item.size)
             if problem is not None:
                 problems.append(problem)
         return problems

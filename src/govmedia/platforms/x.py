@@ -35,10 +35,8 @@ OAuth 2.0 user tokens, and the older ``command=INIT|APPEND|FINALIZE`` form of
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
-import pathlib
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -51,6 +49,7 @@ from govmedia._sniff import image_type
 from govmedia.content.counting import count_x
 from govmedia.content.hashtags import hashtag
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_fingerprint, media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -141,19 +140,6 @@ def post_text(post: Post) -> str:
 # --------------------------------------------------------------------------- media
 
 
-def _head(media: Media) -> bytes | None:
-    """The first bytes of a local file or in-memory media (``None``: a URL, or unreadable)."""
-    if media.data is not None:
-        return media.data[:16]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as f:
-                return f.read(16)
-        except OSError:
-            return None
-    return None
-
-
 def _category(media: Media, head: bytes | None) -> tuple[str, str] | None:
     """``(media_category, media_type)`` as INIT takes them, or ``None`` where X takes no such file.
 
@@ -170,33 +156,6 @@ def _category(media: Media, head: bytes | None) -> tuple[str, str] | None:
     if media.kind == "video":
         return "tweet_video", media.mime_type
     return None
-
-
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
-def _fingerprint(media: Media) -> str:
-    """What tells this file from another of the same size: a saved session resumes only for it.
-
-    A file on disk by its path, size and modification time (reading a big
-    video through to hash it would cost what resuming saves); bytes in
-    memory by their hash.
-    """
-    if media.path is not None:
-        try:
-            stat = pathlib.Path(media.path).stat()
-        except OSError:
-            return ""
-        return f"path:{media.path}:{stat.st_size}:{stat.st_mtime_ns}"
-    return "sha256:" + hashlib.sha256(media.data or b"").hexdigest()
 
 
 def _part_size(opts: Options, size: int) -> int:
@@ -413,13 +372,13 @@ class XPlatform(BasePlatform):
         kinds = []
         for number, item in enumerate(media, 1):
             name = f"media {number} ({item.filename})"
-            found = _category(item, _head(item))
+            found = _category(item, media_head(item))
             if found is None:
                 problems.append(self.rule("x.media.kind").problem(
                     f"{name} is {item.mime_type}; X takes JPEG, PNG, WebP and GIF images, and video"))
                 continue
             kinds.append(found[0])
-            size = _size(item)
+            size = media_size(item)
             if size is not None and size > FILE_MAX_BYTES:
                 problems.append(self.rule("x.media.max_size").problem(
                     f"{name} is {size:,} bytes; an upload holds at most 1,000 parts of 5 MB"))
@@ -486,12 +445,12 @@ class XPlatform(BasePlatform):
         slot = f"upload_{index}"
         try:
             earlier = saved.get(slot) if isinstance(saved, Mapping) else None
-            session = yield from self._resumable(earlier, size, _fingerprint(source), channel, where)
+            session = yield from self._resumable(earlier, size, media_fingerprint(source), channel, where)
             if session is not None and not session["done"]:
                 session = yield from self._resume(source, session, slot, channel, opts=opts, where=where)
             if session is None:
                 session = yield from self._initialize(channel, size, media_type, category, part)
-                session["source"] = _fingerprint(source)
+                session["source"] = media_fingerprint(source)
                 yield from self._send(source, session, slot, channel, opts)
         except PlatformError as exc:
             raise exc.evolve(message=f"{where}: {exc.message}") from exc
@@ -500,8 +459,8 @@ class XPlatform(BasePlatform):
     def _plan(self, source: Media, where: str, channel: Channel,
               opts: Options) -> tuple[int, str, str, int]:
         """``(size, media_category, media_type, part size)``, or `ContentRejected` where X takes none."""
-        size = _size(source)
-        found = _category(source, _head(source))
+        size = media_size(source)
+        found = _category(source, media_head(source))
         if not size or found is None:
             raise ContentRejected(
                 f"{where} is {source.mime_type} ({size or 0} bytes); X takes images, GIFs and video",
