@@ -32,10 +32,9 @@ from typing import Any, ClassVar
 
 import attrs
 import httpx
-import regex
 
 from govmedia.content.counting import count_chars
-from govmedia.content.hashtags import render_tags
+from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
 from govmedia.content.media import media_size
 from govmedia.content.rules import LengthRule, Rule
@@ -236,9 +235,6 @@ def envelope_error(body: Any) -> tuple[int, str] | None:
     return code, message
 
 
-_TOPIC_END = r"(?![\p{L}\p{M}\p{N}_])"
-
-
 def caption(post: Post) -> str:
     r"""The ``text`` sent for *post*: its short text, then each tag as ``#话题`` not already there.
 
@@ -251,11 +247,9 @@ def caption(post: Post) -> str:
         >>> caption(gm.Post(text="中老铁路开通一周年 #一带一路", tags=("一带一路", "央企 出海")))
         '中老铁路开通一周年 #一带一路\n#央企出海'
     """
-    text = short_text(post)
-    tags = [t for t in render_tags(post.tags, "douyin", style="douyin")
-            if regex.search("[#＃]" + regex.escape(t[1:]) + _TOPIC_END, text) is None]
-    line = " ".join(tags)
-    return f"{text}\n{line}" if text and line else text or line
+    # A topic already in the text counts wherever its `#` stands.
+    return with_tags(short_text(post), post.tags, "douyin", platform="douyin", separator="\n",
+                     after="anything")
 
 
 def _positive(value: Any) -> str | None:

@@ -55,7 +55,7 @@ from urllib.parse import quote
 import httpx
 
 from govmedia.content.counting import count_chars
-from govmedia.content.hashtags import has_tag, hashtag
+from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
 from govmedia.content.media import (
     media_fingerprint,
@@ -147,15 +147,7 @@ def message_of(post: Post) -> str:
     text = short_text(post)
     if post.media and post.link and post.link not in text:
         text = f"{text}\n\n{post.link}" if text else post.link
-    tags: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "hash")
-        if rendered is None:
-            logger.warning("facebook: tag %r has no letter, so it is no hashtag; left out", tag)
-        elif not has_tag(text, tag, "hash") and rendered.casefold() not in {t.casefold() for t in tags}:
-            tags.append(rendered)
-    line = " ".join(tags)
-    return f"{text}\n\n{line}" if text and line else text or line
+    return with_tags(text, post.tags, "hash", platform="facebook")
 
 
 def post_url(post_id: str) -> str:

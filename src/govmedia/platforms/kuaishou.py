@@ -39,11 +39,10 @@ from typing import Any, ClassVar
 
 import attrs
 import httpx
-import regex
 
 from govmedia._sniff import HEAD_SIZE as VIDEO_HEAD
 from govmedia._sniff import image_type, video_type
-from govmedia.content.hashtags import hashtag
+from govmedia.content.hashtags import new_tags
 from govmedia.content.markup import short_text
 from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import Rule
@@ -110,7 +109,6 @@ _MAX_REFRESH_LIFETIME = 400 * 86400.0
 _PUBLISH_SCOPE = "user_video_publish"
 _INFO_SCOPE = "user_video_info"
 _SPACE = re.compile(r"\s+")
-_TAG_END = r"(?![\p{L}\p{M}\p{N}_\u00b7\u200c])"
 
 REAUTHORISE = (
     "Authorise the account again in the browser (open.kuaishou.com/oauth2/authorize with the "
@@ -174,11 +172,6 @@ ERRORS = ErrorTable(
 # --------------------------------------------------------------------------- content
 
 
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=\s))[#\uff03]" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def caption_of(post: Post) -> str:
     """The ``caption`` sent for *post*: its short text, then each tag as ``#tag `` (a topic).
 
@@ -191,14 +184,7 @@ def caption_of(post: Post) -> str:
         '中老铁路开通一周年 #一带一路看国企 #央企 '
     """
     text = short_text(post)
-    topics: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "kuaishou")
-        if rendered is None:
-            logger.warning("kuaishou: tag %r has no letter, so it is no topic; left out", tag)
-        elif not _has_tag(text, rendered) and rendered.casefold() not in {
-                t.casefold() for t in topics}:
-            topics.append(rendered)
+    topics = new_tags(text, post.tags, "kuaishou", platform="kuaishou", after="space")
     if not topics:
         return text
     line = "".join(f"{topic} " for topic in topics)

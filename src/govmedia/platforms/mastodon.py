@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 import regex
 
-from govmedia.content.hashtags import hashtag
+from govmedia.content.hashtags import with_tags
 from govmedia.content.length import count_mastodon
 from govmedia.content.markup import short_text
 from govmedia.content.media import read_bytes, verify_bytes
@@ -51,16 +51,6 @@ REBLOG_VISIBILITIES = ("public", "unlisted", "private")
 IDEMPOTENCY_WINDOW = 3600.0
 
 _LANGUAGE = regex.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
-# A hashtag already in the text: `#` or fullwidth `＃` after a space or at the
-# start (Mastodon's HASHTAG_RE), the name not running on into more tag letters.
-_TAG_END = r"(?![\p{L}\p{M}\p{N}_\u00b7\u200c])"
-
-
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=\s))[#\uff03]" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def status_text(post: Post) -> str:
     """The ``status`` sent for *post*: its short text, then its tags as ``#tag``.
 
@@ -75,16 +65,9 @@ def status_text(post: Post) -> str:
         <BLANKLINE>
         #微招聘
     """
-    text = short_text(post)
-    tags: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "mastodon")
-        if rendered is None:
-            logger.warning("mastodon: tag %r has no letter, so it is no hashtag; left out", tag)
-        elif not _has_tag(text, rendered) and rendered.casefold() not in {t.casefold() for t in tags}:
-            tags.append(rendered)
-    line = " ".join(tags)
-    return f"{text}\n\n{line}" if text and line else text or line
+    # A hashtag already in the text: `#` or fullwidth `＃` after a space or at the
+    # start (Mastodon's HASHTAG_RE, as read here).
+    return with_tags(short_text(post), post.tags, "mastodon", platform="mastodon", after="space")
 
 
 def _language(value: Any) -> str | None:

@@ -38,11 +38,10 @@ from typing import Any, BinaryIO, ClassVar
 
 import attrs
 import httpx
-import regex
 
 from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia.content.counting import count_telegram, telegram_visible_text
-from govmedia.content.hashtags import render_tags
+from govmedia.content.hashtags import new_tags
 from govmedia.content.integrity import body_problems
 from govmedia.content.media import media_head, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
@@ -87,7 +86,6 @@ ENTITIES_MAX = 100
 # Anything else could change the URL path the token is put in, so it is refused.
 _TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}|@[A-Za-z0-9_]{1,64}")
-_TAG_END = r"(?![\p{L}\p{M}\p{N}_])"
 
 # Descriptions the sheet does not quote (python-telegram-bot's and Telegram's
 # own wording, unverified here); delete relies on the first to take a message
@@ -135,11 +133,6 @@ class BotToken(Auth):
 # --------------------------------------------------------------------------- text
 
 
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=\s))#" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def _escaped(text: str) -> str:
     escaped: str = telegram_html(text, "text")
     return escaped
@@ -179,7 +172,8 @@ def message_html(post: Post) -> str:
         if post.link and post.link.strip():
             parts.append(_escaped(post.link))
     visible = telegram_visible_text("\n\n".join(parts))
-    tags = [t for t in render_tags(post.tags, "telegram") if not _has_tag(visible, t)]
+    # A tag already in the text: `#` (not `＃`) at the start or after white space.
+    tags = new_tags(visible, post.tags, "hash", platform="telegram", after="space", signs="#")
     if tags:
         parts.append(" ".join(tags))
     # Every piece is Telegram HTML already; the whole goes through the one

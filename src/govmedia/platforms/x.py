@@ -43,11 +43,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-import regex
 
 from govmedia._sniff import image_type
 from govmedia.content.counting import count_x
-from govmedia.content.hashtags import hashtag
+from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
 from govmedia.content.media import media_fingerprint, media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
@@ -100,17 +99,6 @@ RETWEET = "retweet:"                # remote_id of a repost: "retweet:<source po
 _RESUME_MARGIN = 600.0
 _TOKEN_MAX_LIFETIME = 24 * 3600.0
 
-# A hashtag already in the text: `#`/`＃` at the start or after a non-word
-# character, the tag not running on into more tag letters (twitter-text's rule,
-# simplified; unverified beyond letters, digits and `_`).
-_TAG_END = r"(?![\p{L}\p{M}\p{Nd}_])"
-
-
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=[^\p{L}\p{M}\p{Nd}_&]))[#\uff03]" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def post_text(post: Post) -> str:
     """The ``text`` sent for *post*: its short text, then its tags as ``#tag``.
 
@@ -125,16 +113,8 @@ def post_text(post: Post) -> str:
         <BLANKLINE>
         #BeltAndRoad
     """
-    text = short_text(post)
-    tags: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "x")
-        if rendered is None:
-            logger.warning("x: tag %r has no letter, so it is no hashtag on X; left out", tag)
-        elif not _has_tag(text, rendered) and rendered.casefold() not in {t.casefold() for t in tags}:
-            tags.append(rendered)
-    line = " ".join(tags)
-    return f"{text}\n\n{line}" if text and line else text or line
+    # A tag already in the text: twitter-text's rule (`#`/`＃` not glued to a word).
+    return with_tags(short_text(post), post.tags, "x", platform="x")
 
 
 # --------------------------------------------------------------------------- media
