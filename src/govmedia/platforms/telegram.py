@@ -27,12 +27,10 @@ there are no metrics (``capabilities.metrics`` is false).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, ClassVar
 
@@ -49,6 +47,7 @@ from govmedia.content.sanitize import TELEGRAM, clean
 from govmedia.content.telegram import telegram_html
 from govmedia.errors import ConfigError, PlatformError, ValidationError
 from govmedia.model import Channel, Media, Post, Problem, Receipt, open_regular
+from govmedia.platforms._parts import FormBody
 from govmedia.platforms.auth import Auth
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
@@ -223,20 +222,8 @@ class _Item:
     where: str
 
 
-# The HTML5 form encoding of a file name in Content-Disposition (as httpx does it).
-_NAME_ESCAPES = {ord('"'): "%22", ord("\\"): "\\\\", ord("\r"): "%0D", ord("\n"): "%0A"}
-_PIECE = 1024 * 1024
-
-
 def _file_size(stream: BinaryIO) -> int:
     return os.fstat(stream.fileno()).st_size
-
-
-def _part_head(out: io.BytesIO, boundary: str, name: str, filename: str, mime: str) -> None:
-    """The boundary and headers of one file part."""
-    escaped = filename.translate(_NAME_ESCAPES)
-    out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-              f'filename="{escaped}"\r\nContent-Type: {mime}\r\n\r\n'.encode())
 
 
 # --------------------------------------------------------------------------- answers
@@ -625,19 +612,14 @@ class TelegramPlatform(BasePlatform):
         pieces straight into it, never also held on its own (a 50 MB video
         costs 50 MB, not 100).
         """
-        boundary = secrets.token_hex(16)
-        out = io.BytesIO()
+        form = FormBody()
         for name, value in _form(fields).items():
-            out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                      .encode())
-            out.write(value.encode("utf-8") + b"\r\n")
+            form.field(name, value)
         for name, item in files.items():
-            self._write_file(out, boundary, name, item, channel)
-        out.write(f"--{boundary}--\r\n".encode())
-        return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+            self._write_file(form, name, item, channel)
+        return form.finish()
 
-    def _write_file(self, out: io.BytesIO, boundary: str, name: str, item: _Item,
-                    channel: Channel) -> None:
+    def _write_file(self, form: FormBody, name: str, item: _Item, channel: Channel) -> None:
         """One file part: judged by its first bytes (sniffed, sized), then copied into *out*.
 
         A file is opened once: the bytes judged are the bytes sent, and a
@@ -648,29 +630,19 @@ class TelegramPlatform(BasePlatform):
         if media.data is not None:
             data = media.data
             _, mime = self._judged(item, len(data), data[:PREFIX_SIZE], channel)
-            _part_head(out, boundary, name, media.filename, mime)
-            out.write(memoryview(data))
-            out.write(b"\r\n")
+            form.file(name, filename=media.filename, mime_type=mime, data=memoryview(data))
             return
         with open_regular(str(media.path)) as stream:
             size = _file_size(stream)
             head, mime = self._judged(item, size, None if size > _limit(media) else
                                       stream.read(PREFIX_SIZE), channel)
-            _part_head(out, boundary, name, media.filename, mime)
-            out.write(head)
-            left = size - len(head)
-            while left > 0:
-                piece = stream.read(min(_PIECE, left))
-                if not piece:
-                    break
-                out.write(piece)
-                left -= len(piece)
+            left = form.copy(name, filename=media.filename, mime_type=mime, stream=stream, size=size,
+                             head=head)
             if left or stream.read(1):
                 raise ValidationError([Problem(
                     code="bad_media", field="media",
                     message=f"{item.where} changed size while it was read for the upload; "
                             "nothing was sent")], platform=self.name, account=channel.account)
-        out.write(b"\r\n")
 
     def _judged(self, item: _Item, size: int, head: bytes | None,
                 channel: Channel) -> tuple[bytes, str]:
