@@ -40,7 +40,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import httpx
 
@@ -71,6 +71,7 @@ from govmedia.platforms.steps import (
     count_or_none,
     int_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload
 from govmedia.tokens import Token
 
 __all__ = ["BilibiliPlatform", "content_md5", "signature_headers"]
@@ -639,13 +640,15 @@ class BilibiliPlatform(BasePlatform):
                 f"video {video.filename!r} is not MP4 or FLV")], platform=self.name,
                 account=channel.account)
         name, size = _upload_name(video, info.container), info.size
-        saved = cast("Mapping[str, Any]", (yield Recall()))  # a Recall is answered with a dict
-        session = None if fresh else self._saved_session(saved, name, size)
+        upload = SavedUpload.of(video, "upload")
+        saved = yield Recall()
+        session = None if fresh else self._saved_session(upload.recall(saved, filename=name,
+                                                                        size=size), size)
         if session is not None:
             token, offset, completed = session
             try:
-                yield from self._send(video, channel, token, name=name, size=size, offset=offset,
-                                      completed=completed)
+                yield from self._send(video, channel, upload, token, name=name, size=size,
+                                      offset=offset, completed=completed)
             except PlatformError as exc:
                 if exc.code != UPLOAD_TOKEN_INVALID or isinstance(exc, DeliveryUnknown):
                     raise
@@ -659,16 +662,18 @@ class BilibiliPlatform(BasePlatform):
                                       json={"name": name, "utype": "0"}, safe=True, creates=False,
                                       expect=("data.upload_token",))
         token = str(answer["data"]["upload_token"])
-        yield Checkpoint("uploading", self._session(token, name, size, 0), save=True)
-        yield from self._send(video, channel, token, name=name, size=size, offset=0, completed=False)
+        yield upload.save("uploading", self._session(token, name, size, 0))
+        yield from self._send(video, channel, upload, token, name=name, size=size, offset=0,
+                              completed=False)
         return token, False
 
-    def _saved_session(self, saved: Mapping[str, Any], name: str,
+    def _saved_session(self, saved: Mapping[str, Any] | None,
                        size: int) -> tuple[str, int, bool] | None:
+        if saved is None:
+            return None  # nothing saved for this very file (`SavedUpload.recall`)
         token, offset = saved.get("upload_token"), saved.get("offset")
-        if (not isinstance(token, str) or not token or not isinstance(offset, int)
-                or saved.get("filename") != name or saved.get("size") != size):
-            return None  # nothing saved, or another file
+        if not isinstance(token, str) or not token or not isinstance(offset, int):
+            return None
         if not 0 <= offset <= size or (offset % self.part_size and offset != size):
             return None
         return token, offset, bool(saved.get("completed"))
@@ -681,8 +686,8 @@ class BilibiliPlatform(BasePlatform):
         return {"upload_token": token, "filename": name, "size": size, "offset": offset,
                 "completed": completed}
 
-    def _send(self, video: Media, channel: Channel, token: str, *, name: str, size: int,
-              offset: int, completed: bool) -> Flow[None]:
+    def _send(self, video: Media, channel: Channel, upload: SavedUpload, token: str, *, name: str,
+              size: int, offset: int, completed: bool) -> Flow[None]:
         """Every part from *offset* on, then the merge; each part acknowledged is saved."""
         if completed:
             return
@@ -695,12 +700,11 @@ class BilibiliPlatform(BasePlatform):
                 safe=True, creates=False, deadline=PART_DEADLINE)
             sent = start + len(chunk)
             yield Uploaded(video.filename, sent=sent, total=size)
-            yield Checkpoint("uploading", self._session(token, name, size, sent), save=True)
+            yield upload.save("uploading", self._session(token, name, size, sent))
         # Merging twice is harmless (unverified; the fake answers 0 again).
         yield from self.call(channel, "POST", "/arcopen/fn/archive/video/complete",
                              params={"upload_token": token}, safe=True, creates=False)
-        yield Checkpoint("uploaded", self._session(token, name, size, size, completed=True),
-                         save=True)
+        yield upload.save("uploaded", self._session(token, name, size, size, completed=True))
 
     def _upload_cover(self, post: Post, channel: Channel) -> Flow[str]:
         """The cover through cover/upload; its URL is the archive's ``cover``."""

@@ -25,7 +25,6 @@ newer APIs (`DouyinPlatform.error_details`).
 from __future__ import annotations
 
 import logging
-import pathlib
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -44,8 +43,6 @@ from govmedia.errors import (
     ContentRejected,
     DeliveryUnknown,
     PlatformError,
-    RateLimited,
-    TransientError,
 )
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, ReceiptState
 from govmedia.platforms._parts import multipart_part
@@ -64,6 +61,7 @@ from govmedia.platforms.steps import (
     json_of,
     text_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload, refused
 from govmedia.tokens import Token
 
 __all__ = ["DouyinPlatform", "caption"]
@@ -269,10 +267,10 @@ def _seconds(value: Any) -> float | None:
 
 @attrs.frozen
 class _Session:
-    """A chunked upload worth resuming, as a journal keeps it (``Checkpoint(save=True)``).
+    """A chunked upload worth resuming, as a journal keeps it.
 
-    ``stamp`` is the file's modification time (ns): a file changed in place
-    since (same path, same size) is uploaded afresh, never spliced.
+    `SavedUpload` binds it to the very file: one changed in place since is
+    uploaded afresh, never spliced.
     """
 
     upload_id: str
@@ -280,35 +278,21 @@ class _Session:
     part_size: int
     size: int
     name: str
-    stamp: int | None = None
 
     def data(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
     @classmethod
-    def of(cls, saved: Any, like: _Session) -> _Session | None:
-        """The saved session when it is *like*'s file, cut the same way; else ``None``."""
-        if not isinstance(saved, Mapping):
+    def of(cls, saved: Mapping[str, Any] | None, like: _Session) -> _Session | None:
+        """The saved session (of this file: `SavedUpload.recall`) when cut the same way; else ``None``."""
+        if saved is None:
             return None
         upload_id, next_part = saved.get("upload_id"), count_or_none(saved.get("next_part"))
         if not isinstance(upload_id, str) or not upload_id or next_part is None:
             return None
-        fields = ("part_size", "size", "name", "stamp")
-        if tuple(saved.get(f) for f in fields) != tuple(getattr(like, f) for f in fields):
-            return None
         if not 1 <= next_part <= -(-like.size // like.part_size) + 1:
             return None
         return attrs.evolve(like, upload_id=upload_id, next_part=next_part)
-
-
-def _stamp(media: Media) -> int | None:
-    """A file's modification time in ns (``None`` for bytes: the post key binds those)."""
-    if media.path is None:
-        return None
-    try:
-        return pathlib.Path(media.path).stat().st_mtime_ns
-    except OSError:
-        return None
 
 
 class DouyinPlatform(BasePlatform):
@@ -593,18 +577,19 @@ class DouyinPlatform(BasePlatform):
         """Open a session, send each part from disk, complete; resume a session a run saved."""
         part_size = opts.part_size
         saved: Any = yield Recall()  # a dict, answered by the pipeline
-        recalled = saved.get("upload") if isinstance(saved, Mapping) else None
-        fresh = _Session("", 1, part_size, size, video.filename, _stamp(video))
-        session = _Session.of(recalled, fresh)
+        upload = SavedUpload.of(video, "upload")
+        fresh = _Session("", 1, part_size, size, video.filename)
+        session = _Session.of(upload.recall(saved, part_size=part_size, size=size,
+                                            name=video.filename), fresh)
         if session is not None:
             logger.info("douyin [%s]: resuming the upload of %s at part %d", channel.account,
                         video.filename, session.next_part)
             try:
-                yield from self._send_parts(video, session, channel)
-                video_id: str = yield from self._complete(session, channel)
-            except (TransientError, RateLimited, AuthError, DeliveryUnknown):
-                raise
+                yield from self._send_parts(video, session, upload, channel)
+                video_id: str = yield from self._complete(session, upload, channel)
             except PlatformError as exc:
+                if not refused(exc):
+                    raise
                 # Douyin gives no lifetime for an upload_id (not on the fact
                 # sheet): one it refuses now is started afresh, once.
                 logger.info("douyin [%s]: the saved upload of %s was refused (%s); starting over",
@@ -615,12 +600,13 @@ class DouyinPlatform(BasePlatform):
                                       params=_who(channel), safe=True, creates=False,
                                       expect=("data.upload_id",))
         session = attrs.evolve(fresh, upload_id=str(answer["data"]["upload_id"]))
-        yield Checkpoint("uploading", {"upload": session.data()}, save=True)
-        yield from self._send_parts(video, session, channel)
-        video_id = yield from self._complete(session, channel)
+        yield upload.save("uploading", session.data())
+        yield from self._send_parts(video, session, upload, channel)
+        video_id = yield from self._complete(session, upload, channel)
         return video_id
 
-    def _send_parts(self, video: Media, session: _Session, channel: Channel) -> Flow[None]:
+    def _send_parts(self, video: Media, session: _Session, upload: SavedUpload,
+                    channel: Channel) -> Flow[None]:
         """Each part from the session's next one on, read from disk straight into its body."""
         last = -(-session.size // session.part_size)
         for number in range(session.next_part, last + 1):
@@ -638,9 +624,9 @@ class DouyinPlatform(BasePlatform):
             del body
             yield Uploaded(video.filename, sent=offset + length, total=session.size)
             done = attrs.evolve(session, next_part=number + 1)
-            yield Checkpoint("uploading", {"upload": done.data()}, save=True)
+            yield upload.save("uploading", done.data())
 
-    def _complete(self, session: _Session, channel: Channel) -> Flow[str]:
+    def _complete(self, session: _Session, upload: SavedUpload, channel: Channel) -> Flow[str]:
         # Completing makes a video nobody sees until create_video uses it; a
         # resend after a lost answer at worst fails and the upload starts over.
         answer = yield from self.call(
@@ -648,7 +634,7 @@ class DouyinPlatform(BasePlatform):
             params=_who(channel, upload_id=session.upload_id), safe=True, creates=False,
             expect=("data.video.video_id",))
         # The session is spent: a later run must not resume it.
-        yield Checkpoint("uploaded", {"upload": None}, save=True)
+        yield upload.forget()
         return str(answer["data"]["video"]["video_id"])
 
     # ----------------------------------------------------------- auth

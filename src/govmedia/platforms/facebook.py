@@ -58,7 +58,6 @@ from govmedia.content.counting import count_chars
 from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
 from govmedia.content.media import (
-    media_fingerprint,
     media_head,
     media_size,
     read_bytes,
@@ -92,6 +91,7 @@ from govmedia.platforms.steps import (
     release,
     text_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload, refused
 
 __all__ = ["FacebookPlatform", "message_of", "post_url"]
 
@@ -537,13 +537,13 @@ class FacebookPlatform(BasePlatform):
             raise ConfigError(f"channel {channel.id}: cannot read video {video.filename!r}")
         verify_bytes(source, head, platform=self.name, account=channel.account,
                      where=f"media 1 ({video.filename})")
-        session = self._resumable(saved.get("video") if isinstance(saved, Mapping) else None,
-                                  source, size, channel)
+        upload = SavedUpload.of(source, "video")
+        session = self._resumable(upload.recall(saved, size=size), size, channel)
         if session is not None:
-            session = yield from self._resume(source, session, channel, opts)
+            session = yield from self._resume(source, session, upload, channel, opts)
         if session is None:
-            session = yield from self._start(source, size, channel, opts)
-            yield from self._transfer(source, session, channel, opts)
+            session = yield from self._start(source, size, upload, channel, opts)
+            yield from self._transfer(source, session, upload, channel, opts)
         video_id = session["video_id"]
         fields = {"upload_phase": "finish", "upload_session_id": session["upload_session_id"]}
         if post.title and post.title.strip():
@@ -571,23 +571,22 @@ class FacebookPlatform(BasePlatform):
         receipt: Receipt = yield from self._settle(channel, opts, video_id)
         return receipt
 
-    def _resumable(self, saved: Any, source: Media, size: int,
+    def _resumable(self, saved: dict[str, Any] | None, size: int,
                    channel: Channel) -> dict[str, Any] | None:
-        """An earlier run's session of this very file (same size and fingerprint), or ``None``."""
-        if not isinstance(saved, Mapping):
+        """An earlier run's session of this very file (`SavedUpload.recall`), or ``None``."""
+        if saved is None:
             return None
         start, end = _offset(saved.get("start_offset")), _offset(saved.get("end_offset"))
         ids = (text_or_none(saved.get("upload_session_id")), text_or_none(saved.get("video_id")))
-        if (None in ids or start is None or end is None or not start <= end <= size
-                or saved.get("size") != size or saved.get("source") != media_fingerprint(source)):
+        if None in ids or start is None or end is None or not start <= end <= size:
             return None
         logger.info("facebook [%s]: resuming upload of video %s at byte %s", channel.account,
                     ids[1], start)
         return {"upload_session_id": ids[0], "video_id": ids[1], "start_offset": start,
-                "end_offset": end, "size": size, "source": saved["source"]}
+                "end_offset": end, "size": size}
 
-    def _resume(self, source: Media, session: dict[str, Any], channel: Channel,
-                opts: Options) -> Flow[dict[str, Any] | None]:
+    def _resume(self, source: Media, session: dict[str, Any], upload: SavedUpload,
+                channel: Channel, opts: Options) -> Flow[dict[str, Any] | None]:
         """Go on with a saved session; ``None`` where Facebook refused it (upload afresh).
 
         The legacy upload has no call that reports a session's offset: the
@@ -596,16 +595,16 @@ class FacebookPlatform(BasePlatform):
         refusal starts the upload over.
         """
         try:
-            yield from self._transfer(source, session, channel, opts)
+            yield from self._transfer(source, session, upload, channel, opts)
         except PlatformError as exc:
-            if isinstance(exc, TransientError | RateLimited | AuthError | DeliveryUnknown):
+            if not refused(exc):
                 raise
             logger.info("facebook [%s]: Facebook refused the saved upload of video %s (%s); "
                         "uploading again", channel.account, session["video_id"], exc.message)
             return None
         return session
 
-    def _start(self, source: Media, size: int, channel: Channel,
+    def _start(self, source: Media, size: int, upload: SavedUpload, channel: Channel,
                opts: Options) -> Flow[dict[str, Any]]:
         # Resent freely: a second session leaves an unfinished upload no reader sees.
         answer = yield from self.call(
@@ -618,12 +617,12 @@ class FacebookPlatform(BasePlatform):
                                 platform=self.name, account=channel.account, code="bad_response")
         session = {"upload_session_id": str(answer["upload_session_id"]),
                    "video_id": str(answer["video_id"]), "start_offset": start,
-                   "end_offset": end, "size": size, "source": media_fingerprint(source)}
-        yield Checkpoint("uploading", {"video": dict(session)}, save=True)
+                   "end_offset": end, "size": size}
+        yield upload.save("uploading", session)
         return session
 
-    def _transfer(self, source: Media, session: dict[str, Any], channel: Channel,
-                  opts: Options) -> Flow[None]:
+    def _transfer(self, source: Media, session: dict[str, Any], upload: SavedUpload,
+                  channel: Channel, opts: Options) -> Flow[None]:
         """Send what Facebook asks for, chunk by chunk from disk, until the offsets meet."""
         size = session["size"]
         while session["start_offset"] < session["end_offset"]:
@@ -656,7 +655,7 @@ class FacebookPlatform(BasePlatform):
             session["start_offset"], session["end_offset"] = nxt, last
             yield Uploaded(source.filename, sent=nxt, total=size)
             # Saved at once: a later run resumes this session from here.
-            yield Checkpoint("uploading", {"video": dict(session)}, save=True)
+            yield upload.save("uploading", session)
         if session["start_offset"] != size:
             raise PlatformError(
                 f"Facebook ended the transfer at byte {session['start_offset']:,} of {size:,}",

@@ -74,6 +74,7 @@ from govmedia.platforms.steps import (
     json_of,
     release,
 )
+from govmedia.platforms.uploads import SavedUpload
 from govmedia.tokens import Token
 
 __all__ = ["KuaishouPlatform", "caption_of"]
@@ -103,7 +104,6 @@ STEREO_TYPES = ("NOT_SPHERICAL_VIDEO", "SPHERICAL_VIDEO_360", "SPHERICAL_VIDEO_1
 _LIST_COUNT = 20
 _LIST_PAGES = 5
 _LIST_MARGIN = 600.0            # seconds of clock skew allowed before a claim
-_FINGERPRINT_BYTES = 64 * 1024
 _MAX_TOKEN_LIFETIME = 30 * 86400.0
 _MAX_REFRESH_LIFETIME = 400 * 86400.0
 _PUBLISH_SCOPE = "user_video_publish"
@@ -202,12 +202,6 @@ def _video_of(post: Post) -> Media | None:
     return next((m for m in post.media if m.kind == "video"), None)
 
 
-def _fingerprint(media: Media, size: int) -> str:
-    """Which file an upload session belongs to: its size and a digest of its first bytes."""
-    head = media_head(media, _FINGERPRINT_BYTES) or b""
-    return f"{size}:{hashlib.sha256(head).hexdigest()[:24]}"
-
-
 def _seconds(value: Any) -> float | None:
     """A ``create_time`` as Unix seconds (Kuaishou's unit is unverified: ms taken where it is large)."""
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
@@ -225,11 +219,10 @@ def _lifetime(value: Any, cap: float) -> float | None:
 
 @attrs.define
 class _Session:
-    """One upload: its token and gateway, the file it belongs to, how far it got."""
+    """One upload: its token and gateway, how far it got (`SavedUpload` binds it to its file)."""
 
     upload_token: str = attrs.field(repr=False)
     endpoint: str
-    fingerprint: str
     part_size: int
     direct: bool = False
     next_fragment: int = 0
@@ -240,23 +233,19 @@ class _Session:
         # cannot publish, read or act for the account), so it may be kept in
         # the journal to resume the upload.
         return {"upload_token": self.upload_token, "endpoint": self.endpoint,
-                "fingerprint": self.fingerprint, "part_size": self.part_size,
-                "direct": self.direct, "next_fragment": self.next_fragment, "done": self.done}
-
-    @staticmethod
-    def forgotten() -> dict[str, Any]:
-        """Checkpoint data that drops a saved session (the next run uploads afresh)."""
-        return {"upload_token": None, "next_fragment": 0, "done": False}
+                "part_size": self.part_size, "direct": self.direct,
+                "next_fragment": self.next_fragment, "done": self.done}
 
     @classmethod
-    def recalled(cls, saved: Mapping[str, Any], fingerprint: str, part_size: int) -> _Session | None:
+    def recalled(cls, saved: Mapping[str, Any] | None) -> _Session | None:
+        """The session `SavedUpload.recall` found (this file, fragments of this size), if usable."""
+        if saved is None:
+            return None
         token, endpoint = saved.get("upload_token"), saved.get("endpoint")
         if not (isinstance(token, str) and token and isinstance(endpoint, str) and endpoint):
             return None
-        if saved.get("fingerprint") != fingerprint or saved.get("part_size") != part_size:
-            return None  # another file, or fragments of another size
         next_fragment = saved.get("next_fragment")
-        return cls(token, endpoint, fingerprint, part_size, direct=bool(saved.get("direct")),
+        return cls(token, endpoint, saved["part_size"], direct=bool(saved.get("direct")),
                    next_fragment=next_fragment if isinstance(next_fragment, int) else 0,
                    done=saved.get("done") is True)
 
@@ -423,7 +412,7 @@ class KuaishouPlatform(BasePlatform):
         video, cover = self._media(post, channel)
         cover_bytes, cover_kind = yield from self._cover(cover, channel)
         video = yield from self._local(video, channel)
-        session = yield from self._upload(video, channel, opts)
+        session, upload = yield from self._upload(video, channel, opts)
         caption = caption_of(post)
         data: dict[str, str] = {"caption": caption}
         if opts.stereo_type:
@@ -445,13 +434,13 @@ class KuaishouPlatform(BasePlatform):
         except PlatformError:
             # Refused outright, nothing was made; a re-run uploads afresh
             # rather than offering this upload token again.
-            yield Checkpoint("publish_refused", _Session.forgotten(), save=True)
+            yield upload.forget("publish_refused")
             raise
         answer = self.answer(response, channel, expect=("video_info.photo_id",), creates=True)
         info = dict(answer["video_info"])
         photo_id = str(info["photo_id"])
         yield Checkpoint("published", {"photo_id": photo_id, "create_time": info.get("create_time"),
-                                       **_Session.forgotten()})
+                                       upload.slot: None})  # the session is spent
         if info.get("pending") is False:
             return self._receipt(channel, photo_id, info, pending=False)
         receipt = yield from self._settle(channel, opts, photo_id, info, seen=False)
@@ -491,31 +480,31 @@ class KuaishouPlatform(BasePlatform):
 
     # ----------------------------------------------------------- upload
 
-    def _upload(self, video: Media, channel: Channel, opts: Options) -> Flow[_Session]:
+    def _upload(self, video: Media, channel: Channel,
+                opts: Options) -> Flow[tuple[_Session, SavedUpload]]:
         size = media_size(video) or 0
-        fingerprint = _fingerprint(video, size)
+        upload = SavedUpload.of(video, "upload")
         saved: Any = yield Recall()
-        session = _Session.recalled(saved if isinstance(saved, Mapping) else {}, fingerprint,
-                                    opts.part_size)
+        session = _Session.recalled(upload.recall(saved, part_size=opts.part_size))
         if session is not None and not session.done:
             session = yield from self._resume(session, channel, opts)
         if session is None:
-            session = yield from self._start(channel, opts, fingerprint)
+            session = yield from self._start(channel, opts)
             session.direct = size < opts.direct_max
         if session.done:
             logger.info("kuaishou [%s]: %s was uploaded by an earlier run; publishing it",
                         channel.account, video.filename)
             yield Uploaded(video.filename, sent=size, total=size)
-            return session
+            return session, upload
         if session.direct:
             yield from self._direct(session, video, size, channel)
         else:
-            yield from self._fragments(session, video, size, channel)
+            yield from self._fragments(session, upload, video, size, channel)
         session.done = True
-        yield Checkpoint("uploaded", session.saved(), save=True)
-        return session
+        yield upload.save("uploaded", session.saved())
+        return session, upload
 
-    def _start(self, channel: Channel, opts: Options, fingerprint: str) -> Flow[_Session]:
+    def _start(self, channel: Channel, opts: Options) -> Flow[_Session]:
         # A new session nobody publishes is harmless: resent freely.
         answer = yield from self.call(channel, "POST", "/openapi/photo/start_upload",
                                       params=self._app(channel), creates=False, safe=True,
@@ -526,7 +515,7 @@ class KuaishouPlatform(BasePlatform):
             raise PlatformError(f"photo/start_upload named an unusable upload host: {exc}",
                                 platform=self.name, account=channel.account,
                                 code="bad_response") from None
-        return _Session(str(answer["upload_token"]), base, fingerprint, opts.part_size)
+        return _Session(str(answer["upload_token"]), base, opts.part_size)
 
     def _resume(self, session: _Session, channel: Channel, opts: Options) -> Flow[_Session | None]:
         """Where the gateway says a saved session stands; ``None``: start afresh."""
@@ -538,6 +527,9 @@ class KuaishouPlatform(BasePlatform):
         except (TransientError, RateLimited):
             raise
         except PlatformError as exc:
+            # Not `uploads.refused`: the gateway knows the session by its
+            # upload token alone, so an auth refusal here is that token's
+            # (expired): a new session mends it, a new access token would not.
             logger.info("kuaishou [%s]: the saved upload cannot resume (%s); starting afresh",
                         channel.account, exc.message)
             return None
@@ -565,7 +557,8 @@ class KuaishouPlatform(BasePlatform):
                                          headers={"Content-Type": mime})))
         yield Uploaded(video.filename, sent=size, total=size)
 
-    def _fragments(self, session: _Session, video: Media, size: int, channel: Channel) -> Flow[None]:
+    def _fragments(self, session: _Session, upload: SavedUpload, video: Media, size: int,
+                   channel: Channel) -> Flow[None]:
         part = session.part_size
         count = max(1, math.ceil(size / part))
         start = min(session.next_fragment, count) * part
@@ -576,7 +569,7 @@ class KuaishouPlatform(BasePlatform):
                                          headers={"Content-Type": "application/octet-stream"})))
             session.next_fragment = index + 1
             yield Uploaded(video.filename, sent=offset + len(chunk), total=size)
-            yield Checkpoint("uploading", session.saved(), save=True)
+            yield upload.save("uploading", session.saved())
         yield self._gateway(session, channel, "/api/upload/complete",
                             params={"fragment_count": count})
 

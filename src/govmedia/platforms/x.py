@@ -48,7 +48,7 @@ from govmedia._sniff import image_type
 from govmedia.content.counting import count_x
 from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
-from govmedia.content.media import media_fingerprint, media_head, media_size
+from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -56,7 +56,6 @@ from govmedia.errors import (
     ContentRejected,
     DeliveryUnknown,
     PlatformError,
-    RateLimited,
     TransientError,
 )
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
@@ -76,6 +75,7 @@ from govmedia.platforms.steps import (
     json_of,
     text_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload, refused
 from govmedia.tokens import Token
 
 __all__ = ["XPlatform", "post_text"]
@@ -422,16 +422,15 @@ class XPlatform(BasePlatform):
             # sheet does not describe: not sent (see docs/platforms/x.md).
             logger.info("x [%s] %s: alt text is not sent (no metadata endpoint on the fact sheet)",
                         channel.account, where)
-        slot = f"upload_{index}"
+        upload = SavedUpload.of(source, f"upload_{index}")
         try:
-            earlier = saved.get(slot) if isinstance(saved, Mapping) else None
-            session = yield from self._resumable(earlier, size, media_fingerprint(source), channel, where)
+            session = yield from self._resumable(upload.recall(saved, size=size), size, channel, where)
             if session is not None and not session["done"]:
-                session = yield from self._resume(source, session, slot, channel, opts=opts, where=where)
+                session = yield from self._resume(source, session, upload, channel, opts=opts,
+                                                  where=where)
             if session is None:
                 session = yield from self._initialize(channel, size, media_type, category, part)
-                session["source"] = media_fingerprint(source)
-                yield from self._send(source, session, slot, channel, opts)
+                yield from self._send(source, session, upload, channel, opts)
         except PlatformError as exc:
             raise exc.evolve(message=f"{where}: {exc.message}") from exc
         return str(session["media_id"])
@@ -452,42 +451,43 @@ class XPlatform(BasePlatform):
                 platform=self.name, account=channel.account, code="bad_media")
         return size, found[0], found[1], part
 
-    def _resume(self, source: Media, session: dict[str, Any], slot: str, channel: Channel, *,
+    def _resume(self, source: Media, session: dict[str, Any], upload: SavedUpload,
+                channel: Channel, *,
                 opts: Options, where: str) -> Flow[dict[str, Any] | None]:
         """Finish an earlier run's session; ``None`` where X refused it (upload afresh)."""
         try:
             if session["finalized"]:  # sent whole: only the processing is left
                 yield from self._processed(session["media_id"], session.pop("info", None),
                                            channel, opts)
-                yield from self._done(session, slot)
+                yield from self._done(session, upload)
             else:
-                yield from self._send(source, session, slot, channel, opts)
+                yield from self._send(source, session, upload, channel, opts)
         except PlatformError as exc:
-            if not _refused(exc):
+            if not refused(exc):
                 raise
             logger.info("x [%s] %s: X refused the resumed upload %s (%s); uploading again",
                         channel.account, where, session["media_id"], exc.message)
             return None
         return session
 
-    def _send(self, source: Media, session: dict[str, Any], slot: str, channel: Channel,
+    def _send(self, source: Media, session: dict[str, Any], upload: SavedUpload, channel: Channel,
               opts: Options) -> Flow[None]:
         """APPEND what is left, FINALIZE, and wait until X has processed it."""
         media_id = session["media_id"]
-        yield from self._append(source, session, slot, channel)
+        yield from self._append(source, session, upload, channel)
         # A resent finalize finds the session finalized already (unverified how
         # X words that): an upload failure, nothing created, a re-run uploads again.
         finished = yield from self.call(channel, "POST", f"/2/media/upload/{_id(media_id)}/finalize",
                                         safe=True, creates=False)
         session["finalized"] = True
-        yield Checkpoint("processing", {slot: dict(session)}, save=True)
+        yield upload.save("processing", session)
         yield from self._processed(media_id, _processing(finished), channel, opts)
-        yield from self._done(session, slot)
+        yield from self._done(session, upload)
 
     @staticmethod
-    def _done(session: dict[str, Any], slot: str) -> Flow[None]:
-        session["done"] = True
-        yield Checkpoint("uploaded", {slot: dict(session)}, save=True)
+    def _done(session: dict[str, Any], upload: SavedUpload) -> Flow[None]:
+        session["done"] = True  # kept: a re-run after a failed create attaches it again
+        yield upload.save("uploaded", session)
 
     def _initialize(self, channel: Channel, size: int, media_type: str, category: str,
                     part: int) -> Flow[dict[str, Any]]:
@@ -504,7 +504,7 @@ class XPlatform(BasePlatform):
         return {"media_id": str(data["id"]), "size": size, "part": part, "sent": 0,
                 "expires_at": expires, "finalized": False, "done": False}
 
-    def _append(self, source: Media, session: dict[str, Any], slot: str,
+    def _append(self, source: Media, session: dict[str, Any], upload: SavedUpload,
                 channel: Channel) -> Flow[None]:
         """Each part from disk, one at a time; a resent part replaces itself (same index)."""
         media_id, size = session["media_id"], session["size"]
@@ -516,13 +516,13 @@ class XPlatform(BasePlatform):
             session["sent"] = offset + len(chunk)
             yield Uploaded(source.filename, sent=session["sent"], total=size)
             # Saved at once: a later run resumes this session from here.
-            yield Checkpoint("uploading", {slot: dict(session)}, save=True)
+            yield upload.save("uploading", session)
         if session["sent"] != size:
             raise ContentRejected(
                 f"the file changed while it was sent ({session['sent']:,} of {size:,} bytes)",
                 platform=self.name, account=channel.account, code="bad_media")
 
-    def _resumable(self, saved: Any, size: int, source: str, channel: Channel,
+    def _resumable(self, saved: dict[str, Any] | None, size: int, channel: Channel,
                    where: str) -> Flow[dict[str, Any] | None]:
         """An earlier run's upload session of this file, where X surely still keeps it.
 
@@ -531,18 +531,17 @@ class XPlatform(BasePlatform):
         refusal of the resumed session starts the upload afresh; a finalized
         one is asked about (STATUS) and waited for, or attached when processed.
         """
-        if not isinstance(saved, Mapping) or id_or_none(saved.get("media_id")) is None:
-            return None
+        if saved is None or id_or_none(saved.get("media_id")) is None:
+            return None  # nothing saved for this very file
         expires, sent, part = saved.get("expires_at"), saved.get("sent"), saved.get("part")
-        if (saved.get("size") != size or saved.get("source") != source
-                or not isinstance(part, int) or part < 1
+        if (not isinstance(part, int) or part < 1
                 or not isinstance(sent, int) or not 0 <= sent <= size or (sent % part and sent != size)
                 or not isinstance(expires, int | float) or isinstance(expires, bool)
                 or expires - _RESUME_MARGIN <= time.time()):
             return None
         session: dict[str, Any] = {
             "media_id": str(saved["media_id"]), "size": size, "part": part, "sent": sent,
-            "expires_at": float(expires), "source": source,
+            "expires_at": float(expires),
             "finalized": saved.get("finalized") is True or saved.get("done") is True,
             "done": saved.get("done") is True,
         }
@@ -552,7 +551,7 @@ class XPlatform(BasePlatform):
             try:
                 status = yield from self._status(session["media_id"], channel)
             except PlatformError as exc:
-                if not _refused(exc):
+                if not refused(exc):
                     raise
                 logger.info("x [%s] %s: the earlier upload is gone (%s); uploading again",
                             channel.account, where, exc.message)
@@ -823,11 +822,6 @@ class XPlatform(BasePlatform):
         if 200 <= response.status_code < 300 and not response.content:
             return None
         return super().classify(response, channel)
-
-
-def _refused(error: PlatformError) -> bool:
-    """True for a refusal (a 4xx): not a fault that retrying or waiting would mend."""
-    return not isinstance(error, TransientError | RateLimited | AuthError | DeliveryUnknown)
 
 
 def _processing(answer: Any) -> Mapping[str, Any] | None:
