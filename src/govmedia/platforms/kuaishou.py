@@ -66,7 +66,6 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Recall,
-    Sleep,
     Uploaded,
     count_or_none,
     creates,
@@ -590,23 +589,26 @@ class KuaishouPlatform(BasePlatform):
                 seen: bool, recovering: bool = False) -> Flow[Receipt]:
         """Read photo/list until the video is no longer pending, or ``poll_timeout`` passes."""
         created = _seconds(info.get("create_time"))
-        waited = 0.0
-        while True:
+        listed = seen
+
+        def look() -> Flow[dict[str, Any] | None]:
+            nonlocal listed
             found, conclusive = yield from self._find(channel, photo_id, created)
             if found is not None:
-                seen = True
+                listed = True
                 info.update(found)
-                if found.get("pending") is not True:
-                    return self._receipt(channel, photo_id, info, pending=False)
-            elif seen and conclusive:
+            elif listed and conclusive:
                 raise self._gone(channel, photo_id, recovering=recovering)
-            if waited >= opts.poll_timeout:
-                logger.info("kuaishou [%s]: video %s still %s after %g s: pending",
-                            channel.account, photo_id,
-                            "in review" if found is not None else "not listed", waited)
-                return self._receipt(channel, photo_id, info, pending=True)
-            yield Sleep(opts.poll_interval)
-            waited += opts.poll_interval
+            return found
+
+        found, reviewed = yield from self.poll(
+            look, lambda found: found is not None and found.get("pending") is not True,
+            interval=opts.poll_interval, timeout=opts.poll_timeout)
+        if not reviewed:
+            logger.info("kuaishou [%s]: video %s still %s after %g s: pending", channel.account,
+                        photo_id, "in review" if found is not None else "not listed",
+                        opts.poll_timeout)
+        return self._receipt(channel, photo_id, info, pending=not reviewed)
 
     def _gone(self, channel: Channel, photo_id: str, *, recovering: bool) -> PlatformError:
         known = {"photo_id": photo_id}

@@ -57,7 +57,6 @@ from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
-    Sleep,
     count_or_none,
     creates,
     id_or_none,
@@ -761,16 +760,17 @@ class WeChatOAPlatform(BasePlatform):
         return publish_id
 
     def _poll(self, opts: Options, channel: Channel, publish_id: Any) -> Flow[dict[str, Any]]:
-        waited = 0.0
-        while True:
+        """``freepublish/get`` until the job is no longer publishing (1) or ``poll_timeout`` passes."""
+
+        def ask() -> Flow[dict[str, Any]]:
             response = yield prepares(retry_safe(
                 self._json(channel, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             ))
-            status = self._status(response, channel)
-            if status["publish_status"] != 1 or waited >= opts.poll_timeout:
-                return status
-            yield Sleep(opts.poll_interval)
-            waited += opts.poll_interval
+            return self._status(response, channel)
+
+        status, _ = yield from self.poll(ask, lambda s: s["publish_status"] != 1,
+                                         interval=opts.poll_interval, timeout=opts.poll_timeout)
+        return status
 
     def _mass_send(self, media_id: str, channel: Channel, raw: dict[str, Any],
                    key: str) -> Flow[Receipt]:
