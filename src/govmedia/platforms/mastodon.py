@@ -32,7 +32,7 @@ from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
-from govmedia.platforms.steps import Flow, Sleep, count_or_none, text_or_none
+from govmedia.platforms.steps import Flow, count_or_none, text_or_none
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["MastodonPlatform", "status_text"]
@@ -297,19 +297,15 @@ class MastodonPlatform(BasePlatform):
         return data
 
     def _wait_processed(self, pending: dict[str, str], channel: Channel) -> Flow[None]:
+        """Ask after each media answered 202 until all are processed; the first look after a wait."""
         opts = self.opts(channel)
-        timeout, interval = opts.poll_timeout, opts.poll_interval
-        waited = 0.0
-        while pending:
-            if waited >= timeout:
-                raise TransientError(
-                    f"{', '.join(pending.values())} still processing after {waited:g} s",
-                    platform=self.name, account=channel.account, code="media_processing",
-                    hint="Nothing was posted. Try again later, or raise option poll_timeout.",
-                )
-            step = min(interval, timeout - waited)
-            yield Sleep(step)
-            waited += step
+        asked = False
+
+        def ask() -> Flow[dict[str, str]]:
+            nonlocal asked
+            if not asked:  # they were processing a moment ago: wait before asking
+                asked = True
+                return pending
             for media_id, where in list(pending.items()):
                 try:
                     response = yield self.request(channel, "GET", f"/api/v1/media/{_id(media_id)}")
@@ -319,6 +315,16 @@ class MastodonPlatform(BasePlatform):
                     del pending[media_id]
                 logger.debug("mastodon [%s] %s: %s", channel.account, where,
                              "ready" if response.status_code == 200 else "processing")
+            return pending
+
+        _, processed = yield from self.poll(ask, lambda left: not left, interval=opts.poll_interval,
+                                            timeout=opts.poll_timeout, wait=lambda _: 0.0)
+        if not processed:
+            raise TransientError(
+                f"{', '.join(pending.values())} still processing after {opts.poll_timeout:g} s",
+                platform=self.name, account=channel.account, code="media_processing",
+                hint="Nothing was posted. Try again later, or raise option poll_timeout.",
+            )
 
     def delete(self, receipt: Receipt) -> Flow[None]:
         """Delete the status (a boost is undone with ``unreblog``); gone already is fine."""

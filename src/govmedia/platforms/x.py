@@ -68,7 +68,6 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Recall,
-    Sleep,
     Uploaded,
     count_or_none,
     id_or_none,
@@ -576,33 +575,40 @@ class XPlatform(BasePlatform):
 
     def _processed(self, media_id: str, info: Mapping[str, Any] | None, channel: Channel,
                    opts: Options) -> Flow[None]:
-        """Poll STATUS until the media is ``succeeded`` (X attaches it only then)."""
-        waited = 0.0
-        while info is not None:
-            state = info.get("state")
-            if state == "succeeded":
-                return
-            if state == "failed":
-                error = info.get("error")
-                detail = error.get("message") or error.get("name") if isinstance(error, Mapping) else None
-                raise ContentRejected(
-                    f"X could not process it: {detail or 'processing failed'}",
-                    platform=self.name, account=channel.account, code="media_failed",
-                    hint="Nothing was posted. Check the file's format and length, or attach another.")
-            if state not in ("pending", "in_progress"):
-                raise PlatformError(f"STATUS answered an unknown state {state!r}", platform=self.name,
-                                    account=channel.account, code="bad_response")
-            if waited >= opts.poll_timeout:
-                raise TransientError(
-                    f"still processing after {waited:g} s ({info.get('progress_percent', '?')}%)",
-                    platform=self.name, account=channel.account, code="media_processing",
-                    hint="Nothing was posted. Run again later, or raise option poll_timeout.")
-            asked = count_or_none(info.get("check_after_secs")) or 0
-            wait = min(max(float(opts.poll_interval), float(asked)), opts.poll_timeout - waited)
-            yield Sleep(wait)
-            waited += wait
+        """Poll STATUS until the media is ``succeeded`` (X attaches it only then).
+
+        *info* is the latest ``processing_info`` (FINALIZE's, or an earlier
+        STATUS's): asked again only after the wait X gives in it.
+        """
+        answers = [info]
+
+        def ask() -> Flow[Mapping[str, Any] | None]:
+            if answers:
+                return answers.pop()
             status = yield from self._status(media_id, channel)
-            info = _processing(status)
+            return _processing(status)
+
+        info, settled = yield from self.poll(
+            ask, lambda i: i is None or i.get("state") not in ("pending", "in_progress"),
+            interval=float(opts.poll_interval), timeout=opts.poll_timeout,
+            wait=lambda i: float(count_or_none((i or {}).get("check_after_secs")) or 0))
+        if not settled and info is not None:
+            raise TransientError(
+                f"still processing after {opts.poll_timeout:g} s "
+                f"({info.get('progress_percent', '?')}%)",
+                platform=self.name, account=channel.account, code="media_processing",
+                hint="Nothing was posted. Run again later, or raise option poll_timeout.")
+        state = info.get("state") if info is not None else "succeeded"  # nothing left to wait for
+        if state == "failed":
+            error = info.get("error") if info is not None else None
+            detail = error.get("message") or error.get("name") if isinstance(error, Mapping) else None
+            raise ContentRejected(
+                f"X could not process it: {detail or 'processing failed'}",
+                platform=self.name, account=channel.account, code="media_failed",
+                hint="Nothing was posted. Check the file's format and length, or attach another.")
+        if state != "succeeded":
+            raise PlatformError(f"STATUS answered an unknown state {state!r}", platform=self.name,
+                                account=channel.account, code="bad_response")
 
     # ----------------------------------------------------------- recover
 
