@@ -60,7 +60,6 @@ from govmedia.content.markup import short_text
 from govmedia.content.media import (
     media_head,
     media_size,
-    read_bytes,
     verify_bytes,
 )
 from govmedia.content.rules import LengthRule, Rule
@@ -91,7 +90,7 @@ from govmedia.platforms.steps import (
     release,
     text_or_none,
 )
-from govmedia.platforms.uploads import SavedUpload, refused
+from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
 
 __all__ = ["FacebookPlatform", "message_of", "post_url"]
 
@@ -501,10 +500,7 @@ class FacebookPlatform(BasePlatform):
     def _photo(self, item: Media, number: int, channel: Channel, opts: Options) -> Flow[str]:
         """One photo, unpublished (nothing a reader sees): its id for ``attached_media``."""
         where = f"media {number} ({item.filename})"
-        if item.url is not None:
-            data = yield from self.fetch(item, channel, limit=PHOTO_MAX_BYTES + 1)
-        else:
-            data = read_bytes(item, limit=PHOTO_MAX_BYTES)
+        data = yield from media_bytes(self, item, channel, limit=PHOTO_MAX_BYTES)
         if len(data) > PHOTO_MAX_BYTES:
             raise ValidationError([self.rule("facebook.photo.max_size").problem(
                 f"{where} is over {PHOTO_MAX_BYTES:,} bytes")], platform=self.name,

@@ -24,7 +24,7 @@ import regex
 from govmedia.content.hashtags import with_tags
 from govmedia.content.length import count_mastodon
 from govmedia.content.markup import short_text
-from govmedia.content.media import read_bytes, verify_bytes
+from govmedia.content.media import verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ConfigError, ContentRejected, PlatformError, TransientError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
@@ -33,6 +33,7 @@ from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
 from govmedia.platforms.steps import Flow, count_or_none, text_or_none
+from govmedia.platforms.uploads import media_bytes
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["MastodonPlatform", "status_text"]
@@ -281,13 +282,10 @@ class MastodonPlatform(BasePlatform):
 
     def _bytes_of(self, item: Media, where: str, channel: Channel) -> Flow[bytes]:
         limit = _size_limit(item)
-        if item.url is None:
-            data = read_bytes(item, limit=limit)
-        else:
-            try:
-                data = yield from self.fetch(item, channel, limit=limit + 1)
-            except PlatformError as exc:
-                raise exc.evolve(message=f"could not download {item.url}: {exc.message}") from exc
+        try:
+            data = yield from media_bytes(self, item, channel, limit=limit)
+        except PlatformError as exc:  # a download (a file read fails with ConfigError)
+            raise exc.evolve(message=f"could not download {item.url}: {exc.message}") from exc
         if len(data) > limit:
             raise ContentRejected(
                 f"{where} is over {_megabytes(limit)}; Mastodon takes {item.kind} up to "

@@ -10,6 +10,7 @@ for a file, a hash for bytes), so a file edited in place, or another file of
 the same name and size, is uploaded afresh and never spliced onto the parts
 of the first. `refused` tells a resumed session the platform refuses (start
 afresh) from a fault that starting afresh would meet again (raise).
+`media_bytes` reads a file to upload whole, never past a limit.
 
 Example:
     >>> import govmedia as gm
@@ -25,16 +26,19 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from govmedia.content.media import media_fingerprint
+from govmedia.content.media import media_fingerprint, read_bytes
 from govmedia.errors import AuthError, DeliveryUnknown, PlatformError, RateLimited, TransientError
-from govmedia.model import Media
-from govmedia.platforms.steps import Checkpoint
+from govmedia.model import Channel, Media
+from govmedia.platforms.steps import Checkpoint, Flow
 
-__all__ = ["SavedUpload", "refused"]
+if TYPE_CHECKING:
+    from govmedia.platforms.base import BasePlatform
+
+__all__ = ["SavedUpload", "media_bytes", "refused"]
 
 
 @attrs.frozen
@@ -92,3 +96,22 @@ def refused(error: PlatformError) -> bool:
         (True, False)
     """
     return not isinstance(error, TransientError | RateLimited | AuthError | DeliveryUnknown)
+
+
+def media_bytes(platform: BasePlatform, media: Media, channel: Channel, *, limit: int) -> Flow[bytes]:
+    """The bytes of *media* to upload whole, at most ``limit + 1`` of them.
+
+    A file is read (a regular file only, never more than one byte past
+    *limit*); a URL is fetched without the channel's credentials
+    (`BasePlatform.fetch`: a download far over the limit stops there). One
+    byte over *limit* is enough for the caller to refuse the file in the
+    platform's own words, so a file swapped for a huge one is never read whole.
+
+    Example:
+        >>> # data = yield from media_bytes(self, item, channel, limit=IMAGE_MAX)
+        >>> # if len(data) > IMAGE_MAX: raise ContentRejected(...)
+    """
+    if media.url is None:
+        return read_bytes(media, limit=limit)
+    data: bytes = yield from platform.fetch(media, channel, limit=limit + 1)
+    return data

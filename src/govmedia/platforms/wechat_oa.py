@@ -37,7 +37,7 @@ import httpx
 from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.counting import count_utf8
 from govmedia.content.integrity import body_problems, text_floor
-from govmedia.content.media import media_head, media_size, mismatch, read_bytes, verify_bytes
+from govmedia.content.media import media_head, media_size, mismatch, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
@@ -65,6 +65,7 @@ from govmedia.platforms.steps import (
     retry_safe,
     text_or_none,
 )
+from govmedia.platforms.uploads import media_bytes
 from govmedia.tokens import Token
 
 __all__ = ["WeChatOAPlatform"]
@@ -925,9 +926,7 @@ class WeChatOAPlatform(BasePlatform):
 
     def _bytes(self, media: Media, channel: Channel, limit: int) -> Flow[bytes]:
         """The media's bytes: read (never past *limit*) or fetched without credentials."""
-        if media.url is None:
-            return read_bytes(media, limit=limit)
-        data: bytes = yield from self.fetch(media, channel, limit=limit + 1)
+        data: bytes = yield from media_bytes(self, media, channel, limit=limit)
         return data
 
     # ----------------------------------------------------------- auth

@@ -48,7 +48,7 @@ from urllib.parse import quote, unquote
 import httpx
 
 from govmedia.content.integrity import body_problems
-from govmedia.content.media import read_bytes, verify_bytes
+from govmedia.content.media import verify_bytes
 from govmedia.content.rules import Rule
 from govmedia.content.sanitize import GENERIC, clean, wordpress_html
 from govmedia.errors import AuthError, ConfigError, ContentRejected, DeliveryUnknown, PlatformError
@@ -67,6 +67,7 @@ from govmedia.platforms.steps import (
     release,
     text_or_none,
 )
+from govmedia.platforms.uploads import media_bytes
 
 __all__ = ["MARKER", "WordPressPlatform", "article_html", "with_marker"]
 
@@ -578,10 +579,7 @@ class WordPressPlatform(BasePlatform):
         """One file to the media library: ``(attachment id, source_url)``."""
         limit = opts.max_upload_bytes or UPLOAD_MAX
         try:
-            if item.url is None:
-                data = read_bytes(item, limit=limit)
-            else:
-                data = yield from self.fetch(item, channel, limit=limit + 1)
+            data = yield from media_bytes(self, item, channel, limit=limit)
             if len(data) > limit:
                 raise ContentRejected(
                     f"{where} ({item.filename}) is over {limit:,} bytes (option max_upload_bytes)",
