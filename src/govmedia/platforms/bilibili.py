@@ -70,6 +70,7 @@ from govmedia.platforms.steps import (
     Uploaded,
     count_or_none,
     int_or_none,
+    seconds_or_none,
 )
 from govmedia.platforms.uploads import SavedUpload
 from govmedia.tokens import Token
@@ -902,8 +903,5 @@ class BilibiliPlatform(BasePlatform):
         """
         body = self.answer(response, channel, expect=("data.access_token", "data.refresh_token"))
         data = body["data"]
-        expires = data.get("expires_in")
-        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
-                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
         return Token(value=str(data["access_token"]), refresh_token=str(data["refresh_token"]),
-                     expires_in=float(expires) if usable else None)
+                     expires_in=seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME))

@@ -49,7 +49,7 @@ from govmedia.platforms._parts import multipart_part
 from govmedia.platforms.auth import Header, StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
@@ -59,6 +59,7 @@ from govmedia.platforms.steps import (
     count_or_none,
     id_or_none,
     json_of,
+    seconds_or_none,
     text_or_none,
 )
 from govmedia.platforms.uploads import SavedUpload, refused
@@ -250,19 +251,9 @@ def caption(post: Post) -> str:
                      after="anything")
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
-
-
 def _who(channel: Channel, **more: Any) -> dict[str, Any]:
     """The query every content API wants: the user's ``open_id`` (and more)."""
     return {"open_id": channel.credentials["open_id"], **more}
-
-
-def _seconds(value: Any) -> float | None:
-    """A lifetime as Douyin gives one (``expires_in``), or ``None`` where it makes no sense."""
-    number = count_or_none(value)
-    return float(number) if number is not None and 0 < number <= _MAX_LIFETIME else None
 
 
 @attrs.frozen
@@ -329,7 +320,7 @@ class DouyinPlatform(BasePlatform):
                                 "request"),
         "poll_timeout": Option(float, default=60.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for Douyin's review before answering pending"),
-        "poll_interval": Option(float, default=5.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between looks at the review"),
         # The meaning of each value is "unverified" on the fact sheet.
         "private_status": Option(int, choices=(0, 1, 2), coerce=True,
@@ -696,16 +687,17 @@ class DouyinPlatform(BasePlatform):
                 hint="Check the channel's open_id and refresh_token: they belong to two users.")
         refresh_token = text_or_none(data.get("refresh_token")) or (
             previous.refresh_token if previous is not None else None)
-        refresh_expires = _seconds(data.get("refresh_expires_in"))
+        refresh_expires = seconds_or_none(data.get("refresh_expires_in"), most=_MAX_LIFETIME)
         if refresh_expires is None and previous is not None and previous.refresh_expires_at:
             refresh_expires = max(0.0, previous.refresh_expires_at - time.time())
-        return Token(value=str(data["access_token"]), expires_in=_seconds(data.get("expires_in")),
+        return Token(value=str(data["access_token"]),
+                     expires_in=seconds_or_none(data.get("expires_in"), most=_MAX_LIFETIME),
                      refresh_token=refresh_token, refresh_expires_in=refresh_expires)
 
     def _renewed(self, response: httpx.Response, channel: Channel, fresh: Token) -> Token:
         answer = self.answer(response, channel, expect=("data.refresh_token",))
         data = answer["data"]
-        lifetime = _seconds(data.get("expires_in"))
+        lifetime = seconds_or_none(data.get("expires_in"), most=_MAX_LIFETIME)
         elapsed = time.time() - fresh.issued_at
         return attrs.evolve(fresh, refresh_token=str(data["refresh_token"]),
                             refresh_expires_in=None if lifetime is None else elapsed + lifetime)

@@ -78,7 +78,7 @@ from govmedia.platforms._parts import multipart_part
 from govmedia.platforms.auth import Header, StaticToken
 from govmedia.platforms.base import EXTERNAL_MAX_BODY, BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
@@ -88,6 +88,7 @@ from govmedia.platforms.steps import (
     count_or_none,
     int_or_none,
     release,
+    same_text,
     text_or_none,
 )
 from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
@@ -121,7 +122,6 @@ _LOOKUP_MARGIN = 120.0
 _VERSION = re.compile(r"^v?(\d{1,3})(?:\.0)?$")
 _DIGITS = re.compile(r"^[0-9]{1,30}$")
 _OBJECT_ID = re.compile(r"^[0-9]{1,30}(?:_[0-9]{1,30})?$")
-_SPACE = re.compile(r"\s+")
 
 
 # --------------------------------------------------------------------------- text
@@ -169,10 +169,6 @@ def _video_url(page_id: str, video_id: str) -> str:
     return f"https://www.facebook.com/{page_id}/videos/{video_id}"
 
 
-def _same_message(found: Any, sent: str) -> bool:
-    return isinstance(found, str) and _SPACE.sub(" ", found).strip() == _SPACE.sub(" ", sent).strip()
-
-
 def _when(value: Any) -> float | None:
     """A ``created_time`` (``2026-12-01T08:00:00+0000``; format unverified) as Unix seconds."""
     if not isinstance(value, str):
@@ -204,10 +200,6 @@ def _version_check(value: Any) -> str | None:
 
 def _page_check(value: Any) -> str | None:
     return None if _DIGITS.match(value) else "the Page's numeric id, like '104xxxxxxxxxx'"
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
 
 
 def _error_of(response: httpx.Response | None) -> Mapping[str, Any]:
@@ -362,7 +354,7 @@ class FacebookPlatform(BasePlatform):
                                 doc="the Graph API version every call pins, like 'v24.0'"),
         "poll_timeout": Option(float, default=300.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for a video to be encoded"),
-        "poll_interval": Option(float, default=5.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between encoding polls"),
         "base_url": Option(str, default=GRAPH, check=url_check(),
                            doc="the Graph API's address (the sandbox's, in tests)"),
@@ -765,7 +757,7 @@ class FacebookPlatform(BasePlatform):
             posts = [i for i in items if isinstance(i, dict) and text_or_none(i.get("id"))]
             for item in posts:
                 stamp = _when(item.get("created_time"))
-                if (stamp is None or stamp >= since) and _same_message(item.get("message"), message):
+                if (stamp is None or stamp >= since) and same_text(item.get("message"), message):
                     matches[str(item["id"])] = item
             oldest = _when(posts[-1].get("created_time")) if posts else None
             paging = answer.get("paging")

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -72,6 +71,8 @@ from govmedia.platforms.steps import (
     int_or_none,
     json_of,
     release,
+    same_text,
+    seconds_or_none,
 )
 from govmedia.platforms.uploads import SavedUpload
 from govmedia.tokens import Token
@@ -107,7 +108,6 @@ _MAX_TOKEN_LIFETIME = 30 * 86400.0
 _MAX_REFRESH_LIFETIME = 400 * 86400.0
 _PUBLISH_SCOPE = "user_video_publish"
 _INFO_SCOPE = "user_video_info"
-_SPACE = re.compile(r"\s+")
 
 REAUTHORISE = (
     "Authorise the account again in the browser (open.kuaishou.com/oauth2/authorize with the "
@@ -193,10 +193,6 @@ def caption_of(post: Post) -> str:
     return f"{text}{gap}{line}"
 
 
-def _same_caption(a: Any, b: str) -> bool:
-    return isinstance(a, str) and _SPACE.sub(" ", a).strip() == _SPACE.sub(" ", b).strip()
-
-
 def _video_of(post: Post) -> Media | None:
     return next((m for m in post.media if m.kind == "video"), None)
 
@@ -206,11 +202,6 @@ def _seconds(value: Any) -> float | None:
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         return None
     return float(value) / 1000.0 if value > 1e11 else float(value)
-
-
-def _lifetime(value: Any, cap: float) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= cap
-    return float(value) if ok else None
 
 
 # --------------------------------------------------------------------------- the upload session
@@ -736,7 +727,7 @@ class KuaishouPlatform(BasePlatform):
                 return list(matches.values())
             for item in items:
                 stamp = _seconds(item.get("create_time"))
-                if (stamp is None or stamp >= since) and _same_caption(item.get("caption"), caption):
+                if (stamp is None or stamp >= since) and same_text(item.get("caption"), caption):
                     matches[str(item["photo_id"])] = item
             oldest = _seconds(items[-1].get("create_time"))
             if oldest is not None and oldest < since:
@@ -821,10 +812,10 @@ class KuaishouPlatform(BasePlatform):
         # The new refresh token inherits the old one's expiry: the lifetime
         # Kuaishou returns is what is left of it.
         return Token(
-            value=token, expires_in=_lifetime(data.get("expires_in"), _MAX_TOKEN_LIFETIME),
+            value=token, expires_in=seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME),
             refresh_token=renewed if isinstance(renewed, str) and renewed else None,
-            refresh_expires_in=_lifetime(data.get("refresh_token_expires_in"),
-                                         _MAX_REFRESH_LIFETIME),
+            refresh_expires_in=seconds_or_none(data.get("refresh_token_expires_in"),
+                                               most=_MAX_REFRESH_LIFETIME),
         )
 
     # ----------------------------------------------------------- helpers

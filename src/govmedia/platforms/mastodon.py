@@ -31,7 +31,7 @@ from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, url_check
+from govmedia.platforms.options import Option, positive_seconds, url_check
 from govmedia.platforms.steps import Flow, count_or_none, text_or_none
 from govmedia.platforms.uploads import media_bytes
 from govmedia.policy.ratelimit import RateLimit
@@ -73,10 +73,6 @@ def status_text(post: Post) -> str:
 
 def _language(value: Any) -> str | None:
     return None if _LANGUAGE.match(value) else "an ISO 639-1 code like 'zh' or 'en'"
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
 
 
 def _instance(channel: Channel) -> tuple[str, int | None, str]:
@@ -123,8 +119,8 @@ class MastodonPlatform(BasePlatform):
         "language": Option(str, check=_language),
         "max_characters": Option(int, default=TEXT_MAX, minimum=1,
                                  doc="the instance's status length, where it is not 500"),
-        "poll_timeout": Option(float, default=60.0, check=_positive),
-        "poll_interval": Option(float, default=1.0, check=_positive),
+        "poll_timeout": Option(float, default=60.0, check=positive_seconds),
+        "poll_interval": Option(float, default=1.0, check=positive_seconds),
     }
     auth = StaticToken("access_token")
     capabilities: ClassVar[Capabilities] = Capabilities(

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Generator, Mapping
 from typing import Any, TypeAlias, TypeVar
 
@@ -45,6 +46,8 @@ __all__ = [
     "prepares",
     "release",
     "retry_safe",
+    "same_text",
+    "seconds_or_none",
     "text_or_none",
 ]
 
@@ -331,6 +334,40 @@ def count_or_none(value: Any) -> int | None:
     """
     number = int_or_none(value)
     return number if number is not None and number >= 0 else None
+
+
+def same_text(found: Any, sent: str) -> bool:
+    r"""True when an answer's text (a feed post's message) is the text sent, white space aside.
+
+    Platforms trim and fold white space as they store a post, so a lost
+    create is looked up by its text this way (Facebook's feed, Kuaishou's list).
+
+    Example:
+        >>> from govmedia.platforms.steps import same_text
+        >>> same_text("中老铁路 开通\n一周年 ", "中老铁路  开通 一周年"), same_text(None, "x")
+        (True, False)
+    """
+    return isinstance(found, str) and _SPACE.sub(" ", found).strip() == _SPACE.sub(" ", sent).strip()
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def seconds_or_none(value: Any, *, most: float) -> float | None:
+    """*value* where an answer gave a lifetime (``expires_in``): more than 0 and at most *most*.
+
+    A lifetime beyond *most* seconds is garbage (a timestamp where a
+    duration belongs, say), as is a bool, a string or 0: ``None``, and the
+    caller falls back to what the platform documents.
+
+    Example:
+        >>> from govmedia.platforms.steps import seconds_or_none
+        >>> day = 86400
+        >>> [seconds_or_none(v, most=day) for v in (7200, 1.7e9, "7200", True)]
+        [7200.0, None, None, None]
+    """
+    usable = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= most
+    return float(value) if usable else None
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.

@@ -63,6 +63,7 @@ from govmedia.platforms.steps import (
     json_of,
     prepares,
     retry_safe,
+    seconds_or_none,
     text_or_none,
 )
 from govmedia.platforms.uploads import media_bytes
@@ -952,12 +953,9 @@ class WeChatOAPlatform(BasePlatform):
         if not isinstance(token, str) or not token:
             raise AuthError("stable_token answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
-        expires = data.get("expires_in")
         # A lifetime that is no number, or an absurd one, is taken as WeChat's usual two hours.
-        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
-                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
-        lifetime = float(expires) if usable else 7200.0
-        return Token(value=token, expires_in=lifetime)
+        lifetime = seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME)
+        return Token(value=token, expires_in=lifetime or 7200.0)
 
     # ----------------------------------------------------------- helpers
 

@@ -62,7 +62,7 @@ from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
@@ -72,6 +72,7 @@ from govmedia.platforms.steps import (
     count_or_none,
     id_or_none,
     json_of,
+    seconds_or_none,
     text_or_none,
 )
 from govmedia.platforms.uploads import SavedUpload, refused
@@ -144,10 +145,6 @@ def _part_size(opts: Options, size: int) -> int:
 
 def _id(value: str) -> str:
     return quote(value, safe="")
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
 
 
 # --------------------------------------------------------------------------- errors
@@ -297,7 +294,7 @@ class XPlatform(BasePlatform):
                             coerce=True, doc="bytes per upload part"),
         "poll_timeout": Option(float, default=120.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for media processing"),
-        "poll_interval": Option(float, default=1.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=1.0, coerce=True, check=positive_seconds,
                                 doc="seconds between processing polls, at least"),
     }
     auth = StaticToken("access_token", refresh=True)
@@ -790,13 +787,11 @@ class XPlatform(BasePlatform):
         if not isinstance(access, str) or not access:
             raise AuthError("the token endpoint answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
-        lifetime = body.get("expires_in")
-        usable = (isinstance(lifetime, int | float) and not isinstance(lifetime, bool)
-                  and 0 < lifetime <= _TOKEN_MAX_LIFETIME)
+        lifetime = seconds_or_none(body.get("expires_in"), most=_TOKEN_MAX_LIFETIME)
         renewed = text_or_none(body.get("refresh_token"))
         if renewed is None and previous is not None:
             renewed = previous.refresh_token  # no new one given: the old one may still work
-        return Token(value=access, expires_in=float(lifetime) if usable else TOKEN_LIFETIME,
+        return Token(value=access, expires_in=lifetime or TOKEN_LIFETIME,
                      refresh_token=renewed)
 
     # ----------------------------------------------------------- errors
