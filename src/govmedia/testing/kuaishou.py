@@ -229,9 +229,6 @@ class FakeKuaishou(FakePlatform):
         return Channel(platform="kuaishou", account=account, credentials=credentials,
                        options={"base_url": self.base_url, "poll_interval": 0.01, **options})
 
-    def expire_tokens(self) -> None:
-        """Expire every access token issued so far (the next call with one gets 100200102)."""
-        self.tokens.expire()
 
     def set_counts(self, photo_id: str, *, views: int | None = None, likes: int | None = None,
                    comments: int | None = None) -> None:
