@@ -54,3 +54,12 @@ def test_forget_drops_the_slot_and_refusals_are_told_from_faults():
     for fault in (gm.TransientError("502"), gm.RateLimited("slow down"), gm.AuthError("401"),
                   gm.DeliveryUnknown("lost")):
         assert not refused(fault)
+
+
+def test_sent_reports_the_progress_then_saves_the_session():
+    from govmedia.platforms.steps import Uploaded
+
+    upload = SavedUpload.of(gm.Media.from_bytes(MP4, filename="clip.mp4"), "video")
+    progress, saved = upload.sent("clip.mp4", {"offset": 500}, sent=500, total=1012)
+    assert progress == Uploaded("clip.mp4", sent=500, total=1012)
+    assert saved == upload.save("uploading", {"offset": 500})

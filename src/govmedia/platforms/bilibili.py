@@ -67,7 +67,6 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Recall,
-    Uploaded,
     count_or_none,
     int_or_none,
     seconds_or_none,
@@ -700,8 +699,8 @@ class BilibiliPlatform(BasePlatform):
                 content=chunk, headers={"Content-Type": "application/octet-stream"},
                 safe=True, creates=False, deadline=PART_DEADLINE)
             sent = start + len(chunk)
-            yield Uploaded(video.filename, sent=sent, total=size)
-            yield upload.save("uploading", self._session(token, name, size, sent))
+            yield from upload.sent(video.filename, self._session(token, name, size, sent), sent=sent,
+                                   total=size)
         # Merging twice is harmless (unverified; the fake answers 0 again).
         yield from self.call(channel, "POST", "/arcopen/fn/archive/video/complete",
                              params={"upload_token": token}, safe=True, creates=False)

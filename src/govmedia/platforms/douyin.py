@@ -613,9 +613,9 @@ class DouyinPlatform(BasePlatform):
                 params=_who(channel, upload_id=session.upload_id, part_number=number),
                 content=body, headers={"Content-Type": kind}, safe=True, creates=False)
             del body
-            yield Uploaded(video.filename, sent=offset + length, total=session.size)
             done = attrs.evolve(session, next_part=number + 1)
-            yield upload.save("uploading", done.data())
+            yield from upload.sent(video.filename, done.data(), sent=offset + length,
+                                   total=session.size)
 
     def _complete(self, session: _Session, upload: SavedUpload, channel: Channel) -> Flow[str]:
         # Completing makes a video nobody sees until create_video uses it; a

@@ -84,7 +84,6 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Recall,
-    Uploaded,
     count_or_none,
     int_or_none,
     release,
@@ -641,9 +640,8 @@ class FacebookPlatform(BasePlatform):
                                     account=channel.account, code="bad_response",
                                     response=response)
             session["start_offset"], session["end_offset"] = nxt, last
-            yield Uploaded(source.filename, sent=nxt, total=size)
             # Saved at once: a later run resumes this session from here.
-            yield upload.save("uploading", session)
+            yield from upload.sent(source.filename, session, sent=nxt, total=size)
         if session["start_offset"] != size:
             raise PlatformError(
                 f"Facebook ended the transfer at byte {session['start_offset']:,} of {size:,}",

@@ -558,8 +558,8 @@ class KuaishouPlatform(BasePlatform):
                                          params={"fragment_id": index},
                                          headers={"Content-Type": "application/octet-stream"})))
             session.next_fragment = index + 1
-            yield Uploaded(video.filename, sent=offset + len(chunk), total=size)
-            yield upload.save("uploading", session.saved())
+            yield from upload.sent(video.filename, session.saved(), sent=offset + len(chunk),
+                                   total=size)
         yield self._gateway(session, channel, "/api/upload/complete",
                             params={"fragment_count": count})
 

@@ -25,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -33,7 +33,7 @@ import attrs
 from govmedia.content.media import media_fingerprint, read_bytes
 from govmedia.errors import AuthError, DeliveryUnknown, PlatformError, RateLimited, TransientError
 from govmedia.model import Channel, Media
-from govmedia.platforms.steps import Checkpoint, Flow
+from govmedia.platforms.steps import Checkpoint, Flow, Step, Uploaded
 
 if TYPE_CHECKING:
     from govmedia.platforms.base import BasePlatform
@@ -78,6 +78,15 @@ class SavedUpload:
     def save(self, stage: str, session: Mapping[str, Any]) -> Checkpoint:
         """The step that saves *session* at once (JSON values, no secret of the account)."""
         return Checkpoint(stage, {self.slot: {**session, "source": self.source}}, save=True)
+
+    def sent(self, filename: str, session: Mapping[str, Any], *, sent: int,
+             total: int) -> Iterator[Step]:
+        """After each acknowledged part: report the progress, then save *session* at once.
+
+        Use as ``yield from upload.sent(media.filename, session, sent=..., total=...)``.
+        """
+        yield Uploaded(filename, sent=sent, total=total)
+        yield self.save("uploading", session)
 
     def forget(self, stage: str = "uploaded") -> Checkpoint:
         """The step that drops the saved session: spent (merged, published) or refused."""

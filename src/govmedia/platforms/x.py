@@ -68,7 +68,6 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Recall,
-    Uploaded,
     count_or_none,
     id_or_none,
     json_of,
@@ -510,9 +509,8 @@ class XPlatform(BasePlatform):
                 files={"media": (source.filename, chunk, "application/octet-stream")},
                 data={"segment_index": str(segment)})
             session["sent"] = offset + len(chunk)
-            yield Uploaded(source.filename, sent=session["sent"], total=size)
             # Saved at once: a later run resumes this session from here.
-            yield upload.save("uploading", session)
+            yield from upload.sent(source.filename, session, sent=session["sent"], total=size)
         if session["sent"] != size:
             raise ContentRejected(
                 f"the file changed while it was sent ({session['sent']:,} of {size:,} bytes)",
