@@ -29,7 +29,6 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 import attrs
 import httpx
@@ -37,7 +36,7 @@ import httpx
 from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.counting import count_utf8
 from govmedia.content.integrity import body_problems, text_floor
-from govmedia.content.media import media_head, media_size, mismatch, verify_bytes
+from govmedia.content.media import media_head, media_size, mismatch, names_media, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
@@ -288,14 +287,6 @@ def _body_image_problem(media: Media, **known: Any) -> Problem | None:
                           strict_under=True, rule="image", **known)
 
 
-def _matches(src: str, media: Media) -> bool:
-    wanted = {src, unquote(src)}
-    names = {media.filename, media.url, media.path}
-    if media.path:
-        names.add(pathlib.PurePath(media.path).name)
-    return bool(wanted & {n for n in names if n})
-
-
 def _upload_name(media: Media, kind: str, fallback: str) -> str:
     stem = pathlib.PurePath(media.filename).stem
     if not _SAFE_NAME.fullmatch(stem):
@@ -327,7 +318,7 @@ def _plan(post: Post, opts: Options) -> _Plan:
     refs: list[tuple[str, int]] = []
     dropped: list[str] = []
     for src in first.images:
-        index = next((i for i, m in enumerate(post.media) if _matches(src, m)), None)
+        index = next((i for i, m in enumerate(post.media) if names_media(src, m)), None)
         if index is not None:
             refs.append((src, index))
         elif src in first.dropped:
