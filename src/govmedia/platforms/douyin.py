@@ -122,16 +122,17 @@ RULES: tuple[Rule, ...] = (
          remediation="Compress the video below 4 GB."),
 )
 
+_EXPIRED = ("The access token expired (they live 15 days). govmedia refreshes it once where the "
+            "channel has client_key and refresh_token; otherwise authorise the account again in "
+            "the browser and put the new access_token in its credentials.")
+_PARAMETER = Code.rejected(
+    "Douyin refused a parameter (the text, the video or image id, an option).",
+    unforeseeable="Douyin does not say which parameter it refused")
+
 ERRORS = ErrorTable(
     {
-        10008: Code.auth(
-            "The access token expired (they live 15 days). govmedia refreshes it once where the "
-            "channel has client_key and refresh_token; otherwise authorise the account again in "
-            "the browser and put the new access_token in its credentials."),
-        2190008: Code.auth(
-            "The access token expired (they live 15 days). govmedia refreshes it once where the "
-            "channel has client_key and refresh_token; otherwise authorise the account again in "
-            "the browser and put the new access_token in its credentials."),
+        10008: Code.auth(_EXPIRED),
+        2190008: Code.auth(_EXPIRED),
         10010: Code.auth(
             "The refresh token expired (30 days, renewable before then): the user must authorise "
             "the app again in the browser (OAuth); put the new access_token and refresh_token in "
@@ -147,12 +148,8 @@ ERRORS = ErrorTable(
             "slow down with rate_limits={'douyin:CLIENT_KEY': gm.RateLimit(...)}."),
         2100004: Code.busy("Douyin is busy; retried. If it persists, try again later."),
         28005002: Code.transient("Douyin had an internal error; the request may have been applied."),
-        2100005: Code.rejected(
-            "Douyin refused a parameter (the text, the video or image id, an option).",
-            unforeseeable="Douyin does not say which parameter it refused"),
-        28001007: Code.rejected(
-            "Douyin refused a parameter (the text, the video or image id, an option).",
-            unforeseeable="Douyin does not say which parameter it refused"),
+        2100005: _PARAMETER,
+        28001007: _PARAMETER,
         # A proxy in front of the upload hosts: the sheet reports 413/502 for
         # oversized single uploads.
         413: Code.rejected(
