@@ -866,6 +866,10 @@ class YouTubePlatform(BasePlatform):
         """The video as ``videos.list`` shows it, or ``None`` while it does not list it."""
         answer = yield from self.call(channel, "GET", VIDEOS_PATH,
                                       params={"part": "status,processingDetails", "id": video_id})
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("items"), list):
+            # Not a list answer at all: polling it again would learn nothing.
+            raise PlatformError(f"videos.list answered without items for video {video_id}",
+                                platform=self.name, account=channel.account, code="bad_response")
         return _item(answer, video_id)
 
     def _receipt(self, channel: Channel, video_id: str, item: dict[str, Any] | None,
