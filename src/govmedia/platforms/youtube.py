@@ -78,6 +78,7 @@ from govmedia.platforms.steps import (
     Sleep,
     Uploaded,
     json_of,
+    release,
     text_or_none,
 )
 from govmedia.tokens import Token
@@ -687,7 +688,9 @@ class YouTubePlatform(BasePlatform):
                     headers={"Content-Type": mime, "Content-Range": f"bytes {offset}-{end - 1}/{size}"})
                 del chunk
                 try:
-                    response = yield request
+                    # release: the chunk is freed now, not at the next full garbage
+                    # collection (a user's httpx client holds it in a cycle).
+                    response = release((yield request))
                 except DeliveryUnknown as exc:
                     if not final:
                         return "broken", exc
