@@ -305,7 +305,8 @@ def test_only_the_chunk_with_the_last_byte_is_the_create():
     assert [s.sent for s in steps if isinstance(s, Uploaded)] == [UNIT, 2 * UNIT, len(data)]
     saved = [s for s in steps if isinstance(s, Checkpoint) and s.save]
     assert [s.data["upload"]["sent"] for s in saved if s.data.get("upload")] == [0, UNIT, 2 * UNIT]
-    assert saved[-1].data == {"video_id": VIDEO_ID, "upload": None}  # the spent session is forgotten
+    assert saved[-1].data == {"video_id": VIDEO_ID, "upload": None,  # the spent session is forgotten
+                              "made_from": {"size": len(data), "name": "v.mp4", "stamp": None}}
     assert receipt.remote_id == VIDEO_ID
 
 
@@ -496,7 +497,8 @@ def test_recover_asks_the_session_a_completed_upload_is_the_video():
     ask = steps[0]
     assert (ask.method, ask.headers["content-range"], ask.content) == ("PUT", "bytes */1000", b"")
     assert receipt.remote_id == VIDEO_ID
-    assert Checkpoint("created", {"video_id": VIDEO_ID, "upload": None}) in steps
+    assert Checkpoint("created", {"video_id": VIDEO_ID, "upload": None, "made_from": {
+        "size": 1000, "name": "railway.mp4", "stamp": None}}) in steps
 
 
 def test_recover_an_incomplete_session_means_nothing_exists():
@@ -880,6 +882,29 @@ def test_processing_the_fake_fails_is_content_rejected_and_leaves_one_video(sand
         client.publish(post(), fake.channel("@sasac"))
     assert info.value.code == "failed:codec"
     assert [v["status"]["uploadStatus"] for v in fake.posts()] == ["failed"]
+
+
+def test_a_rerun_after_youtube_failed_the_video_does_not_upload_the_same_file_again(sandbox, fake, tmp_path):
+    path, _ = video_file(tmp_path)
+    fake.processing_fails = "codec"
+    ch = fake.channel("@sasac", part_size=UNIT)
+    p = post(media=(gm.Media.from_path(path),))
+    journal = tmp_path / "j.db"
+    first = fan_out(sandbox, p, ch, journal)
+    second = fan_out(sandbox, p, ch, journal)
+    assert [r.deliveries[0].state for r in (first, second)] == ["failed", "failed"]
+    assert second.deliveries[0].error.code == "failed:codec"
+    assert len(fake.sessions) == 1 and len(fake.videos) == 1  # the same file is not a second video
+
+
+def test_a_saved_video_of_another_file_is_not_taken_for_this_one(sandbox, fake, tmp_path):
+    path, _ = video_file(tmp_path)
+    ch = fake.channel("@sasac", part_size=UNIT)
+    flow = YouTubePlatform().publish(post(media=(gm.Media.from_path(path),)), ch, "k")
+    saved = {"video_id": "oldVideo123", "made_from": {"size": 1, "name": "other.mp4", "stamp": None}}
+    receipt, _ = drive(flow, lambda request: sandbox(YouTubePlatform().authorize(request, ch, None)),
+                       saved=saved)
+    assert receipt.remote_id != "oldVideo123" and len(fake.videos) == 1
 
 
 def test_a_daily_quota_spent_is_raised_at_once(sandbox, fake):

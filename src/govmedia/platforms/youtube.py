@@ -178,6 +178,16 @@ def _size(media: Media) -> int | None:
     return media.size
 
 
+def _fingerprint(media: Media) -> dict[str, Any]:
+    """What tells this file from another: a saved session or video is used only for the same.
+
+    Its size, name and, on disk, modification time (reading a big video
+    through to hash it would cost what resuming saves; bytes in memory are
+    bound by the post key, which hashes them).
+    """
+    return {"size": _size(media) or 0, "name": media.filename, "stamp": _stamp(media)}
+
+
 def _stamp(media: Media) -> int | None:
     """A file's modification time in ns: a saved session resumes only for the same file."""
     if media.path is None:
@@ -528,22 +538,26 @@ class YouTubePlatform(BasePlatform):
                 "the post has no video; a YouTube post is one video")],
                 platform=self.name, account=channel.account)
         saved: Any = yield Recall()  # {} on a first run
-        earlier = saved.get("video_id") if isinstance(saved, Mapping) else None
-        if _is_id(earlier):
-            # An earlier run's upload completed (found when it resumed): finish that video.
-            receipt: Receipt = yield from self._finish(post, channel, opts, str(earlier), None,
-                                                       thumbnail=saved.get("thumbnail"))
-            return receipt
+        saved = saved if isinstance(saved, Mapping) else {}
         source = video
         if video.url is not None:
             data = yield from self.fetch(video, channel)
             source = Media.from_bytes(data, filename=video.filename, mime_type=video.mime_type)
+        like = _fingerprint(source)
+        earlier = saved.get("video_id")
+        if _is_id(earlier) and saved.get("made_from") == like:
+            # An earlier run made the video from this very file (its upload
+            # completed, then something failed): finish that video, never a second.
+            receipt: Receipt = yield from self._finish(post, channel, opts, str(earlier), None,
+                                                       thumbnail=saved.get("thumbnail"))
+            return receipt
         mime = self._upload_type(source, channel)
-        upload = saved.get("upload") if isinstance(saved, Mapping) else None
-        resource = yield from self._upload(post, source, mime, channel, opts=opts, saved=upload)
+        resource = yield from self._upload(post, source, mime, channel, like=like, opts=opts,
+                                           saved=saved.get("upload"))
         video_id = str(resource["id"])
         # The session is spent: a later run must not resume it.
-        yield Checkpoint("created", {"video_id": video_id, "upload": None}, save=True)
+        yield Checkpoint("created", {"video_id": video_id, "upload": None, "made_from": like},
+                         save=True)
         receipt = yield from self._finish(post, channel, opts, video_id, resource, thumbnail=None)
         return receipt
 
@@ -560,15 +574,14 @@ class YouTubePlatform(BasePlatform):
 
     # ----------------------------------------------------------- the resumable upload
 
-    def _upload(self, post: Post, source: Media, mime: str, channel: Channel, *, opts: Options,
-                saved: Any) -> Flow[dict[str, Any]]:
+    def _upload(self, post: Post, source: Media, mime: str, channel: Channel, *,
+                like: dict[str, Any], opts: Options, saved: Any) -> Flow[dict[str, Any]]:
         """The video resource YouTube answers once the last byte is in."""
-        size = _size(source)
+        size = like["size"]
         if not size:
             raise ValidationError([self.rule("youtube.media.required").problem(
                 f"media 1 ({source.filename}) is empty or unreadable")],
                 platform=self.name, account=channel.account)
-        like = {"size": size, "name": source.filename, "stamp": _stamp(source)}
         state: dict[str, Any] | None = None
         found = yield from self._resumable(saved, like, channel)
         if isinstance(found, dict) and "id" in found:
@@ -950,7 +963,8 @@ class YouTubePlatform(BasePlatform):
                             "made; resuming it", channel.account, held, size)
                 return None
             video_id = str(video["id"])
-            yield Checkpoint("created", {"video_id": video_id, "upload": None})
+            made_from = {k: upload.get(k) for k in ("size", "name", "stamp")}
+            yield Checkpoint("created", {"video_id": video_id, "upload": None, "made_from": made_from})
             receipt = yield from self._finish(post, channel, opts, video_id, video, thumbnail=None)
             return receipt
         raise DeliveryUnknown(
