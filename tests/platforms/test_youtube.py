@@ -402,6 +402,18 @@ def test_the_last_chunk_lost_is_delivery_unknown_and_never_resent(respx_mock, cl
     assert "re-run asks the upload session" in str(info.value)
 
 
+def test_the_session_uri_stays_out_of_logs_and_messages(respx_mock, client, caplog_all):
+    """Whoever holds a session URI may finish the upload with bytes of their own."""
+    respx_mock.post(UPLOAD).mock(return_value=started())
+    respx_mock.put(SESSION).mock(side_effect=httpx.ReadTimeout("lost"))
+    with pytest.raises(gm.DeliveryUnknown) as info:
+        client.publish(post(), channel())
+    assert info.value.known["upload"]["url"] == SESSION  # kept, to ask it on a re-run
+    for text in (str(info.value), repr(info.value), caplog_all.text):
+        assert "xa298sd_sdlkj2" not in text
+    assert "upload_id=***" in caplog_all.text
+
+
 @pytest.mark.parametrize("answer", [
     error(500, "backendError", "Backend Error", "global"),
     httpx.Response(502, text="<html>bad gateway</html>"),

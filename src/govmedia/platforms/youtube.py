@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
+from govmedia._secrets import remember
 from govmedia._sniff import HEAD_SIZE, sniff
 from govmedia.content.counting import count_chars, count_utf8
 from govmedia.content.media import read_bytes, verify_bytes
@@ -639,13 +640,23 @@ class YouTubePlatform(BasePlatform):
         return url
 
     def _own(self, url: Any, channel: Channel) -> bool:
-        """True for a session URI on the API's own origin (never send the video or token elsewhere)."""
+        """True for a session URI on the API's own origin (never send the video or token elsewhere).
+
+        Its ``upload_id`` is masked in every log line and message from then
+        on: whoever holds a session URI may be able to finish the upload with
+        bytes of their own (Google says so of its resumable uploads). The
+        journal keeps it, to resume.
+        """
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             return False
         try:
-            return self.carries_credentials(httpx.Request("PUT", url), channel)
+            own = self.carries_credentials(httpx.Request("PUT", url), channel)
+            upload_id = httpx.URL(url).params.get("upload_id")
         except (httpx.InvalidURL, ValueError):
             return False
+        if own:
+            remember(upload_id or url)
+        return own
 
     def _transfer(self, source: Media, state: dict[str, Any], mime: str, channel: Channel,
                   opts: Options) -> Flow[dict[str, Any]]:
