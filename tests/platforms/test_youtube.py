@@ -380,8 +380,17 @@ def test_many_broken_chunks_in_a_row_end_the_upload_nothing_created(respx_mock, 
     # Each chunk that broke was not the last: nothing can exist, so the delivery is
     # failed (a re-run resumes), not unknown.
     assert not isinstance(info.value, gm.DeliveryUnknown) and not info.value.maybe_applied
-    assert "broke 6 times in a row at byte 0" in info.value.message
-    assert put.call_count == 2 * 6 - 1  # six breaks, five questions
+    assert "moved no further than byte 0 of" in info.value.message and "broke" in info.value.message
+    assert put.call_count == 2 * 5 - 1  # five breaks, four questions
+
+
+def test_a_server_that_keeps_nothing_cannot_loop_the_upload_forever(respx_mock, client):
+    respx_mock.post(UPLOAD).mock(return_value=started())
+    put = respx_mock.put(SESSION).mock(return_value=resume_incomplete(None))  # "I hold nothing"
+    with pytest.raises(gm.TransientError) as info:
+        client.publish(gm.Post(title="t", media=(clip(3 * UNIT),)), channel(part_size=UNIT))
+    assert not info.value.maybe_applied and info.value.code == "stalled"
+    assert put.call_count == 5
 
 
 def test_a_session_uri_on_another_host_is_never_used(respx_mock, client):
@@ -852,6 +861,33 @@ def test_an_expired_session_is_started_afresh(sandbox, fake, tmp_path):
         session.expires_at = 0  # a week later (the session's life is unverified)
     assert fan_out(sandbox, p, ch, journal).deliveries[0].state == "published"
     assert len(fake.sessions) == 2 and len(fake.posts()) == 1
+
+
+def test_a_session_that_vanishes_mid_upload_is_started_afresh_once(sandbox, fake, tmp_path):
+    """Sheet: a 404 on the session URI means the session is gone: restart at step 1."""
+    path, data = video_file(tmp_path)
+    ch = fake.channel("@sasac", part_size=UNIT)
+
+    def expiring(request):
+        response = sandbox(request)
+        if request.method == "PUT" and (len(fake.sessions) == 1 or always):
+            for session in fake.sessions.values():
+                session.expires_at = 0  # gone after its first chunk
+        return response
+
+    always = False
+
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(expiring)), journal=False) as client:
+        client.publish(post(media=(gm.Media.from_path(path),)), ch)
+    assert len(fake.sessions) == 2 and len(fake.videos) == 1
+    [made] = fake.videos.values()
+    assert made.sha256 == hashlib.sha256(data).hexdigest()
+    always = True
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(expiring)), journal=False) as client, \
+            pytest.raises(gm.PlatformError) as info:
+        client.publish(post(media=(gm.Media.from_path(path),), title="第二条"), ch)
+    assert info.value.code == 404 and not isinstance(info.value, gm.DeliveryUnknown)
+    assert len(fake.videos) == 1  # twice gone in one run: stop, nothing made
 
 
 def test_a_server_that_keeps_half_of_each_chunk(sandbox, fake, tmp_path):

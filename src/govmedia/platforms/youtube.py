@@ -108,15 +108,15 @@ THUMBNAIL_MAX = 2 * MB
 THUMBNAIL_TYPES = ("image/jpeg", "image/png")
 TOKEN_LIFETIME = 3600.0               # "access tokens last ~1 h"
 PRIVACY = ("public", "unlisted", "private")
-# After a broken chunk the server is asked where to go on; this many breaks in
-# a row without a byte acknowledged in between end the upload.
+# After a broken chunk the server is asked where to go on; this many rounds in
+# a row that move the upload no further (broken again, kept short) end it.
 MAX_STALLS = 5
 # uploadStatus values (YouTube's videos resource reference; the sheet names
 # the field only: unverified). "uploaded" means still processing.
 _FINAL_STATUS = frozenset({"processed", "failed", "rejected", "deleted"})
 _PROCESSING_DONE = frozenset({"succeeded", "failed", "terminated"})
 _RANGE = re.compile(r"bytes=0-(\d{1,20})")
-_GONE = (404, 410, "notFound")        # an upload session that no longer exists
+_GONE = (404, 410)                    # an upload session that no longer exists (410: GCS's word, unverified)
 _PACIFIC = "America/Los_Angeles"      # the quota resets at midnight Pacific Time
 
 
@@ -660,30 +660,39 @@ class YouTubePlatform(BasePlatform):
 
     def _transfer(self, source: Media, state: dict[str, Any], mime: str, channel: Channel,
                   opts: Options) -> Flow[dict[str, Any]]:
-        """Send the file from the byte the server holds; the video resource at the end (steps 2-4)."""
+        """Send the file from the byte the server holds; the video resource at the end (steps 2-4).
+
+        A chunk that broke is not resent blindly: the session is asked what it
+        holds and the upload goes on from there. Rounds that move the upload
+        no further (a chunk broken again, a server that keeps nothing) are
+        counted, and the upload ends after `MAX_STALLS` of them in a row.
+        """
         url, size = state["url"], state["size"]
-        stalls, stalled_at = 0, -1
+        stalls = 0
         while True:
+            start = state["sent"]
             kind, value = yield from self._send_chunks(source, state, mime, channel, opts)
             if kind == "done":
                 return cast("dict[str, Any]", value)
+            moved = state["sent"] > start if kind == "broken" else value > start
+            stalls = 0 if moved else stalls + 1
+            if stalls >= MAX_STALLS:
+                # Not the last chunk: nothing can exist, whatever the last error said.
+                why = f"broke (last: {value.message})" if kind == "broken" else "was kept short"
+                raise TransientError(
+                    f"the upload of {source.filename} moved no further than byte "
+                    f"{state['sent']:,} of {size:,} in {stalls} rounds in a row: the chunk {why}",
+                    platform=self.name, account=channel.account,
+                    code=value.code if kind == "broken" else "stalled", maybe_applied=False,
+                    hint="Nothing was created. Run again: the upload resumes where YouTube's "
+                         "session stands.")
+            if stalls:
+                yield Sleep(opts.poll_interval * 2 ** (stalls - 1))
             if kind == "broken":
                 # Asked, not resent: the chunk may be partly in (steps 3 and 4).
-                stalls, stalled_at = (1, state["sent"]) if state["sent"] > stalled_at \
-                    else (stalls + 1, stalled_at)
-                if stalls > MAX_STALLS:
-                    # Not the last chunk: nothing can exist, whatever the last error said.
-                    raise TransientError(
-                        f"the upload of {source.filename} broke {stalls} times in a row at byte "
-                        f"{state['sent']:,} of {size:,} (last: {value.message})",
-                        platform=self.name, account=channel.account, code=value.code,
-                        maybe_applied=False, hint="Nothing was created. Run again: the upload "
-                        "resumes where YouTube's session stands.") from value
                 logger.info("youtube [%s] %s: the chunk at byte %d broke (%s); asking the session "
                             "what it holds", channel.account, source.filename, state["sent"],
                             value.code)
-                if stalls > 1:
-                    yield Sleep(opts.poll_interval * 2 ** (stalls - 2))
                 value, resource = yield from self._ask(url, size, channel)
                 if resource is not None:
                     yield Uploaded(source.filename, sent=size, total=size)
