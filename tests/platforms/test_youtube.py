@@ -306,7 +306,8 @@ def test_only_the_chunk_with_the_last_byte_is_the_create():
     saved = [s for s in steps if isinstance(s, Checkpoint) and s.save]
     assert [s.data["upload"]["sent"] for s in saved if s.data.get("upload")] == [0, UNIT, 2 * UNIT]
     assert saved[-1].data == {"video_id": VIDEO_ID, "upload": None,  # the spent session is forgotten
-                              "made_from": {"size": len(data), "name": "v.mp4", "stamp": None}}
+                              "made_from": {"size": len(data),
+                                            "source": "sha256:" + hashlib.sha256(data).hexdigest()}}
     assert receipt.remote_id == VIDEO_ID
 
 
@@ -512,18 +513,18 @@ def test_recover_with_a_known_video_id_polls_it_and_uploads_nothing():
 
 
 def test_recover_asks_the_session_a_completed_upload_is_the_video():
-    upload = {"url": SESSION, "size": 1000, "name": "railway.mp4", "stamp": None, "sent": 0}
+    upload = {"url": SESSION, "size": 1000, "source": "sha256:ab", "sent": 0}
     receipt, steps = recover(Doubt(stage="uploading", data={"upload": upload}),
                              [httpx.Response(200, json=video()), listed()])
     ask = steps[0]
     assert (ask.method, ask.headers["content-range"], ask.content) == ("PUT", "bytes */1000", b"")
     assert receipt.remote_id == VIDEO_ID
     assert Checkpoint("created", {"video_id": VIDEO_ID, "upload": None, "made_from": {
-        "size": 1000, "name": "railway.mp4", "stamp": None}}) in steps
+        "size": 1000, "source": "sha256:ab"}}) in steps
 
 
 def test_recover_an_incomplete_session_means_nothing_exists():
-    upload = {"url": SESSION, "size": 1000, "name": "railway.mp4", "stamp": None, "sent": 0}
+    upload = {"url": SESSION, "size": 1000, "source": "sha256:ab", "sent": 0}
     found, _ = recover(Doubt(stage="uploading", data={"upload": upload}), [resume_incomplete(512)])
     assert found is None  # the engine publishes again, which resumes that session
 
@@ -833,8 +834,9 @@ def test_a_changed_file_is_uploaded_afresh_never_spliced(sandbox, fake, tmp_path
     ch = fake.channel("@sasac", part_size=UNIT)
     p = post(media=(gm.Media.from_path(path),))
     flow = YouTubePlatform().publish(p, ch, "k")
-    saved = {"upload": {"url": f"{fake.base_url}/upload/sessions/old", "size": path.stat().st_size,
-                        "name": "railway.mp4", "stamp": path.stat().st_mtime_ns - 1, "sent": UNIT}}
+    stat = path.stat()
+    saved = {"upload": {"url": f"{fake.base_url}/upload/sessions/old", "size": stat.st_size,
+                        "source": f"path:{path}:{stat.st_size}:{stat.st_mtime_ns - 1}", "sent": UNIT}}
     _, steps = drive(flow, lambda request: sandbox(YouTubePlatform().authorize(request, ch, None)),
                      saved=saved)
     first = next(s for s in steps if isinstance(s, httpx.Request))
@@ -949,7 +951,7 @@ def test_a_saved_video_of_another_file_is_not_taken_for_this_one(sandbox, fake, 
     path, _ = video_file(tmp_path)
     ch = fake.channel("@sasac", part_size=UNIT)
     flow = YouTubePlatform().publish(post(media=(gm.Media.from_path(path),)), ch, "k")
-    saved = {"video_id": "oldVideo123", "made_from": {"size": 1, "name": "other.mp4", "stamp": None}}
+    saved = {"video_id": "oldVideo123", "made_from": {"size": 1, "source": "path:/tmp/other.mp4:1:1"}}
     receipt, _ = drive(flow, lambda request: sandbox(YouTubePlatform().authorize(request, ch, None)),
                        saved=saved)
     assert receipt.remote_id != "oldVideo123" and len(fake.videos) == 1

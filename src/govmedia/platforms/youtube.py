@@ -43,7 +43,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import pathlib
 import re
 from collections.abc import Generator, Mapping
 from typing import Any, ClassVar, cast
@@ -54,7 +53,7 @@ import httpx
 from govmedia._secrets import remember
 from govmedia._sniff import HEAD_SIZE, sniff
 from govmedia.content.counting import count_chars, count_utf8
-from govmedia.content.media import read_bytes, verify_bytes
+from govmedia.content.media import media_fingerprint, media_size, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -168,35 +167,13 @@ def _video(post: Post) -> Media | None:
     return first if first.kind in ("video", "file") else None
 
 
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
 def _fingerprint(media: Media) -> dict[str, Any]:
     """What tells this file from another: a saved session or video is used only for the same.
 
-    Its size, name and, on disk, modification time (reading a big video
-    through to hash it would cost what resuming saves; bytes in memory are
-    bound by the post key, which hashes them).
+    `media_fingerprint`: a file by its path, size and modification time, bytes
+    in memory by their hash.
     """
-    return {"size": _size(media) or 0, "name": media.filename, "stamp": _stamp(media)}
-
-
-def _stamp(media: Media) -> int | None:
-    """A file's modification time in ns: a saved session resumes only for the same file."""
-    if media.path is None:
-        return None
-    try:
-        return pathlib.Path(media.path).stat().st_mtime_ns
-    except OSError:
-        return None
+    return {"size": media_size(media) or 0, "source": media_fingerprint(media)}
 
 
 def _count(value: Any) -> int | None:
@@ -493,7 +470,7 @@ class YouTubePlatform(BasePlatform):
             problem = self._kind_problem(video)
             if problem is not None:
                 problems.append(problem)
-            size = _size(video)
+            size = media_size(video)
             if size is not None and size > VIDEO_MAX:
                 problems.append(self.rule("youtube.media.max_size").problem(
                     f"media 1 ({video.filename}) is {size:,} bytes; YouTube takes up to 256 GB"))
@@ -502,7 +479,7 @@ class YouTubePlatform(BasePlatform):
             if cover.mime_type.lower() not in THUMBNAIL_TYPES:
                 problems.append(self.rule("youtube.cover.kind").problem(
                     f"cover ({cover.filename}) is {cover.mime_type}; the thumbnail is a JPEG or PNG"))
-            size = _size(cover)
+            size = media_size(cover)
             if size is not None and size > THUMBNAIL_MAX:
                 problems.append(self.rule("youtube.cover.max_size").problem(
                     f"cover ({cover.filename}) is {size:,} bytes; a thumbnail is at most 2 MB"))
@@ -584,7 +561,7 @@ class YouTubePlatform(BasePlatform):
                 f"media 1 ({source.filename}) is empty or unreadable")],
                 platform=self.name, account=channel.account)
         state: dict[str, Any] | None = None
-        found = yield from self._resumable(saved, like, channel)
+        found = yield from self._resumable(saved, like, source.filename, channel)
         if isinstance(found, dict) and "id" in found:
             # The earlier session completed after all (its last answer was lost
             # before anything was recorded): that upload is the video.
@@ -805,7 +782,7 @@ class YouTubePlatform(BasePlatform):
                                 maybe_applied=True)
         return size, video
 
-    def _resumable(self, saved: Any, like: Mapping[str, Any],
+    def _resumable(self, saved: Any, like: Mapping[str, Any], name: str,
                    channel: Channel) -> Flow[dict[str, Any] | None]:
         """An earlier run's session of this very file, asked what it holds; ``None``: start afresh.
 
@@ -823,12 +800,12 @@ class YouTubePlatform(BasePlatform):
             if isinstance(exc, TransientError | RateLimited | AuthError | DeliveryUnknown):
                 raise
             logger.info("youtube [%s]: the saved upload session of %s was refused (%s); starting "
-                        "a new one", channel.account, like["name"], exc.code)
+                        "a new one", channel.account, name, exc.code)
             return None
         if video is not None:
             return video
         logger.info("youtube [%s]: resuming the upload of %s at byte %d of %d", channel.account,
-                    like["name"], held, size)
+                    name, held, size)
         return {**like, "url": url, "sent": held}
 
     # ----------------------------------------------------------- after the create
@@ -983,7 +960,7 @@ class YouTubePlatform(BasePlatform):
                             "made; resuming it", channel.account, held, size)
                 return None
             video_id = str(video["id"])
-            made_from = {k: upload.get(k) for k in ("size", "name", "stamp")}
+            made_from = {k: upload.get(k) for k in ("size", "source")}
             yield Checkpoint("created", {"video_id": video_id, "upload": None, "made_from": made_from})
             receipt = yield from self._finish(post, channel, opts, video_id, video, thumbnail=None)
             return receipt
