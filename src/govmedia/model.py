@@ -424,7 +424,7 @@ class Approval(_Strict):
     at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
 
 
-_VARIANT_FIELDS = ("title", "text", "summary", "tags", "link", "cover", "media")
+_VARIANT_FIELDS = ("title", "text", "body", "summary", "tags", "link", "cover", "media")
 
 
 @_masked_repr

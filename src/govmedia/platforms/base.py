@@ -144,6 +144,8 @@ class Capabilities:
     """How text length is counted, in words for the docs."""
     fields: tuple[str, ...] = ()
     """Which `Post` fields the platform sends."""
+    body_images: bool = True
+    """Images in the body are sent (uploaded or kept); ``False``: `check` refuses them."""
 
 
 @runtime_checkable
