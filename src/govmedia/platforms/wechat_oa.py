@@ -289,7 +289,8 @@ def _image_problem(
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
     if kind not in kinds:
-        found = kind or media.mime_type
+        sniffed = sniff(head) if head is not None else None
+        found = sniffed.description if sniffed is not None else media.mime_type
         return Problem(
             code="bad_media", field=field, rule=f"wechat_oa.{rule}.type",
             message=f"{what} {media.filename!r} is {found}; WeChat takes {allowed} here",
