@@ -278,7 +278,7 @@ def test_a_pdf_named_jpg_as_a_wechat_cover_is_called_a_pdf(tmp_path):
 
 def test_a_pdf_fetched_as_a_cover_is_called_a_pdf():
     m = gm.Media.from_url("https://cdn.example/cover.jpg")
-    with pytest.raises(gm.ValidationError, match="cover.jpg is a PDF document, not an image"):
+    with pytest.raises(gm.ValidationError, match=r"cover\.jpg is a PDF document, not an image"):
         verify_bytes(m, b"%PDF-1.7\n", platform="wechat_oa", account="gh_a", field="cover")
 
 
