@@ -32,7 +32,9 @@ def _to_pandas(rows: list[dict[str, Any]]) -> Any:
     try:
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("to_pandas() needs pandas: pip install 'govmedia[notebook]'") from exc
+        from govmedia._extras import install_hint
+
+        raise ImportError(f"to_pandas() needs pandas: {install_hint('pandas')}") from exc
     return pd.DataFrame(rows)
 
 

@@ -1,13 +1,15 @@
-"""Every Python example in the docs runs as written; the docs' hook is sound.
+"""Every Python example in the README and the docs runs as written; the docs' hook is sound.
 
-The convention, for anyone writing a page under docs/ (platform pages too):
+The convention, for anyone writing README.md or a page under docs/ (platform
+pages too):
 
 - every fenced ``python`` block runs, in page order, in one namespace per page
   (a page reads like a tutorial, so later blocks may use earlier names), with
   a fresh temporary directory as the working directory;
 - a block that cannot run here (it needs a real account or the network) is
   preceded by the line ``<!-- docs-test: skip (why) -->``; the reader does not
-  see the comment, and later blocks must not rely on that block;
+  see the comment (say it in the text too), later blocks must not rely on
+  that block, and the test run lists it as skipped with its reason;
 - a block that defines ``test_*`` functions (a pytest example) has them called
   at once, with the govmedia fixtures they name.
 """
@@ -30,8 +32,10 @@ import govmedia as gm
 from govmedia.testing import FAULTS, Sandbox
 from govmedia.testing.server import SandboxServer
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = sorted([*DOCS.glob("*.md"), *(DOCS / "platforms").glob("*.md")])
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+PAGES = [README, *sorted([*DOCS.glob("*.md"), *(DOCS / "platforms").glob("*.md")])]
 SKIP = re.compile(r"^<!--\s*docs-test:\s*skip\b(?P<why>.*?)-->$")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 # Platforms being written alongside the docs: until their modules exist, a
@@ -83,7 +87,30 @@ def python_blocks(page: Path) -> list[Block]:
 
 
 def _page_id(page: Path) -> str:
-    return page.relative_to(DOCS).as_posix()
+    return page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT).as_posix()
+
+
+SKIPPED = [b for page in PAGES for b in python_blocks(page) if b.skip is not None]
+
+
+@pytest.mark.parametrize("block", SKIPPED, ids=[f"{_page_id(b.page)}:{b.line}" for b in SKIPPED])
+def test_blocks_that_cannot_run_here(block):
+    """Listed in the run's summary with the reason its page gives (``-ra``)."""
+    pytest.skip(f"{_page_id(block.page)}:{block.line} does not run here: {block.skip}")
+
+
+# A platform name written in an example must be one a reader can use: built
+# in, or registered on the same page.
+_PLATFORM = re.compile(r"""platform\s*=\s*["']([a-z_][a-z0-9_]*)["']""")
+_REGISTERED = re.compile(r"""(?:\bname(?:\s*:[^=\n]+)?\s*=\s*|register\(\s*)["']([a-z_][a-z0-9_]*)["']""")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_examples_name_platforms_that_exist(page):
+    code = "\n".join(b.code for b in python_blocks(page))
+    own = set(_REGISTERED.findall(code))
+    unknown = sorted(set(_PLATFORM.findall(code)) - own - set(gm.platforms.available()))
+    assert not unknown, f"{_page_id(page)} uses platform(s) that do not exist: {unknown}"
 
 
 def _call_tests(namespace: dict, done: set[str], stack: contextlib.ExitStack) -> None:
