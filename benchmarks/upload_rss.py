@@ -63,10 +63,21 @@ def _video_post(media: gm.Media) -> gm.Post:
                    tags=("一带一路看国企",), media=(media,))
 
 
+def _covered_post(media: gm.Media) -> gm.Post:
+    # Kuaishou takes a cover with every video (the fake checks it is an image).
+    from govmedia.testing.samples import COVER_JPEG
+
+    return attrs.evolve(_video_post(media), cover=gm.Media.from_bytes(COVER_JPEG, filename="cover.jpg"))
+
+
 TARGETS: dict[str, Target] = {
     "douyin": Target(options=lambda part: {"poll_interval": 0.01,
                                            **({"part_size": part} if part else {})},
                      post=_video_post),
+    # direct_max=0: every size goes up in fragments, the path under test.
+    "kuaishou": Target(options=lambda part: {"poll_interval": 0.01, "direct_max": 0,
+                                             **({"part_size": part} if part else {})},
+                       post=_covered_post),
 }
 
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     )
     from govmedia.platforms.base import BasePlatform, Capabilities
     from govmedia.policy import RateLimit, RetryPolicy
-    from govmedia.report import CampaignMetrics, Report
+    from govmedia.report import CampaignMetrics, Report, Stopped
 
 __all__ = [
     "Approval",
@@ -80,6 +80,7 @@ __all__ = [
     "Report",
     "RetryPolicy",
     "Screen",
+    "Stopped",
     "TransientError",
     "UploadProgress",
     "ValidationError",
@@ -102,6 +103,7 @@ _HOME = {
     "RetryPolicy": "govmedia.policy",
     "CampaignMetrics": "govmedia.report",
     "Report": "govmedia.report",
+    "Stopped": "govmedia.report",
     **dict.fromkeys(
         ("AuthError", "ConfigError", "ContentRejected", "DeliveryUnknown", "GovMediaError",
          "JournalError", "PlatformError", "RateLimited", "TransientError", "ValidationError"),

@@ -50,11 +50,10 @@ Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
 class _ClaimBatch:
     """Claims that share one journal commit, and what came of them."""
 
-    __slots__ = ("attempts", "done", "error", "progress", "results")
+    __slots__ = ("done", "error", "results", "tracks")
 
-    def __init__(self, attempt: Attempt, progress: dict[str, Any]) -> None:
-        self.attempts = [attempt]
-        self.progress = [progress]
+    def __init__(self, track: Track) -> None:
+        self.tracks = [track]
         self.done = anyio.Event()
         self.results: list[bool] = []
         self.error: BaseException | None = None
@@ -137,17 +136,15 @@ class AsyncEngine:
         """
         if run is None or run.journal is None:
             return True
-        attempt: Attempt = track.context
         batch = self._claims.get(id(run))
         if batch is not None:
-            slot = len(batch.attempts)
-            batch.attempts.append(attempt)
-            batch.progress.append(track.progress)
+            slot = len(batch.tracks)
+            batch.tracks.append(track)
             await batch.done.wait()
             if batch.error is not None:
                 raise batch.error
             return batch.results[slot]
-        batch = self._claims[id(run)] = _ClaimBatch(attempt, track.progress)
+        batch = self._claims[id(run)] = _ClaimBatch(track)
         try:
             await anyio.lowlevel.checkpoint()
         finally:
@@ -157,7 +154,7 @@ class AsyncEngine:
             # deliveries/s), as the thread waits for the GIL after each
             # SQLite call while the loop keeps the CPU busy.
             try:
-                batch.results = run.claim_rows(batch.attempts, batch.progress)
+                batch.results = run.claim_rows(batch.tracks)
             except Exception as exc:  # noqa: BLE001 - handed to every waiter below
                 batch.error = exc
             finally:
@@ -182,12 +179,13 @@ class AsyncEngine:
                         tg.start_soon(self._worker, run)
                 keepalive.cancel_scope.cancel()
         except BaseException as exc:
-            run.abandon()
-            if isinstance(exc, BaseExceptionGroup):
-                # One worker's interrupt or crash, not a group of them: raise
-                # what happened, as a plain call would.
-                raise _first(exc) from None
-            raise
+            # One worker's interrupt or crash, not a group of them: raise
+            # what happened, as a plain call would.
+            cause = _first(exc) if isinstance(exc, BaseExceptionGroup) else exc
+            run.stop(cause)
+            if cause is exc:
+                raise
+            raise cause from None
         return run.report()
 
     async def _keep_alive(self, run: FanOut) -> None:

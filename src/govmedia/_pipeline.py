@@ -142,13 +142,16 @@ class Track:
     driver's (the fan-out's attempt); the pipeline never reads it.
     """
 
-    __slots__ = ("claimed", "claims", "context", "known", "passed", "progress", "saved")
+    __slots__ = ("claimed", "claims", "context", "handed", "known", "passed", "progress", "saved")
 
     def __init__(self, *, claims: bool = False, claimed: bool = False, context: Any = None,
                  known: dict[str, Any] | None = None, saved: dict[str, Any] | None = None) -> None:
         self.claims = claims
         self.claimed = claimed
         self.passed = False
+        # A request that may create something was given to the transport: from
+        # here a cancelled delivery may exist, so its claim is not given back.
+        self.handed = False
         self.known: dict[str, Any] = dict(known or {})
         self.progress: dict[str, Any] = {}
         self.saved: dict[str, Any] = dict(saved or {})  # what an earlier run saved (`Recall`)
@@ -245,7 +248,7 @@ class Pipeline:
 
     # ----------------------------------------------------------- flows
 
-    def run_flow(  # noqa: C901, PLR0912 - one loop, a branch per kind of step
+    def run_flow(  # noqa: C901, PLR0912, PLR0915 - one loop, a branch per kind of step
         self, platform: BasePlatform, channel: Channel, flow: Flow[T], *, auth: bool = True,
         track: Track | None = None,
     ) -> Ops[T]:
@@ -293,7 +296,10 @@ class Pipeline:
                     )
                 track.claimed = True
             try:
-                value = yield from self.step(platform, channel, step, auth=auth)
+                if creates:
+                    value = yield from _handing(self.step(platform, channel, step, auth=auth), track)
+                else:
+                    value = yield from self.step(platform, channel, step, auth=auth)
             except GovMediaError as exc:
                 # A create that may have landed and cannot be resent passes the
                 # point; one the platform deduplicates stays resendable (the
@@ -432,6 +438,27 @@ class Pipeline:
             logger.debug("%s [%s] %s %s -> %s", platform.name, channel.account, prepared.method,
                          mask(str(prepared.url)), response.status_code)
         return platform.classify(response, channel), response
+
+
+def _handing(ops: Ops[T], track: Track) -> Ops[T]:
+    """Pass *ops* on, noting in *track* when a request goes to the transport."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = ops.throw(error) if error is not None else ops.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        if isinstance(op, Send):
+            track.handed = True
+        value, error = None, None
+        try:
+            value = yield op
+        except GeneratorExit:
+            ops.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the step, as yield from would
+            error = exc
 
 
 # --------------------------------------------------------------------------- tokens

@@ -106,8 +106,10 @@ class Preparer:
             outgoing = fit_post(outgoing, platform.name,
                                 limit=limit if isinstance(limit, int) else None)
         problems.extend(platform.validate(outgoing, channel))
-        # Media bytes are sniffed, not trusted by name.
-        problems.extend(media_problems(outgoing))
+        # Media bytes are sniffed, not trusted by name. A platform's own rule
+        # on the same field says it better (it names what the platform takes).
+        flagged = {(p.field, p.code) for p in problems}
+        problems.extend(p for p in media_problems(outgoing) if (p.field, p.code) not in flagged)
         if self.checks:
             problems.extend(self.checks(outgoing, channel))
         return Prepared(platform, outgoing, problems)

@@ -22,7 +22,7 @@ import struct
 
 import attrs
 
-__all__ = ["HEAD_SIZE", "Sniffed", "image_type", "kind_of", "sniff"]
+__all__ = ["HEAD_SIZE", "Sniffed", "image_type", "kind_of", "sniff", "video_type"]
 
 #: How many leading bytes `sniff` looks at (enough for an ISO-BMFF brand or an EBML DocType).
 HEAD_SIZE = 64
@@ -233,6 +233,21 @@ def image_type(head: bytes) -> str | None:
     """
     found = sniff(head)
     return found.format if found is not None and found.format in _IMAGE_TYPES else None
+
+
+def video_type(head: bytes) -> str | None:
+    r"""The container of a video (``mp4``, ``mov``, ``webm``...) from its first bytes, else ``None``.
+
+    Only the container is told, never the codecs inside.
+
+    Example:
+        >>> video_type(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41")
+        'mp4'
+        >>> video_type(b"\xff\xd8\xff\xe0 a JPEG named .mp4") is None
+        True
+    """
+    found = sniff(head)
+    return found.format if found is not None and "video" in found.kinds else None
 
 
 def kind_of(mime_type: str) -> str:

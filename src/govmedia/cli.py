@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import govmedia as gm
 from govmedia._secrets import mask
@@ -55,8 +56,15 @@ def _cmd_fan_out(args: argparse.Namespace) -> int:
         matrix = matrix.select(args.label)
     bar = _ProgressBar(len(matrix), enabled=not args.quiet)
     try:
-        with gm.Client(journal=args.journal, concurrency=args.concurrency) as client:
+        journal: str | bool | None = False if args.no_journal else args.journal
+        if isinstance(journal, str) and not args.dry_run:
+            _warn_new_journal(journal, post)
+        with gm.Client(journal=journal, concurrency=args.concurrency) as client:
             report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run, progress=bar)
+    except KeyboardInterrupt as exc:
+        bar.close()
+        _print_stopped(exc)
+        return 130
     except gm.JournalError as exc:
         bar.close()
         if exc.report is not None:
@@ -76,8 +84,48 @@ def _cmd_fan_out(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _print_stopped(exc: BaseException) -> None:
+    """What an interrupted fan-out gave back and what it left in doubt, for the operator."""
+    stopped: gm.Stopped | None = getattr(exc, "govmedia_stopped", None)
+    print("\ngovmedia: interrupted", file=sys.stderr)
+    if stopped is None:
+        return
+    print(stopped.describe(), file=sys.stderr)
+    if stopped.in_doubt:
+        print(f"govmedia: check the accounts in doubt by hand, then settle each with "
+              f"`govmedia runs resolve {stopped.run_id} ACCOUNT --published URL` or `--failed`; "
+              "a re-run asks the platform where it can.", file=sys.stderr)
+
+
+def _warn_new_journal(path: str, post: gm.Post) -> None:
+    """A new journal file named for a post that the default journal knows: sent twice?"""
+    from govmedia.journal import default_journal_path
+
+    default = default_journal_path()
+    if Path(path).exists() or not default.exists() or Path(path).resolve() == default.resolve():
+        return
+    with gm.Journal(default) as known:
+        sent = [e for e in known.entries(post.key).values() if e.state != "pending"]
+    if sent:
+        print(f"govmedia: warning: {path} is a new journal, but the default journal {default} "
+              f"already holds {len(sent)} deliveries of this post; accounts published there "
+              "will be published again. Use that journal (leave out --journal) unless this is "
+              "meant.", file=sys.stderr)
+
+
+def _open_existing_journal(path: str | None) -> gm.Journal:
+    """The journal at *path* (default: the user's), never creating an empty one for a typo."""
+    from govmedia.journal import default_journal_path
+
+    where = Path(path) if path else default_journal_path()
+    if not where.exists():
+        raise gm.ConfigError(f"no journal at {where}" + (
+            "" if path else " (nothing was sent with the default journal yet)"))
+    return gm.Journal(where)
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
-    journal = gm.Journal(args.journal)
+    journal = _open_existing_journal(args.journal)
     try:
         if args.run:
             rows = journal.run_rows(args.run)
@@ -134,7 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     fan = sub.add_parser("fan-out", help="publish a post file to every channel of a matrix")
     fan.add_argument("post", help="Markdown file with TOML front matter (+++)")
     fan.add_argument("--matrix", required=True, help="matrix TOML file ([hub], [[members]])")
-    fan.add_argument("--journal", default="govmedia.db", help="SQLite journal (default govmedia.db)")
+    fan.add_argument("--journal", default=None,
+                     help="SQLite journal (default: $GOVMEDIA_JOURNAL, else the user's, shared "
+                          "with the library)")
+    fan.add_argument("--no-journal", action="store_true",
+                     help="remember nothing: a re-run sends everything again")
     fan.add_argument("--mode", choices=("broadcast", "amplify"), default="broadcast")
     fan.add_argument("--label", help="only the hub and the members with this label")
     fan.add_argument("--concurrency", type=int, default=16)
@@ -144,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list fan-out runs in a journal, or show one")
     runs.add_argument("action", nargs="?", choices=("show",))
     runs.add_argument("run", nargs="?", help="run id (a prefix is enough)")
-    runs.add_argument("--journal", default="govmedia.db")
+    runs.add_argument("--journal", default=None,
+                      help="SQLite journal (default: $GOVMEDIA_JOURNAL, else the user's)")
     runs.set_defaults(func=_cmd_runs)
     sandbox = sub.add_parser("sandbox", help="serve the fake platforms over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -159,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.func(args)
+    except KeyboardInterrupt as exc:
+        _print_stopped(exc)
+        return 130
     except gm.ConfigError as exc:
         print(f"govmedia: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +111,7 @@ class _BaseClient:
                 f"journal must be a path, a gm.Journal, None (the default) or False (off), "
                 f"got {journal!r}")
         self._own_journal = self._journal_path is not None
+        self._journal_lock = threading.Lock()  # threads' first publish opens it once
         self._limiter = RateLimiter(rate_limits)
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
@@ -124,7 +126,9 @@ class _BaseClient:
         every client and the CLI of the same user.
         """
         if self._journal is None and self._journal_path is not None:
-            self._journal = Journal(self._journal_path)
+            with self._journal_lock:
+                if self._journal is None:
+                    self._journal = Journal(self._journal_path)
         return self._journal
 
     def _platform_added(self, platform: BasePlatform) -> None:
@@ -301,9 +305,13 @@ class Client(_BaseClient):
                 post may or may not be live.
         """
         run, item = self._single(post, channel)
-        decision = run.decide(item)
-        if isinstance(decision, Attempt):
-            decision = self._drive(run.deliver(decision), run)
+        try:
+            decision = run.decide(item)
+            if isinstance(decision, Attempt):
+                decision = self._drive(run.deliver(decision), run)
+        except BaseException as exc:  # Ctrl-C: give back what never left
+            run.stop(exc)
+            raise
         run.record(item.index, item.role, decision)
         return self._receipt_of(run, decision)
 
@@ -387,7 +395,11 @@ class Client(_BaseClient):
                 send: Callable[[httpx.Request], Awaitable[httpx.Response]] = sender.send
             else:
                 async def send(request: httpx.Request) -> httpx.Response:
-                    return await anyio.to_thread.run_sync(self._send, request, limiter=limiter)
+                    # Abandoned on cancel: Ctrl-C must not wait for a hung
+                    # request's timeout. It may still land: the delivery
+                    # stays in doubt (it was handed to the transport).
+                    return await anyio.to_thread.run_sync(self._send, request, limiter=limiter,
+                                                          abandon_on_cancel=True)
             try:
                 return await AsyncEngine(self._pipeline, self._tokens, send).fan_out(run, workers)
             finally:
@@ -396,8 +408,16 @@ class Client(_BaseClient):
 
         # A loop of its own in a helper thread: works where the caller already
         # runs one (a notebook), unlike asyncio.run.
-        with anyio.from_thread.start_blocking_portal() as portal:
-            return portal.call(go)
+        try:
+            with anyio.from_thread.start_blocking_portal() as portal:
+                return portal.call(go)
+        except BaseException as exc:
+            # Ctrl-C lands in this thread; the portal cancelled the run and
+            # waited for it to give back what never left. Say so on the
+            # exception the caller sees.
+            if run.stopped is not None:
+                run.stopped.attach(exc)
+            raise
 
     # ----------------------------------------------------------- driver
 
@@ -427,7 +447,7 @@ class Client(_BaseClient):
                     value = True  # outside a run there is no journal to claim in
                 else:
                     try:
-                        value = run.claim_rows([op.track.context], [op.track.progress])[0]
+                        value = run.claim_rows([op.track])[0]
                     except GovMediaError as exc:
                         error = exc
             elif isinstance(op, Record):
@@ -516,9 +536,13 @@ class AsyncClient(_BaseClient):
     async def publish(self, post: Post, channel: Channel) -> Receipt:
         """Publish *post* on *channel*; see `Client.publish`."""
         run, item = self._single(post, channel)
-        decision = run.decide(item)
-        if isinstance(decision, Attempt):
-            decision = await self._engine.drive(run.deliver(decision), run)
+        try:
+            decision = run.decide(item)
+            if isinstance(decision, Attempt):
+                decision = await self._engine.drive(run.deliver(decision), run)
+        except BaseException as exc:  # a cancelled task: give back what never left
+            run.stop(exc)
+            raise
         run.record(item.index, item.role, decision)
         return self._receipt_of(run, decision)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
@@ -38,7 +39,7 @@ from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Post, Problem, Receipt, UploadProgress
 from govmedia.platforms.base import BasePlatform, Doubt, Flow
 from govmedia.platforms.steps import Uploaded
-from govmedia.report import Report
+from govmedia.report import Report, Stopped
 
 __all__ = ["Attempt", "FanOut", "Item", "Mode", "Progress"]
 
@@ -135,6 +136,8 @@ class FanOut:
         self.started_at = _now()
         self._lock = threading.Lock()
         self._results: list[Delivery | None] = [None] * len(matrix)
+        self._tracks: dict[int, Track] = {}  # deliveries under way, by index
+        self.stopped: Stopped | None = None  # set when the run is cancelled
         self.hub_receipt: Receipt | None = None
         self.hub_failed: Delivery | None = None
         self._items = self._plan()
@@ -273,6 +276,7 @@ class FanOut:
         platform = self.preparer.platform_named(channel.platform)
         track = Track(claims=self.journal is not None, context=attempt,
                       known=dict(attempt.doubt.data) if attempt.doubt else None, saved=attempt.saved)
+        self._tracks[attempt.index] = track
         try:
             if attempt.doubt is not None:
                 track.claimed = yield from self._claim_first(track)
@@ -300,19 +304,26 @@ class FanOut:
         ok: bool = yield Claim(track)
         return ok
 
-    def claim_rows(self, attempts: list[Attempt],
-                   progress: list[dict[str, Any]]) -> list[bool]:
-        """Claim *attempts* in one journal transaction (each with its pre-claim progress)."""
+    def claim_rows(self, tracks: list[Track]) -> list[bool]:
+        """Claim the deliveries of *tracks* in one journal transaction.
+
+        Each track is marked claimed as the commit lands, before its worker
+        learns of it: a worker cancelled while it waited still has its claim
+        given back (`stop`).
+        """
         if self.journal is None or self.run_id is None:
-            return [True] * len(attempts)
+            return [True] * len(tracks)
+        attempts: list[Attempt] = [t.context for t in tracks]
         results = self.journal.claim_many(
             self.post.key,
-            [(a.channel, a.expect, a.key, p or None) for a, p in zip(attempts, progress, strict=True)],
+            [(a.channel, a.expect, a.key, t.progress or None)
+             for a, t in zip(attempts, tracks, strict=True)],
             run_id=self.run_id,
         )
-        for attempt, ok in zip(attempts, results, strict=True):
+        for attempt, track, ok in zip(attempts, tracks, results, strict=True):
             if ok:
                 attempt.attempts += 1
+                track.claimed = True
         return results
 
     def outcome(self, attempt: Attempt, result: Receipt | BaseException | None) -> Delivery:
@@ -359,6 +370,7 @@ class FanOut:
                 self.hub_failed = delivery
         with self._lock:
             self._results[index] = delivery
+            self._tracks.pop(index, None)
         if self.progress is not None:
             update = getattr(self.progress, "update", None)
             if callable(update) and not callable(self.progress):
@@ -396,8 +408,44 @@ class FanOut:
                 ) from exc
         return report
 
-    def abandon(self) -> None:
-        """The run stopped without a report (cancelled): its rows follow the resume rules."""
-        if self.journal is not None and self.run_id is not None:
-            self.journal.abandon_run(self.run_id)
+    def stop(self, exc: BaseException) -> Stopped:
+        """The run was cancelled (Ctrl-C, a cancelled task): settle what it holds, then close it.
 
+        Every delivery under way whose create never reached the transport
+        is given back in the journal (a re-run sends it); one whose create
+        did may exist, so it stays ``sending`` and follows the resume rules.
+        What happened is attached to *exc* (``exc.govmedia_stopped``), added
+        to its notes and logged.
+        """
+        with self._lock:
+            flying = [(i, t) for i, t in self._tracks.items() if self._results[i] is None]
+            self._tracks.clear()
+        given_back: list[Channel] = []
+        in_doubt: list[Channel] = []
+        for _, track in sorted(flying, key=lambda pair: pair[0]):
+            attempt: Attempt = track.context
+            if not track.claimed or self.journal is None or self.run_id is None:
+                continue  # nothing in the journal says it is under way
+            if track.handed:
+                in_doubt.append(attempt.channel)
+                continue
+            try:
+                released = self.journal.release(self.run_id, self.post.key, attempt.channel,
+                                                to=attempt.expect)
+            except (JournalError, sqlite3.Error) as error:
+                logger.warning("govmedia: could not give back %s: %s", attempt.channel.id, error)
+                released = False
+            (given_back if released else in_doubt).append(attempt.channel)
+        report = Report(post_key=self.post.key, mode=self.mode, run_id=self.run_id,
+                        dry_run=self.dry_run,
+                        deliveries=tuple(d for d in self._results if d is not None),
+                        started_at=self.started_at, finished_at=_now())
+        stopped = Stopped(run_id=self.run_id, report=report, given_back=tuple(given_back),
+                          in_doubt=tuple(in_doubt))
+        if self.journal is not None and self.run_id is not None:
+            self.journal.abandon_run(self.run_id, {
+                **report.summary(), "given_back": len(given_back), "in_doubt": len(in_doubt)})
+        self.stopped = stopped
+        logger.warning("govmedia: %s", stopped.describe().replace("\n", "; "))
+        stopped.attach(exc)
+        return stopped

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -44,6 +45,8 @@ from govmedia.errors import ConfigError, GovMediaError, JournalError, PlatformEr
 from govmedia.model import Channel, Receipt
 
 __all__ = ["Journal", "JournalEntry", "RunInfo", "default_journal_path"]
+
+logger = logging.getLogger("govmedia")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -106,8 +109,13 @@ CREATE TABLE IF NOT EXISTS audit (
 
 # Columns added since the first journals were written: added in place to an
 # older file when it is opened (its rows keep working).
+# PRAGMA application_id of a govmedia journal ("gmjl"): another program's
+# SQLite file is refused, never written into.
+_APP_ID = 0x676D6A6C
+
 _ADDED = {
-    "runs": (("pid", "INTEGER"), ("host", "TEXT"), ("heartbeat_at", "TEXT")),
+    "runs": (("pid", "INTEGER"), ("host", "TEXT"), ("heartbeat_at", "TEXT"),
+             ("content_hash", "TEXT")),
     "deliveries": (("stage", "TEXT"), ("progress", "TEXT"), ("maybe_applied_at", "TEXT")),
 }
 
@@ -280,10 +288,16 @@ class Journal:
                                        timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+            self._set_up()
         except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
+            self._db_close_quietly()
+            what = ("is not an SQLite database" if isinstance(exc, sqlite3.DatabaseError)
+                    and "not a database" in str(exc) else f"cannot be used: {exc}")
+            raise ConfigError(f"journal {self.path!r} {what}; give the path of a govmedia "
+                              "journal, or a new file") from None
+        except ConfigError:
+            self._db_close_quietly()
+            raise
         if self.path != ":memory:":
             st = Path(self.path).stat()
             self._identity = (st.st_dev, st.st_ino)
@@ -299,12 +313,53 @@ class Journal:
         self.broken: JournalError | None = None
         """Set once a write failed or the file went away: nothing more is written."""
 
-    def _migrate(self) -> None:
-        for table, columns in _ADDED.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in columns:
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    def _set_up(self) -> None:
+        """Create or migrate the tables, refusing a database of another program.
+
+        One process at a time (``BEGIN IMMEDIATE``): two clients opening a new
+        journal at once would both add the same column otherwise.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+            ours = app_id == _APP_ID or (app_id == 0 and (not tables or self._looks_ours(tables)))
+            if not ours:
+                raise self._not_ours(app_id, tables)  # noqa: TRY301 - rolled back below
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for table, columns in _ADDED.items():
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns:
+                    if name not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            if app_id == 0:
+                db.execute(f"PRAGMA application_id={_APP_ID}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _not_ours(self, app_id: int, tables: set[str]) -> ConfigError:
+        shown = ", ".join(sorted(tables)[:6]) or "none"
+        return ConfigError(
+            f"journal {self.path!r} is a database of another program (application id "
+            f"{app_id:#x}, tables: {shown}); govmedia writes only into its own journal: "
+            "give the path of a govmedia journal, or a new file")
+
+    def _looks_ours(self, tables: set[str]) -> bool:
+        """A journal written before govmedia stamped its files: our tables and columns."""
+        if not {"runs", "deliveries"} <= tables:
+            return False
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
+        return {"post_key", "platform", "account", "state", "idem_key"} <= columns
+
+    def _db_close_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self._db.close()
 
     def close(self) -> None:
         """Write what is pending and close the database."""
@@ -437,10 +492,24 @@ class Journal:
             self._runs.discard(run_id)
             _LIVE.discard(run_id)
 
-    def abandon_run(self, run_id: str) -> None:
-        """Forget that this process runs *run_id* (it stopped without finishing)."""
-        self._runs.discard(run_id)
-        _LIVE.discard(run_id)
+    def abandon_run(self, run_id: str, summary: Mapping[str, int] | None = None) -> None:
+        """Close *run_id*, which stopped without finishing (cancelled), as far as the journal allows.
+
+        Its rows still ``sending`` follow the resume rules; a failing write
+        here is logged, not raised: the cancellation is what the caller sees.
+        """
+        try:
+            if self.broken is None:
+                self.flush()
+                with self._tx() as db:
+                    db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
+                               (_now(), json.dumps({**(summary or {}), "stopped": 1}), run_id))
+        except (JournalError, sqlite3.Error) as exc:
+            logger.warning("govmedia: could not close stopped run %s in the journal: %s",
+                           run_id, mask(str(exc)))
+        finally:
+            self._runs.discard(run_id)
+            _LIVE.discard(run_id)
 
     def heartbeat(self, run_id: str) -> None:
         """Tell other processes that *run_id* is still running, and flush what waits."""
@@ -587,13 +656,22 @@ class Journal:
                            (stage, _RAW_JSON.encode(merged), now, *where))
             self._beat_in(db)
 
-    def release(self, post_key: str, channel: Channel) -> bool:
-        """Give back a ``sending`` delivery whose create never left (a cancelled send)."""
+    def release(self, run_id: str, post_key: str, channel: Channel, *, to: str) -> bool:
+        """Give back a claim whose create never reached the transport (a cancelled delivery).
+
+        The row goes back to *to*, the state it was claimed from, as if this
+        run had never claimed it: a fresh one to ``pending`` (a re-run sends
+        it), one an earlier run left in doubt to that doubt. Only a row this
+        run still holds as ``sending`` is touched.
+        """
+        fresh = to in ("pending", "failed")
         with self._tx() as db:
+            self._write_outcomes(db)
             return db.execute(
-                "UPDATE deliveries SET state='pending', updated_at=? WHERE post_key=? AND "
-                "platform=? AND account=? AND state='sending'",
-                (_now(), post_key, channel.platform, channel.account),
+                "UPDATE deliveries SET state=?, attempts=MAX(attempts-1, 0), updated_at=?, "
+                "stage=CASE WHEN ? THEN NULL ELSE stage END "
+                "WHERE post_key=? AND platform=? AND account=? AND state='sending' AND run_id=?",
+                (to, _now(), fresh, post_key, channel.platform, channel.account, run_id),
             ).rowcount == 1
 
     def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,

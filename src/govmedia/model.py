@@ -304,14 +304,22 @@ class Media(_Strict):
             ident["sha256"] = hashlib.sha256(self.data).hexdigest()
         elif self.path is not None:
             ident.update(path=self.path, size=self.size)
-            if alt:  # approvals bind the bytes themselves, read in pieces (a video is gigabytes)
-                with pathlib.Path(self.path).open("rb") as f:
-                    ident["sha256"] = hashlib.file_digest(f, "sha256").hexdigest()
+            if alt:  # approvals bind the bytes themselves
+                ident["sha256"] = _file_sha256(self.path)
         else:
             ident["url"] = self.url
         if alt:
             ident["alt"] = self.alt
         return ident
+
+
+def _file_sha256(path: str) -> str:
+    """SHA-256 of a file read in pieces: a video of gigabytes is never in memory."""
+    try:
+        with pathlib.Path(path).open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise _fail("Media", "path", f"cannot read {path!r}: {exc.strerror or exc}") from None
 
 
 # --------------------------------------------------------------------------- post
@@ -369,6 +377,15 @@ def _evolve(post: Post, changes: dict[str, Any]) -> Post:
     return attrs.evolve(post, **changes)
 
 
+def _variant_value(value: Any, *, alt: bool) -> Any:
+    """A variant's field as the content hash sees it (media by their identity)."""
+    if isinstance(value, Media):
+        return value._identity(alt=alt)  # noqa: SLF001
+    if isinstance(value, tuple):
+        return [v._identity(alt=alt) if isinstance(v, Media) else v for v in value]  # noqa: SLF001
+    return value
+
+
 def _post_key(post: Post) -> str:
     return _digest(post._content(alt=False))[:32]  # noqa: SLF001
 
@@ -389,7 +406,7 @@ class Approval(_Strict):
     at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
 
 
-_VARIANT_FIELDS = ("title", "text", "summary", "tags", "link", "cover")
+_VARIANT_FIELDS = ("title", "text", "summary", "tags", "link", "cover", "media")
 
 
 @_masked_repr
@@ -481,9 +498,7 @@ class Post(_Strict):
             "media": [m._identity(alt=alt) for m in self.media],  # noqa: SLF001
             "variants": [
                 {"platform": v.platform, "label": v.label,
-                 **{k: (val._identity(alt=alt) if isinstance(val, Media)  # noqa: SLF001
-                        else list(val) if isinstance(val, tuple) else val)
-                    for k, val in sorted(v.fields.items())}}
+                 **{k: _variant_value(val, alt=alt) for k, val in sorted(v.fields.items())}}
                 for v in self.variants
             ],
         }
@@ -546,8 +561,10 @@ class Post(_Strict):
                      **fields: Any) -> Post:
         """A copy carrying field overrides for one platform or one label.
 
-        `title`, `text`, `summary`, `tags`, `link` and `cover` may be
-        overridden; they are applied before checking.
+        `title`, `text`, `summary`, `tags`, `link`, `cover` and `media` may
+        be overridden; they are applied before checking. A `media` variant
+        gives one platform other attachments: the video a video platform
+        needs, say, while the others get the post's images.
 
         Variants are content: they change the post's default key and void
         approvals given before them.
@@ -556,6 +573,8 @@ class Post(_Strict):
             fields["tags"] = _tags(fields["tags"])
         if "cover" in fields:
             _media_item(fields["cover"], "cover")
+        if "media" in fields:
+            fields["media"] = _media_tuple(fields["media"])
         variant = Variant(platform=platform, label=label, fields=fields)
         changes: dict[str, Any] = {"variants": (*self.variants, variant)}
         if self.key == _post_key(self):

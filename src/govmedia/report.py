@@ -11,9 +11,9 @@ from typing import Any
 import attrs
 
 from govmedia._secrets import mask
-from govmedia.model import Delivery, Metrics
+from govmedia.model import Channel, Delivery, Metrics
 
-__all__ = ["CampaignMetrics", "Report"]
+__all__ = ["CampaignMetrics", "Report", "Stopped"]
 
 STATE_ORDER = ("published", "skipped", "pending", "invalid", "failed", "unknown")
 
@@ -132,6 +132,62 @@ class Report:
         rows = [[r[c] for c in columns] for r in self.rows()]
         caption = ", ".join(f"{n} {s}" for s, n in self.summary().items())
         return _html_table(columns, rows, f"govmedia fan-out: {caption}")
+
+
+@attrs.frozen(kw_only=True)
+class Stopped:
+    """What a cancelled fan-out left behind (Ctrl-C, a cancelled task).
+
+    A cancelled `fan_out` re-raises the cancellation (``KeyboardInterrupt``,
+    ``asyncio.CancelledError``) with this object as its ``govmedia_stopped``
+    attribute and its `describe` text among the exception's notes.
+
+    Attributes:
+        run_id: the journal's id of the stopped run (``None`` without a journal).
+        report: the deliveries that finished before the stop.
+        given_back: deliveries under way whose create never reached the
+            transport: nothing was sent, the journal holds them as before,
+            and a re-run sends them.
+        in_doubt: deliveries whose create was handed to the transport: the
+            post may exist. They stay ``sending``: a re-run asks the platform
+            where it can and otherwise reports them ``unknown``; settle those
+            with `Client.resolve` after checking the account.
+
+    Example:
+        >>> import govmedia as gm
+        >>> try:
+        ...     raise KeyboardInterrupt
+        ... except KeyboardInterrupt as exc:
+        ...     stopped = getattr(exc, "govmedia_stopped", None)
+        >>> stopped is None  # this one did not come from a fan-out
+        True
+    """
+
+    run_id: str | None
+    report: Report
+    given_back: tuple[Channel, ...] = ()
+    in_doubt: tuple[Channel, ...] = ()
+
+    def attach(self, exc: BaseException) -> None:
+        """Hang this on *exc* (``govmedia_stopped``, and a note), once."""
+        if getattr(exc, "govmedia_stopped", None) is self:
+            return
+        try:
+            exc.govmedia_stopped = self  # type: ignore[attr-defined]
+            exc.add_note(self.describe())
+        except AttributeError:  # pragma: no cover - an exception type with __slots__
+            pass
+
+    def describe(self) -> str:
+        """Lines for an operator: what finished, what was given back, what is in doubt."""
+        done = ", ".join(f"{n} {s}" for s, n in self.report.summary().items()) or "nothing"
+        head = (f"fan-out run {self.run_id or '(no journal)'} stopped: {done} finished; "
+                f"{len(self.given_back)} given back (a re-run sends them), "
+                f"{len(self.in_doubt)} in doubt (may be live: check before resolving)")
+        lines = [head]
+        lines += [f"  given back  {c.platform:<10} {c.account}" for c in self.given_back]
+        lines += [f"  in doubt    {c.platform:<10} {c.account}" for c in self.in_doubt]
+        return "\n".join(lines)
 
 
 @attrs.frozen(kw_only=True)

@@ -11,21 +11,35 @@ working, so the next refresh must use the new one, never the one in the
 channel's credentials. Clients refresh one scope at a time (single flight), so
 two concurrent callers never both spend a single-use refresh token.
 
-`MemoryTokenStore` is the default: tokens live as long as the client. A store
-shared by several processes implements the same three methods.
+`MemoryTokenStore` is the default: tokens live as long as the client.
+`FileTokenStore` keeps them in a file that outlives the process and is shared
+by every process that opens it, which a rotated refresh token needs: with a
+memory store, the next process starts again from the credentials' refresh
+token, which the platform has already voided.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import pathlib
+import tempfile
 import threading
 import time
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from govmedia._secrets import remember
+from govmedia.errors import ConfigError
 
-__all__ = ["MemoryTokenStore", "Token", "TokenStore"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: locks hold within one process only
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["FileTokenStore", "MemoryTokenStore", "Token", "TokenStore"]
 
 REFRESH_EARLY = 60.0
 """Seconds before its expiry a token is renewed rather than used."""
@@ -146,3 +160,138 @@ class MemoryTokenStore:
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._tokens)} scope(s))"
+
+
+_FIELDS = ("value", "expires_in", "refresh_token", "refresh_expires_in", "issued_at")
+
+
+class _FileLock:
+    """A scope's refresh lock: this process's threads, then every process (``flock``)."""
+
+    def __init__(self, local: threading.Lock, path: pathlib.Path) -> None:
+        self._local = local
+        self._path = path
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock; ``blocking=False`` answers at once."""
+        if not self._local.acquire(blocking, timeout):
+            return False
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            self._local.release()
+            raise ConfigError(f"token store lock {self._path}: {exc.strerror or exc}") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except OSError:  # held by another process (non-blocking)
+                os.close(fd)
+                self._local.release()
+                return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Give the lock back (closing the file releases the ``flock``)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        self._local.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class FileTokenStore:
+    """A `TokenStore` in a JSON file, shared by the processes that open it, kept across runs.
+
+    Use it where refresh tokens rotate (Kuaishou, Bilibili, X): a refresh
+    writes the new refresh token to the file before anything else uses it,
+    and the next run, or another process, reads it from there. Refreshes
+    are serialised across processes with ``flock`` on ``PATH.lock`` (POSIX;
+    elsewhere within one process only). The file holds live tokens: it is
+    created readable by its owner only; keep it out of backups others read.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from govmedia.tokens import FileTokenStore, Token
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "tokens.json"
+        >>> FileTokenStore(path).put(("kuaishou", "ks_app"), Token(value="acc-1111111",
+        ...                                                     refresh_token="ref-2222222"))
+        >>> FileTokenStore(path).get(("kuaishou", "ks_app")).refresh_token == "ref-2222222"
+        True
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = pathlib.Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._seen: tuple[int, int, int] | None = None
+        self._tokens: dict[str, Token] = {}
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore({str(self.path)!r})"
+
+    @staticmethod
+    def _key(scope: tuple[str, str]) -> str:
+        return f"{scope[0]}\x1f{scope[1]}"
+
+    def _load(self) -> dict[str, Token]:
+        """The file's tokens, read again only when the file changed (another process wrote)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._seen, self._tokens = None, {}
+            return self._tokens
+        except OSError as exc:
+            raise ConfigError(f"token store {self.path}: {exc.strerror or exc}") from None
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if seen != self._seen:
+            try:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"token store {self.path} cannot be read: {exc}") from None
+            tokens = {}
+            for key, fields in (raw.items() if isinstance(raw, dict) else ()):
+                with contextlib.suppress(TypeError, ValueError):
+                    tokens[key] = Token(**{f: fields[f] for f in _FIELDS if f in fields})
+            self._seen, self._tokens = seen, tokens
+        return self._tokens
+
+    def get(self, scope: tuple[str, str]) -> Token | None:
+        """The token kept for *scope*, as the file holds it now."""
+        with self._guard:
+            return self._load().get(self._key(scope))
+
+    def put(self, scope: tuple[str, str], token: Token) -> None:
+        """Write *token* for *scope* to the file at once (atomically, owner-only)."""
+        with self._guard:
+            tokens = dict(self._load())
+            tokens[self._key(scope)] = token
+            data: dict[str, Any] = {key: attrs.asdict(t) for key, t in tokens.items()}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(data, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                pathlib.Path(tmp).replace(self.path)  # mkstemp made it 0600
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    pathlib.Path(tmp).unlink()
+                raise
+            self._load()
+
+    def lock(self, scope: tuple[str, str]) -> threading.Lock:
+        """The lock a refresh of *scope* holds, across threads and processes."""
+        with self._guard:
+            local = self._locks.get(scope)
+            if local is None:
+                local = self._locks[scope] = threading.Lock()
+        return _FileLock(local, self._lock_path)  # type: ignore[return-value]

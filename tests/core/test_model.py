@@ -39,6 +39,23 @@ def test_key_is_a_stable_content_hash():
     assert gm.Post(title="t", key="campaign-1").key == "campaign-1"
 
 
+def test_a_media_variant_gives_one_platform_other_attachments():
+    chart = gm.Media.from_bytes(b"\x89PNG\r\n\x1a\n", filename="chart.png")
+    clip = gm.Media.from_bytes(b"\x00\x00\x00\x18ftypisom", filename="clip.mp4")
+    post = gm.Post(text="中老铁路", media=(chart,))
+    video = post.with_variant(platform="kuaishou", media=clip)  # one item or a list
+    kuaishou = gm.Channel(platform="kuaishou", account="a")
+    assert video.for_channel(kuaishou).media == (clip,)
+    assert video.for_channel(gm.Channel(platform="weibo", account="a")).media == (chart,)
+    # The variant's bytes are content: another clip is another post.
+    other = post.with_variant(platform="kuaishou", media=[
+        gm.Media.from_bytes(b"\x00\x00\x00\x18ftypmp42", filename="clip.mp4")])
+    assert len({post.key, video.key, other.key}) == 3
+    assert video.content_hash != other.content_hash
+    with pytest.raises(gm.ConfigError, match=r"Post\.media"):
+        post.with_variant(platform="kuaishou", media=["clip.mp4"])
+
+
 def test_media_from_path_checks_readability(tmp_path):
     with pytest.raises(gm.ConfigError, match="cannot read"):
         gm.Media.from_path(tmp_path / "missing.jpg")
@@ -125,3 +142,14 @@ def test_the_content_hash_of_a_big_file_reads_it_in_pieces(tmp_path):
         f.seek(40 * 1024 * 1024)
         f.write(b"x")
     assert post.content_hash != before
+def test_the_content_hash_of_a_file_is_streamed_not_read_whole(tmp_path, monkeypatch):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(3 << 20))
+    post = gm.Post(text="视频", media=(gm.Media.from_path(path),))
+    first = post.content_hash
+    def whole(self):
+        raise AssertionError("a video of gigabytes must not be read into memory to hash it")
+    monkeypatch.setattr(gm.Media, "read", whole)
+    assert post.content_hash == first
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(3 << 20) + b"!")
+    assert post.content_hash != first  # approvals still bind the bytes

@@ -393,3 +393,57 @@ def test_journal_false_turns_it_off_and_a_dry_run_creates_no_file(govmedia_journ
         second = client.fan_out(post, channels)   # sent again: nothing remembers the first
     assert first.summary() == second.summary() == {"published": 2}
     assert len(sandbox["webhook"].requests()) == 4 and not govmedia_journal.exists()
+
+
+def test_threads_opening_a_new_journal_at_once_all_get_it(tmp_path):
+    """Twelve threads' first publish opened and migrated one new file together ("duplicate column")."""
+    path = tmp_path / "new.db"
+    errors: list[BaseException] = []
+    journals: list[gm.Journal] = []
+
+    def open_it():
+        try:
+            journals.append(gm.Journal(path))
+        except BaseException as exc:
+            errors.append(exc)
+
+    import threading
+
+    threads = [threading.Thread(target=open_it) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(journals) == 12
+    for journal in journals:
+        journal.close()
+
+
+def test_another_programs_sqlite_file_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    with pytest.raises(gm.ConfigError, match=r"app\.db.* database of another program.*tables: users"):
+        gm.Journal(path)
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"users"}  # nothing of ours was added to it
+    with pytest.raises(gm.ConfigError, match="another program"):
+        gm.Client(journal=path).fan_out(gm.Post(text="x"), [])
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error_naming_it(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("这不是数据库" * 200)
+    with pytest.raises(gm.ConfigError, match=r"notes\.txt.* is not an SQLite database"):
+        gm.Journal(path)
+    assert path.read_text() == "这不是数据库" * 200
+
+
+def test_a_journal_is_stamped_and_an_unstamped_old_one_still_opens(tmp_path):
+    path = tmp_path / "old.db"
+    gm.Journal(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x676D6A6C
+        db.execute("PRAGMA application_id=0")  # as journals were before the stamp
+    gm.Journal(path).close()

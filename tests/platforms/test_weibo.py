@@ -437,8 +437,8 @@ def test_empty_and_media_rules():
     video = gm.Media.from_bytes(b"\x00\x00\x00\x18ftypmp42", filename="v.mp4")
     assert rules(gm.Post(text="视频", media=(video,))) == ["weibo.media.kind"]
     named_wrong = gm.Media.from_bytes(b"<svg/>", filename="fake.png")  # the bytes decide
-    # Weibo's own rule, and the generic "bytes are not what the name says" (no rule id).
-    assert rules(gm.Post(text="图", media=(named_wrong,))) == ["weibo.media.kind", None]
+    # Weibo's own rule says it; the generic "bytes are not what the name says" adds nothing.
+    assert rules(gm.Post(text="图", media=(named_wrong,))) == ["weibo.media.kind"]
     big = gm.Media.from_bytes(b"\x89PNG\r\n\x1a\n" + bytes(5 * 1024 * 1024), filename="big.png")
     assert rules(gm.Post(text="图", media=(big,))) == ["weibo.media.max_size"]
     just_under = gm.Media.from_bytes(b"\x89PNG\r\n\x1a\n" + bytes(5 * 1024 * 1024 - 9), filename="ok.png")

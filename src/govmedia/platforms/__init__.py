@@ -29,9 +29,10 @@ from govmedia.platforms.steps import (
     json_body,
     json_of,
     prepares,
+    release,
     retry_safe,
 )
-from govmedia.tokens import MemoryTokenStore, Token, TokenStore
+from govmedia.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
 
 __all__ = [
     "COMMON_OPTIONS",
@@ -44,6 +45,7 @@ __all__ = [
     "Doubt",
     "ErrorTable",
     "FetchedToken",
+    "FileTokenStore",
     "Flow",
     "Header",
     "LengthRule",
@@ -68,6 +70,7 @@ __all__ = [
     "json_of",
     "prepares",
     "register",
+    "release",
     "retry_safe",
     "unregister",
     "url_check",

@@ -40,6 +40,7 @@ __all__ = [
     "json_body",
     "json_of",
     "prepares",
+    "release",
     "retry_safe",
     "text_or_none",
 ]
@@ -245,6 +246,35 @@ def json_of(response: httpx.Response, *, platform: str = "", account: str | None
             hint=("The server answered, so the write may have been applied: look at the "
                   "account before sending again." if write else None),
         ) from None
+
+
+def release(response: httpx.Response) -> httpx.Response:
+    """Let the request behind *response* (an upload part) be freed as soon as its answer is read.
+
+    An `httpx.Client` or `httpx.AsyncClient` (a user's ``http=``, the
+    sandbox's) binds each response to its stream in a reference cycle
+    (response → stream → response), so the request the response holds, with
+    its body, lives on until Python's next full garbage collection: in a long
+    chunked upload that can be hundreds of parts later. Once the body is
+    read the stream is not needed; this puts the bytes already read in its
+    place, which breaks the cycle. Call it on the answer to each large
+    upload request, before reading the next part.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.platforms.steps import release
+        >>> ok = httpx.MockTransport(lambda request: httpx.Response(200, json={"result": 1}))
+        >>> http = httpx.Client(transport=ok)
+        >>> response = release(http.post("https://x.example/part", content=bytes(1 << 20)))
+        >>> response.json(), type(response.stream).__name__
+        ({'result': 1}, 'ByteStream')
+    """
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return response  # still streaming: its stream is still needed
+    response.stream = httpx.ByteStream(content)
+    return response
 
 
 def text_or_none(value: Any) -> str | None:

@@ -47,6 +47,7 @@ from govmedia.testing.webhook import FakeWebhook
 if TYPE_CHECKING:
     from govmedia.testing.bluesky import FakeBluesky
     from govmedia.testing.douyin import FakeDouyin
+    from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
@@ -59,6 +60,7 @@ __all__ = [
     "CompletedUpload",
     "FakeBluesky",
     "FakeDouyin",
+    "FakeKuaishou",
     "FakeMastodon",
     "FakePlatform",
     "FakeToken",

@@ -1,12 +1,13 @@
-"""Sample content for demos, docs and tests: a small post with real images."""
+"""Sample content for demos, docs and tests: a small post with real images (and a clip)."""
 
 from __future__ import annotations
 
 import base64
+import struct
 
 from govmedia.model import Media, Post
 
-__all__ = ["CHART_PNG", "COVER_JPEG", "sample_post"]
+__all__ = ["CHART_PNG", "CLIP_MP4", "COVER_JPEG", "sample_post"]
 
 #: A 64x36 JPEG (red with a gold bar), under WeChat's 64 KB thumb limit.
 COVER_JPEG = base64.b64decode(
@@ -34,8 +35,18 @@ CHART_PNG = base64.b64decode(
 )
 
 
+#: An MP4 as the fakes see it: an ``ftyp`` box and a small ``mdat`` box. Not
+#: playable (no ``moov``), which no fake checks.
+CLIP_MP4 = (struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 512) + b"isommp41"
+            + struct.pack(">I", 8 + 2048) + b"mdat" + bytes(range(256)) * 8)
+
+
 def sample_post(key: str | None = None) -> Post:
     """A 一带一路看国企 column post with a cover and one chart.
+
+    Platforms that publish video only (``capabilities.media_kinds ==
+    ("video",)``) get a variant whose media is `CLIP_MP4`, so that one sample
+    post goes to every platform.
 
     Example:
         >>> from govmedia.testing.samples import sample_post
@@ -59,8 +70,26 @@ def sample_post(key: str | None = None) -> Post:
         cover=Media.from_bytes(COVER_JPEG, filename="cover.jpg", alt="中老铁路列车"),
         media=(Media.from_bytes(CHART_PNG, filename="chart.png", alt="客货运量柱状图"),),
     )
+    clip = Media.from_bytes(CLIP_MP4, filename="clip.mp4", alt="中老铁路列车驶过")
+    for name in _video_only_platforms():
+        post = post.with_variant(platform=name, media=(clip,))
     if key is not None:
         import attrs
 
         post = attrs.evolve(post, key=key)
     return post
+
+
+def _video_only_platforms() -> list[str]:
+    from govmedia.errors import ConfigError
+    from govmedia.platforms import registry
+
+    names = []
+    for name in registry.available():
+        try:
+            kinds = registry.get(name).capabilities.media_kinds
+        except (ConfigError, AttributeError):
+            continue  # a plugin that fails to load, or declares no capabilities
+        if tuple(kinds) == ("video",):
+            names.append(name)
+    return names
