@@ -70,6 +70,13 @@ def _covered_post(media: gm.Media) -> gm.Post:
     return attrs.evolve(_video_post(media), cover=gm.Media.from_bytes(COVER_JPEG, filename="cover.jpg"))
 
 
+def _bilibili_post(media: gm.Media) -> gm.Post:
+    # Bilibili wants a cover of at least 960x600.
+    from govmedia.testing.samples import sample_image
+
+    return attrs.evolve(_video_post(media), cover=gm.Media.from_bytes(sample_image(), filename="cover.png"))
+
+
 TARGETS: dict[str, Target] = {
     "douyin": Target(options=lambda part: {"poll_interval": 0.01,
                                            **({"part_size": part} if part else {})},
@@ -78,6 +85,9 @@ TARGETS: dict[str, Target] = {
     "kuaishou": Target(options=lambda part: {"poll_interval": 0.01, "direct_max": 0,
                                              **({"part_size": part} if part else {})},
                        post=_covered_post),
+    # Bilibili's parts are fixed at 8 MB by the API: --part-mb does not apply.
+    "bilibili": Target(options=lambda _part: {"poll_interval": 0.01, "tid": 21},
+                       post=_bilibili_post),
 }
 
 

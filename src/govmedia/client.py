@@ -45,6 +45,7 @@ from govmedia.journal import Journal, default_journal_path
 from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
+from govmedia.platforms.steps import release
 from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
@@ -465,7 +466,9 @@ class Client(_BaseClient):
         if ticket is not None:
             request.extensions["trace"] = _sync_trace(ticket)
         if self._http is not None:
-            return self._http.send(request)
+            # httpx keeps a response and its stream in a cycle that holds the
+            # request (an upload part) until a full GC: break it at once.
+            return release(self._http.send(request))
         if self._transport is None:
             self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=100))
         response = self._transport.handle_request(request)
@@ -624,7 +627,7 @@ class AsyncClient(_BaseClient):
             request.extensions["trace"] = _async_trace(ticket)
         if sender is None:
             assert self._http_client is not None  # the user's client sends
-            return await self._http_client.send(request)
+            return release(await self._http_client.send(request))
         response = await sender.handle_async_request(request)
         response.request = request
         try:

@@ -28,7 +28,7 @@ import govmedia as gm
 from govmedia import _secrets
 from govmedia.platforms.wechat_oa import CHINA_TIME
 from govmedia.testing import Sandbox
-from govmedia.testing.samples import sample_post
+from govmedia.testing.samples import sample_image, sample_post, sample_video
 
 BIG = "1" + "0" * 400  # parses as an int, overflows a float
 NESTED = {"id": {"a": 1}, "url": {"b": [2]}, "media_id": {"c": 3}, "publish_id": [1],
@@ -142,6 +142,34 @@ def pending(sandbox):
     return attrs.evolve(receipt, state="pending", remote_id=receipt.raw["media_id"])
 
 
+def bilibili_video():
+    return gm.Post(title="一带一路看国企", tags=("国企",),
+                   cover=gm.Media.from_bytes(sample_image(), filename="cover.png"),
+                   media=(gm.Media.from_bytes(sample_video(30.0), filename="v.mp4"),))
+
+
+def bilibili_channel(sandbox):
+    # A short review bound: an answer without a review state is polled until it.
+    return sandbox.channel("bilibili", tid=21, poll_timeout=0.05)
+
+
+def bilibili_publishing(post):
+    def prepare(sandbox):
+        channel = bilibili_channel(sandbox)
+        return lambda client: client.publish(post, channel)
+    return prepare
+
+
+def bilibili_published(sandbox):
+    with gm.Client(http=sandbox.client(), journal=False) as client:
+        return client.publish(bilibili_video(), bilibili_channel(sandbox))
+
+
+def bilibili_reading(sandbox):
+    receipt = bilibili_published(sandbox)
+    return lambda client: client.metrics(receipt)
+
+
 def publishing(platform, post):
     def prepare(sandbox):
         channel = sandbox.channel(platform)
@@ -175,6 +203,10 @@ FLOWS = {
     "x publish": publishing("x", mastodon_post()),
     "x delete": deleting(lambda sb: published(sb, "x")),
     "x metrics": reading("x"),
+    "bilibili video": bilibili_publishing(bilibili_video()),
+    "bilibili article": bilibili_publishing(sample_post()),
+    "bilibili delete": deleting(bilibili_published),
+    "bilibili metrics": bilibili_reading,
 }
 
 
@@ -227,6 +259,8 @@ def test_the_flows_take_the_steps_this_test_relies_on():
     assert STEPS["wechat_oa publish"] >= 5         # token, cover, draft/add, submit, get
     assert STEPS["wechat_oa delete pending"] == 3  # token, freepublish/get, delete
     assert STEPS["x publish"] == 4                 # initialize, append, finalize, the post
+    assert STEPS["bilibili video"] >= 6            # cover, init, a part, complete, submit, view
+    assert STEPS["bilibili article"] == 1
 
 
 _JSON = st.recursive(

@@ -118,6 +118,17 @@ def test_bad_options_are_config_errors_naming_the_key(options, words):
     assert words in str(info.value) and "relay:a1" in str(info.value)
 
 
+def test_a_coerced_string_option_takes_an_id_written_as_a_number():
+    # TOML: chat_id = -1001234567890 (an integer), or "${ENV}" (text)
+    option = Option(str, coerce=True)
+    assert option.parse(-1001234567890) == "-1001234567890"
+    assert option.parse("@sasac_news") == "@sasac_news"
+    with pytest.raises(ValueError, match="a string"):
+        option.parse(True)
+    with pytest.raises(ValueError, match="a string"):
+        Option(str).parse(-1001234567890)  # only where the platform asks for it
+
+
 # --------------------------------------------------------------------- rules and capabilities
 
 

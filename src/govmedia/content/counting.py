@@ -222,21 +222,14 @@ def count_utf8(text: str) -> int:
 
 
 _WX = "shared/platforms/wechat_oa.md: draft/add"
-_TG = "shared/platforms/telegram.md: Content limits"
 
 # Rules of platforms whose modules are not written yet; each moves to its
 # platform class (``rules``) when the platform is built, and this table goes.
 RULES: tuple[LengthRule, ...] = (
-    LengthRule(id="telegram.text.max_length", field="text", limit=4096, counter=count_telegram,
-               unit="characters (UTF-16 units)", source=_TG),
-    LengthRule(id="telegram.caption.max_length", field="caption", limit=1024, counter=count_telegram,
-               unit="characters (UTF-16 units)", source=_TG),
     LengthRule(id="youtube.title.max_length", field="title", limit=100, counter=count_chars,
                unit="characters", source="shared/platforms/youtube.md: snippet.title"),
     LengthRule(id="youtube.text.max_bytes", field="text", limit=5000, counter=count_utf8,
                unit="UTF-8 bytes", source="shared/platforms/youtube.md: snippet.description"),
-    LengthRule(id="bilibili_article.title.max_length", field="title", limit=40, counter=count_chars,
-               unit="characters", source="shared/platforms/bilibili.md: article/add title"),
 )
 
 

@@ -55,8 +55,7 @@ _STYLES = ("weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou", "hash", "n
 # platform's style is its class's ``tag_style``, and each entry here goes when
 # its platform is built.
 _UNBUILT: dict[str, Style] = {
-    # Not on the fact sheets: both clients link a #word (unverified).
-    "telegram": "hash",
+    # Not on the fact sheet: Facebook links a #word (unverified).
     "facebook": "hash",
 }
 

@@ -12,7 +12,16 @@ Example:
 """
 
 from govmedia.content.rules import LengthRule, Rule
-from govmedia.platforms.auth import Auth, Basic, FetchedToken, Header, NoAuth, Query, StaticToken
+from govmedia.platforms.auth import (
+    Auth,
+    Basic,
+    FetchedToken,
+    Header,
+    NoAuth,
+    Query,
+    Signed,
+    StaticToken,
+)
 from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
@@ -57,6 +66,7 @@ __all__ = [
     "Query",
     "Recall",
     "Rule",
+    "Signed",
     "Sleep",
     "StaticToken",
     "Token",

@@ -16,6 +16,8 @@ credentials).
   ``stable_token``, a session login), fetched with ``token_request`` and
   ``token_from``, cached per ``scope`` (an app id, say).
 - `Basic`: HTTP Basic with two credentials (WordPress application passwords).
+- `Signed`: another of these, then a signature made afresh for every attempt
+  (a timestamp and a nonce: Bilibili's HMAC headers, OAuth 1.0a).
 
 Example:
     >>> from govmedia.platforms.auth import Header, StaticToken
@@ -26,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -38,7 +40,7 @@ from govmedia.tokens import Token
 if TYPE_CHECKING:
     from govmedia.platforms.base import BasePlatform
 
-__all__ = ["Auth", "Basic", "FetchedToken", "Header", "NoAuth", "Query", "StaticToken"]
+__all__ = ["Auth", "Basic", "FetchedToken", "Header", "NoAuth", "Query", "Signed", "StaticToken"]
 
 TokenFlow = Generator[Any, httpx.Response, Token]
 
@@ -221,3 +223,69 @@ class Basic(Auth):
         pair = f"{channel.credentials[self.username]}:{channel.credentials[self.password]}"
         request.headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         return request
+
+
+Signer = Callable[["BasePlatform", httpx.Request, Channel], httpx.Request]
+"""``sign(platform, request, channel) -> request``: adds a signature to one attempt."""
+
+
+class Signed(Auth):
+    """Another auth's credentials, then a signature made afresh for every attempt.
+
+    Platforms that sign each request with a timestamp and a nonce (Bilibili's
+    HMAC-SHA256 over its ``x-bili-*`` headers, OAuth 1.0a) must sign each
+    attempt anew: a retry that carried the first attempt's nonce would be
+    refused as a replay, and an old timestamp as stale. The pipeline applies
+    credentials to a fresh copy of the request on every attempt, and this
+    declaration puts the signature there: after *inner* has added the token,
+    and only on the platform's own hosts (never on a media download).
+    Tokens (first fetch, refresh, scope) are *inner*'s.
+
+    Args:
+        inner: how requests carry the token (`StaticToken`, `FetchedToken`,
+            ...), or `NoAuth` for none.
+        sign: ``sign(platform, request, channel) -> request``: reads the
+            request as it will be sent (its body is read by then) and adds
+            the signature; a request it leaves alone goes out unsigned.
+
+    Example:
+        >>> import itertools
+        >>> import httpx
+        >>> from govmedia.platforms.auth import Header, Signed, StaticToken
+        >>> nonces = itertools.count(1)
+        >>> def sign(platform, request, channel):
+        ...     request.headers["X-Nonce"] = str(next(nonces))
+        ...     return request
+        >>> auth = Signed(StaticToken("access_token", Header("access-token", "{}"), refresh=True), sign)
+        >>> auth.uses_token, auth.refreshes
+        (True, True)
+    """
+
+    def __init__(self, inner: Auth, sign: Signer) -> None:
+        self.inner = inner
+        self.sign = sign
+        self.uses_token = inner.uses_token
+        self.refreshes = inner.refreshes
+        self.renew_hint = inner.renew_hint
+
+    def __repr__(self) -> str:
+        return f"Signed({self.inner!r})"
+
+    def authenticate(self, platform: BasePlatform, channel: Channel) -> TokenFlow:
+        """The inner auth's first token."""
+        token = yield from self.inner.authenticate(platform, channel)
+        return token
+
+    def refresh(self, platform: BasePlatform, channel: Channel, token: Token) -> TokenFlow:
+        """The inner auth's renewal."""
+        renewed = yield from self.inner.refresh(platform, channel, token)
+        return renewed
+
+    def authorize(self, platform: BasePlatform, request: httpx.Request, channel: Channel,
+                  token: Token | None) -> httpx.Request:
+        """The inner auth's credentials, then this attempt's signature."""
+        return self.sign(platform, self.inner.authorize(platform, request, channel, token), channel)
+
+    def scope(self, platform: BasePlatform, channel: Channel) -> str:
+        """The inner auth's token scope."""
+        return self.inner.scope(platform, channel)

@@ -47,13 +47,18 @@ class Option:
         minimum: the smallest number allowed; ``maximum`` the largest.
         check: returns why a value is bad, or ``None`` (after the type check).
         coerce: accept a number written as text (``"3"``), as a matrix file's
-            ``"${ENV}"`` gives it; booleans always accept ``"true"``/``"false"``.
+            ``"${ENV}"`` gives it, and for a string option an integer, given
+            as its decimal text (an id written as a number in TOML:
+            ``chat_id = -1001234567890``); booleans always accept
+            ``"true"``/``"false"``.
         doc: one line for the docs and the error message.
 
     Example:
         >>> from govmedia.platforms.options import Option
         >>> Option(str, choices=("public", "unlisted")).describe()
         'one of public, unlisted'
+        >>> Option(str, coerce=True).parse(-1001234567890)
+        '-1001234567890'
     """
 
     kind: type = attrs.field(kw_only=False)
@@ -107,6 +112,8 @@ class Option:
             if isinstance(value, list | tuple):
                 return list(value)
             raise ValueError("a list")
+        if kind is str and self.coerce and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
         if not isinstance(value, kind):
             raise ValueError(self.describe())  # noqa: TRY004 - the message protocol of parse()
         return value

@@ -45,6 +45,7 @@ from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
 if TYPE_CHECKING:
+    from govmedia.testing.bilibili import FakeBilibili
     from govmedia.testing.bluesky import FakeBluesky
     from govmedia.testing.douyin import FakeDouyin
     from govmedia.testing.kuaishou import FakeKuaishou
@@ -58,6 +59,7 @@ __all__ = [
     "Budget",
     "ChunkedUploads",
     "CompletedUpload",
+    "FakeBilibili",
     "FakeBluesky",
     "FakeDouyin",
     "FakeKuaishou",

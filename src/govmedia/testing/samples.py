@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import struct
+import zlib
 
 from govmedia.model import Media, Post
 
-__all__ = ["CHART_PNG", "CLIP_MP4", "COVER_JPEG", "sample_post"]
+__all__ = ["CHART_PNG", "CLIP_MP4", "COVER_JPEG", "sample_image", "sample_post", "sample_video"]
 
 #: A 64x36 JPEG (red with a gold bar), under WeChat's 64 KB thumb limit.
 COVER_JPEG = base64.b64decode(
@@ -78,6 +79,52 @@ def sample_post(key: str | None = None) -> Post:
 
         post = attrs.evolve(post, key=key)
     return post
+
+
+def sample_image(width: int = 1146, height: int = 717) -> bytes:
+    """A PNG of one colour, *width* x *height* (a cover for video platforms: 1146x717).
+
+    Example:
+        >>> from govmedia.testing.samples import sample_image
+        >>> from govmedia._imagesize import image_size
+        >>> image_size(sample_image(960, 600))
+        (960, 600)
+    """
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\xc8\x10\x2e" * width  # filter byte, then red pixels
+    pixels = zlib.compress(row * height, 9)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def sample_video(seconds: float = 10.0, *, width: int = 1920, height: int = 1080,
+                 size: int = 64 * 1024) -> bytes:
+    """An MP4 whose headers say *seconds* long and *width* x *height*, *size* bytes in all.
+
+    Only the headers are real (``ftyp``, ``moov`` with ``mvhd`` and a
+    track's ``tkhd``); the media data is zeros. Enough for a fake and for
+    the checks that read headers; no player will show it.
+
+    Example:
+        >>> from govmedia._mediainfo import video_info
+        >>> import govmedia as gm
+        >>> info = video_info(gm.Media.from_bytes(sample_video(90.0), filename="v.mp4"))
+        >>> info.container, info.duration, (info.width, info.height)
+        ('mp4', 90.0, (1920, 1080))
+    """
+    ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
+    mvhd = _box(b"mvhd", bytes(4) + struct.pack(">IIII", 0, 0, 1000, round(seconds * 1000)) + bytes(80))
+    tkhd = _box(b"tkhd", bytes(4) + bytes(72) + struct.pack(">II", width << 16, height << 16))
+    moov = _box(b"moov", mvhd + _box(b"trak", tkhd))
+    head = ftyp + moov
+    padding = max(0, size - len(head) - 8)
+    return head + _box(b"mdat", bytes(padding))
 
 
 def _video_only_platforms() -> list[str]:
