@@ -178,7 +178,7 @@ def read_post_file(
     if unknown:
         raise ConfigError(f"{p}: unknown front matter key(s) {', '.join(unknown)}; "
                           f"valid: {', '.join(sorted(FIELDS))}")
-    base = p.parent
+    base = p.absolute().parent  # media stay found if the working directory changes
     if "cover" in meta:
         meta["cover"] = _media(meta["cover"], base, f"{p}: cover")
     if "media" in meta:

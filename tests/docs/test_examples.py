@@ -283,3 +283,67 @@ def test_nav_drops_only_missing_platform_pages(hooks):
         {"Platforms": ["platforms/index.md", {"Webhook": "platforms/webhook.md"}]},
         {"Typo": "quickstrat.md"},  # left for the strict build to report
     ]
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _shell_commands(page: Path) -> list[tuple[int, list[str]]]:
+    """Every ``govmedia ...`` command in the page's bash blocks, as argv (comments dropped)."""
+    import shlex
+
+    found = []
+    lines = page.read_text(encoding="utf-8").splitlines()
+    in_bash = False
+    for number, line in enumerate(lines, 1):
+        fence = FENCE.match(line)
+        if fence:
+            info = (fence["info"].split() or [""])[0].lower()
+            in_bash = not in_bash and info in ("bash", "sh", "shell", "console")
+            continue
+        text = line.strip().removeprefix("$ ")
+        if in_bash and text.startswith("govmedia "):
+            argv = shlex.split(text, comments=True)[1:]
+            end = next((i for i, arg in enumerate(argv) if arg in (">", "|", "&&")), len(argv))
+            found.append((number, argv[:end]))
+    return found
+
+
+@pytest.mark.parametrize("page", [README, DOCS / "cli.md", DOCS / "sandbox.md", DOCS / "quickstart.md"],
+                         ids=_page_id)
+def test_every_command_shown_is_one_the_cli_takes(page):
+    from govmedia.cli import build_parser
+
+    commands = _shell_commands(page)
+    for number, argv in commands:
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{_page_id(page)}:{number}: `govmedia {' '.join(argv)}` is not a valid command")
+
+
+def test_the_cli_page_documents_every_command():
+    import argparse
+
+    from govmedia.cli import build_parser
+
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+
+    def commands(parser, prefix=""):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield f"{prefix}{name}"
+                    yield from commands(sub, f"{prefix}{name} ")
+
+    for command in commands(build_parser()):
+        assert f"## `govmedia {command}" in text, f"cli.md has no section on `govmedia {command}`"
+
+
+def test_the_readme_platform_table_is_the_generated_one(hooks):
+    """README.md shows what the code does: regenerate with `python3 docs/hooks.py readme`."""
+    text = README.read_text(encoding="utf-8")
+    start, end = text.index(hooks.README_BEGIN), text.index(hooks.README_END) + len(hooks.README_END)
+    assert text[start:end] == hooks.readme_table(ROOT), (
+        "README.md's platform table is out of date: run `python3 docs/hooks.py readme`")
+    assert "| [`webhook`](docs/platforms/webhook.md) |" in text

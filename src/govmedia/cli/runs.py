@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     journal_options(runs)
     runs.add_argument("--limit", type=int, default=50, help="how many runs to list (default 50)")
     runs.set_defaults(func=_list)
-    actions = runs.add_subparsers(dest="action", metavar="{show,resolve}")
+    actions = runs.add_subparsers(dest="action")
     show = actions.add_parser("show", parents=parents, help="what one run did on every account",
                               description="What one run did on every account, hub first.")
     show.add_argument("run", help="run id (a prefix is enough)")
