@@ -347,3 +347,17 @@ def test_the_readme_platform_table_is_the_generated_one(hooks):
     assert text[start:end] == hooks.readme_table(ROOT), (
         "README.md's platform table is out of date: run `python3 docs/hooks.py readme`")
     assert "| [`webhook`](docs/platforms/webhook.md) |" in text
+
+
+def test_the_site_works_opened_from_disk():
+    """Issue 14, item 14: site/index.html from disk had dead links and no search."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert config["use_directory_urls"] is False           # links end in .html
+    plugins = [p if isinstance(p, str) else next(iter(p)) for p in config["plugins"]]
+    assert "offline" in plugins and "search" in plugins    # the index inlined as a script
+    for script in config["extra"]["polyfills"]:             # and nothing fetched from a CDN
+        assert not script.startswith(("http:", "https:", "//")), script
+        assert (DOCS / script).is_file(), script
+    assert "navigation.indexes" in config["theme"]["features"]   # no "Platforms > Platforms"
