@@ -216,11 +216,11 @@ def rule_catalog() -> str:
             parts.append("No limits: anything the platform takes goes.")
         else:
             rows = ["| rule | field | limit | what to do | source |", "|---|---|---|---|---|"]
-            rows += [
+            rows.extend(
                 f"| `{rule.id}` | {_cell(rule.field or NO)} | {_cell(rule.summary or NO)} "
                 f"| {_cell(rule.remediation or NO)} | {_cell(rule.source or NO)} |"
                 for rule in rules
-            ]
+            )
             parts.append("\n".join(rows))
         unforeseen = [(code, entry) for code, entry in (table or {}).items()
                       if getattr(entry, "unforeseeable", None)]

@@ -13,7 +13,7 @@ for the common, plain cases and hand anything unusual to httpx itself:
   body over as a stream, so httpx skips its content encoding;
 * `build_response` keeps a body that needs no decoding as it came.
 
-Two of these touch httpx's private state (a URL's parse result, a response's
+Two of these (and `with_content`) touch httpx's private state (a URL's parse result, a response's
 ``_content``). Both are checked once at import against httpx's own
 constructors; if a later httpx differs, they step aside and httpx builds
 everything, only slower. tests/client/test_lean_http.py holds them equal to httpx
@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["build_request", "build_response", "parse_url"]
+__all__ = ["build_request", "build_response", "parse_url", "with_content"]
 
 _SPLIT = re.compile(r"((?i:https?))://([^/?#]+)(/[^?#]*)?(?:\?([^#]*))?", re.ASCII)
 # Characters httpx leaves alone in a path and a query ('%' is left out:
@@ -110,16 +110,22 @@ def build_request(
     return request
 
 
-def _has_encoding(raw_headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    return any(key.lower() == b"content-encoding" for key, _ in raw_headers)
+def _encoding(raw_headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    for key, value in raw_headers:
+        if key.lower() == b"content-encoding":
+            return value
+    return None
 
 
 def build_response(
     status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes, request: httpx.Request,
+    *, max_body: int | None = None,
 ) -> httpx.Response:
     """A read `httpx.Response` for a body received whole, as it came off the wire.
 
-    A ``Content-Encoding`` (gzip, say) is decoded by httpx as usual.
+    A ``Content-Encoding`` (gzip, say) is decoded by httpx as usual, or, with
+    *max_body*, by `govmedia._limits.decode_capped`, which stops a gzip bomb
+    at that many bytes.
 
     Example:
         >>> import httpx
@@ -129,16 +135,49 @@ def build_response(
         >>> r.json()
         {'ok': True}
     """
+    encoding = _encoding(raw_headers)
+    content = body
+    decoded = False
+    if encoding is not None and max_body is not None:
+        from govmedia._limits import decode_capped
+
+        decoded = True
+        content = decode_capped(body, encoding.decode("latin-1"), max_body, request.url)
+        if not _FAST_BODY:  # httpx would decode it again: hand it over as plain content
+            plain = [(k, v) for k, v in raw_headers if k.lower() != b"content-encoding"]
+            return httpx.Response(status, headers=plain, content=content, request=request)
     response = httpx.Response(status, headers=raw_headers, stream=httpx.ByteStream(body),
                               request=request)
-    if _FAST_BODY and not _has_encoding(raw_headers):
+    if _FAST_BODY and (encoding is None or decoded):
         # What read() leaves behind, without its chunking and decoder machinery.
-        response._content = body  # noqa: SLF001 - checked at import, see _works()
+        response._content = content  # noqa: SLF001 - checked at import, see _works()
         response.is_stream_consumed = True
         response.is_closed = True
     else:
         response.read()
     return response
+
+
+def with_content(response: httpx.Response, content: bytes) -> httpx.Response:
+    """*response*, streamed and closed, holding *content*: its body read (and decoded) elsewhere.
+
+    Example:
+        >>> import httpx
+        >>> from govmedia._http import with_content
+        >>> r = httpx.Response(200, headers={"Content-Encoding": "gzip"},
+        ...                    stream=httpx.ByteStream(b"(gzip bytes)"))
+        >>> r.close()
+        >>> with_content(r, b'{"a":1}').json()
+        {'a': 1}
+    """
+    if _FAST_BODY:
+        response._content = content  # noqa: SLF001 - checked at import, see _works()
+        response.is_stream_consumed = response.is_closed = True
+        return response
+    # httpx changed: a new response, its content already decoded.
+    plain = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
+    return httpx.Response(response.status_code, headers=plain, content=content,
+                          request=response.request, extensions=response.extensions)
 
 
 def _works(check: Any) -> bool:

@@ -27,6 +27,7 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 import httpx
 
+from govmedia._limits import net_error
 from govmedia._secrets import mask
 from govmedia.errors import (
     AuthError,
@@ -430,7 +431,7 @@ class Pipeline:
         if isinstance(answer, httpx.TransportError):
             logger.info("%s [%s] %s %s failed: %s", platform.name, channel.account,
                         prepared.method, mask(str(prepared.url)), type(answer).__name__)
-            error = TransientError(
+            error = net_error(answer, platform=platform.name, account=channel.account) or TransientError(
                 f"network fault: {type(answer).__name__}: {mask(str(answer)) or 'no detail'}",
                 platform=platform.name, account=channel.account, code=type(answer).__name__,
                 maybe_applied=not _sent_nothing(answer),

@@ -7,6 +7,7 @@ sleep and wait for a shared token refresh.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import anyio
 import anyio.from_thread
@@ -23,6 +24,7 @@ import httpx
 
 from govmedia._aio import AiohttpSender
 from govmedia._engine import AsyncEngine
+from govmedia._limits import DEFAULT_MAX_RESPONSE_BYTES, check_max_response_bytes, deadline_of
 from govmedia._pipeline import (
     RATE_TICKET,
     Claim,
@@ -37,7 +39,9 @@ from govmedia._pipeline import (
     token_ops,
 )
 from govmedia._prepare import Preparer
+from govmedia._retract import RetractItem, RetractPlan, plan_retraction, retract_ops
 from govmedia._secrets import install_log_filters
+from govmedia._userhttp import send_async, send_sync
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
@@ -50,6 +54,9 @@ from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
 from govmedia.tokens import MemoryTokenStore, Token, TokenStore
+
+if TYPE_CHECKING:  # httpcore costs ~10 ms to import: only once a pool is made
+    from govmedia._pool import AsyncPoolSender, PoolSender
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -74,6 +81,7 @@ class _BaseClient:
         journal: str | os.PathLike[str] | Journal | bool | None = None,
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -96,6 +104,8 @@ class _BaseClient:
             self.timeout = timeout
         else:
             self.timeout = httpx.Timeout(timeout)
+        self.max_response_bytes = check_max_response_bytes(max_response_bytes)
+        self._deadline = deadline_of(self.timeout)  # per request, connect to last byte
         # The journal's path is read now (DESIGN: `journal=None` means the
         # default as it is when the client is made); the file is opened on
         # first use, so a client that only checks posts creates nothing.
@@ -184,11 +194,13 @@ class _BaseClient:
         return self._pipeline.run_flow(platform, receipt.channel, flow, track=Track())
 
     def _start(self, post: Post, target: Matrix | Iterable[Channel], *, mode: str, dry_run: bool,
-               progress: Progress | None, concurrency: int | None) -> tuple[FanOut, int]:
+               progress: Progress | None, concurrency: int | None,
+               changed: str = "refuse") -> tuple[FanOut, int]:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
         run = FanOut(self._preparer, self._pipeline, post, target, mode=mode, dry_run=dry_run,
-                     progress=progress, journal=None if dry_run else self.journal)
+                     progress=progress, journal=None if dry_run else self.journal,
+                     changed=changed)
         return run, max(1, min(concurrency or self.concurrency, len(run)))
 
     @staticmethod
@@ -208,6 +220,64 @@ class _BaseClient:
                      "url": d.receipt.url if d.receipt else None}
             targets.append((ident, d.receipt if d.state in ("published", "skipped") else None))
         return targets
+
+    # ----------------------------------------------------------- the operator's day
+
+    def _resolve(self, target: Report | str, channel: Channel | str, state: str, *,
+                 url: str | None, remote_id: str | None, by: str | None) -> Delivery:
+        journal = self.journal
+        if journal is None:
+            raise ConfigError("resolve needs the journal; this client has journal=False")
+        if isinstance(target, Report):
+            post_key, run_id = target.post_key, target.run_id
+        elif isinstance(target, str):
+            run = journal.find_run(target)
+            post_key, run_id = run.post_key, run.id
+        else:
+            raise ConfigError(f"resolve takes a gm.Report or a run id, got {type(target).__name__}")
+        platform, account = self._which(journal, post_key, channel)
+        if state == "published" and not (url or remote_id):
+            raise ConfigError("resolving as published needs url= or remote_id= (what you found on "
+                              "the account): retract and metrics use it")
+        journal.resolve(post_key, platform, account, state, remote_id=remote_id, url=url, by=by,
+                        run_id=run_id)
+        now = dt.datetime.now(dt.UTC)
+        bare = channel if isinstance(channel, Channel) else Channel(platform=platform, account=account)
+        if state == "published":
+            receipt = Receipt(channel=bare, remote_id=remote_id or url or "", url=url,
+                              raw={"resolved_by": by})
+            return Delivery(channel=bare, state="published", receipt=receipt, finished_at=now)
+        return Delivery(channel=bare, state="failed", finished_at=now, error=GovMediaError(
+            f"{bare.id}: resolved as failed by {by or 'an operator'}; a re-run sends it"))
+
+    @staticmethod
+    def _which(journal: Journal, post_key: str, channel: Channel | str) -> tuple[str, str]:
+        """``(platform, account)`` of *channel*: a Channel, ``"platform:account"`` or an account."""
+        if isinstance(channel, Channel):
+            return channel.platform, channel.account
+        if not isinstance(channel, str) or not channel:
+            raise ConfigError(f"channel must be a gm.Channel or an account name, got {channel!r}")
+        keys = list(journal.entries(post_key))
+        if (tuple(channel.split(":", 1)) in keys) and ":" in channel:
+            platform, account = channel.split(":", 1)
+            return platform, account
+        matches = [k for k in keys if k[1] == channel]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise ConfigError(f"no delivery of this post on an account named {channel!r}")
+        raise ConfigError(f"several platforms have an account named {channel!r}: say which, "
+                          f"as {', '.join(f'{p}:{a}' for p, a in matches)}")
+
+    def _retraction(self, target: Report | str,
+                    matrix: Matrix | Iterable[Channel] | None) -> RetractPlan:
+        return plan_retraction(self.journal, target, matrix)
+
+    @staticmethod
+    def _retract_report(plan: RetractPlan, deliveries: list[Delivery], started: dt.datetime) -> Report:
+        return Report(post_key=plan.post_key, mode="retract", run_id=plan.run_id,
+                      deliveries=tuple(deliveries), started_at=started,
+                      finished_at=dt.datetime.now(dt.UTC))
 
     def _close_journal(self) -> None:
         if self._own_journal and self._journal is not None:
@@ -233,7 +303,10 @@ class Client(_BaseClient):
             "platform:account": gm.RateLimit(...)}``.
         concurrency (int): how many deliveries a fan-out runs at once.
         timeout (float | httpx.Timeout | None): seconds (or an `httpx.Timeout`)
-            per request.
+            per request; its largest value also bounds each request as a
+            whole, connect to last byte.
+        max_response_bytes (int): the largest answer read (8 MiB by default);
+            a larger one fails with code ``response_too_large``.
         require_approvals (int): distinct approvals of the current content a
             post needs.
         journal (str | os.PathLike[str] | Journal | None): a SQLite journal
@@ -269,7 +342,7 @@ class Client(_BaseClient):
         # transport (and its TLS context, ~20 ms) is made on first use: a
         # fan-out never needs it. A client passed in is used as it is.
         self._http = http
-        self._transport: httpx.BaseTransport | None = None
+        self._transport: PoolSender | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -317,8 +390,89 @@ class Client(_BaseClient):
         return self._receipt_of(run, decision)
 
     def delete(self, receipt: Receipt) -> None:
-        """Remove a published post."""
+        """Remove a published post.
+
+        To remove a whole fan-out (撤稿), use `retract`.
+        """
+        if isinstance(receipt, Report):
+            raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
+                              "use retract(report)")
         self._drive(self._receipt_ops(receipt, "delete"))
+
+    def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
+                url: str | None = None, remote_id: str | None = None,
+                by: str | None = None) -> Delivery:
+        """Settle a delivery in doubt after checking the account by hand.
+
+        Args:
+            target: the `Report` of the run, or its run id (a prefix will do).
+            channel: the `Channel`, ``"platform:account"`` or the account name.
+            state: ``"published"`` (it is live: a re-run skips it; give
+                ``url=`` or ``remote_id=``, which `retract` and `metrics`
+                use) or ``"failed"`` (nothing is there: a re-run sends it).
+            url: the post's address, as found on the account.
+            remote_id: the platform's id of the post, where you found it.
+            by: who checked; goes to the journal's audit trail with the time.
+
+        Returns:
+            The delivery as it now stands.
+
+        Raises:
+            ConfigError: no such run or delivery, or it is not in doubt (only
+                an ``unknown`` delivery, or a ``sending`` one of a run that
+                is no longer running, can be settled).
+
+        Example:
+            >>> import govmedia as gm
+            >>> client = gm.Client(journal=":memory:")
+            >>> client.resolve("no-such-run", "gh_member03", "failed")
+            Traceback (most recent call last):
+            ...
+            govmedia.errors.ConfigError: no run in :memory: match 'no-such-run'; `govmedia runs` lists them
+        """
+        return self._resolve(target, channel, state, url=url, remote_id=remote_id, by=by)
+
+    def retract(self, target: Report | str, *, matrix: Matrix | Iterable[Channel] | None = None,
+                by: str | None = None) -> Report:
+        """Delete every delivery of a fan-out that the journal holds as published (撤稿).
+
+        Args:
+            target: the `Report`, or a run id (then *matrix* supplies the
+                channels' credentials).
+            matrix: the `Matrix` (or channels) the post went to.
+            by: who retracts; goes to the journal's audit trail.
+
+        Returns:
+            A `Report` (mode ``"retract"``) whose deliveries are ``deleted``,
+            ``skipped`` (nothing published there, or already retracted),
+            ``unsupported`` (the platform cannot delete; the message says
+            where to do it by hand) or ``failed`` (the delete failed, or the
+            delivery is in doubt: check it by hand). Running it again is safe.
+
+        Example:
+            >>> import govmedia as gm
+            >>> from govmedia.testing import Sandbox
+            >>> sandbox = Sandbox(platforms=["mastodon"])
+            >>> channels = [sandbox.channel("mastodon", f"m{i}") for i in range(2)]
+            >>> with gm.Client(http=sandbox.client(), journal=":memory:") as client:
+            ...     report = client.fan_out(gm.Post(text="更正前的通知"), channels)
+            ...     gone = client.retract(report, by="张三")
+            >>> gone.summary()
+            {'deleted': 2}
+        """
+        plan = self._retraction(target, matrix)
+        journal = self.journal
+        assert journal is not None
+        started = dt.datetime.now(dt.UTC)
+
+        def one(item: RetractItem) -> Delivery:
+            ops = retract_ops(self._preparer, self._pipeline, journal, plan.post_key, item, by=by)
+            return self._drive(ops)
+
+        workers = max(1, min(self.concurrency, len(plan.items)))
+        with ThreadPoolExecutor(workers) as pool:
+            deliveries = list(pool.map(one, plan.items))
+        return self._retract_report(plan, deliveries, started)
 
     @overload
     def metrics(self, target: Receipt) -> Metrics: ...
@@ -356,6 +510,7 @@ class Client(_BaseClient):
         concurrency: int | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        changed: Literal["refuse", "allow"] = "refuse",
     ) -> Report:
         """Publish *post* to every channel of *target*; never raises for one account.
 
@@ -367,11 +522,18 @@ class Client(_BaseClient):
             concurrency: deliveries at once (default: the client's).
             dry_run: check every channel and send nothing.
             progress: called once per finished `Delivery` (from a helper thread).
+            changed: ``"refuse"`` (the default) stops a run whose post key the
+                journal knows with other content (an edited post re-run under
+                its old key would leave some accounts with the old text);
+                ``"allow"`` sends the new content where nothing is published
+                yet and leaves the old version where it is.
 
         Returns:
             A `Report` with one `Delivery` per channel, hub first.
 
         Raises:
+            ConfigError: the post key was sent before with other content (see
+                *changed*), or the target or a channel is unusable.
             JournalError: the journal could not be written (or its file went
                 away) during the run: sending stopped, and the error's
                 ``report`` holds what this run knows.
@@ -382,7 +544,7 @@ class Client(_BaseClient):
         an ``http=`` client of yours, requests go through it in worker threads.
         """
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
-                                   concurrency=concurrency)
+                                   concurrency=concurrency, changed=changed)
         if dry_run:
             return self._dry(run)
         limiter = anyio.CapacityLimiter(workers)
@@ -391,7 +553,8 @@ class Client(_BaseClient):
         async def go() -> Report:
             sender: AiohttpSender | None = None
             if http is None:
-                sender = AiohttpSender(self.timeout, report_sent=bool(self._limiter))
+                sender = AiohttpSender(self.timeout, report_sent=bool(self._limiter),
+                                       max_body=self.max_response_bytes)
                 sender.open()  # before any rate-limit token is taken
                 send: Callable[[httpx.Request], Awaitable[httpx.Response]] = sender.send
             else:
@@ -468,16 +631,13 @@ class Client(_BaseClient):
         if self._http is not None:
             # httpx keeps a response and its stream in a cycle that holds the
             # request (an upload part) until a full GC: break it at once.
-            return release(self._http.send(request))
+            return release(send_sync(self._http, request, max_body=self.max_response_bytes,
+                                     deadline=self._deadline))
         if self._transport is None:
-            self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=100))
-        response = self._transport.handle_request(request)
-        response.request = request
-        try:
-            response.read()
-        finally:
-            response.close()
-        return response
+            from govmedia._pool import PoolSender
+
+            self._transport = PoolSender(self.timeout, max_body=self.max_response_bytes)
+        return self._transport.send(request)
 
     def _token(self, op: GetToken) -> Token:
         token = cached_token(op, self._tokens)
@@ -511,7 +671,7 @@ class AsyncClient(_BaseClient):
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._http_client = http
-        self._sender: AiohttpSender | httpx.AsyncBaseTransport | None = None
+        self._sender: AiohttpSender | AsyncPoolSender | None = None
         self._engine = AsyncEngine(self._pipeline, self._tokens, self._send)
 
     async def __aenter__(self) -> Self:
@@ -550,8 +710,38 @@ class AsyncClient(_BaseClient):
         return self._receipt_of(run, decision)
 
     async def delete(self, receipt: Receipt) -> None:
-        """Remove a published post."""
+        """Remove a published post; see `Client.delete`."""
+        if isinstance(receipt, Report):
+            raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
+                              "use retract(report)")
         await self._engine.drive(self._receipt_ops(receipt, "delete"))
+
+    async def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
+                      url: str | None = None, remote_id: str | None = None,
+                      by: str | None = None) -> Delivery:
+        """Settle a delivery in doubt after checking the account by hand; see `Client.resolve`."""
+        return self._resolve(target, channel, state, url=url, remote_id=remote_id, by=by)
+
+    async def retract(self, target: Report | str, *,
+                      matrix: Matrix | Iterable[Channel] | None = None,
+                      by: str | None = None) -> Report:
+        """Delete every delivery the journal holds as published; see `Client.retract`."""
+        plan = self._retraction(target, matrix)
+        journal = self.journal
+        assert journal is not None
+        started = dt.datetime.now(dt.UTC)
+        deliveries: list[Delivery | None] = [None] * len(plan.items)
+        limiter = anyio.CapacityLimiter(max(1, self.concurrency))
+
+        async def one(i: int, item: RetractItem) -> None:
+            async with limiter:
+                ops = retract_ops(self._preparer, self._pipeline, journal, plan.post_key, item, by=by)
+                deliveries[i] = await self._engine.drive(ops)
+
+        async with anyio.create_task_group() as tg:
+            for i, item in enumerate(plan.items):
+                tg.start_soon(one, i, item)
+        return self._retract_report(plan, [d for d in deliveries if d is not None], started)
 
     @overload
     async def metrics(self, target: Receipt) -> Metrics: ...
@@ -589,6 +779,7 @@ class AsyncClient(_BaseClient):
         concurrency: int | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        changed: Literal["refuse", "allow"] = "refuse",
     ) -> Report:
         """Publish *post* to every channel of *target*; see `Client.fan_out`.
 
@@ -596,7 +787,7 @@ class AsyncClient(_BaseClient):
         it is free, so one slow account never holds up the rest.
         """
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
-                                   concurrency=concurrency)
+                                   concurrency=concurrency, changed=changed)
         if dry_run:
             return self._dry(run)
         # Import aiohttp and open the session before any rate-limit token
@@ -607,13 +798,14 @@ class AsyncClient(_BaseClient):
 
     # ----------------------------------------------------------- sending
 
-    def _ready_sender(self) -> AiohttpSender | httpx.AsyncBaseTransport | None:
+    def _ready_sender(self) -> AiohttpSender | AsyncPoolSender | None:
         """The default sender, opened (None when the user's client sends)."""
         if self._http_client is not None:
             return None
         sender = self._sender
         if sender is None:
-            sender = self._sender = _default_sender(self.timeout, report_sent=bool(self._limiter))
+            sender = self._sender = _default_sender(self.timeout, report_sent=bool(self._limiter),
+                                                    max_body=self.max_response_bytes)
             if isinstance(sender, AiohttpSender):
                 sender.open()
         return sender
@@ -627,14 +819,10 @@ class AsyncClient(_BaseClient):
             request.extensions["trace"] = _async_trace(ticket)
         if sender is None:
             assert self._http_client is not None  # the user's client sends
-            return release(await self._http_client.send(request))
-        response = await sender.handle_async_request(request)
-        response.request = request
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+            return release(await send_async(self._http_client, request,
+                                            max_body=self.max_response_bytes,
+                                            deadline=self._deadline))
+        return await sender.send(request)
 
 
 def _sync_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], None]:
@@ -653,9 +841,9 @@ def _async_trace(ticket: Ticket) -> Callable[[str, dict[str, Any]], Awaitable[No
     return trace
 
 
-def _default_sender(timeout: httpx.Timeout, *,
-                    report_sent: bool = False) -> AiohttpSender | httpx.AsyncBaseTransport:
-    """The default sender: aiohttp under asyncio, httpx's own transport elsewhere (trio)."""
+def _default_sender(timeout: httpx.Timeout, *, report_sent: bool = False,
+                    max_body: int = DEFAULT_MAX_RESPONSE_BYTES) -> AiohttpSender | AsyncPoolSender:
+    """The default sender: aiohttp under asyncio, an httpcore pool elsewhere (trio)."""
     try:
         import sniffio  # type: ignore[import-not-found, unused-ignore]
 
@@ -663,5 +851,7 @@ def _default_sender(timeout: httpx.Timeout, *,
     except Exception:  # noqa: BLE001 - no running loop detected: be conservative
         library = "asyncio"
     if library == "asyncio":
-        return AiohttpSender(timeout, report_sent=report_sent)
-    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))
+        return AiohttpSender(timeout, report_sent=report_sent, max_body=max_body)
+    from govmedia._pool import AsyncPoolSender
+
+    return AsyncPoolSender(timeout, max_body=max_body)

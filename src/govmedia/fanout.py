@@ -115,6 +115,7 @@ class FanOut:
         dry_run: bool,
         progress: Progress | None,
         journal: Journal | None,
+        changed: str = "refuse",
     ) -> None:
         if not isinstance(post, Post):
             raise ConfigError(f"fan_out needs a gm.Post, got {type(post).__name__}")
@@ -125,6 +126,8 @@ class FanOut:
         matrix = target if isinstance(target, Matrix) else Matrix(members=tuple(target))
         if mode == "amplify" and matrix.hub is None:
             raise ConfigError("mode='amplify' needs a Matrix with a hub")
+        if changed not in ("refuse", "allow"):
+            raise ConfigError(f"changed must be 'refuse' or 'allow', got {changed!r}")
         self.preparer = preparer
         self.pipeline = pipeline
         self.post = post
@@ -146,10 +149,12 @@ class FanOut:
         if self.journal is not None:
             if self.journal.broken is not None:
                 raise self.journal.broken
+            self._check_version(changed)
             self.entries = self.journal.entries(post.key)
             self.run_id = self.journal.start_run(
                 post_key=post.key, title=post.title, mode=mode,
                 planned=((it.channel, it.role) for it in self._plan()),
+                content_hash=post.content_hash,
             )
             self._audit_approvals()
         self._queue = self._items if mode == "broadcast" else self._members_after_hub()
@@ -183,6 +188,28 @@ class FanOut:
 
     # ----------------------------------------------------------- decisions
 
+    def _check_version(self, changed: str) -> None:
+        """Refuse to go on with a post key the journal knows with other content (unless allowed)."""
+        assert self.journal is not None
+        current = self.post.content_hash
+        versions = self.journal.other_versions(self.post.key, current)
+        if not versions:
+            return
+        holders = sorted({f"{p}:{a}" for accounts in versions.values() for p, a in accounts})
+        olds = ", ".join(h[:12] for h in versions)
+        if holders and changed != "allow":
+            # Nothing published with the old content: nothing is out of step.
+            shown = ", ".join(holders[:10]) + (f" and {len(holders) - 10} more" if len(holders) > 10
+                                               else "")
+            raise ConfigError(
+                f"post key {self.post.key[:16]!r} was sent before with other content (content hash "
+                f"{olds}, now {current[:12]}); {len(holders)} account(s) hold the old version: "
+                f"{shown}. To correct them, retract that run and publish under a new key; to "
+                "send the new content only where nothing is published yet, pass changed='allow'")
+        if holders:
+            self.journal.audit(self.post.key, "content_changed", content_hash=current,
+                               detail=f"was {olds}; the old version stays on {', '.join(holders)}")
+
     def _audit_approvals(self) -> None:
         assert self.journal is not None
         current = self.post.content_hash
@@ -194,7 +221,7 @@ class FanOut:
                 detail=None if valid else "the content changed after this approval",
             )
 
-    def decide(self, item: Item) -> Delivery | Attempt:  # noqa: PLR0911 - one exit per outcome
+    def decide(self, item: Item) -> Delivery | Attempt:  # noqa: C901, PLR0911 - one exit per outcome
         """What to do for *item*: a finished `Delivery` now, or an `Attempt`."""
         channel = item.channel
         started = _now()
@@ -212,6 +239,11 @@ class FanOut:
                             error=HubFailed(f"hub failed ({self.hub_failed.state}); nothing was sent "
                                             f"for {channel.id}"))
         entry = self.entries.get((channel.platform, channel.account))
+        if entry is not None and entry.state == "retracted":
+            return Delivery(channel=channel, state="skipped", attempts=entry.attempts,
+                            started_at=started, finished_at=_now(), error=GovMediaError(
+                                f"{channel.id}: this post was retracted here; publishing it again "
+                                "takes a new post key"))
         if entry is not None and entry.state == "published" and self.journal is not None:
             receipt = self.journal.receipt(self.post.key, channel)
             return Delivery(channel=channel, state="skipped", receipt=receipt,

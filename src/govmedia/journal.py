@@ -446,16 +446,16 @@ class Journal:
     # ----------------------------------------------------------- runs
 
     def start_run(self, *, post_key: str, title: str | None, mode: str,
-                  planned: Iterable[tuple[Channel, str]]) -> str:
+                  planned: Iterable[tuple[Channel, str]], content_hash: str | None = None) -> str:
         """Record a run and every planned delivery (new rows ``pending``) at once."""
         run_id = uuid.uuid4().hex[:12]
         now = _now()
         count = 0
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runs (id, post_key, title, mode, started_at, pid, host, heartbeat_at) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, post_key, title, mode, now, _PID, _HOST, now),
+                "INSERT INTO runs (id, post_key, title, mode, started_at, pid, host, heartbeat_at, "
+                "content_hash) VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, post_key, title, mode, now, _PID, _HOST, now, content_hash),
             )
             batch: list[tuple[Any, ...]] = []
             for channel, role in planned:
@@ -548,6 +548,106 @@ class Journal:
             planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
             summary=json.loads(r["summary"]) if r["summary"] else {},
         ) for r in rows]
+
+    def find_run(self, run_id: str) -> RunInfo:
+        """The one run whose id starts with *run_id*.
+
+        Raises:
+            ConfigError: no run, or several, match.
+        """
+        self._flush_quietly()
+        rows = self._read("SELECT * FROM runs WHERE id LIKE ? ORDER BY started_at DESC LIMIT 2",
+                          (run_id.replace("%", "").replace("_", "") + "%",))
+        if len(rows) != 1:
+            what = "no run" if not rows else "several runs"
+            raise ConfigError(f"{what} in {self.path} match {run_id!r}; `govmedia runs` lists them")
+        r = rows[0]
+        return RunInfo(id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
+                       planned=r["planned"], started_at=r["started_at"],
+                       finished_at=r["finished_at"],
+                       summary=json.loads(r["summary"]) if r["summary"] else {})
+
+    def other_versions(self, post_key: str, content_hash: str) -> dict[str, list[tuple[str, str]]]:
+        """Earlier content hashes of *post_key*, each with the accounts that hold it published."""
+        self._flush_quietly()
+        hashes = [r[0] for r in self._read(
+            "SELECT DISTINCT content_hash FROM runs WHERE post_key=? AND content_hash IS NOT NULL "
+            "AND content_hash != ?", (post_key, content_hash))]
+        out: dict[str, list[tuple[str, str]]] = {}
+        for old in hashes:
+            rows = self._read(
+                "SELECT d.platform, d.account FROM deliveries d JOIN runs r ON r.id = d.run_id "
+                "WHERE d.post_key=? AND d.state='published' AND r.content_hash=? "
+                "ORDER BY d.platform, d.account", (post_key, old))
+            out[old] = [(r[0], r[1]) for r in rows]
+        return out
+
+    def resolve(self, post_key: str, platform: str, account: str, state: str, *,
+                remote_id: str | None = None, url: str | None = None, by: str | None = None,
+                run_id: str | None = None) -> str:
+        """Settle a delivery in doubt by hand: ``published`` or ``failed``; the state it had.
+
+        Only an ``unknown`` delivery, or a ``sending`` one of a run that is no
+        longer running, can be settled. Who and when go to the audit trail.
+
+        Raises:
+            ConfigError: no such delivery, or it is not in doubt.
+        """
+        if state not in ("published", "failed"):
+            raise ConfigError(f"a delivery is resolved as 'published' or 'failed', not {state!r}")
+        rows = self._read("SELECT state, run_id FROM deliveries WHERE post_key=? AND platform=? "
+                          "AND account=?", (post_key, platform, account))
+        if not rows:
+            raise ConfigError(f"the journal has no delivery of this post on {platform}:{account}")
+        before, holder = rows[0]["state"], rows[0]["run_id"]
+        if not (before == "unknown" or (before == "sending" and not self.run_alive(holder))):
+            why = ("its run is still sending it" if before == "sending" else
+                   f"it is {before}, not in doubt")
+            raise ConfigError(f"{platform}:{account} cannot be resolved: {why}; only an unknown "
+                              "delivery, or one a stopped run left sending, can be settled by hand")
+        now = _now()
+        url = url and mask(url)
+        raw = _RAW_JSON.encode({"resolved_by": by, "resolved_at": now}) if state == "published" else None
+        message = None if state == "published" else (
+            f"resolved as failed by {by or 'an operator'}: nothing was published")
+        with self._tx() as db:
+            self._write_outcomes(db)
+            changed = db.execute(
+                "UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), url=COALESCE(?, url), "
+                "receipt_state=?, receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=NULL, "
+                "error_message=?, finished_at=?, updated_at=?, maybe_applied_at=CASE WHEN ?='failed' "
+                "THEN NULL ELSE maybe_applied_at END, stage=CASE WHEN ?='failed' THEN NULL ELSE stage "
+                "END WHERE post_key=? AND platform=? AND account=? AND state=?",
+                (state, remote_id, url, "published" if state == "published" else None, raw,
+                 None if state == "published" else "Resolved", message, now, now, state, state,
+                 post_key, platform, account, before),
+            ).rowcount
+            if changed != 1:
+                raise ConfigError(f"{platform}:{account} changed while it was being resolved; "
+                                  "look again with `govmedia runs show`")
+            if run_id is not None:
+                db.execute(
+                    "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, "
+                    "url, error_type, error_code, error_message, at) VALUES (?,?,?,?,0,?,?,?,?,?,?)",
+                    (run_id, platform, account, state, remote_id, url,
+                     None if state == "published" else "Resolved", None, message, now))
+            db.execute(
+                "INSERT INTO audit (post_key, kind, actor, content_hash, detail, at) VALUES (?,?,?,?,?,?)",
+                (post_key, "resolved", by, None,
+                 f"{platform}:{account} {before} -> {state}" + (f" {url}" if url else ""), now))
+        return str(before)
+
+    def retracted(self, post_key: str, platform: str, account: str, *, by: str | None = None) -> None:
+        """Mark a published delivery as deleted by a retraction (a re-run skips it)."""
+        now = _now()
+        with self._tx() as db:
+            self._write_outcomes(db)
+            db.execute("UPDATE deliveries SET state='retracted', updated_at=? WHERE post_key=? "
+                       "AND platform=? AND account=? AND state='published'",
+                       (now, post_key, platform, account))
+            db.execute(
+                "INSERT INTO audit (post_key, kind, actor, content_hash, detail, at) VALUES (?,?,?,?,?,?)",
+                (post_key, "retracted", by, None, f"{platform}:{account}", now))
 
     def run_rows(self, run_id: str) -> list[dict[str, Any]]:
         """What a run did on each channel, as plain dicts (a prefix of the id will do)."""

@@ -42,10 +42,12 @@ __all__ = [
 
 BodyFormat = Literal["markdown", "html", "text"]
 ReceiptState = Literal["published", "draft", "pending", "scheduled"]
-DeliveryState = Literal["published", "skipped", "failed", "unknown", "invalid", "pending"]
+DeliveryState = Literal["published", "skipped", "failed", "unknown", "invalid", "pending",
+                        "deleted", "unsupported"]
 _BODY_FORMATS = ("markdown", "html", "text")
 _RECEIPT_STATES = ("published", "draft", "pending", "scheduled")
-_DELIVERY_STATES = ("published", "skipped", "failed", "unknown", "invalid", "pending")
+_DELIVERY_STATES = ("published", "skipped", "failed", "unknown", "invalid", "pending",
+                    "deleted", "unsupported")
 
 
 _FIELD_NAMES: dict[type, frozenset[str]] = {}
@@ -274,17 +276,33 @@ class Media(_Strict):
 
         The file name and MIME type come from the URL's path only: neither
         the query nor the fragment can make a URL look like an image. The
-        fetched bytes are sniffed before they are uploaded anywhere.
+        fetched bytes are sniffed before they are uploaded anywhere. A
+        link-local or cloud metadata address (``169.254.169.254``,
+        ``metadata.google.internal``, ...) is refused here: govmedia never
+        fetches from one.
 
         Example:
             >>> import govmedia as gm
-            >>> gm.Media.from_url("http://169.254.169.254/latest/meta-data#.png").mime_type
-            'application/octet-stream'
             >>> gm.Media.from_url("https://cdn.example/img/%E5%9B%BE.png?w=640").filename
             '图.png'
+            >>> gm.Media.from_url("http://169.254.169.254/latest/meta-data/#.png")
+            Traceback (most recent call last):
+            ...
+            govmedia.errors.ConfigError: Media.url: refused: 169.254.169.254 is the cloud instance ...
         """
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise _fail("Media", "url", f"must be an http(s) URL, got {url!r}")
+        import httpx
+
+        from govmedia._http import parse_url
+        from govmedia._netguard import BlockedAddress, check_host
+
+        try:
+            check_host(parse_url(url).host)
+        except httpx.InvalidURL as exc:
+            raise _fail("Media", "url", f"not a valid URL: {exc}") from None
+        except BlockedAddress as exc:
+            raise _fail("Media", "url", f"refused: {exc.address} is {exc.reason}") from None
         name = _url_filename(url)
         mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         return cls(mime_type=mime, filename=name, size=size, url=url, alt=alt)
@@ -798,7 +816,7 @@ class Delivery(_Strict):
         True
     """
 
-    OK_STATES: ClassVar[frozenset[str]] = frozenset({"published", "skipped", "pending"})
+    OK_STATES: ClassVar[frozenset[str]] = frozenset({"published", "skipped", "pending", "deleted"})
 
     channel: Channel
     state: DeliveryState = attrs.field(validator=_one_of(_DELIVERY_STATES))
@@ -811,7 +829,11 @@ class Delivery(_Strict):
 
     @property
     def ok(self) -> bool:
-        """True unless the delivery is ``failed``, ``unknown`` or ``invalid``."""
+        """True unless the delivery is ``failed``, ``unknown``, ``invalid`` or ``unsupported``.
+
+        ``deleted`` and ``unsupported`` are the states of a retraction
+        (`Client.retract`): removed, or the platform cannot delete it.
+        """
         return self.state in self.OK_STATES
 
 

@@ -15,7 +15,8 @@ from govmedia.model import Channel, Delivery, Metrics
 
 __all__ = ["CampaignMetrics", "Report", "Stopped"]
 
-STATE_ORDER = ("published", "skipped", "pending", "invalid", "failed", "unknown")
+STATE_ORDER = ("published", "deleted", "skipped", "pending", "invalid", "failed", "unknown",
+               "unsupported")
 
 
 def _html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str) -> str:

@@ -4,6 +4,7 @@ import pytest
 
 from govmedia.content.hashtags import (
     PLATFORM_STYLES,
+    has_tag,
     hashtag,
     render_tags,
     style_for,
@@ -83,5 +84,24 @@ def test_style_can_be_forced_and_unknown_styles_are_refused():
 def test_platform_table_covers_the_fact_sheet_platforms_with_topics():
     assert {"weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou"} <= set(PLATFORM_STYLES)
     # Telegram and Facebook are not on the fact sheets: both clients link a
-    # #word, so tags go out as #tag (unverified).
+    # #word, so tags go out as #tag (unverified; Facebook declares it on its class).
     assert render_tags(["央企"], "telegram") == render_tags(["央企"], "facebook") == ["#央企"]
+
+
+@pytest.mark.parametrize(("text", "tag", "style", "expected"), [
+    ("招聘季开始了 #央企", "央企", "hash", True),
+    ("#央企 招聘季", "#央企", "hash", True),                 # the tag given with its #
+    ("＃央企 招聘季", "央企", "hash", True),                 # a full-width ＃
+    ("#央企改革 开始了", "央企", "hash", False),              # runs on into more tag letters
+    ("央企 招聘季", "央企", "hash", False),                   # no # at all
+    ("a#央企", "央企", "hash", False),                        # glued to a word: no hashtag
+    ("&#央企;", "央企", "hash", False),                       # an HTML entity, not a tag
+    ("see #beltandroad", "Belt and Road", "x", True),        # case-insensitive, as rendered
+    ("#COVID19 cases", "COVID-19", "x", True),
+    ("#一带一路看国企# 开通", "一带一路看国企", "weibo", True),
+    ("#一带一路看国企 开通", "一带一路看国企", "weibo", False),  # Weibo needs the closing #
+    ("#2024 年", "2024", "hash", False),                      # no letter: never a hashtag
+    ("#央企", "央企", "none", False),
+])
+def test_has_tag_finds_a_tag_already_in_the_text(text, tag, style, expected):
+    assert has_tag(text, tag, style) is expected

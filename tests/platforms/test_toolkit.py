@@ -485,3 +485,10 @@ def test_an_upload_session_saved_before_the_create_is_resumed_by_the_next_run(tm
                    retry=gm.RetryPolicy.testing()) as client:
         assert client.fan_out(post, [channel()]).deliveries[0].state == "published"
     assert sent == ["/parts/8", "/posts"]  # resumed from the last acknowledged part
+
+
+def test_count_or_none_never_turns_a_missing_count_into_zero():
+    from govmedia.platforms.steps import count_or_none
+
+    assert [count_or_none(v) for v in (0, 7, -1, True, "7", 7.0, None, [])] == \
+        [0, 7, None, None, None, None, None, None]

@@ -79,3 +79,37 @@ def test_x_24_hour_cap_spent_is_waited_for(headers, expected):
 def test_x_24_hour_cap_headers_on_a_success_ask_for_no_wait():
     headers = {"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(int(NOW + 500))}
     assert retry_after_from(resp(status=201, headers=headers), now=NOW) is None
+
+
+# Facebook: no Retry-After; X-Business-Use-Case-Usage gives, per Page,
+# estimated_time_to_regain_access in minutes (shared/platforms/facebook.md "Rate limits").
+def _usage(*entries, page="104000000000001"):
+    import json
+
+    return {"X-Business-Use-Case-Usage": json.dumps({page: list(entries)})}
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    (_usage({"type": "pages", "call_count": 100, "total_cputime": 40, "total_time": 52,
+             "estimated_time_to_regain_access": 5}), 300.0),
+    # several entries (and Pages): the longest wait
+    (_usage({"type": "pages", "call_count": 80, "estimated_time_to_regain_access": 2},
+            {"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 9}), 540.0),
+    # not throttled (0 minutes): no wait known, the computed backoff applies
+    (_usage({"type": "pages", "call_count": 95, "estimated_time_to_regain_access": 0}), None),
+    # malformed headers are ignored, never an error
+    ({"X-Business-Use-Case-Usage": "{not json"}, None),
+    ({"X-Business-Use-Case-Usage": '["pages"]'}, None),
+    (_usage({"type": "pages", "estimated_time_to_regain_access": "5"}), None),
+    (_usage({"type": "pages", "estimated_time_to_regain_access": True}), None),
+    # X-App-Usage carries percentages only: no wait
+    ({"X-App-Usage": '{"call_count": 100, "total_cputime": 10, "total_time": 12}'}, None),
+])
+def test_facebook_business_use_case_wait(headers, expected):
+    got = retry_after_from(resp(status=400, headers=headers), now=NOW)
+    assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def test_facebook_retry_after_still_wins():
+    headers = {"Retry-After": "3", **_usage({"estimated_time_to_regain_access": 5})}
+    assert retry_after_from(resp(headers=headers), now=NOW) == 3.0

@@ -39,6 +39,7 @@ __all__ = [
     "PLATFORM_STYLES",
     "WEIBO_ENDPOINTS_WITHOUT_TOPICS",
     "Style",
+    "has_tag",
     "hashtag",
     "render_tags",
     "style_for",
@@ -55,8 +56,6 @@ _STYLES = ("weibo", "x", "mastodon", "bluesky", "douyin", "kuaishou", "hash", "n
 # platform's style is its class's ``tag_style``, and each entry here goes when
 # its platform is built.
 _UNBUILT: dict[str, Style] = {
-    # Not on the fact sheet: Facebook links a #word (unverified).
-    "facebook": "hash",
 }
 
 
@@ -180,6 +179,33 @@ def hashtag(tag: str, style: Style) -> str | None:
         log.warning("tag %r left out: longer than Bluesky's 64 graphemes", tag)
         return None
     return "#" + word
+
+
+def has_tag(text: str, tag: str, style: Style) -> bool:
+    """True when *text* holds *tag*, as *style* writes it, as a hashtag already.
+
+    A ``#`` (or a full-width ``＃``) at the start or after a character that
+    cannot be part of a tag, then the tag (case-insensitive), not running on
+    into more tag letters: ``#央企`` is in ``"#央企 招聘"`` but not in
+    ``"#央企改革"``. Platforms use it not to add a tag twice.
+
+    Example:
+        >>> from govmedia.content.hashtags import has_tag
+        >>> has_tag("招聘季 #央企", "央企", "hash"), has_tag("#央企改革", "央企", "hash")
+        (True, False)
+        >>> has_tag("see #BeltAndRoad", "Belt and Road", "x"), has_tag("#一带一路#", "一带一路", "weibo")
+        (True, True)
+    """
+    rendered = hashtag(tag, style)
+    if rendered is None:
+        return False
+    if style == "weibo":
+        return rendered in text
+    letters = _X_CHARS if style == "x" else _WORD_CHARS
+    ending = letters.pattern
+    pattern = (r"(?<![\p{L}\p{M}\p{N}_&])[#\uff03]" + regex.escape(rendered[1:])
+               + f"(?!{ending})")
+    return regex.search(pattern, text, regex.IGNORECASE) is not None
 
 
 def render_tags(tags: Iterable[str], platform: str, *, endpoint: str | None = None,

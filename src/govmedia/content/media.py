@@ -28,11 +28,17 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import pathlib
+
 from govmedia._sniff import HEAD_SIZE, Sniffed, kind_of, sniff
 from govmedia.errors import ConfigError, ValidationError
 from govmedia.model import Media, Post, Problem, open_regular
 
-__all__ = ["media_problems", "mismatch", "read_bytes", "verify_bytes"]
+__all__ = [
+    "media_fingerprint", "media_head", "media_problems", "media_size", "mismatch", "read_bytes",
+    "verify_bytes",
+]
 
 # MIME types of kind "file" whose bytes have a signature to check.
 _FILE_FORMATS = {"application/pdf": "pdf"}
@@ -177,3 +183,69 @@ def verify_bytes(
     mime = _upload_type(media, found)
     return found if mime == found.mime_type else Sniffed(format=found.format, mime_type=mime,
                                                          kinds=found.kinds)
+
+
+def media_size(media: Media) -> int | None:
+    """Bytes of *media* now: a file is asked again (it may have changed since it was attached).
+
+    ``None`` for a file that cannot be read, and for URL media whose size is
+    not known before it is fetched.
+
+    Example:
+        >>> import govmedia as gm
+        >>> media_size(gm.Media.from_bytes(b"0123456789", filename="clip.mp4"))
+        10
+    """
+    if media.data is not None:
+        return len(media.data)
+    if media.path is not None:
+        try:
+            return pathlib.Path(media.path).stat().st_size
+        except (OSError, ValueError):
+            return None
+    return media.size
+
+
+def media_head(media: Media, size: int = HEAD_SIZE) -> bytes | None:
+    """The first *size* bytes of a local file or in-memory media (``None``: URL media).
+
+    A file that cannot be read (gone, or not a regular file) gives ``b""``.
+
+    Example:
+        >>> import govmedia as gm
+        >>> media_head(gm.Media.from_bytes(b"GIF89a....", filename="a.gif"), 6)
+        b'GIF89a'
+    """
+    if media.data is not None:
+        return media.data[:size]
+    if media.path is not None:
+        try:
+            with open_regular(media.path) as f:
+                head: bytes = f.read(size)
+                return head
+        except ConfigError:
+            return b""
+    return None
+
+
+def media_fingerprint(media: Media) -> str:
+    """Which file a saved upload session belongs to: resume it only for the same one.
+
+    A file on disk by its path, size and modification time (hashing a big
+    video to tell would cost what resuming saves), so a file changed in place
+    is uploaded afresh, never spliced; bytes in memory by their SHA-256.
+    ``""`` for a file that cannot be read.
+
+    Example:
+        >>> import govmedia as gm
+        >>> a = gm.Media.from_bytes(b"clip", filename="a.mp4")
+        >>> media_fingerprint(a) == media_fingerprint(gm.Media.from_bytes(b"clip", filename="b.mp4"))
+        True
+    """
+    if media.path is not None:
+        try:
+            info = pathlib.Path(media.path).stat()
+        except (OSError, ValueError):
+            return ""
+        return f"path:{media.path}:{info.st_size}:{info.st_mtime_ns}"
+    return "sha256:" + hashlib.sha256(media.data or b"").hexdigest()

@@ -38,6 +38,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar, runtime_checkable
 import attrs
 import httpx
 
+from govmedia._limits import MAX_BODY
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -727,7 +728,7 @@ class BasePlatform:
         if media.url is None:
             return media.read()
         request = external(prepares(retry_safe(httpx.Request("GET", media.url))))
-        request.extensions["govmedia.max_body"] = limit
+        request.extensions[MAX_BODY] = limit
         response = yield request
         return response.content
 

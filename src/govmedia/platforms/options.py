@@ -198,6 +198,8 @@ def parse_options(spec: Mapping[str, Option], channel: Channel) -> Options:
 def url_check(*, query: bool = False) -> Callable[[Any], str | None]:
     """A `Option.check` for an http(s) address (no query string unless *query*).
 
+    A link-local or cloud metadata address (``169.254.169.254``) is refused.
+
     Example:
         >>> from govmedia.platforms.options import url_check
         >>> url_check()("ftp://x.example") is not None
@@ -212,6 +214,13 @@ def url_check(*, query: bool = False) -> Callable[[Any], str | None]:
             return "an http(s) URL like 'https://host.example'"
         if url.query and not query:
             return "an address without a query string"
+        from govmedia._netguard import BlockedAddress, check_host
+
+        try:
+            check_host(url.host)
+        except BlockedAddress as exc:
+            # govmedia never sends to one: a channel file must not aim it there.
+            return f"not a link-local or cloud metadata address ({exc.address} is {exc.reason})"
         return None
 
     return check

@@ -32,6 +32,7 @@ __all__ = [
     "Sleep",
     "Step",
     "Uploaded",
+    "count_or_none",
     "creates",
     "creates_something",
     "external",
@@ -286,6 +287,20 @@ def text_or_none(value: Any) -> str | None:
         ('https://x.example/1', None, None)
     """
     return value if isinstance(value, str) and value else None
+
+
+def count_or_none(value: Any) -> int | None:
+    """*value* where an answer gave a whole number >= 0 (a count), else ``None``, never 0.
+
+    A count a platform leaves out, or gives as a string, a bool or a
+    negative number, is not a count: `gm.Metrics` says ``None`` for it.
+
+    Example:
+        >>> from govmedia.platforms.steps import count_or_none
+        >>> count_or_none(12), count_or_none(True), count_or_none("12"), count_or_none(None)
+        (12, None, None, None)
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.

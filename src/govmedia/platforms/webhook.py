@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import httpx
 
 from govmedia._http import build_request, parse_url
+from govmedia._netguard import BlockedAddress, check_host
 from govmedia.content.integrity import body_problems
 from govmedia.content.markup import short_text
 from govmedia.content.sanitize import safe_html
@@ -79,9 +80,13 @@ def _url_problem(value: str) -> str | None:
     if not value.startswith(("https://", "http://")):
         return "an http(s) URL"
     try:
-        parse_url(value)  # cached: publish reuses it
+        url = parse_url(value)  # cached: publish reuses it
+        check_host(url.host)
     except httpx.InvalidURL as exc:
         return f"a valid URL ({exc})"
+    except BlockedAddress as exc:
+        return (f"not a link-local or cloud metadata address ({exc.address} is {exc.reason}; "
+                "govmedia never sends to one)")
     return None
 
 

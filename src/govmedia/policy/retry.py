@@ -102,7 +102,10 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
     an ISO 8601 time (Mastodon) when the matching ``Remaining`` header is 0 or
     the status is 429. On a 429 whose X 24-hour cap is spent
     (``x-user-limit-24hour-remaining: 0``, or ``x-app-limit-24hour-*``), the
-    later of that cap's reset and the window's is the wait.
+    later of that cap's reset and the window's is the wait. Facebook sends no
+    ``Retry-After``: its ``X-Business-Use-Case-Usage`` header gives, per Page,
+    ``estimated_time_to_regain_access`` in minutes, and the longest is the wait
+    (0 everywhere: none known, so the computed backoff).
 
     Example:
         >>> import httpx
@@ -116,6 +119,9 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
         ...     "x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(now + 7200)})
         >>> retry_after_from(r, now=now)
         7200.0
+        >>> usage = '{"1234":[{"type":"pages","call_count":100,"estimated_time_to_regain_access":5}]}'
+        >>> retry_after_from(httpx.Response(400, headers={"X-Business-Use-Case-Usage": usage}))
+        300.0
     """
     now = time.time() if now is None else now
     header = response.headers.get("retry-after")
@@ -136,7 +142,29 @@ def retry_after_from(response: httpx.Response, *, now: float | None = None) -> f
                 return seconds / scale
     waits = [_reset_to_wait(value.strip(), now) for value in _spent_windows(response)]
     known = [w for w in waits if w is not None]
-    return max(known) if known else None
+    if known:
+        return max(known)
+    return _business_use_case_wait(response.headers.get("x-business-use-case-usage"))
+
+
+def _business_use_case_wait(header: str | None) -> float | None:
+    """Facebook's longest ``estimated_time_to_regain_access`` (minutes) as seconds; ``None``: none.
+
+    shared/platforms/facebook.md, "Rate limits": ``{"<page-id>": [{"type",
+    "call_count", ..., "estimated_time_to_regain_access": <minutes>}]}``.
+    """
+    if not header:
+        return None
+    try:
+        usage = json.loads(header)
+    except (ValueError, RecursionError):
+        return None
+    minutes = [_seconds(entry.get("estimated_time_to_regain_access"))
+               for entries in (usage.values() if isinstance(usage, dict) else ())
+               if isinstance(entries, list)
+               for entry in entries if isinstance(entry, dict)]
+    longest = max((m for m in minutes if m is not None), default=0.0)
+    return longest * 60.0 if longest > 0 else None
 
 
 # X's 24-hour posting caps, sent beside the 15-minute window on posting

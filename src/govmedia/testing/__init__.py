@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from govmedia.testing.bilibili import FakeBilibili
     from govmedia.testing.bluesky import FakeBluesky
     from govmedia.testing.douyin import FakeDouyin
+    from govmedia.testing.facebook import FakeFacebook
     from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.wechat_oa import FakeWeChatOA
@@ -62,6 +63,7 @@ __all__ = [
     "FakeBilibili",
     "FakeBluesky",
     "FakeDouyin",
+    "FakeFacebook",
     "FakeKuaishou",
     "FakeMastodon",
     "FakePlatform",
