@@ -1,7 +1,8 @@
 """The ``govmedia`` command: one module per command group.
 
-``fan-out`` (`govmedia.cli.fanout`), ``runs`` (`govmedia.cli.runs`),
-``metrics`` (`govmedia.cli.metrics`), ``sandbox`` and ``demo``
+``fan-out`` (`govmedia.cli.fanout`), ``runs`` with ``runs show`` and ``runs
+resolve`` (`govmedia.cli.runs`), ``metrics`` (`govmedia.cli.metrics`),
+``retract`` (`govmedia.cli.retract`), ``sandbox`` and ``demo``
 (`govmedia.cli.sandbox`). Every command takes ``-v`` (govmedia's INFO log on
 stderr: retries, network faults) or ``-vv`` (DEBUG: every request); exit
 status 0 is success, 1 a run with failed, unknown or refused deliveries, 2 a
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 import govmedia as gm
-from govmedia.cli import fanout, metrics, runs, sandbox
+from govmedia.cli import fanout, metrics, retract, runs, sandbox
 from govmedia.cli._output import clean
 from govmedia.cli.fanout import print_stopped
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     fanout.add_parser(sub, [common])
     runs.add_parser(sub, [common])
     metrics.add_parser(sub, [common])
+    retract.add_parser(sub, [common])
     return parser
 
 

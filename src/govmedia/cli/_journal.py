@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import govmedia as gm
-from govmedia.journal import RunInfo, default_journal_path
+from govmedia.journal import default_journal_path
 
-__all__ = ["find_run", "open_existing_journal", "warn_new_journal"]
+__all__ = ["JOURNAL_HELP", "open_existing_journal", "warn_new_journal"]
 
 JOURNAL_HELP = "SQLite journal (default: $GOVMEDIA_JOURNAL, else the user's, shared with the library)"
 
@@ -34,12 +34,3 @@ def open_existing_journal(path: str | None) -> gm.Journal:
         raise gm.ConfigError(f"no journal at {where}" + (
             "" if path else " (nothing was sent with the default journal yet)"))
     return gm.Journal(where)
-
-
-def find_run(journal: gm.Journal, run_id: str) -> RunInfo:
-    """The run whose id starts with *run_id* (`ConfigError` when none or several do)."""
-    found = [r for r in journal.runs(limit=1_000_000) if r.id.startswith(run_id)]
-    if len(found) != 1:
-        how = "no run" if not found else f"{len(found)} runs"
-        raise gm.ConfigError(f"{how} in {journal.path} match {run_id!r}; `govmedia runs` lists them")
-    return found[0]

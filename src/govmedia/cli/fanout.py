@@ -84,7 +84,8 @@ class Progress:
 def _summary(report: gm.Report) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in report.summary().items()) or "nothing to do"
     dry = " (dry run)" if report.dry_run else ""
-    return f"fan-out {report.mode}{dry} of post {report.post_key[:12]}: {counts}"
+    what = "retraction" if report.mode == "retract" else f"fan-out {report.mode}{dry}"
+    return f"{what} of post {report.post_key[:12]}: {counts}"
 
 
 def print_report(report: gm.Report, *, hub: gm.Channel | None, fmt: str = "table",

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 import govmedia as gm
-from govmedia.cli._journal import find_run, open_existing_journal
+from govmedia.cli._journal import open_existing_journal
 from govmedia.cli._output import write_rows
 from govmedia.cli._rows import hub_first
 from govmedia.cli.runs import journal_options
@@ -25,7 +25,7 @@ TABLE = ("platform", "account", "views", "likes", "shares", "comments", "note")
 
 def _published(journal: gm.Journal, run_id: str, matrix: gm.Matrix) -> tuple[gm.Report, list[str]]:
     """The run's published deliveries with their receipts, and the accounts the matrix lacks."""
-    run = find_run(journal, run_id)
+    run = journal.find_run(run_id)
     by_id = {(c.platform, c.account): c for c in matrix}
     entries = journal.entries(run.post_key)
     deliveries, missing = [], []

@@ -1,9 +1,10 @@
-"""``govmedia runs``: the fan-out runs a journal holds, and what one run did (hub first)."""
+"""``govmedia runs``: the runs a journal holds, what one did (hub first), settling one in doubt."""
 
 from __future__ import annotations
 
 import argparse
 
+import govmedia as gm
 from govmedia._secrets import mask
 from govmedia.cli._journal import JOURNAL_HELP, open_existing_journal
 from govmedia.cli._output import FORMATS, write_rows
@@ -36,6 +37,21 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve(args: argparse.Namespace) -> int:
+    state = "published" if args.published or args.remote_id else "failed"
+    with open_existing_journal(args.journal) as journal, gm.Client(journal=journal) as client:
+        delivery = client.resolve(args.run, args.account, state, url=args.published,
+                                  remote_id=args.remote_id, by=args.by)
+    who = f" by {args.by}" if args.by else ""
+    if state == "published":
+        where = delivery.receipt.url or delivery.receipt.remote_id if delivery.receipt else ""
+        print(f"{delivery.channel.id}: settled as published{who} ({where}); a re-run skips it, "
+              "retract and metrics use it")
+    else:
+        print(f"{delivery.channel.id}: settled as failed{who}; a re-run sends it")
+    return 0
+
+
 def journal_options(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
     """``--journal`` and ``--format``; *nested* ones leave what the parent parsed alone."""
     keep = argparse.SUPPRESS if nested else None
@@ -60,4 +76,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     show.add_argument("run", help="run id (a prefix is enough)")
     journal_options(show, nested=True)
     show.set_defaults(func=_show)
+    resolve = actions.add_parser(
+        "resolve", parents=parents, help="settle a delivery in doubt after checking the account",
+        description="Settle a delivery the journal holds in doubt (unknown, or sending from a run "
+                    "that stopped), after checking the account by hand: --published URL when the "
+                    "post is there (a re-run skips it), --failed when it is not (a re-run sends it).")
+    resolve.add_argument("run", help="run id (a prefix is enough)")
+    resolve.add_argument("account", help="the account, or platform:account")
+    found = resolve.add_mutually_exclusive_group(required=True)
+    found.add_argument("--published", metavar="URL", help="the post is live at URL")
+    found.add_argument("--remote-id", metavar="ID",
+                       help="the post is live; the platform's id of it (where there is no URL)")
+    found.add_argument("--failed", action="store_true", help="nothing was published there")
+    resolve.add_argument("--by", metavar="NAME", help="who checked (goes to the audit trail)")
+    resolve.add_argument("--journal", default=argparse.SUPPRESS, help=JOURNAL_HELP)
+    resolve.set_defaults(func=_resolve)
     return actions
