@@ -207,6 +207,10 @@ FLOWS = {
     "bilibili article": bilibili_publishing(sample_post()),
     "bilibili delete": deleting(bilibili_published),
     "bilibili metrics": bilibili_reading,
+    # Matrix: rate_limit_wait=0, or a 429 with no wait would be waited out for ten minutes.
+    "matrix_chat publish": lambda sb: (lambda client: client.publish(
+        mastodon_post(), sb.channel("matrix_chat", rate_limit_wait=0))),
+    "matrix_chat delete": deleting(lambda sb: published(sb, "matrix_chat")),
 }
 
 
@@ -261,6 +265,8 @@ def test_the_flows_take_the_steps_this_test_relies_on():
     assert STEPS["x publish"] == 4                 # initialize, append, finalize, the post
     assert STEPS["bilibili video"] >= 6            # cover, init, a part, complete, submit, view
     assert STEPS["bilibili article"] == 1
+    assert STEPS["matrix_chat publish"] == 3       # the upload, the text, the image
+    assert STEPS["matrix_chat delete"] == 2        # a redaction per event
 
 
 _JSON = st.recursive(

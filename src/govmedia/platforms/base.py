@@ -39,6 +39,7 @@ import attrs
 import httpx
 
 from govmedia._limits import MAX_BODY
+from govmedia._secrets import mask
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -729,7 +730,16 @@ class BasePlatform:
             return media.read()
         request = external(prepares(retry_safe(httpx.Request("GET", media.url))))
         request.extensions[MAX_BODY] = limit
-        response = yield request
+        try:
+            response = yield request
+        except PlatformError as exc:
+            if exc.code != "response_too_large":
+                raise
+            # The size will not change on a retry: the platform refuses it, in its words.
+            raise ContentRejected(
+                f"{mask(media.url)} is over {limit - 1:,} bytes, more than {self.name} takes "
+                "here", platform=self.name, account=channel.account, code="bad_media",
+                hint="Attach a smaller file, or host a smaller version.") from exc
         return response.content
 
     @staticmethod

@@ -39,7 +39,7 @@ from govmedia.content.counting import count_utf8
 from govmedia.content.integrity import body_problems, text_floor
 from govmedia.content.media import mismatch, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
-from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
+from govmedia.content.wechat import WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -140,6 +140,11 @@ RULES: tuple[Rule, ...] = (
          remediation="Convert body images to JPEG or PNG."),
     Rule(id="wechat_oa.image.max_size", field="media", code="bad_media",
          summary="body images under 1 MB", source=_MAT, remediation="Compress the image below 1 MB."),
+    Rule(id="wechat_oa.body.image_source", field="body", code="bad_media",
+         summary="each body image is a file of post.media or a web address",
+         source=f"{SHEET}: media/uploadimg (article images must be on WeChat's hosts)",
+         remediation=("Attach the file (gm.Media.from_path) so the body's image can name it, "
+                      "or give its http(s) address; govmedia uploads it to WeChat.")),
 )
 
 
@@ -332,11 +337,17 @@ def _upload_name(media: Media, kind: str, fallback: str) -> str:
 
 @attrs.frozen
 class _Plan:
-    """Which body image sources map to which item of ``post.media``."""
+    """Which body image sources map to which media to upload.
 
-    refs: tuple[tuple[str, int], ...]           # (src, index in post.media)
+    ``media`` is ``post.media`` followed by the web images the body shows
+    (re-hosted: fetched and uploaded like attached files, since an article
+    shows images on WeChat's hosts only).
+    """
+
+    media: tuple[Media, ...]
+    refs: tuple[tuple[str, int], ...]           # (src, index in media)
     append: tuple[tuple[str, str | None], ...]  # images added at the end: (src, alt)
-    dropped: tuple[str, ...]                    # other <img> sources: removed
+    unsendable: tuple[tuple[str, str], ...]     # (src, why): a check problem, never dropped
     external_links: tuple[str, ...]
     ignored: tuple[str, ...]                    # non-image media: not sent
 
@@ -351,14 +362,20 @@ class _Plan:
 
 def _plan(post: Post, opts: Options) -> _Plan:
     first = to_wechat_html(post.body or "", post.body_format)
+    pool = list(post.media)
     refs: list[tuple[str, int]] = []
-    dropped: list[str] = []
+    unsendable: list[tuple[str, str]] = []
+    web: dict[str, int] = {}
     for src in first.images:
         index = next((i for i, m in enumerate(post.media) if _matches(src, m)), None)
         if index is not None:
             refs.append((src, index))
         elif src in first.dropped:
-            dropped.append(src)
+            why = _web_image(src, pool, web)
+            if why is None:
+                refs.append((src, web[src]))
+            else:
+                unsendable.append((src, why))
         # else: already on a WeChat host, kept as it is
     used = {i for _, i in refs}
     append: list[tuple[str, str | None]] = []
@@ -370,7 +387,25 @@ def _plan(post: Post, opts: Options) -> _Plan:
                 refs.append((src, i))
     ignored = tuple(m.filename for i, m in enumerate(post.media)
                     if m.kind != "image" and i not in used)
-    return _Plan(tuple(refs), tuple(append), tuple(dropped), first.external_links, ignored)
+    return _Plan(tuple(pool), tuple(refs), tuple(append), tuple(unsendable),
+                 first.external_links, ignored)
+
+
+def _web_image(src: str, media: list[Media], web: dict[str, int]) -> str | None:
+    """Add the web image *src* to *media* to be re-hosted; else why it cannot be sent."""
+    if src in web:
+        return None
+    if not src.lower().startswith(("http://", "https://")):
+        what = "inline data" if src.lower().startswith("data:") else "a file name"
+        return (f"is {what}, not a file of post.media nor a web address; WeChat would show "
+                "nothing there")
+    try:
+        item = Media.from_url(src)
+    except ConfigError as exc:  # a metadata address, a malformed URL
+        return f"cannot be fetched: {exc}"
+    web[src] = len(media)
+    media.append(item)
+    return None
 
 
 def _body_problems(post: Post, opts: Options) -> list[Problem]:
@@ -386,9 +421,13 @@ def _body_problems(post: Post, opts: Options) -> list[Problem]:
     problems = body_problems(body, post.body_format)
     plan = _plan(post, opts)
     for index in plan.indices:
-        problem = _body_image_problem(post.media[index])
+        problem = _body_image_problem(plan.media[index])
         if problem:
             problems.append(problem)
+    problems.extend(
+        Problem(code="bad_media", field="body", rule="wechat_oa.body.image_source",
+                message=f"body image {src[:120]!r} {why}")
+        for src, why in plan.unsendable)
     estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
     rendered = to_wechat_html(body, post.body_format, images=estimate, append=plan.append)
     problems.extend(_length_problems(rendered, estimated=bool(plan.refs)))
@@ -515,7 +554,6 @@ class WeChatOAPlatform(BasePlatform):
         raw: dict[str, Any] = {
             "thumb_media_id": thumb_media_id,
             "images": [uploaded[i] for i in plan.indices],
-            "dropped_images": list(plan.dropped),
         }
         # The cover's material id is new with every upload: it finds this
         # article in the draft box and the publish records if the answer to
@@ -701,7 +739,7 @@ class WeChatOAPlatform(BasePlatform):
         """Each body image through media/uploadimg: ``{index in post.media: URL}``."""
         uploaded: dict[int, str] = {}
         for index in plan.indices:
-            media = post.media[index]
+            media = plan.media[index]
             data = yield from self._bytes(media, channel, BODY_IMAGE_BYTES)
             kind = self._checked(media, data, channel, cover=False)
             response = yield (self._upload(
@@ -1030,12 +1068,11 @@ class WeChatOAPlatform(BasePlatform):
         return str(value)
 
     def _warn(self, channel: Channel, plan: _Plan) -> None:
-        for src in plan.dropped:
-            logger.warning(
-                "%s [%s]: removed <img src=%r>: an article shows only images of post.media "
-                "(uploaded) or on WeChat's hosts (%s)", self.name, channel.account, src,
-                ", ".join(WECHAT_IMAGE_HOSTS),
-            )
+        if plan.unsendable:  # check() refuses these: never published without them
+            problems = [Problem(code="bad_media", field="body", rule="wechat_oa.body.image_source",
+                                message=f"body image {src[:120]!r} {why}")
+                        for src, why in plan.unsendable]
+            raise ValidationError(problems, platform=self.name, account=channel.account)
         for name in plan.ignored:
             logger.warning("%s [%s]: %r is not an image; WeChat articles embed images only, "
                            "so it is not sent", self.name, channel.account, name)

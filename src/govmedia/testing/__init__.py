@@ -51,8 +51,10 @@ if TYPE_CHECKING:
     from govmedia.testing.facebook import FakeFacebook
     from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
+    from govmedia.testing.matrix_chat import FakeMatrixChat
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
+    from govmedia.testing.wordpress import FakeWordPress
     from govmedia.testing.x import FakeX
 
 __all__ = [
@@ -66,12 +68,14 @@ __all__ = [
     "FakeFacebook",
     "FakeKuaishou",
     "FakeMastodon",
+    "FakeMatrixChat",
     "FakePlatform",
     "FakeToken",
     "FakeTokens",
     "FakeWeChatOA",
     "FakeWebhook",
     "FakeWeibo",
+    "FakeWordPress",
     "FakeX",
     "Fault",
     "IdempotencyStore",
