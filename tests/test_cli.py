@@ -156,7 +156,7 @@ def test_progress_prints_each_delivery_at_once_aligned_for_wide_names():
     progress(gm.Delivery(channel=chs[0], state="published",
                          receipt=gm.Receipt(channel=chs[0], remote_id="1", url="https://h.example/p/1")))
     header, failed, published = out.getvalue().splitlines()
-    assert failed.endswith("retry after 3600 s")  # the useful end is never cut
+    assert failed.endswith("(retry after 3600 s)")  # the useful end is never cut
     from govmedia.cli._output import width
 
     # "detail" starts at the same terminal column on every line, CJK or not.

@@ -17,11 +17,19 @@ DELIVERY_COLUMNS = ("state", "platform", "account", "role", "url", "remote_id", 
 TABLE_COLUMNS = ("state", "platform", "account", "detail")
 
 
-def _error_words(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    code = getattr(error, "code", None)
+def _unprefixed(text: str, platform: str, account: str) -> str:
+    """*text* without the ``platform [account]`` an error starts with: the row's columns say it."""
+    for prefix in (f"{platform} [{account}]: ", f"{platform} [{account}] "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def _error_words(error: BaseException, channel: gm.Channel) -> str:
+    # The whole message: what to do and how long to wait come last (the
+    # 429's "retry after 3600 s").
     name = next(c.__name__ for c in type(error).__mro__ if not c.__name__.startswith("_"))
-    return f"{name}{f' {code}' if code is not None else ''}: {message}"
+    return f"{name}: {_unprefixed(str(error), channel.platform, channel.account)}"
 
 
 def detail(delivery: gm.Delivery) -> str:
@@ -29,7 +37,7 @@ def detail(delivery: gm.Delivery) -> str:
     if delivery.problems:
         return mask("; ".join(f"{p.code}: {p.message}" for p in delivery.problems))
     if delivery.error is not None:
-        return mask(_error_words(delivery.error))
+        return mask(_error_words(delivery.error, delivery.channel))
     if delivery.receipt is not None:
         return mask(delivery.receipt.url or delivery.receipt.remote_id or "")
     return ""
@@ -59,10 +67,8 @@ def journal_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """
     error = None
     if row.get("error_message") or row.get("error_type"):
-        code = row.get("error_code")
-        words = (f"{row.get('error_type') or 'error'}{f' {code}' if code else ''}: "
-                 f"{row.get('error_message') or ''}")
-        error = mask(words.strip())
+        message = _unprefixed(row.get("error_message") or "", row["platform"], row["account"])
+        error = mask(f"{row.get('error_type') or 'error'}: {message}".strip())
     url = mask(row["url"]) if row.get("url") else None
     remote_id = mask(row["remote_id"]) if row.get("remote_id") else None
     return {
