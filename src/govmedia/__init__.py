@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from govmedia import platforms
+    from govmedia.checkup import Health, Rendered
     from govmedia.client import AsyncClient, Client
     from govmedia.content.screen import Hit, Screen
     from govmedia.errors import (
@@ -65,6 +66,7 @@ __all__ = [
     "Delivery",
     "DeliveryUnknown",
     "GovMediaError",
+    "Health",
     "Hit",
     "Journal",
     "JournalError",
@@ -77,6 +79,7 @@ __all__ = [
     "RateLimit",
     "RateLimited",
     "Receipt",
+    "Rendered",
     "Report",
     "RetryPolicy",
     "Screen",
@@ -93,6 +96,7 @@ __all__ = [
 _HOME = {
     "AsyncClient": "govmedia.client",
     "Client": "govmedia.client",
+    "Health": "govmedia.checkup",
     "Hit": "govmedia.content.screen",
     "Screen": "govmedia.content.screen",
     "Journal": "govmedia.journal",
@@ -102,6 +106,7 @@ _HOME = {
     "RateLimit": "govmedia.policy",
     "RetryPolicy": "govmedia.policy",
     "CampaignMetrics": "govmedia.report",
+    "Rendered": "govmedia.checkup",
     "Report": "govmedia.report",
     "Stopped": "govmedia.report",
     **dict.fromkeys(

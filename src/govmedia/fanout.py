@@ -255,9 +255,8 @@ class FanOut:
         except GovMediaError as exc:
             return Delivery(channel=channel, state="failed", error=exc, started_at=started,
                             finished_at=_now())
-        except Exception as exc:  # noqa: BLE001 - a plugin's check crashed: this delivery only
-            logger.error("govmedia: unexpected error checking the post for %s", channel.id,
-                         exc_info=exc)
+        except Exception as exc:  # a plugin's check crashed: this delivery only
+            logger.exception("govmedia: unexpected error checking the post for %s", channel.id)
             error = PlatformError(
                 f"unexpected {type(exc).__name__} in the {platform.name} checks: {exc}",
                 platform=channel.platform, account=channel.account, code="bug",

@@ -6,7 +6,6 @@ shows; the fake-driven tests run the whole flow through `Sandbox` on both client
 
 import datetime as dt
 import json
-import logging
 import re
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """The ``govmedia`` command: one module per command group.
 
+``verify`` (`govmedia.cli.verify`), ``preview`` (`govmedia.cli.preview`),
 ``fan-out`` (`govmedia.cli.fanout`), ``runs`` with ``runs show`` and ``runs
 resolve`` (`govmedia.cli.runs`), ``metrics`` (`govmedia.cli.metrics`),
 ``retract`` (`govmedia.cli.retract`), ``sandbox`` and ``demo``
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 import govmedia as gm
-from govmedia.cli import fanout, metrics, retract, runs, sandbox
+from govmedia.cli import fanout, metrics, preview, retract, runs, sandbox, verify
 from govmedia.cli._output import clean
 from govmedia.cli.fanout import print_stopped
 
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"govmedia {gm.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sandbox.add_parser(sub, [common])
+    verify.add_parser(sub, [common])
+    preview.add_parser(sub, [common])
     fanout.add_parser(sub, [common])
     runs.add_parser(sub, [common])
     metrics.add_parser(sub, [common])

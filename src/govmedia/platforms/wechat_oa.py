@@ -22,6 +22,7 @@ and is never resent; uploads and reads are resent freely.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 import math
 import pathlib
@@ -50,7 +51,7 @@ from govmedia.errors import (
 )
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
 from govmedia.platforms.auth import FetchedToken, Query
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
 from govmedia.platforms.steps import (
@@ -539,6 +540,49 @@ class WeChatOAPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``freepublish/batchget`` of one record: the token, the IP whitelist and the permission.
+
+        The token fetch before it catches a wrong secret and 40164 (IP not on
+        the whitelist); this read catches 48001 (the account may not publish
+        through the API).
+        """
+        request = prepares(retry_safe(self._json(channel, "/cgi-bin/freepublish/batchget",
+                                                 {"offset": 0, "count": 1, "no_content": 1})))
+        request.extensions["govmedia.max_body"] = _LIST_MAX_BODY
+        return request
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The draft/add article as `publish` sends it; images named by source, not uploaded.
+
+        Web images of the body show at their own address (they are
+        re-hosted on publishing); the cover is its source, not a material id.
+        """
+        opts = self.opts(channel)
+        plan = _plan(post, opts)
+        # The renderer takes http(s) URLs only: placeholders, then each source.
+        urls = {src: f"https://govmedia.invalid/preview/{index}/x" for src, index in plan.refs}
+        rendered = to_wechat_html(post.body or "", post.body_format, images=urls,
+                                  append=plan.append)
+        content = rendered.html
+        for index in {index for _, index in plan.refs}:
+            content = content.replace(f"https://govmedia.invalid/preview/{index}/x",
+                                      html.escape(Rendering.source(plan.media[index])))
+        fields: dict[str, Any] = {
+            "article_type": "news", "title": clean_text(post.title or "").strip(),
+            "content": content,
+            "cover": Rendering.source(post.cover) if post.cover is not None else None,
+            "need_open_comment": int(opts.need_open_comment),
+            "only_fans_can_comment": int(opts.only_fans_can_comment),
+        }
+        if opts.author:
+            fields["author"] = opts.author
+        if (post.summary or "").strip():
+            fields["digest"] = clean_text(post.summary or "").strip()
+        if post.link:
+            fields["content_source_url"] = post.link
+        return Rendering(fields=fields, text=None, html=content)
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the cover and body images, add the draft, then publish and poll.

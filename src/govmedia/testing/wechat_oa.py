@@ -94,7 +94,8 @@ class App:
 
     Attributes:
         whitelisted: False makes token requests fail with 40164 (IP whitelist).
-        can_publish: False makes ``freepublish/submit`` fail with 48001.
+        can_publish: False makes ``freepublish/submit`` and ``freepublish/batchget``
+            fail with 48001.
     """
 
     app_id: str
@@ -614,6 +615,10 @@ class FakeWeChatOA(FakePlatform):
     @route("POST", r"/cgi-bin/freepublish/batchget")
     def _publish_batchget(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         app, data = self._authed_json(request)
+        if not app.can_publish:
+            # The fake's reading: the freepublish family is one permission
+            # (the sheet does not say that batchget alone is refused too).
+            return _err(48001, "api unauthorized")
         now = time.monotonic()
         for job in self.jobs.values():  # jobs end on their own, polled or not
             if job.status == 1 and job.app_id == app.app_id and now - job.started >= self.job_seconds:
