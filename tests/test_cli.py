@@ -310,3 +310,57 @@ def test_retract_deletes_a_run_across_the_matrix(tmp_path, served, capsys):
     assert "retraction of post" in capsys.readouterr().out
     assert main(["retract", run_id, "--matrix", matrix, "--journal", str(tmp_path / "typo.db")]) == 2
     assert not (tmp_path / "typo.db").exists()
+
+
+# ------------------------------------------------------------ before the campaign: verify, preview
+
+
+def test_verify_names_each_account_that_cannot_publish(tmp_path, capsys):
+    import csv
+    import io
+
+    from govmedia.cli.sandbox import matrix_toml
+
+    with SandboxServer(platforms=["wechat_oa", "weibo", "webhook"]) as server:
+        (tmp_path / "m.toml").write_text(matrix_toml(server.sandbox, accounts=1), encoding="utf-8")
+        matrix = gm.Matrix.from_file(tmp_path / "m.toml")
+        wechat = next(c for c in matrix.members if c.platform == "wechat_oa")
+        server.sandbox["wechat_oa"].app(wechat.credentials["app_id"], whitelisted=False)
+        assert main(["verify", "--matrix", str(tmp_path / "m.toml")]) == 1
+        out = capsys.readouterr().out
+        assert "3 of 4 account(s) can publish; 1 cannot" in out  # a hub, a member per platform
+        rows = {r[2].removesuffix(" (hub)"): r for r in run_rows(out.split("\n\n")[0])}
+        assert rows[wechat.account][0] == "PROBLEM" and "40164" in rows[wechat.account][-1]
+        assert rows["hook1"][0] == "unchecked"
+        assert main(["verify", "--matrix", str(tmp_path / "m.toml"), "--format", "csv"]) == 1
+        table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert [r["role"] for r in table] == ["hub", "member", "member", "member"]
+        weibo = next(r for r in table if r["platform"] == "weibo")
+        assert weibo["status"] == "ok" and weibo["expires_at"]
+    assert server.sandbox["wechat_oa"].posts() == [] and server.sandbox["webhook"].posts() == []
+
+
+def test_preview_writes_one_page_per_platform_and_sends_nothing(tmp_path, capsys):
+    from govmedia.testing.samples import COVER_JPEG
+
+    (tmp_path / "cover.jpg").write_bytes(COVER_JPEG)
+    (tmp_path / "post.md").write_text(
+        "---\ntitle: 关于召开会议的通知\ntext: 国资委召开会议 <script>alert(1)</script>\n"
+        "tags: [国资]\ncover: cover.jpg\n---\n# 会议\n\n正文<script>alert(2)</script>\n", encoding="utf-8")
+    out = tmp_path / "pages" / "preview.html"
+    assert main(["preview", str(tmp_path / "post.md"), "--platform", "wechat_oa", "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "No problems" in page and "关于召开会议的通知" in page
+    assert '<iframe sandbox=""' in page and "<script>" not in page  # shown, never run
+    assert main(["preview", str(tmp_path / "post.md"), "--platform", "wechat_oa,douyin,mastodon",
+                 "--out", str(out)]) == 1  # Douyin takes no text-only post: said, not hidden
+    listing = capsys.readouterr()
+    assert "publish would refuse it on 1 platform(s)" in listing.err
+    for name in ("wechat_oa", "douyin", "mastodon"):
+        assert (tmp_path / "pages" / f"preview-{name}.html").is_file(), name
+    douyin = (tmp_path / "pages" / "preview-douyin.html").read_text(encoding="utf-8")
+    assert "problem(s): publish would refuse this post here" in douyin
+    mastodon = (tmp_path / "pages" / "preview-mastodon.html").read_text(encoding="utf-8")
+    assert "#国资" in mastodon  # the text as Mastodon gets it, tags written its way
+    assert main(["preview", str(tmp_path / "post.md"), "--platform", "mastadon"]) == 2
+    assert "did you mean 'mastodon'?" in capsys.readouterr().err

@@ -2,8 +2,8 @@
 
 One HTML page per platform: the problems `check` finds, the fields as they
 would be sent, the text, and the body as the platform gets it (shown in a
-sandboxed frame: no script runs, nothing is fetched by the preview itself).
-Nothing is sent and nothing is uploaded.
+sandboxed frame: no script in it runs). Nothing is sent and nothing is
+uploaded.
 
 Without ``--matrix`` the post is rendered for a sandbox account of each
 platform; with it, for the matrix's own account (its options, such as
@@ -97,7 +97,11 @@ def _channels(args: argparse.Namespace) -> tuple[list[gm.Channel], str]:
 
     for name in wanted:
         gm.platforms.get(name)  # an unknown name is a ConfigError with the nearest one
-    sandbox = Sandbox(platforms=wanted or None)
+    try:
+        sandbox = Sandbox(platforms=wanted or None)
+    except (KeyError, ValueError, gm.ConfigError) as exc:
+        raise gm.ConfigError(f"no sandbox account to render for ({exc}): pass --matrix with an "
+                             "account of that platform") from None
     names = wanted or list(sandbox.fakes)
     note = "Rendered for a sandbox account: pass --matrix to see your own accounts' options."
     return [sandbox.channel(name) for name in names], note
@@ -115,7 +119,11 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             refused += not shown.ok
             target = out.with_name(f"{out.stem}-{channel.platform}{out.suffix or '.html'}") \
                 if several else out
-            target.write_text(page(shown, source=args.post, note=note), encoding="utf-8")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(page(shown, source=args.post, note=note), encoding="utf-8")
+            except OSError as exc:
+                raise gm.ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
             state = "ok" if shown.ok else f"{len(shown.problems)} problem(s)"
             print(f"{channel.platform:<12} {state:<14} {target}")
     if refused:
