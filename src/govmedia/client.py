@@ -348,8 +348,25 @@ class Client(_BaseClient):
         'published'
     """
 
-    def __init__(self, *, http: httpx.Client | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        concurrency: int = 16,
+        timeout: float | httpx.Timeout | None = None,
+        require_approvals: int = 0,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
+        screen: Screen | None = None,
+        tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        super().__init__(
+            retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
+            require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
+            max_response_bytes=max_response_bytes,
+        )
         if http is not None and not isinstance(http, httpx.Client):
             raise ConfigError("http must be an httpx.Client (use AsyncClient for httpx.AsyncClient)")
         self._own_http = http is None
@@ -717,8 +734,25 @@ class AsyncClient(_BaseClient):
         'published'
     """
 
-    def __init__(self, *, http: httpx.AsyncClient | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        concurrency: int = 16,
+        timeout: float | httpx.Timeout | None = None,
+        require_approvals: int = 0,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
+        screen: Screen | None = None,
+        tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        super().__init__(
+            retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
+            require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
+            max_response_bytes=max_response_bytes,
+        )
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._http_client = http

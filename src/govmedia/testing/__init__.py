@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from govmedia.testing.weibo import FakeWeibo
     from govmedia.testing.wordpress import FakeWordPress
     from govmedia.testing.x import FakeX
+    from govmedia.testing.youtube import FakeYouTube
 
 __all__ = [
     "FAULTS",
@@ -77,6 +78,7 @@ __all__ = [
     "FakeWeibo",
     "FakeWordPress",
     "FakeX",
+    "FakeYouTube",
     "Fault",
     "IdempotencyStore",
     "Multipart",
