@@ -702,7 +702,9 @@ class Client(_BaseClient):
         if self._transport is None:
             from govmedia._pool import PoolSender
 
-            self._transport = PoolSender(self.timeout, max_body=self.max_response_bytes)
+            with self._journal_lock:  # threads (metrics, retract): one sender, never a leaked second
+                self._transport = self._transport or PoolSender(self.timeout,
+                                                                max_body=self.max_response_bytes)
         return self._transport.send(request)
 
     def _token(self, op: GetToken) -> Token:

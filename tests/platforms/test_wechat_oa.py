@@ -809,3 +809,17 @@ def test_a_rerun_after_a_failed_mass_send_sends_that_draft_with_the_same_clientm
     assert first.deliveries[0].state == "unknown"
     assert second.deliveries[0].state == "published" and second.deliveries[0].receipt.state == "pending"
     assert len(fake.drafts) == 1 and len(fake.mass_sends) == 1   # one draft, one send
+
+
+def test_metrics_on_publishing_day_say_when_they_will_be_there(api):
+    """Issue 14, item 9: all None with the reason only in raw; the campaign row says the date."""
+    today = dt.datetime.now(CHINA_TIME).date()
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    receipt = receipt_of(msg_data_id="1", ref_date=today.isoformat())
+    with client(api) as c:
+        metrics = c.metrics(receipt)
+    assert metrics.raw["available_from"] == tomorrow
+    assert f"from {tomorrow} (China time)" in metrics.raw["reason"]
+    row = gm.CampaignMetrics.collect([({"platform": "wechat_oa", "account": "gh_a"}, metrics)]).rows[0]
+    assert row["views"] is None and row["error"] is None
+    assert f"from {tomorrow}" in row["note"]

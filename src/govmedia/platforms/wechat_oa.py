@@ -295,7 +295,8 @@ def _image_problem(
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
     if kind not in kinds:
-        found = kind or media.mime_type
+        sniffed = sniff(head) if head is not None else None
+        found = sniffed.description if sniffed is not None else media.mime_type
         return Problem(
             code="bad_media", field=field, rule=f"wechat_oa.{rule}.type",
             message=f"{what} {media.filename!r} is {found}; WeChat takes {allowed} here",
@@ -991,7 +992,8 @@ class WeChatOAPlatform(BasePlatform):
         there; likes and comments are always ``None``. The row is found by the
         ``msgid`` ``"{msg_data_id}_1"`` on the day the article was published
         (China time), which datacube serves from the next day on; where no row
-        matches, every count is ``None`` and ``raw`` says why.
+        matches, every count is ``None`` and ``raw["reason"]`` says why (asked
+        on publishing day, ``raw["available_from"]`` is the date to ask again).
         """
         channel = receipt.channel
         raw = receipt.raw
@@ -1004,10 +1006,14 @@ class WeChatOAPlatform(BasePlatform):
                                           "datacube row can be matched to the article"})
         yesterday = dt.datetime.now(CHINA_TIME).date() - dt.timedelta(days=1)
         if str(ref_date) > yesterday.isoformat():
+            try:
+                ready = (dt.date.fromisoformat(str(ref_date)) + dt.timedelta(days=1)).isoformat()
+            except ValueError:
+                ready = "the day after"
             return Metrics(raw={
-                "reason": f"datacube serves {ref_date}'s articles from the next day on "
-                          "(China time); ask again then",
-                "ref_date": ref_date,
+                "reason": f"WeChat gives reader counts from {ready} (China time) for articles "
+                          f"published {ref_date}; ask again then",
+                "ref_date": ref_date, "available_from": ready,
             })
         response = yield prepares(retry_safe(self._json(
             channel, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
