@@ -61,7 +61,7 @@ class Health:
 
     def __str__(self) -> str:
         state = "ok" if self.ok else "PROBLEM"
-        tail = self.problem or ("" if self.checked else "not checked: it cannot be without posting")
+        tail = self.problem or ("" if self.checked else "not checked: no check without posting is known here")
         when = f" (expires {self.expires_at:%Y-%m-%d %H:%M %Z})" if self.expires_at else ""
         return f"{state:<8} {self.channel.id}{when}  {tail}".rstrip()
 

@@ -18,7 +18,7 @@ def _row(health: gm.Health, hub: gm.Channel | None) -> dict[str, Any]:
     status = "ok" if health.ok and health.checked else "unchecked" if health.ok else "PROBLEM"
     problem = health.problem
     if health.ok and not health.checked:
-        problem = "settings well-formed; it cannot be checked without posting"
+        problem = "settings well-formed; no check without posting is known for this platform"
     is_hub = hub is not None and health.channel == hub
     return {
         "status": status, "platform": health.channel.platform, "account": health.channel.account,
