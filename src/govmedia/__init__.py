@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from govmedia import platforms
+    from govmedia.bot import Bot, Inbound, Reply
     from govmedia.client import AsyncClient, Client
     from govmedia.content.screen import Hit, Screen
     from govmedia.errors import (
@@ -56,6 +57,7 @@ __all__ = [
     "AsyncClient",
     "AuthError",
     "BasePlatform",
+    "Bot",
     "CampaignMetrics",
     "Capabilities",
     "Channel",
@@ -66,6 +68,7 @@ __all__ = [
     "DeliveryUnknown",
     "GovMediaError",
     "Hit",
+    "Inbound",
     "Journal",
     "JournalError",
     "Matrix",
@@ -77,6 +80,7 @@ __all__ = [
     "RateLimit",
     "RateLimited",
     "Receipt",
+    "Reply",
     "Report",
     "RetryPolicy",
     "Screen",
@@ -91,6 +95,7 @@ __all__ = [
 # Where each public name lives. They are imported on first use, so that
 # `import govmedia` stays fast (httpx alone costs ~80 ms) in CLIs and notebooks.
 _HOME = {
+    **dict.fromkeys(("Bot", "Inbound", "Reply"), "govmedia.bot"),
     "AsyncClient": "govmedia.client",
     "Client": "govmedia.client",
     "Hit": "govmedia.content.screen",
