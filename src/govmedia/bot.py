@@ -419,7 +419,7 @@ class Bot:
         self.app = BotApp(self, routes)
         return self.app
 
-    async def run(self, *channels: Channel, poll_timeout: float = 30.0,
+    async def run(self, *channels: Channel, poll_timeout: float = 20.0,
                   join_invites: bool = True) -> None:
         """Answer Matrix room messages by long-polling ``/sync``, until cancelled.
 
@@ -427,12 +427,14 @@ class Bot:
         ``base_url``); the bot answers in the room a message came from (with
         ``m.notice``, so other bots do not answer it), ignores its own and
         other notices, and joins rooms it is invited to (*join_invites*).
+        Each ``/sync`` waits up to *poll_timeout* seconds (at most 25).
 
         Example:
             >>> # anyio.run(bot.run, matrix_channel)   # or: await bot.run(ch) in a task
         """
-        from govmedia._bot.matrix import sync_forever
+        from govmedia._bot.matrix import check_poll_timeout, sync_forever
 
+        check_poll_timeout(poll_timeout)
         if not channels:
             raise ConfigError("bot.run() needs at least one matrix_chat channel")
         for channel in channels:
@@ -446,6 +448,10 @@ class Bot:
                 for channel in channels:
                     group.create_task(sync_forever(self, channel, poll_timeout=poll_timeout,
                                                    join_invites=join_invites))
+        except BaseExceptionGroup as group_error:
+            # One channel's end (a refused token, say) ends all; raise it as itself.
+            first = group_error.exceptions[0]
+            raise first from (group_error if len(group_error.exceptions) > 1 else None)
         finally:
             await self.drain()
 
