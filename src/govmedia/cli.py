@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     sandbox.add_argument("--platforms", help="comma-separated fakes to serve (default: all)")
     sandbox.set_defaults(func=_cmd_sandbox)
+    from govmedia._bot_cli import add_bot_command
+
+    add_bot_command(sub)
     return parser
 
 
