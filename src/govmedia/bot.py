@@ -1,9 +1,9 @@
-"""The service bot: answer the public on WeChat, Telegram and Matrix from one set of skills.
+r"""The service bot: answer the public on WeChat, Telegram and Matrix from one set of skills.
 
 ```python
 bot = gm.Bot()
 
-@bot.skill(r"^天气\\s*(?P<city>\\S+)")
+@bot.skill(r"^天气\s*(?P<city>\S+)")
 def weather(msg: gm.Inbound, city: str) -> str:
     return f"{city}：晴，12°C"
 
@@ -103,7 +103,8 @@ class Reply:
 
         Example:
             >>> import govmedia as gm
-            >>> print(gm.Reply("今日推荐", articles=[("一带一路看国企", "", "https://example.org/1", "")]).as_text())
+            >>> news = [("一带一路看国企", "", "https://example.org/1", "")]
+            >>> print(gm.Reply("今日推荐", articles=news).as_text())
             今日推荐
             一带一路看国企 https://example.org/1
         """
@@ -193,7 +194,7 @@ def _is_async(func: Callable[..., Any]) -> bool:
 
 
 class Bot:
-    """A service bot: skills tried in order, a fallback, and the endpoints that feed them.
+    r"""A service bot: skills tried in order, a fallback, and the endpoints that feed them.
 
     Args:
         http: an `httpx.AsyncClient` for outbound calls (deferred WeChat
@@ -218,7 +219,7 @@ class Bot:
     Example:
         >>> import govmedia as gm
         >>> bot = gm.Bot()
-        >>> @bot.skill(r"^天气\\s*(?P<city>\\S+)", platforms=("wechat_oa", "telegram"))
+        >>> @bot.skill(r"^天气\s*(?P<city>\S+)", platforms=("wechat_oa", "telegram"))
         ... def weather(msg, city):
         ...     return f"{city}：晴，12°C"
         >>> @bot.fallback
@@ -277,7 +278,8 @@ class Bot:
 
     def __repr__(self) -> str:
         names = [s.name for s in self.skills]
-        return f"Bot(skills={names!r}, fallback={self.fallback_skill.name if self.fallback_skill else None!r})"
+        fallback = self.fallback_skill.name if self.fallback_skill else None
+        return f"Bot(skills={names!r}, fallback={fallback!r})"
 
     # ----------------------------------------------------------- skills
 
@@ -317,7 +319,8 @@ class Bot:
         def register(func: F) -> F:
             if not callable(func):
                 raise ConfigError(f"@bot.skill decorates a function, got {func!r}")
-            self.skills.append(_Skill(name or getattr(func, "__name__", repr(func)), func, compiled,
+            label = name or str(getattr(func, "__name__", repr(func)))
+            self.skills.append(_Skill(label, func, compiled,
                                       wanted_platforms, wanted_kinds, _is_async(func)))
             return func
 
@@ -349,7 +352,7 @@ class Bot:
         return self.fallback_skill, {}
 
     async def answer(self, msg: Inbound) -> Reply | None:
-        """Run the skill *msg* selects and return its reply (no limits, no dedupe, nothing sent).
+        r"""Run the skill *msg* selects and return its reply (no limits, no dedupe, nothing sent).
 
         What every endpoint does after verifying a message; useful in tests
         of the skills themselves. A skill that raises is logged at ERROR and
@@ -358,7 +361,7 @@ class Bot:
         Example:
             >>> import anyio, datetime as dt, govmedia as gm
             >>> bot = gm.Bot()
-            >>> @bot.skill(r"^天气\\s*(?P<city>\\S+)")
+            >>> @bot.skill(r"^天气\s*(?P<city>\S+)")
             ... def weather(msg, city):
             ...     return f"{city}：晴"
             >>> ch = gm.Channel(platform="telegram", account="@b", credentials={"bot_token": "1:x"})
@@ -380,7 +383,8 @@ class Bot:
                 result = await skill.func(msg, **groups)
             else:
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self._pool(), functools.partial(skill.func, msg, **groups))
+                call = functools.partial(skill.func, msg, **groups)
+                result = await loop.run_in_executor(self._pool(), call)
             return skill.name, _as_reply(result, skill.name)
         except Exception:
             logger.exception("govmedia bot: skill %s failed on message %s from %s",
@@ -486,11 +490,11 @@ class Bot:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Wait (up to *timeout* seconds) for replies still being worked on, then close the client."""
+    async def drain(self, grace: float = 30.0) -> None:
+        """Wait (up to *grace* seconds) for replies still being worked on, then close the client."""
         pending = [t for t in self._tasks if not t.done()]
         if pending:
-            _, late = await asyncio.wait(pending, timeout=timeout)
+            _, late = await asyncio.wait(pending, timeout=grace)
             for task in late:
                 task.cancel()
         outbound, self._outbound = self._outbound, None

@@ -3,6 +3,7 @@ import pytest
 import govmedia as gm
 from govmedia.testing import Sandbox
 
+
 @pytest.fixture
 def sandbox():
     return Sandbox(platforms=["wechat_oa", "telegram"])

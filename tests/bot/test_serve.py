@@ -92,7 +92,7 @@ def test_serve_answers_a_follower_over_http(served, monkeypatch, capsys):
 def test_load_app_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "lonely_bot.py").write_text("import govmedia as gm\nbot = gm.Bot()\nx = 1\n")
-    with pytest.raises(gm.ConfigError, match="never called bot.asgi"):
+    with pytest.raises(gm.ConfigError, match=r"never called bot\.asgi"):
         load_app("lonely_bot:bot")
     with pytest.raises(gm.ConfigError, match="has no 'nope'"):
         load_app("lonely_bot:nope")

@@ -345,7 +345,7 @@ async def test_over_http_with_a_follower_on_a_url(sandbox, make_bot):
     """The follower also reaches a bot by URL (here an ASGI app behind httpx's transport)."""
     channel = sandbox["wechat_oa"].bot_channel("gh_sasac", safe=False)
     follower = Follower(make_bot().asgi({"/wechat": channel}))
-    query, body = wechat_callback(channel, text="天气 深圳")
+    query, _ = wechat_callback(channel, text="天气 深圳")
     assert "encrypt_type" not in query
     assert (await follower.wechat("/wechat", channel, "天气 深圳")).reply == "深圳：晴，12°C"
     await follower.aclose()
@@ -366,7 +366,7 @@ def test_asgi_refuses_channels_that_cannot_serve():
         bot.asgi({"/tg": tg})
     mx = gm.Channel(platform="matrix_chat", account="@bot:m.example", credentials={"access_token": "t"},
                     options={"base_url": "https://m.example", "room_id": "!r:m.example"})
-    with pytest.raises(gm.ConfigError, match="bot.run"):
+    with pytest.raises(gm.ConfigError, match=r"bot\.run"):
         bot.asgi({"/mx": mx})
     with pytest.raises(gm.ConfigError, match="starts with '/'"):
         bot.asgi({"wechat": gm.Channel(platform="wechat_oa", account="gh_a", credentials={

@@ -54,7 +54,7 @@ def make_bot(**options):
 
 async def wait_for(predicate, seconds=20.0):
     with anyio.fail_after(seconds):
-        while not (result := await anyio.to_thread.run_sync(predicate)):
+        while not (result := await anyio.to_thread.run_sync(predicate)):  # noqa: ASYNC110 - polls Synapse
             await anyio.sleep(0.2)
     return result
 

@@ -41,7 +41,8 @@ class Answer:
 
     __slots__ = ("body", "content_type", "status")
 
-    def __init__(self, status: int, body: bytes = b"", content_type: bytes = b"text/plain; charset=utf-8") -> None:
+    def __init__(self, status: int, body: bytes = b"",
+                 content_type: bytes = b"text/plain; charset=utf-8") -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
@@ -66,7 +67,7 @@ class Endpoint:
 
     async def take(self, *, user: str, message_id: str, kind: str, text: str, at: dt.datetime,
                    raw: Mapping[str, Any]) -> tuple[Handled, Inbound | None]:
-        """Claim the message: ``(entry, Inbound)`` to run, ``(entry, None)`` for a repeat or a user over the limit."""
+        """Claim the message: ``(entry, Inbound)`` to run; ``(entry, None)``: a repeat, or over the limit."""
         from govmedia.bot import Inbound
 
         bot, channel = self.bot, self.channel

@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["Refused"]
 
 
-class Refused(Exception):  # noqa: N818 - a verdict, not a failure of ours
+class Refused(Exception):
     """The request is refused with *status*; *reason* goes to the log, never to the caller.
 
     Example:

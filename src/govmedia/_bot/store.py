@@ -25,7 +25,7 @@ from govmedia.policy.ratelimit import RateLimit
 if TYPE_CHECKING:
     from govmedia.bot import Reply
 
-__all__ = ["BotStore", "Handled", "reply_json", "reply_from_json"]
+__all__ = ["BotStore", "Handled", "reply_from_json", "reply_json"]
 
 logger = logging.getLogger("govmedia")
 
@@ -163,8 +163,9 @@ class BotStore:
                 return entry, False
         return entry, True
 
-    def _claim_row(self, platform: str, account: str, message_id: str, user: str, kind: str,
-                   text: str) -> tuple[bool, Reply | None]:
+    def _claim_row(  # noqa: PLR0917 - called through an executor, by position
+        self, platform: str, account: str, message_id: str, user: str, kind: str, text: str,
+    ) -> tuple[bool, Reply | None]:
         assert self.journal is not None
         with self.journal._tx() as db:  # noqa: SLF001 - the journal's own transaction
             cursor = db.execute(
@@ -185,8 +186,10 @@ class BotStore:
             return
         self._later(self._finish_row, platform, account, message_id, skill, outcome, reply_json(reply))
 
-    def _finish_row(self, platform: str, account: str, message_id: str, skill: str | None,
-                    outcome: str, reply: str | None) -> None:
+    def _finish_row(  # noqa: PLR0917 - called through an executor, by position
+        self, platform: str, account: str, message_id: str, skill: str | None, outcome: str,
+        reply: str | None,
+    ) -> None:
         assert self.journal is not None
         with self.journal._tx() as db:  # noqa: SLF001
             db.execute("UPDATE bot_messages SET skill=?, outcome=?, reply=?, replied_at=? WHERE "

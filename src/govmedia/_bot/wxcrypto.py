@@ -102,7 +102,7 @@ class WeChatCipher:
         if not raw or len(raw) % 16:
             raise Refused(400, "Encrypt is not a whole number of AES blocks")
         decryptor = self._cipher().decryptor()
-        plain = decryptor.update(raw) + decryptor.finalize()
+        plain: bytes = decryptor.update(raw) + decryptor.finalize()
         pad = plain[-1]
         if not 1 <= pad <= _BLOCK or pad > len(plain) or plain[-pad:] != bytes((pad,)) * pad:
             raise Refused(400, "bad padding in Encrypt")

@@ -44,7 +44,7 @@ class _Tree:
     def end(self, name: str) -> None:
         _, children = self.stack.pop()
         text = "".join(self.texts.pop())
-        value: Any = children if children else text
+        value: Any = children or text
         if self.stack:
             parent = self.stack[-1][1]
             if name in parent:
@@ -60,7 +60,7 @@ class _Tree:
             self.texts[-1].append(data)
 
 
-def _refuse_declaration(*_args: Any) -> None:
+def _refuse_declaration(*_args: Any) -> Any:
     raise Refused(400, "DOCTYPE or entity declarations are not accepted")
 
 
@@ -91,7 +91,7 @@ def parse(data: bytes) -> dict[str, Any]:
     parser.CharacterDataHandler = tree.text
     parser.buffer_text = True
     try:
-        parser.Parse(data, True)
+        parser.Parse(data, True)  # noqa: FBT003 - expat takes isfinal by position
     except expat.ExpatError:
         raise Refused(400, "malformed XML") from None
     except RecursionError:  # pragma: no cover - the depth limit comes first

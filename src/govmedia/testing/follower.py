@@ -1,4 +1,4 @@
-"""`Follower`: play a member of the public writing to a service bot (`govmedia.bot`).
+r"""`Follower`: play a member of the public writing to a service bot (`govmedia.bot`).
 
 It sends what the platforms send: WeChat callbacks signed with the channel's
 ``callback_token`` (and encrypted with its ``encoding_aes_key`` in safe mode),
@@ -12,7 +12,7 @@ Example:
     >>> from govmedia.testing import Sandbox
     >>> sandbox = Sandbox(platforms=["wechat_oa"])
     >>> bot = gm.Bot(http=sandbox.async_client())
-    >>> @bot.skill(r"^天气\\s*(?P<city>\\S+)")
+    >>> @bot.skill(r"^天气\s*(?P<city>\S+)")
     ... def weather(msg, city):
     ...     return f"{city}：晴，12°C"
     >>> channel = sandbox["wechat_oa"].bot_channel("gh_sasac")
@@ -80,7 +80,8 @@ def wechat_callback(
         ...                 credentials={"app_id": "wx0123456789abcdef", "callback_token": "tok"})
         >>> query, body = wechat_callback(ch, text="你好", msg_id="1", timestamp=1, nonce="n")
         >>> query
-        {'signature': 'd4330cf2f3e7fcb3e95afb8cd497c1bd9f8c18c5', 'timestamp': '1', 'nonce': 'n', 'openid': 'o_follower'}
+        {'signature': 'd4330cf2f3e7fcb3e95afb8cd497c1bd9f8c18c5', 'timestamp': '1', 'nonce': 'n', \
+'openid': 'o_follower'}
     """
     credentials = channel.credentials
     token = credentials["callback_token"]
@@ -109,7 +110,8 @@ def wechat_callback(
         raise ValueError(f"channel {channel.id} has no encoding_aes_key for safe mode")
     encrypted = WeChatCipher(key, credentials["app_id"]).encrypt(xml.encode())
     query.update(encrypt_type="aes", msg_signature=signature(token, stamp, nonce, encrypted))
-    body = f"<xml><ToUserName>{cdata(channel.account)}</ToUserName><Encrypt>{cdata(encrypted)}</Encrypt></xml>"
+    body = (f"<xml><ToUserName>{cdata(channel.account)}</ToUserName>"
+            f"<Encrypt>{cdata(encrypted)}</Encrypt></xml>")
     return query, body.encode()
 
 
@@ -173,7 +175,8 @@ class Follower:
             if bot is not None:
                 fake.private_chat(user, bot=bot.username)
         update = telegram_update(text, user=user, update_id=update_id)
-        response = await self._client.post(path, content=json.dumps(update, ensure_ascii=False), headers={
+        body = json.dumps(update, ensure_ascii=False)
+        response = await self._client.post(path, content=body, headers={
             "Content-Type": "application/json",
             "X-Telegram-Bot-Api-Secret-Token": secret or channel.credentials["webhook_secret"]})
         return Heard(response.status_code, None, body=response.content)

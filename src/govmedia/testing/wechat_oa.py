@@ -244,8 +244,9 @@ class FakeWeChatOA(FakePlatform):
 
     def bot_channel(self, account: str = "", *, safe: bool = True, app_id: str | None = None,
                     **options: Any) -> Channel:
-        """`channel` with the service bot's callback credentials too (``callback_token``,
-        and ``encoding_aes_key`` when *safe*): what `govmedia.bot.Bot.asgi` serves.
+        """`channel` with the service bot's callback credentials too: what `Bot.asgi` serves.
+
+        They are ``callback_token``, and ``encoding_aes_key`` when *safe*.
 
         Example:
             >>> from govmedia.testing import FakeWeChatOA
