@@ -8,6 +8,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from servicebot_fixtures import make_bot, sandbox  # noqa: F401 - fixtures
 
 import govmedia as gm
 from govmedia._bot.refusal import Refused

@@ -3,6 +3,7 @@
 import sqlite3
 
 import pytest
+from servicebot_fixtures import make_bot, sandbox  # noqa: F401 - fixtures
 
 import govmedia as gm
 

@@ -5,6 +5,7 @@ import json
 import anyio
 import httpx
 import pytest
+from servicebot_fixtures import make_bot, sandbox  # noqa: F401 - fixtures
 
 import govmedia as gm
 from govmedia.testing.follower import telegram_update

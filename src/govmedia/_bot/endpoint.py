@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from govmedia.model import Channel
 
 if TYPE_CHECKING:
+    from govmedia._bot.model import Inbound
     from govmedia._bot.store import Handled
-    from govmedia.bot import Bot, Inbound
+    from govmedia.bot import Bot
 
 __all__ = ["Answer", "Endpoint", "Request"]
 
@@ -68,7 +69,7 @@ class Endpoint:
     async def take(self, *, user: str, message_id: str, kind: str, text: str, at: dt.datetime,
                    raw: Mapping[str, Any]) -> tuple[Handled, Inbound | None]:
         """Claim the message: ``(entry, Inbound)`` to run; ``(entry, None)``: a repeat, or over the limit."""
-        from govmedia.bot import Inbound
+        from govmedia._bot.model import Inbound
 
         bot, channel = self.bot, self.channel
         store = bot.store

@@ -29,7 +29,8 @@ from govmedia.errors import AuthError, ConfigError, GovMediaError
 from govmedia.platforms.steps import Flow
 
 if TYPE_CHECKING:
-    from govmedia.bot import Bot, Inbound
+    from govmedia._bot.model import Inbound
+    from govmedia.bot import Bot
     from govmedia.model import Channel
     from govmedia.platforms.base import BasePlatform
 

@@ -26,7 +26,7 @@ from govmedia.policy.ratelimit import RateLimit
 from govmedia.policy.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from govmedia.bot import Reply
+    from govmedia._bot.model import Reply
 
 __all__ = ["REPLY_RATE_LIMITS", "Outbound", "matrix_reply", "telegram_reply", "wechat_custom"]
 

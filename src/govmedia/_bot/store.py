@@ -23,7 +23,7 @@ from govmedia.journal import Journal
 from govmedia.policy.ratelimit import RateLimit
 
 if TYPE_CHECKING:
-    from govmedia.bot import Reply
+    from govmedia._bot.model import Reply
 
 __all__ = ["BotStore", "Handled", "reply_from_json", "reply_json"]
 
@@ -89,7 +89,7 @@ def reply_json(reply: Reply | None) -> str | None:
 
 def reply_from_json(text: str | None) -> Reply | None:
     """The `Reply` the journal kept (``None`` for none or an unreadable one)."""
-    from govmedia.bot import Reply
+    from govmedia._bot.model import Reply
 
     if not text:
         return None

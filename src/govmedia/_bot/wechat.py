@@ -29,8 +29,9 @@ from govmedia._bot.wxxml import parse, reply_xml, wrap_encrypted
 from govmedia.errors import ConfigError, GovMediaError
 
 if TYPE_CHECKING:
+    from govmedia._bot.model import Inbound, Reply
     from govmedia._bot.store import Handled
-    from govmedia.bot import Bot, Inbound, Reply
+    from govmedia.bot import Bot
     from govmedia.model import Channel
 
 __all__ = ["WeChatEndpoint"]

@@ -56,6 +56,10 @@ class Heard:
         fields: the passive reply's ``<xml>`` children (``MsgType``,
             ``Content``, ``Image``, ``Articles``, ...).
         body: the raw answer.
+
+    Example:
+        >>> Heard(200, "北京：晴")
+        Heard(status=200, reply='北京：晴')
     """
 
     status: int
@@ -80,7 +84,7 @@ def wechat_callback(
         ...                 credentials={"app_id": "wx0123456789abcdef", "callback_token": "tok"})
         >>> query, body = wechat_callback(ch, text="你好", msg_id="1", timestamp=1, nonce="n")
         >>> query
-        {'signature': 'd4330cf2f3e7fcb3e95afb8cd497c1bd9f8c18c5', 'timestamp': '1', 'nonce': 'n', \
+        {'signature': '8b884c4fa3c448b3a300c40ae44fc69e39ae161e', 'timestamp': '1', 'nonce': 'n', \
 'openid': 'o_follower'}
     """
     credentials = channel.credentials
@@ -139,6 +143,15 @@ class Follower:
             is served at (``http://127.0.0.1:8000``).
         sandbox: the `Sandbox` the bot sends through, to read what it sent
             later (`inbox`).
+
+    Example:
+        >>> import anyio, govmedia as gm
+        >>> bot = gm.Bot()       # no skills: the update is taken, nothing is sent
+        >>> ch = gm.Channel(platform="telegram", account="@sasac_bot", credentials={
+        ...     "bot_token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "webhook_secret": "s3cr3t"})
+        >>> follower = Follower(bot.asgi({"/telegram": ch}))
+        >>> anyio.run(follower.telegram, "/telegram", ch, "你好")
+        Heard(status=200, reply=None)
     """
 
     def __init__(self, target: Any, *, sandbox: Sandbox | None = None) -> None:

@@ -1,3 +1,5 @@
+"""Fixtures of the service bot tests (imported by each test module: names are unique)."""
+
 import pytest
 
 import govmedia as gm
