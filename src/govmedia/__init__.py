@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from govmedia import platforms
+    from govmedia.bot import Bot, Inbound, Reply
     from govmedia.checkup import Health, Rendered
     from govmedia.client import AsyncClient, Client
     from govmedia.content.screen import Hit, Screen
@@ -57,6 +58,7 @@ __all__ = [
     "AsyncClient",
     "AuthError",
     "BasePlatform",
+    "Bot",
     "CampaignMetrics",
     "Capabilities",
     "Channel",
@@ -68,6 +70,7 @@ __all__ = [
     "GovMediaError",
     "Health",
     "Hit",
+    "Inbound",
     "Journal",
     "JournalError",
     "Matrix",
@@ -80,6 +83,7 @@ __all__ = [
     "RateLimited",
     "Receipt",
     "Rendered",
+    "Reply",
     "Report",
     "RetryPolicy",
     "Screen",
@@ -94,6 +98,7 @@ __all__ = [
 # Where each public name lives. They are imported on first use, so that
 # `import govmedia` stays fast (httpx alone costs ~80 ms) in CLIs and notebooks.
 _HOME = {
+    **dict.fromkeys(("Bot", "Inbound", "Reply"), "govmedia.bot"),
     "AsyncClient": "govmedia.client",
     "Client": "govmedia.client",
     "Health": "govmedia.checkup",

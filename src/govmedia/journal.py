@@ -105,6 +105,29 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bot_messages (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT,
+    skill TEXT,
+    outcome TEXT NOT NULL,
+    reply TEXT,
+    received_at TEXT NOT NULL,
+    replied_at TEXT,
+    UNIQUE (platform, account, message_id)
+);
+CREATE TABLE IF NOT EXISTS bot_state (
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    user TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, user)
+);
 """
 
 # Columns added since the first journals were written: added in place to an

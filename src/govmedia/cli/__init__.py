@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 import govmedia as gm
-from govmedia.cli import fanout, metrics, preview, retract, runs, sandbox, verify
+from govmedia.cli import bot, fanout, metrics, preview, retract, runs, sandbox, verify
 from govmedia.cli._output import clean
 from govmedia.cli.fanout import print_stopped
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_parser(sub, [common])
     metrics.add_parser(sub, [common])
     retract.add_parser(sub, [common])
+    bot.add_parser(sub, [common])
     return parser
 
 

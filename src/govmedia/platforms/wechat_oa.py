@@ -460,6 +460,9 @@ class WeChatOAPlatform(BasePlatform):
 
     name: ClassVar[str] = "wechat_oa"
     credential_keys: ClassVar[tuple[str, ...]] = ("app_id", "app_secret")
+    # The service bot's callback (govmedia.bot): the token of 服务器配置 and,
+    # for safe mode, the EncodingAESKey.
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ("callback_token", "encoding_aes_key")
     options: ClassVar[Mapping[str, Option]] = {
         "publish": Option(bool, default=True, doc="false leaves a draft"),
         "mass_send": Option(bool, default=False, doc=(

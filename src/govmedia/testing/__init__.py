@@ -41,6 +41,7 @@ from govmedia.testing._uploads import (
     UploadSession,
     default_upload_refusal,
 )
+from govmedia.testing.follower import Follower, Heard
 from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
@@ -80,6 +81,8 @@ __all__ = [
     "FakeX",
     "FakeYouTube",
     "Fault",
+    "Follower",
+    "Heard",
     "IdempotencyStore",
     "Multipart",
     "Part",
