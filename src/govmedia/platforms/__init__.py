@@ -22,11 +22,12 @@ from govmedia.platforms.auth import (
     Signed,
     StaticToken,
 )
-from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform
+from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.registry import available, get, register, unregister
 from govmedia.platforms.steps import (
+    Checked,
     Checkpoint,
     Doubt,
     Flow,
@@ -55,6 +56,7 @@ __all__ = [
     "BasePlatform",
     "Basic",
     "Capabilities",
+    "Checked",
     "Checkpoint",
     "Code",
     "Doubt",
@@ -71,6 +73,7 @@ __all__ = [
     "Platform",
     "Query",
     "Recall",
+    "Rendering",
     "Rule",
     "Signed",
     "Sleep",
