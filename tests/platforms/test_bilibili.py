@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import pathlib
 import re
 import time
 
@@ -27,7 +29,7 @@ from govmedia.platforms.bilibili import (
     content_md5,
     signature_headers,
 )
-from govmedia.testing import Sandbox
+from govmedia.testing import CompletedUpload, PartRecord, Sandbox
 from govmedia.testing.samples import CHART_PNG, COVER_JPEG, sample_image, sample_post, sample_video
 
 API = "https://member.bilibili.com"
@@ -680,6 +682,29 @@ def test_an_upload_that_dies_resumes_at_the_next_part(sandbox, tmp_path):
     assert [p for p, _ in after].count("/arcopen/fn/archive/video/init") == 0  # the same session
     assert [p for p, _ in after].count("/video/v2/part/upload") == 2  # parts 3 and 4 only
     assert len(fake.uploads) == 1 and len(fake.posts()) == 1
+
+
+def test_a_file_edited_in_place_since_is_uploaded_afresh_not_spliced(sandbox, tmp_path):
+    # Same name, same size, other bytes: the saved session was for another file.
+    fake = sandbox["bilibili"]
+    ch = fake.channel("sasac", tid=21)
+    video = fake_video(tmp_path, parts=4)
+    post = video_post(video)
+    journal = tmp_path / "j.db"
+    with gm.Client(http=dying_at(sandbox, "3"), journal=journal, retry=gm.RetryPolicy.testing()) as c, \
+            pytest.raises(Crash):
+        c.fan_out(post, [ch])
+    path = pathlib.Path(video.path)
+    data = bytearray(path.read_bytes())
+    data[PART + 10] ^= 0xFF  # in the second part, which the first run sent
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as c:
+        assert c.fan_out(post, [ch], changed="allow").deliveries[0].state == "published"
+    assert len(fake.requests("/archive/video/init")) == 2 and len(fake.posts()) == 1
+    (done,) = [u for u in fake.uploads.values() if u.completed is not None]
+    assert done.completed.digest == CompletedUpload.digest_of(
+        [PartRecord.of(bytes(data[i:i + PART])) for i in range(0, len(data), PART)])
 
 
 def test_a_saved_session_that_expired_is_uploaded_afresh(sandbox, tmp_path):

@@ -492,3 +492,45 @@ def test_count_or_none_never_turns_a_missing_count_into_zero():
 
     assert [count_or_none(v) for v in (0, 7, -1, True, "7", 7.0, None, [])] == \
         [0, 7, None, None, None, None, None, None]
+
+
+# --------------------------------------------------------------------------- poll
+
+
+def drive_poll(answers, **options):
+    """The Sleep steps `BasePlatform.poll` yields over *answers*, and what it returns."""
+    from govmedia.platforms.steps import Sleep
+
+    queue = list(answers)
+
+    def ask():
+        yield from ()
+        return queue.pop(0)
+
+    flow = gm.platforms.BasePlatform().poll(ask, lambda a: a["state"] == "done", **options)
+    sleeps = []
+    try:
+        step = next(flow)
+        while True:
+            assert isinstance(step, Sleep)
+            sleeps.append(step.seconds)
+            step = flow.send(None)
+    except StopIteration as stop:
+        return sleeps, stop.value
+
+
+def test_poll_waits_its_interval_and_gives_up_at_the_timeout():
+    pending = {"state": "processing"}
+    sleeps, result = drive_poll([pending] * 4, interval=2.0, timeout=5.0)
+    assert sleeps == [2.0, 2.0, 2.0] and result == (pending, False)
+    sleeps, result = drive_poll([pending, {"state": "done"}], interval=2.0, timeout=5.0)
+    assert sleeps == [2.0] and result == ({"state": "done"}, True)
+
+
+def test_poll_waits_as_the_platform_asks_but_never_past_the_timeout():
+    answers = [{"state": "processing", "after": 3}, {"state": "processing", "after": 0},
+               {"state": "processing", "after": 30}, {"state": "processing"}]
+    sleeps, (last, done) = drive_poll(answers, interval=1.0, timeout=10.0,
+                                      wait=lambda a: a.get("after", 0))
+    assert sleeps == [3.0, 1.0, 6.0] and not done  # at least the interval; the last one cut short
+    assert last == {"state": "processing"}

@@ -507,3 +507,17 @@ def test_every_public_name_of_the_toolkit_has_an_example():
                if (inspect.isclass(getattr(testing, name)) or inspect.isfunction(getattr(testing, name)))
                and "Example" not in (getattr(testing, name).__doc__ or "")]
     assert missing == []
+
+
+def test_every_fake_with_fake_tokens_expires_them_and_sets_their_lifetime():
+    from govmedia.testing import FakeMastodon, FakeWebhook, FakeX
+
+    x = FakeX()
+    ch = x.channel("@sasac")
+    x.token_ttl = 60
+    assert x.tokens.ttl == 60 and x.token_ttl == 60
+    x.expire_tokens()
+    assert x.tokens.get(ch.credentials["access_token"]).expires_at <= x.now()
+    assert FakeMastodon().token_ttl is None or FakeMastodon().token_ttl > 0
+    with pytest.raises(TypeError, match="no expiring tokens"):
+        FakeWebhook().expire_tokens()

@@ -24,7 +24,7 @@ from govmedia.platforms.auth import (
 )
 from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.registry import available, get, register, unregister
 from govmedia.platforms.steps import (
     Checked,
@@ -34,13 +34,19 @@ from govmedia.platforms.steps import (
     Recall,
     Sleep,
     Uploaded,
+    count_or_none,
     creates,
     external,
+    id_or_none,
+    int_or_none,
     json_body,
     json_of,
     prepares,
     release,
     retry_safe,
+    same_text,
+    seconds_or_none,
+    text_or_none,
 )
 from govmedia.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
 
@@ -76,15 +82,22 @@ __all__ = [
     "TokenStore",
     "Uploaded",
     "available",
+    "count_or_none",
     "creates",
     "external",
     "get",
+    "id_or_none",
+    "int_or_none",
     "json_body",
     "json_of",
+    "positive_seconds",
     "prepares",
     "register",
     "release",
     "retry_safe",
+    "same_text",
+    "seconds_or_none",
+    "text_or_none",
     "unregister",
     "url_check",
 ]

@@ -750,8 +750,12 @@ class BasePlatform:
         return body
 
     def poll(self, ask: Callable[[], Flow[T]], done: Callable[[T], bool], *, interval: float,
-             timeout: float) -> Flow[tuple[T, bool]]:
+             timeout: float, wait: Callable[[T], float] | None = None) -> Flow[tuple[T, bool]]:
         """Ask until *done* says yes or *timeout* seconds pass: ``(last answer, done?)``.
+
+        *wait*, where the platform says when to ask again (X's
+        ``check_after_secs``): the seconds to wait after an answer, at least
+        *interval*, and never past *timeout*.
 
         Example:
             >>> # status, finished = yield from self.poll(
@@ -765,8 +769,9 @@ class BasePlatform:
                 return value, True
             if waited >= timeout:
                 return value, False
-            yield Sleep(interval)
-            waited += interval
+            pause = interval if wait is None else min(max(interval, wait(value)), timeout - waited)
+            yield Sleep(pause)
+            waited += pause
 
     def fetch(self, media: Media, channel: Channel, *, limit: int = EXTERNAL_MAX_BODY) -> Flow[bytes]:
         """The bytes of *media*: read from disk or memory, or downloaded from its URL.

@@ -40,7 +40,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import httpx
 
@@ -48,6 +48,7 @@ from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia._mediainfo import VideoInfo, video_info
 from govmedia._sniff import image_type
 from govmedia.content.counting import count_chars
+from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.sanitize import wordpress_html
 from govmedia.errors import (
@@ -61,7 +62,16 @@ from govmedia.platforms.auth import Header, Signed, StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Recall, Uploaded
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Flow,
+    Recall,
+    count_or_none,
+    int_or_none,
+    seconds_or_none,
+)
+from govmedia.platforms.uploads import SavedUpload
 from govmedia.tokens import Token
 
 __all__ = ["BilibiliPlatform", "content_md5", "signature_headers"]
@@ -323,29 +333,6 @@ def _tags(post: Post) -> list[str]:
     return seen
 
 
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
-def _head(media: Media, length: int) -> bytes | None:
-    if media.data is not None:
-        return media.data[:length]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as stream:
-                return stream.read(length)
-        except OSError:
-            return b""
-    return None
-
-
 def _gigabytes(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
@@ -360,17 +347,13 @@ def _upload_name(media: Media, container: str) -> str:
     return name
 
 
-def _number(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _review_state(archive: Mapping[str, Any]) -> tuple[int | None, str, str]:
     """``(state, description, reject reason)`` of an archive/view answer (fields unverified)."""
     extra = archive.get("addit_info")
     source = extra if isinstance(extra, Mapping) else archive
-    state = _number(source.get("state"))
+    state = int_or_none(source.get("state"))
     if state is None:
-        state = _number(archive.get("state"))
+        state = int_or_none(archive.get("state"))
     desc = source.get("state_desc")
     reason = source.get("reject_reason")
     return (state, desc if isinstance(desc, str) else "",
@@ -566,8 +549,8 @@ class BilibiliPlatform(BasePlatform):
         if cover is None:
             return [self.rule("bilibili.cover.required").problem(
                 "a Bilibili archive needs a cover (jpeg or png, at least 960x600, up to 5 MB)")]
-        head = data[:_IMAGE_HEAD] if data is not None else _head(cover, _IMAGE_HEAD)
-        size = len(data) if data is not None else _size(cover)
+        head = data[:_IMAGE_HEAD] if data is not None else media_head(cover, _IMAGE_HEAD)
+        size = len(data) if data is not None else media_size(cover)
         name = f"cover {cover.filename!r}"
         problems: list[Problem] = []
         mime = cover.mime_type.lower()
@@ -669,13 +652,15 @@ class BilibiliPlatform(BasePlatform):
                 f"video {video.filename!r} is not MP4 or FLV")], platform=self.name,
                 account=channel.account)
         name, size = _upload_name(video, info.container), info.size
-        saved = cast("Mapping[str, Any]", (yield Recall()))  # a Recall is answered with a dict
-        session = None if fresh else self._saved_session(saved, name, size)
+        upload = SavedUpload.of(video, "upload")
+        saved = yield Recall()
+        session = None if fresh else self._saved_session(upload.recall(saved, filename=name,
+                                                                        size=size), size)
         if session is not None:
             token, offset, completed = session
             try:
-                yield from self._send(video, channel, token, name=name, size=size, offset=offset,
-                                      completed=completed)
+                yield from self._send(video, channel, upload, token, name=name, size=size,
+                                      offset=offset, completed=completed)
             except PlatformError as exc:
                 if exc.code != UPLOAD_TOKEN_INVALID or isinstance(exc, DeliveryUnknown):
                     raise
@@ -689,16 +674,18 @@ class BilibiliPlatform(BasePlatform):
                                       json={"name": name, "utype": "0"}, safe=True, creates=False,
                                       expect=("data.upload_token",))
         token = str(answer["data"]["upload_token"])
-        yield Checkpoint("uploading", self._session(token, name, size, 0), save=True)
-        yield from self._send(video, channel, token, name=name, size=size, offset=0, completed=False)
+        yield upload.save("uploading", self._session(token, name, size, 0))
+        yield from self._send(video, channel, upload, token, name=name, size=size, offset=0,
+                              completed=False)
         return token, False
 
-    def _saved_session(self, saved: Mapping[str, Any], name: str,
+    def _saved_session(self, saved: Mapping[str, Any] | None,
                        size: int) -> tuple[str, int, bool] | None:
+        if saved is None:
+            return None  # nothing saved for this very file (`SavedUpload.recall`)
         token, offset = saved.get("upload_token"), saved.get("offset")
-        if (not isinstance(token, str) or not token or not isinstance(offset, int)
-                or saved.get("filename") != name or saved.get("size") != size):
-            return None  # nothing saved, or another file
+        if not isinstance(token, str) or not token or not isinstance(offset, int):
+            return None
         if not 0 <= offset <= size or (offset % self.part_size and offset != size):
             return None
         return token, offset, bool(saved.get("completed"))
@@ -711,8 +698,8 @@ class BilibiliPlatform(BasePlatform):
         return {"upload_token": token, "filename": name, "size": size, "offset": offset,
                 "completed": completed}
 
-    def _send(self, video: Media, channel: Channel, token: str, *, name: str, size: int,
-              offset: int, completed: bool) -> Flow[None]:
+    def _send(self, video: Media, channel: Channel, upload: SavedUpload, token: str, *, name: str,
+              size: int, offset: int, completed: bool) -> Flow[None]:
         """Every part from *offset* on, then the merge; each part acknowledged is saved."""
         if completed:
             return
@@ -724,13 +711,12 @@ class BilibiliPlatform(BasePlatform):
                 content=chunk, headers={"Content-Type": "application/octet-stream"},
                 safe=True, creates=False, deadline=PART_DEADLINE)
             sent = start + len(chunk)
-            yield Uploaded(video.filename, sent=sent, total=size)
-            yield Checkpoint("uploading", self._session(token, name, size, sent), save=True)
+            yield from upload.sent(video.filename, self._session(token, name, size, sent), sent=sent,
+                                   total=size)
         # Merging twice is harmless (unverified; the fake answers 0 again).
         yield from self.call(channel, "POST", "/arcopen/fn/archive/video/complete",
                              params={"upload_token": token}, safe=True, creates=False)
-        yield Checkpoint("uploaded", self._session(token, name, size, size, completed=True),
-                         save=True)
+        yield upload.save("uploaded", self._session(token, name, size, size, completed=True))
 
     def _upload_cover(self, post: Post, channel: Channel) -> Flow[str]:
         """The cover through cover/upload; its URL is the archive's ``cover``."""
@@ -896,8 +882,8 @@ class BilibiliPlatform(BasePlatform):
                                     params={"resource_id": receipt.remote_id})
         data = body.get("data") if isinstance(body, dict) else None
         stats: Mapping[str, Any] = data if isinstance(data, dict) else {}
-        return Metrics(views=_number(stats.get("view")), likes=_number(stats.get("like")),
-                       shares=_number(stats.get("share")), comments=_number(stats.get("reply")),
+        return Metrics(views=count_or_none(stats.get("view")), likes=count_or_none(stats.get("like")),
+                       shares=count_or_none(stats.get("share")), comments=count_or_none(stats.get("reply")),
                        raw=dict(stats))
 
     # ----------------------------------------------------------- auth
@@ -926,8 +912,5 @@ class BilibiliPlatform(BasePlatform):
         """
         body = self.answer(response, channel, expect=("data.access_token", "data.refresh_token"))
         data = body["data"]
-        expires = data.get("expires_in")
-        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
-                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
         return Token(value=str(data["access_token"]), refresh_token=str(data["refresh_token"]),
-                     expires_in=float(expires) if usable else None)
+                     expires_in=seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME))

@@ -28,7 +28,7 @@ GROUP = "govmedia.platforms"
 # A built-in is a module of this package named after its platform, whose
 # class is the `BasePlatform` subclass with that name: found this way when the
 # package metadata (the entry points) is absent, running from a source tree.
-_NOT_PLATFORMS = frozenset({"auth", "base", "codes", "options", "registry", "steps"})
+_NOT_PLATFORMS = frozenset({"auth", "base", "codes", "options", "registry", "steps", "uploads"})
 
 
 def _builtins() -> dict[str, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Generator, Mapping
 from typing import Any, TypeAlias, TypeVar
 
@@ -38,6 +39,8 @@ __all__ = [
     "creates",
     "creates_something",
     "external",
+    "id_or_none",
+    "int_or_none",
     "is_external",
     "is_retry_safe",
     "json_body",
@@ -45,6 +48,8 @@ __all__ = [
     "prepares",
     "release",
     "retry_safe",
+    "same_text",
+    "seconds_or_none",
     "text_or_none",
 ]
 
@@ -310,6 +315,33 @@ def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def id_or_none(value: Any) -> str | None:
+    """*value* as a string where an answer gave an id (a non-empty string or a whole number).
+
+    Example:
+        >>> from govmedia.platforms.steps import id_or_none
+        >>> id_or_none(2247483001), id_or_none("7"), id_or_none(""), id_or_none(True)
+        ('2247483001', '7', None, None)
+    """
+    if isinstance(value, str):
+        return value or None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def int_or_none(value: Any) -> int | None:
+    """*value* where an answer gave a whole number (a state, a code, an index), else ``None``.
+
+    A bool is no number here, nor are digits in a string; a negative number
+    is one (Bilibili's review states are). For counts, `count_or_none`.
+
+    Example:
+        >>> from govmedia.platforms.steps import int_or_none
+        >>> int_or_none(-2), int_or_none(True), int_or_none("3"), int_or_none(2.0)
+        (-2, None, None, None)
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def count_or_none(value: Any) -> int | None:
     """*value* where an answer gave a whole number >= 0 (a count), else ``None``, never 0.
 
@@ -321,7 +353,42 @@ def count_or_none(value: Any) -> int | None:
         >>> count_or_none(12), count_or_none(True), count_or_none("12"), count_or_none(None)
         (12, None, None, None)
     """
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    number = int_or_none(value)
+    return number if number is not None and number >= 0 else None
+
+
+def same_text(found: Any, sent: str) -> bool:
+    r"""True when an answer's text (a feed post's message) is the text sent, white space aside.
+
+    Platforms trim and fold white space as they store a post, so a lost
+    create is looked up by its text this way (Facebook's feed, Kuaishou's list).
+
+    Example:
+        >>> from govmedia.platforms.steps import same_text
+        >>> same_text("中老铁路 开通\n一周年 ", "中老铁路  开通 一周年"), same_text(None, "x")
+        (True, False)
+    """
+    return isinstance(found, str) and _SPACE.sub(" ", found).strip() == _SPACE.sub(" ", sent).strip()
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def seconds_or_none(value: Any, *, most: float) -> float | None:
+    """*value* where an answer gave a lifetime (``expires_in``): more than 0 and at most *most*.
+
+    A lifetime beyond *most* seconds is garbage (a timestamp where a
+    duration belongs, say), as is a bool, a string or 0: ``None``, and the
+    caller falls back to what the platform documents.
+
+    Example:
+        >>> from govmedia.platforms.steps import seconds_or_none
+        >>> day = 86400
+        >>> [seconds_or_none(v, most=day) for v in (7200, 1.7e9, "7200", True)]
+        [7200.0, None, None, None]
+    """
+    usable = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= most
+    return float(value) if usable else None
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.

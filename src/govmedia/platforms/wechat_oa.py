@@ -30,7 +30,6 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 import attrs
 import httpx
@@ -38,7 +37,7 @@ import httpx
 from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.counting import count_utf8
 from govmedia.content.integrity import body_problems, text_floor
-from govmedia.content.media import mismatch, read_bytes, verify_bytes
+from govmedia.content.media import media_head, media_size, mismatch, names_media, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.wechat import WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
@@ -49,7 +48,7 @@ from govmedia.errors import (
     PlatformError,
     ValidationError,
 )
-from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
+from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import FetchedToken, Query
 from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
@@ -58,13 +57,16 @@ from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
-    Sleep,
+    count_or_none,
     creates,
+    id_or_none,
     json_of,
     prepares,
     retry_safe,
+    seconds_or_none,
     text_or_none,
 )
+from govmedia.platforms.uploads import media_bytes
 from govmedia.tokens import Token
 
 __all__ = ["WeChatOAPlatform"]
@@ -226,12 +228,6 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
 }
 
 
-def _is_id(value: Any) -> bool:
-    """True for an id as WeChat gives them: a non-empty string or a number."""
-    return (isinstance(value, str) and value != "") or (
-        isinstance(value, int) and not isinstance(value, bool))
-
-
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
     """The same error with a note added to its message and/or another hint."""
     if hint is None:
@@ -254,29 +250,6 @@ def _author(opts: Options) -> str | None:
 # --------------------------------------------------------------------------- media
 
 
-def _head(media: Media) -> bytes | None:
-    if media.data is not None:
-        return media.data[:HEAD_SIZE]
-    if media.path is not None:
-        try:
-            with open_regular(media.path) as f:
-                return f.read(HEAD_SIZE)
-        except ConfigError:
-            return b""
-    return None
-
-
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
 def _kind(head: bytes | None, mime_type: str) -> str | None:
     """The image type from the bytes where we have them, else from the MIME type."""
     if head is not None:
@@ -288,10 +261,10 @@ def _image_problem(
     media: Media, what: str, field: str, kinds: tuple[str, ...], limit: int, *, rule: str,
     head: bytes | None = None, size: int | None = None, strict_under: bool = False,
 ) -> Problem | None:
-    head = head if head is not None else _head(media)
+    head = head if head is not None else media_head(media)
     if head is not None and mismatch(media.mime_type, sniff(head)) is not None:
         return None  # bytes that are not what they claim: media_problems reports them
-    size = size if size is not None else _size(media)
+    size = size if size is not None else media_size(media)
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
     if kind not in kinds:
@@ -319,14 +292,6 @@ def _cover_problem(media: Media, **known: Any) -> Problem | None:
 def _body_image_problem(media: Media, **known: Any) -> Problem | None:
     return _image_problem(media, "body image", "media", BODY_IMAGE_TYPES, BODY_IMAGE_BYTES,
                           strict_under=True, rule="image", **known)
-
-
-def _matches(src: str, media: Media) -> bool:
-    wanted = {src, unquote(src)}
-    names = {media.filename, media.url, media.path}
-    if media.path:
-        names.add(pathlib.PurePath(media.path).name)
-    return bool(wanted & {n for n in names if n})
 
 
 def _upload_name(media: Media, kind: str, fallback: str) -> str:
@@ -368,7 +333,7 @@ def _plan(post: Post, opts: Options) -> _Plan:
     unsendable: list[tuple[str, str]] = []
     web: dict[str, int] = {}
     for src in first.images:
-        index = next((i for i, m in enumerate(post.media) if _matches(src, m)), None)
+        index = next((i for i, m in enumerate(post.media) if names_media(src, m)), None)
         if index is not None:
             refs.append((src, index))
         elif src in first.dropped:
@@ -863,27 +828,28 @@ class WeChatOAPlatform(BasePlatform):
         if not isinstance(submitted, dict):
             submitted = {}
         publish_id = submitted.get("publish_id")
-        if not _is_id(publish_id):
+        if id_or_none(publish_id) is None:
             raise PlatformError(
                 "freepublish/submit answered without a publish_id", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
             )
         raw["publish_id"] = str(publish_id)
-        if _is_id(submitted.get("msg_data_id")):
+        if id_or_none(submitted.get("msg_data_id")) is not None:
             raw["msg_data_id"] = str(submitted["msg_data_id"])
         return publish_id
 
     def _poll(self, opts: Options, channel: Channel, publish_id: Any) -> Flow[dict[str, Any]]:
-        waited = 0.0
-        while True:
+        """``freepublish/get`` until the job is no longer publishing (1) or ``poll_timeout`` passes."""
+
+        def ask() -> Flow[dict[str, Any]]:
             response = yield prepares(retry_safe(
                 self._json(channel, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             ))
-            status = self._status(response, channel)
-            if status["publish_status"] != 1 or waited >= opts.poll_timeout:
-                return status
-            yield Sleep(opts.poll_interval)
-            waited += opts.poll_interval
+            return self._status(response, channel)
+
+        status, _ = yield from self.poll(ask, lambda s: s["publish_status"] != 1,
+                                         interval=opts.poll_interval, timeout=opts.poll_timeout)
+        return status
 
     def _mass_send(self, media_id: str, channel: Channel, raw: dict[str, Any],
                    key: str) -> Flow[Receipt]:
@@ -908,12 +874,12 @@ class WeChatOAPlatform(BasePlatform):
                 raise
             answer = json_of(exc.response, platform=self.name, account=channel.account)
         msg_id = answer.get("msg_id") if isinstance(answer, dict) else None
-        if not _is_id(msg_id):
+        if id_or_none(msg_id) is None:
             raise PlatformError("message/mass/sendall answered without a msg_id", platform=self.name,
                                 account=channel.account, code="bad_response", maybe_applied=True)
         raw.update(msg_id=str(msg_id), mass_send=True,
                    ref_date=dt.datetime.now(CHINA_TIME).date().isoformat())
-        if _is_id(answer.get("msg_data_id")):
+        if id_or_none(answer.get("msg_data_id")) is not None:
             raw["msg_data_id"] = str(answer["msg_data_id"])
         yield Checkpoint("mass_sent", {k: raw[k] for k in ("msg_id", "msg_data_id") if k in raw})
         return Receipt(channel=channel, remote_id=str(msg_id), state="pending", raw=raw)
@@ -941,7 +907,7 @@ class WeChatOAPlatform(BasePlatform):
                 platform=self.name, account=channel.account, code=f"publish_status {code}",
             )
         article_id = status.get("article_id")
-        if not _is_id(article_id):
+        if id_or_none(article_id) is None:
             raise PlatformError(
                 "freepublish/get reported success without an article_id", platform=self.name,
                 account=channel.account, code="bad_response",
@@ -1034,8 +1000,8 @@ class WeChatOAPlatform(BasePlatform):
         details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
         latest = max(details, key=lambda d: str(d.get("stat_date", "")), default={})
         return Metrics(
-            views=_count(latest.get("int_page_read_count")),
-            shares=_count(latest.get("share_count")),
+            views=count_or_none(latest.get("int_page_read_count")),
+            shares=count_or_none(latest.get("share_count")),
             likes=None, comments=None,
             raw={"source": "datacube/getarticletotal", "row": row,
                  "stat_date": latest.get("stat_date")},
@@ -1043,9 +1009,7 @@ class WeChatOAPlatform(BasePlatform):
 
     def _bytes(self, media: Media, channel: Channel, limit: int) -> Flow[bytes]:
         """The media's bytes: read (never past *limit*) or fetched without credentials."""
-        if media.url is None:
-            return read_bytes(media, limit=limit)
-        data: bytes = yield from self.fetch(media, channel, limit=limit + 1)
+        data: bytes = yield from media_bytes(self, media, channel, limit=limit)
         return data
 
     # ----------------------------------------------------------- auth
@@ -1071,12 +1035,9 @@ class WeChatOAPlatform(BasePlatform):
         if not isinstance(token, str) or not token:
             raise AuthError("stable_token answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
-        expires = data.get("expires_in")
         # A lifetime that is no number, or an absurd one, is taken as WeChat's usual two hours.
-        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
-                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
-        lifetime = float(expires) if usable else 7200.0
-        return Token(value=token, expires_in=lifetime)
+        lifetime = seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME)
+        return Token(value=token, expires_in=lifetime or 7200.0)
 
     # ----------------------------------------------------------- helpers
 
@@ -1107,7 +1068,7 @@ class WeChatOAPlatform(BasePlatform):
     def _field(self, response: httpx.Response, name: str, channel: Channel) -> str:
         data = json_of(response, platform=self.name, account=channel.account)
         value = data.get(name) if isinstance(data, dict) else None
-        if not _is_id(value):
+        if id_or_none(value) is None:
             raise PlatformError(
                 f"{response.request.url.path} answered without {name}", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
@@ -1126,10 +1087,6 @@ class WeChatOAPlatform(BasePlatform):
         for href in plan.external_links:
             logger.info("%s [%s]: link %s shown as text: WeChat articles link only to "
                         "mp.weixin.qq.com", self.name, channel.account, href)
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _length_problems(rendered: WeChatHTML, *, estimated: bool) -> list[Problem]:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.matrix_chat import FakeMatrixChat
+    from govmedia.testing.telegram import FakeTelegram
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
     from govmedia.testing.wordpress import FakeWordPress
@@ -72,6 +73,7 @@ __all__ = [
     "FakeMastodon",
     "FakeMatrixChat",
     "FakePlatform",
+    "FakeTelegram",
     "FakeToken",
     "FakeTokens",
     "FakeWeChatOA",

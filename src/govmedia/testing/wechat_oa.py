@@ -265,19 +265,6 @@ class FakeWeChatOA(FakePlatform):
         with self.lock:
             return [dict(m) for m in self.customer_messages if m["touser"] == user]
 
-    @property
-    def token_ttl(self) -> float | None:
-        """Seconds a new token lives."""
-        return self.tokens.ttl
-
-    @token_ttl.setter
-    def token_ttl(self, seconds: float | None) -> None:
-        self.tokens.ttl = seconds
-
-    def expire_tokens(self) -> None:
-        """Expire every token issued so far (the next call with one gets 42001)."""
-        self.tokens.expire()
-
     def set_stats(self, article_id: str, *, ref_date: str | None = None, **counts: int) -> None:
         """Set datacube figures (``int_page_read_count=...``) and the publish day of an article."""
         with self.lock:
