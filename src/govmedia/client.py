@@ -45,12 +45,12 @@ from govmedia._userhttp import send_async, send_sync
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
-from govmedia.journal import Journal, default_journal_path
+from govmedia.journal import Journal, journal_target
 from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
 from govmedia.platforms.steps import release
-from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
+from govmedia.policy.ratelimit import RateLimit, RateLimiter, RateStore, Ticket, rate_store_from
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
 from govmedia.tokens import MemoryTokenStore, Token, TokenStore
@@ -82,6 +82,7 @@ class _BaseClient:
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -110,20 +111,20 @@ class _BaseClient:
         # default as it is when the client is made); the file is opened on
         # first use, so a client that only checks posts creates nothing.
         self._journal: Journal | None = None
-        self._journal_path: Path | None = None
+        self._journal_path: Path | str | None = None
         if isinstance(journal, Journal):
             self._journal = journal
         elif journal is None or journal is True:
-            self._journal_path = default_journal_path()
+            self._journal_path = journal_target(None)
         elif isinstance(journal, str | os.PathLike):
-            self._journal_path = Path(journal)
+            self._journal_path = journal_target(journal)
         elif journal is not False:
             raise ConfigError(
                 f"journal must be a path, a gm.Journal, None (the default) or False (off), "
                 f"got {journal!r}")
         self._own_journal = self._journal_path is not None
         self._journal_lock = threading.Lock()  # threads' first publish opens it once
-        self._limiter = RateLimiter(rate_limits)
+        self._limiter = RateLimiter(rate_limits, store=rate_store_from(rate_store))
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
                                   journal=lambda: self.journal, on_platform=self._platform_added)
@@ -310,8 +311,12 @@ class Client(_BaseClient):
         require_approvals (int): distinct approvals of the current content a
             post needs.
         journal (str | os.PathLike[str] | Journal | None): a SQLite journal
-            (a path, or a `Journal`) that makes fan-outs exactly-once across runs;
-            approvals and refusals are written to it as an audit trail.
+            (a path, or a `Journal`), or a PostgreSQL one (a ``postgresql://``
+            URL), that makes fan-outs exactly-once across runs; approvals and
+            refusals are written to it as an audit trail.
+        rate_store (str | RateStore | None): where the `rate_limits` buckets
+            live: ``None`` in this process, ``"redis://..."`` in Redis, shared
+            with every process that uses it (workers on several machines).
         screen (Screen | None): sensitive-word screening; a post with a hit is
             refused before any request (`ValidationError`, delivery ``invalid``).
 
