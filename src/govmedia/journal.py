@@ -320,6 +320,10 @@ class RunInfo:
     started_at: str
     finished_at: str | None
     summary: Mapping[str, int]
+    state: str | None = None
+    """``scheduled`` or ``queued`` for a run that workers send; ``None`` for a client's own."""
+    due_at: str | None = None
+    """When a scheduled run may start (ISO 8601, UTC)."""
 
 
 class Journal:
@@ -664,11 +668,7 @@ class Journal:
         self._flush_quietly()
         rows = self._read("SELECT * FROM runs ORDER BY started_at DESC, "  # noqa: S608 - a column name
                           f"{self._order} DESC LIMIT ?", (limit,))
-        return [RunInfo(
-            id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
-            planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
-            summary=json.loads(r["summary"]) if r["summary"] else {},
-        ) for r in rows]
+        return [_run_info(r) for r in rows]
 
     def find_run(self, run_id: str) -> RunInfo:
         """The one run whose id starts with *run_id*.
@@ -682,11 +682,7 @@ class Journal:
         if len(rows) != 1:
             what = "no run" if not rows else "several runs"
             raise ConfigError(f"{what} in {self.path} match {run_id!r}; `govmedia runs` lists them")
-        r = rows[0]
-        return RunInfo(id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
-                       planned=r["planned"], started_at=r["started_at"],
-                       finished_at=r["finished_at"],
-                       summary=json.loads(r["summary"]) if r["summary"] else {})
+        return _run_info(rows[0])
 
     def other_versions(self, post_key: str, content_hash: str) -> dict[str, list[tuple[str, str]]]:
         """Earlier content hashes of *post_key*, each with the accounts that hold it published."""
@@ -716,6 +712,7 @@ class Journal:
         """
         if state not in ("published", "failed"):
             raise ConfigError(f"a delivery is resolved as 'published' or 'failed', not {state!r}")
+        self._flush_quietly()  # an outcome still waiting is what the row says
         rows = self._read("SELECT state, run_id, holder FROM deliveries WHERE post_key=? "
                           "AND platform=? AND account=?", (post_key, platform, account))
         if not rows:
@@ -1018,6 +1015,171 @@ class Journal:
             sorted((final for _, final in batch if final is not None), key=lambda f: f[-2:]),
         )
 
+    # ----------------------------------------------------------- work for workers
+    # Runs that workers send (govmedia.distributed): the run and its post live
+    # here, the queue carries only ids, and any worker may take up what a
+    # dead one left.
+
+    def mark_run(self, run_id: str, *, state: str, due_at: str | None = None) -> None:
+        """Hand *run_id* to workers: ``queued`` (send now) or ``scheduled`` (at *due_at*).
+
+        This process stops speaking for the run: its liveness is the workers'.
+        """
+        with self._tx() as db:
+            db.execute("UPDATE runs SET state=?, due_at=? WHERE id=?", (state, due_at, run_id))
+        self._runs.discard(run_id)
+        _LIVE.discard(run_id)
+
+    def take_due(self, *, now: str | None = None, limit: int = 10) -> list[str]:
+        """Start scheduled runs that are due: each goes to exactly one caller, ``queued``.
+
+        PostgreSQL skips rows another worker is taking (``FOR UPDATE SKIP
+        LOCKED``); on both, the ``UPDATE ... WHERE state='scheduled'`` is the
+        compare-and-set that keeps a run single.
+        """
+        now = now or _now()
+        lock = " FOR UPDATE SKIP LOCKED" if self._pg is not None else ""
+        taken: list[str] = []
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id FROM runs WHERE state='scheduled' AND due_at <= ? "  # noqa: S608 - fixed
+                f"ORDER BY due_at LIMIT ?{lock}", (now, limit)).fetchall()
+            taken.extend(str(row[0]) for row in rows if db.execute(
+                "UPDATE runs SET state='queued', heartbeat_at=? WHERE id=? AND state='scheduled'",
+                (now, row[0])).rowcount == 1)
+        return taken
+
+    def open_runs(self) -> list[RunInfo]:
+        """Runs handed to workers that have not finished (``queued``), oldest first."""
+        rows = self._read("SELECT * FROM runs WHERE state='queued' AND finished_at IS NULL "  # noqa: S608
+                          f"ORDER BY started_at, {self._order}")
+        return [_run_info(r) for r in rows]
+
+    def next_due(self) -> str | None:
+        """When the earliest scheduled run is due (``None``: none is scheduled)."""
+        rows = self._read("SELECT MIN(due_at) FROM runs WHERE state='scheduled'")
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        """One delivery row by its id (what a queue message names), or ``None``."""
+        rows = self._read("SELECT id, post_key, platform, account, role, run_id, state FROM deliveries "
+                          "WHERE id=?", (int(delivery_id),))
+        return dict(rows[0]) if rows else None
+
+    def unsettled(self, run_id: str) -> list[dict[str, Any]]:
+        """Deliveries planned by *run_id* with no outcome in it yet, in plan order."""
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT d.id, d.platform, d.account, d.role, d.state, d.holder, d.run_id, d.updated_at "
+            "FROM deliveries d WHERE d.run_id=? AND NOT EXISTS (SELECT 1 FROM outcomes o "
+            "WHERE o.run_id=? AND o.platform=d.platform AND o.account=d.account) ORDER BY d.id",
+            (run_id, run_id))
+        return [dict(r) for r in rows]
+
+    def settled_in(self, run_id: str, platform: str, account: str) -> bool:
+        """True when *run_id* has an outcome for this channel (a message seen twice is dropped)."""
+        return bool(self._read("SELECT 1 FROM outcomes WHERE run_id=? AND platform=? AND account=? "
+                               "LIMIT 1", (run_id, platform, account)))
+
+    def last_outcomes(self, run_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The last outcome of each channel in *run_id*, with the delivery's receipt."""
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT o.platform, o.account, o.state, o.attempts, o.remote_id, o.url, o.error_type, "
+            "o.error_code, o.error_message, o.at, d.receipt_state, d.receipt_raw "
+            "FROM outcomes o LEFT JOIN runs r ON r.id = o.run_id LEFT JOIN deliveries d ON "
+            "d.post_key = r.post_key AND d.platform = o.platform AND d.account = o.account "
+            "WHERE o.run_id=? ORDER BY o.id", (run_id,))
+        return {(r["platform"], r["account"]): dict(r) for r in rows}
+
+    def finish_if_done(self, run_id: str) -> bool:
+        """Close a workers' run once every planned delivery has an outcome; True when closed."""
+        run = self._read("SELECT planned, finished_at FROM runs WHERE id=?", (run_id,))
+        if not run or run[0]["finished_at"] is not None:
+            return bool(run)
+        last = self.last_outcomes(run_id)
+        if len(last) < run[0]["planned"] or self.unsettled(run_id):
+            return False
+        summary: dict[str, int] = {}
+        for row in last.values():
+            summary[row["state"]] = summary.get(row["state"], 0) + 1
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=? AND finished_at IS NULL",
+                       (_now(), json.dumps(summary), run_id))
+        return True
+
+    def sweep_turn(self, run_id: str, every: float) -> bool:
+        """True for one caller per *every* seconds and run: whose turn it is to look for lost work."""
+        now = dt.datetime.now(dt.UTC)
+        before = (now - dt.timedelta(seconds=every)).isoformat(timespec="milliseconds")
+        with self._tx() as db:
+            return bool(db.execute("UPDATE runs SET swept_at=? WHERE id=? AND (swept_at IS NULL OR "
+                                   "swept_at < ?)", (now.isoformat(timespec="milliseconds"),
+                                                     run_id, before)).rowcount == 1)
+
+    def register_worker(self) -> str:
+        """Record a worker of this process; its claims carry its id (`holder`) from now on."""
+        worker = "w-" + uuid.uuid4().hex[:12]
+        now = _now()
+        with self._tx() as db:
+            db.execute("INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES "
+                       "(?,?,?,?,?)", (worker, _PID, _HOST, now, now))
+        _LIVE.add(worker)
+        self.holder = worker
+        return worker
+
+    def worker_beat(self, worker: str) -> None:
+        """Tell other machines that *worker* is alive (its claims are not in doubt)."""
+        with self._tx() as db:
+            self._write_outcomes(db)
+            db.execute("UPDATE workers SET heartbeat_at=? WHERE id=?", (_now(), worker))
+
+    def stop_worker(self, worker: str) -> None:
+        """Record that *worker* stopped: a ``sending`` delivery it still holds is in doubt."""
+        try:
+            if self.broken is None:
+                self.flush()
+                with self._tx() as db:
+                    db.execute("UPDATE workers SET stopped_at=? WHERE id=?", (_now(), worker))
+        finally:
+            _LIVE.discard(worker)
+            if self.holder == worker:
+                self.holder = None
+
+    def put_post(self, content_hash: str, data: str) -> None:
+        """Keep a post's content for workers, once per content hash."""
+        with self._tx() as db:
+            db.execute("INSERT INTO posts (content_hash, data, created_at) VALUES (?,?,?) "
+                       "ON CONFLICT (content_hash) DO NOTHING", (content_hash, data, _now()))
+
+    def get_post(self, content_hash: str) -> str | None:
+        """A post's content as `put_post` kept it, or ``None``."""
+        rows = self._read("SELECT data FROM posts WHERE content_hash=?", (content_hash,))
+        return str(rows[0][0]) if rows else None
+
+    def has_blob(self, sha256: str) -> bool:
+        """True when the media bytes of this hash are kept."""
+        return bool(self._read("SELECT 1 FROM blobs WHERE sha256=? AND part=0", (sha256,)))
+
+    def put_blob(self, sha256: str, parts: Iterable[bytes]) -> None:
+        """Keep media bytes once per hash, in parts (one transaction; a second writer adds nothing)."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM blobs WHERE sha256=? AND part=0", (sha256,)).fetchall():
+                return
+            for index, part in enumerate(parts):
+                db.execute("INSERT INTO blobs (sha256, part, data) VALUES (?,?,?)",
+                           (sha256, index, part))
+
+    def blob_parts(self, sha256: str) -> Iterator[bytes]:
+        """The kept bytes of *sha256*, part by part (one part in memory at a time)."""
+        index = 0
+        while True:
+            rows = self._read("SELECT data FROM blobs WHERE sha256=? AND part=?", (sha256, index))
+            if not rows:
+                return
+            yield bytes(rows[0][0])
+            index += 1
+
     # ----------------------------------------------------------- audit
 
     def audit(self, post_key: str, kind: str, *, actor: str | None = None,
@@ -1039,6 +1201,13 @@ class Journal:
             (post_key,),
         )
         return [dict(r) for r in rows]
+
+
+def _run_info(r: Any) -> RunInfo:
+    return RunInfo(id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
+                   planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
+                   summary=json.loads(r["summary"]) if r["summary"] else {},
+                   state=r["state"], due_at=r["due_at"])
 
 
 def _message(error: BaseException | None) -> str | None:
