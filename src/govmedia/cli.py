@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import govmedia as gm
+from govmedia._journal_pg import is_postgres
 from govmedia._secrets import mask
+from govmedia._worker_cli import add_fan_out_options, add_worker, fan_out_kwargs
 
 __all__ = ["main"]
 
@@ -59,8 +61,14 @@ def _cmd_fan_out(args: argparse.Namespace) -> int:
         journal: str | bool | None = False if args.no_journal else args.journal
         if isinstance(journal, str) and not args.dry_run:
             _warn_new_journal(journal, post)
-        with gm.Client(journal=journal, concurrency=args.concurrency) as client:
-            report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run, progress=bar)
+        options, remote = fan_out_kwargs(args)  # workers, schedules (govmedia._worker_cli)
+        with gm.Client(journal=journal, concurrency=args.concurrency, **options) as client:
+            report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run, progress=bar,
+                                    **remote)
+        if isinstance(report, str):
+            bar.close()
+            print(f"run {report} handed to the workers; `govmedia runs show {report}` reports it")
+            return 0
     except KeyboardInterrupt as exc:
         bar.close()
         _print_stopped(exc)
@@ -102,7 +110,8 @@ def _warn_new_journal(path: str, post: gm.Post) -> None:
     from govmedia.journal import default_journal_path
 
     default = default_journal_path()
-    if Path(path).exists() or not default.exists() or Path(path).resolve() == default.resolve():
+    if is_postgres(path) or Path(path).exists() or not default.exists() or (
+            Path(path).resolve() == default.resolve()):
         return
     with gm.Journal(default) as known:
         sent = [e for e in known.entries(post.key).values() if e.state != "pending"]
@@ -117,6 +126,8 @@ def _open_existing_journal(path: str | None) -> gm.Journal:
     """The journal at *path* (default: the user's), never creating an empty one for a typo."""
     from govmedia.journal import default_journal_path
 
+    if is_postgres(path):
+        return gm.Journal(str(path))
     where = Path(path) if path else default_journal_path()
     if not where.exists():
         raise gm.ConfigError(f"no journal at {where}" + (
@@ -139,7 +150,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                       f"attempts={r['attempts']}  {detail}")
             return 0
         for run in journal.runs():
-            summary = ", ".join(f"{n} {s}" for s, n in run.summary.items()) or "unfinished"
+            summary = ", ".join(f"{n} {s}" for s, n in run.summary.items()) or (
+                f"scheduled {run.due_at[:19]}" if run.state == "scheduled" and run.due_at
+                else "unfinished")
             print(f"{run.id}  {run.started_at[:19]}  {run.mode:<9} planned={run.planned:<5} "
                   f"{summary}  {mask(run.title or run.post_key[:12])}")
     finally:
@@ -192,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     fan.add_argument("--concurrency", type=int, default=16)
     fan.add_argument("--dry-run", action="store_true", help="check every channel, send nothing")
     fan.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_fan_out_options(fan)
     fan.set_defaults(func=_cmd_fan_out)
     runs = sub.add_parser("runs", help="list fan-out runs in a journal, or show one")
     runs.add_argument("action", nargs="?", choices=("show",))
@@ -204,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     sandbox.add_argument("--platforms", help="comma-separated fakes to serve (default: all)")
     sandbox.set_defaults(func=_cmd_sandbox)
+    add_worker(sub)
     return parser
 
 

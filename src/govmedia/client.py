@@ -506,6 +506,17 @@ class Client(_BaseClient):
         except GovMediaError as exc:
             return exc
 
+    @overload
+    def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                concurrency: int | None = ..., dry_run: bool = ..., progress: Progress | None = ...,
+                changed: Literal["refuse", "allow"] = ..., executor: str | None = ...,
+                at: dt.datetime | None = ..., wait: Literal[True] = ...) -> Report: ...
+    @overload
+    def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                concurrency: int | None = ..., dry_run: bool = ..., progress: Progress | None = ...,
+                changed: Literal["refuse", "allow"] = ..., executor: str | None = ...,
+                at: dt.datetime | None = ..., wait: Literal[False]) -> str: ...
+
     def fan_out(
         self,
         post: Post,
@@ -516,7 +527,10 @@ class Client(_BaseClient):
         dry_run: bool = False,
         progress: Progress | None = None,
         changed: Literal["refuse", "allow"] = "refuse",
-    ) -> Report:
+        executor: str | None = None,
+        at: dt.datetime | None = None,
+        wait: bool = True,
+    ) -> Report | str:
         """Publish *post* to every channel of *target*; never raises for one account.
 
         Args:
@@ -532,9 +546,21 @@ class Client(_BaseClient):
                 its old key would leave some accounts with the old text);
                 ``"allow"`` sends the new content where nothing is published
                 yet and leaves the old version where it is.
+            executor: the taskiq broker of ``govmedia worker`` processes
+                (``"redis://..."``): the run goes to the journal and its
+                delivery ids to the queue; the workers send
+                (`govmedia.distributed`).
+            at: send at this time (a datetime with a time zone): the run waits
+                in the journal until then, and whichever worker sees it due
+                first starts it (this client, waiting, if no executor). A
+                channel with the option ``native_schedule`` is sent now, with
+                the time, where its platform schedules posts itself.
+            wait: ``False`` (with *executor*) returns the run id at once;
+                `govmedia runs show` reports it.
 
         Returns:
-            A `Report` with one `Delivery` per channel, hub first.
+            A `Report` with one `Delivery` per channel, hub first (the run
+            id, a ``str``, with ``wait=False``).
 
         Raises:
             ConfigError: the post key was sent before with other content (see
@@ -548,6 +574,11 @@ class Client(_BaseClient):
         a loop, a notebook say). govmedia's own sender is aiohttp there; with
         an ``http=`` client of yours, requests go through it in worker threads.
         """
+        if not dry_run and (executor is not None or at is not None or not wait):
+            from govmedia.distributed import fan_out_remote  # workers, schedules: beyond one run
+
+            return fan_out_remote(self, post, target, mode=mode, changed=changed, progress=progress,
+                                  executor=executor, at=at, wait=wait)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency, changed=changed)
         if dry_run:
@@ -775,6 +806,19 @@ class AsyncClient(_BaseClient):
         metrics: Metrics = await self._engine.drive(self._receipt_ops(target, "metrics"))
         return metrics
 
+    @overload
+    async def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                      concurrency: int | None = ..., dry_run: bool = ...,
+                      progress: Progress | None = ..., changed: Literal["refuse", "allow"] = ...,
+                      executor: str | None = ..., at: dt.datetime | None = ...,
+                      wait: Literal[True] = ...) -> Report: ...
+    @overload
+    async def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                      concurrency: int | None = ..., dry_run: bool = ...,
+                      progress: Progress | None = ..., changed: Literal["refuse", "allow"] = ...,
+                      executor: str | None = ..., at: dt.datetime | None = ...,
+                      wait: Literal[False]) -> str: ...
+
     async def fan_out(
         self,
         post: Post,
@@ -785,12 +829,21 @@ class AsyncClient(_BaseClient):
         dry_run: bool = False,
         progress: Progress | None = None,
         changed: Literal["refuse", "allow"] = "refuse",
-    ) -> Report:
+        executor: str | None = None,
+        at: dt.datetime | None = None,
+        wait: bool = True,
+    ) -> Report | str:
         """Publish *post* to every channel of *target*; see `Client.fan_out`.
 
         Workers run in an anyio task group; each pulls the next channel when
         it is free, so one slow account never holds up the rest.
         """
+        if not dry_run and (executor is not None or at is not None or not wait):
+            from govmedia.distributed import fan_out_remote_async
+
+            return await fan_out_remote_async(self, post, target, mode=mode, changed=changed,
+                                              progress=progress, executor=executor, at=at,
+                                              wait=wait)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency, changed=changed)
         if dry_run:

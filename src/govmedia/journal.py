@@ -324,6 +324,8 @@ class RunInfo:
     """``scheduled`` or ``queued`` for a run that workers send; ``None`` for a client's own."""
     due_at: str | None = None
     """When a scheduled run may start (ISO 8601, UTC)."""
+    content_hash: str | None = None
+    """The hash of the post's content (workers load the post by it)."""
 
 
 class Journal:
@@ -1076,6 +1078,18 @@ class Journal:
             (run_id, run_id))
         return [dict(r) for r in rows]
 
+    def hub_of(self, run_id: str) -> tuple[str, str] | None:
+        """``(platform, account)`` of the hub *run_id* planned (amplify mode), or ``None``."""
+        rows = self._read("SELECT platform, account FROM deliveries WHERE run_id=? AND role='hub'",
+                          (run_id,))
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def take_run(self, run_id: str) -> bool:
+        """Start one scheduled run now (its own client, at its time); False if a worker did."""
+        with self._tx() as db:
+            return bool(db.execute("UPDATE runs SET state='queued', heartbeat_at=? WHERE id=? AND "
+                                   "state='scheduled'", (_now(), run_id)).rowcount == 1)
+
     def settled_in(self, run_id: str, platform: str, account: str) -> bool:
         """True when *run_id* has an outcome for this channel (a message seen twice is dropped)."""
         return bool(self._read("SELECT 1 FROM outcomes WHERE run_id=? AND platform=? AND account=? "
@@ -1092,14 +1106,27 @@ class Journal:
             "WHERE o.run_id=? ORDER BY o.id", (run_id,))
         return {(r["platform"], r["account"]): dict(r) for r in rows}
 
+    def outcomes_after(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+        """Outcomes of *run_id* written after outcome id *after*, oldest first (to follow a run)."""
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT o.id, o.platform, o.account, o.state, o.attempts, o.remote_id, o.url, "
+            "o.error_type, o.error_code, o.error_message, o.at, d.receipt_state, d.receipt_raw "
+            "FROM outcomes o LEFT JOIN runs r ON r.id = o.run_id LEFT JOIN deliveries d ON "
+            "d.post_key = r.post_key AND d.platform = o.platform AND d.account = o.account "
+            "WHERE o.run_id=? AND o.id > ? ORDER BY o.id", (run_id, after))
+        return [dict(r) for r in rows]
+
     def finish_if_done(self, run_id: str) -> bool:
         """Close a workers' run once every planned delivery has an outcome; True when closed."""
         run = self._read("SELECT planned, finished_at FROM runs WHERE id=?", (run_id,))
         if not run or run[0]["finished_at"] is not None:
             return bool(run)
-        last = self.last_outcomes(run_id)
-        if len(last) < run[0]["planned"] or self.unsettled(run_id):
+        # Unsettled counts what this run still holds: a delivery a later run
+        # of the same post planned again is that run's.
+        if self.unsettled(run_id):
             return False
+        last = self.last_outcomes(run_id)
         summary: dict[str, int] = {}
         for row in last.values():
             summary[row["state"]] = summary.get(row["state"], 0) + 1
@@ -1207,7 +1234,7 @@ def _run_info(r: Any) -> RunInfo:
     return RunInfo(id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
                    planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
                    summary=json.loads(r["summary"]) if r["summary"] else {},
-                   state=r["state"], due_at=r["due_at"])
+                   state=r["state"], due_at=r["due_at"], content_hash=r["content_hash"])
 
 
 def _message(error: BaseException | None) -> str | None:

@@ -51,6 +51,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/_sandbox/posts/") and self.command == "GET":
             account = httpx.URL(self.path).params.get("account")
             return 200, sandbox[path.rsplit("/", 1)[-1]].posts(account)
+        if path.startswith("/_sandbox/requests/") and self.command == "GET":
+            # Every request a fake received, with its time (this process's
+            # monotonic clock): tests check rate budgets on them.
+            return 200, [[r.at, r.method, r.path, r.account, r.status]
+                         for r in list(sandbox[path.rsplit("/", 1)[-1]].log)]
         if path == "/_sandbox/delay" and self.command == "POST":
             self.server.delay = float(args.get("seconds", 0))
             return 200, {"delay": self.server.delay}
@@ -115,7 +120,8 @@ class SandboxServer:
     Besides the fakes, ``/_sandbox/`` answers control calls from other
     processes: ``POST /_sandbox/channels {"platform", "account"}`` returns a
     channel (with credentials) that reaches its fake, ``GET
-    /_sandbox/posts/PLATFORM`` lists live posts, ``POST /_sandbox/delay
+    /_sandbox/posts/PLATFORM`` lists live posts, ``GET /_sandbox/requests/PLATFORM``
+    every request received as ``[at, method, path, account, status]``, ``POST /_sandbox/delay
     {"seconds"}`` slows every answer, ``POST /_sandbox/faults {"platform",
     "kind", ...}`` injects a fault, ``POST /_sandbox/chaos {"rate", "kinds",
     "seed", "platforms"}`` fails a share of all requests at random.
