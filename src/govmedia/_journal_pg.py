@@ -136,11 +136,37 @@ def _row_factory(cursor: Any) -> Any:
     return make
 
 
+class _Result:
+    """A statement's cursor inside a pipelined transaction: reading it waits for the answers."""
+
+    __slots__ = ("_conn", "_cursor")
+
+    def __init__(self, conn: PgConnection, cursor: Any) -> None:
+        self._conn = conn
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        self._conn.sync()
+        return int(self._cursor.rowcount)
+
+    def fetchone(self) -> Any:
+        self._conn.sync()
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        self._conn.sync()
+        return list(self._cursor.fetchall())
+
+
 class PgConnection:
     """One psycopg connection that speaks the SQLite journal's SQL.
 
     ``execute``, ``executemany`` and ``transaction`` are all `Journal` uses;
-    the caller serialises access (one connection, the journal's lock).
+    the caller serialises access (one connection, the journal's lock). A
+    transaction is pipelined: ``BEGIN``, its statements and ``COMMIT`` go out
+    together and cost one round trip, unless a statement's answer is read
+    before the end (that waits for what was sent so far).
     """
 
     def __init__(self, dsn: str) -> None:
@@ -152,6 +178,8 @@ class PgConnection:
         self._psycopg = psycopg
         self.error: type[Exception] = psycopg.Error
         self._sql: dict[str, str] = {}
+        self._pipeline: Any = None
+        self._unread = False
         self._conn = psycopg.connect(dsn, autocommit=True, row_factory=_row_factory,
                                      application_name="govmedia")
 
@@ -163,21 +191,38 @@ class PgConnection:
         return found
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; the cursor answers ``rowcount``, ``fetchone`` and ``fetchall``."""
-        return self._conn.execute(self.sql(statement), tuple(params) or None)
+        """Run one statement; the result answers ``rowcount``, ``fetchone`` and ``fetchall``."""
+        cursor = self._conn.execute(self.sql(statement), tuple(params) or None)
+        if self._pipeline is None:
+            return cursor
+        self._unread = True
+        return _Result(self, cursor)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each of *rows*."""
         rows = list(rows)
         if rows:
-            with self._conn.cursor() as cur:
-                cur.executemany(self.sql(statement), rows)
+            cur = self._conn.cursor()
+            cur.executemany(self.sql(statement), rows)
+            self._unread = self._pipeline is not None
+
+    def sync(self) -> None:
+        """Wait for the answers to what the pipeline sent (nothing to do when none is owed)."""
+        if self._pipeline is not None and self._unread:
+            self._unread = False
+            self._pipeline.sync()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[PgConnection]:
-        """A transaction: committed at the end of the block, rolled back on an exception."""
-        with self._conn.transaction():
-            yield self
+        """A pipelined transaction: committed at the end of the block, rolled back on an exception."""
+        with self._conn.pipeline() as pipeline:
+            self._pipeline = pipeline
+            try:
+                with self._conn.transaction():
+                    yield self
+            finally:
+                self._pipeline = None
+                self._unread = False
 
     def set_up(self, extra: dict[str, tuple[tuple[str, str], ...]],
                indexes: Iterable[str]) -> None:

@@ -161,11 +161,12 @@ class Runner:
         this returns, so a broker may acknowledge the message then.
         """
         journal = self.journal
-        row = journal.delivery(delivery_id)
-        if row is None or row["run_id"] != run_id:
+        found = journal.delivery_for(delivery_id, run_id)
+        if found is None or found[0]["run_id"] != run_id:
             return "stale"
+        row, entry, settled = found
         platform, account, role = row["platform"], row["account"], row["role"]
-        if journal.settled_in(run_id, platform, account):
+        if settled:
             return "duplicate"
         run = self._run(run_id)
         channel = self.channels(platform, account)
@@ -181,9 +182,7 @@ class Runner:
         key = (platform, account)
         self.inflight += 1
         try:
-            entry = journal.entry(run.post.key, platform, account)
-            if entry is not None:
-                run.entries[key] = entry
+            run.entries[key] = entry
             item = Item(index=delivery_id, channel=channel, role=role)
             decision: Delivery | Attempt = run.decide(item)
             run.entries.pop(key, None)

@@ -95,6 +95,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    # taskiq says "Executing task" at INFO for every message: a line per delivery.
+    logging.getLogger("taskiq").setLevel(logging.WARNING)
     journal = args.journal or os.environ.get("GOVMEDIA_JOURNAL")
     if not journal:
         raise gm.ConfigError("govmedia worker needs --journal (the journal every submitter and "

@@ -65,6 +65,9 @@ DEFAULT_QUEUE = "govmedia"
 POLL_SECONDS = 0.2
 """How often a waiting client reads new outcomes from the journal."""
 
+RESCAN = 10
+"""Every this many polls, a waiting client reads all of a run's outcomes again."""
+
 
 def _redact(url: str) -> str:
     from govmedia._journal_pg import redact_dsn
@@ -185,7 +188,7 @@ def _broker(url: str, queue: str, *, claim_idle: float) -> Any:  # noqa: C901 - 
 
             return ack
 
-        async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        async def listen(self) -> AsyncGenerator[AckableMessage, None]:  # noqa: C901 - per fault
             down: float | None = None
             last_claim = 0.0
             while True:
@@ -287,10 +290,18 @@ class _Follower:
         results = run._results  # noqa: SLF001 - the run's own record of what is decided
         self.local = {i for i, d in enumerate(results) if d is not None}
         self.missing = len(results) - len(self.local)
+        self.steps = 0
 
     def step(self) -> bool:
-        """Take in new outcomes; True once every delivery has one."""
-        for row in self.journal.outcomes_after(self.run_id, self.after):
+        """Take in new outcomes; True once every delivery has one.
+
+        Read past the highest outcome id seen; on PostgreSQL a transaction
+        that took a lower id may commit after a higher one was read, so every
+        `RESCAN` steps, and before saying what is missing, it reads them all.
+        """
+        self.steps += 1
+        rescan = self.steps % RESCAN == 0
+        for row in self.journal.outcomes_after(self.run_id, 0 if rescan else self.after):
             self.after = max(self.after, int(row["id"]))
             i = self.index.get((row["platform"], row["account"]))
             if i is None or i in self.local:
@@ -613,8 +624,8 @@ class Worker:
             assert journal.holder is not None
             try:
                 journal.worker_beat(journal.holder)
-            except JournalError as exc:
-                logger.exception("govmedia: the journal failed (%s); this worker stops", exc)
+            except JournalError:
+                logger.exception("govmedia: the journal failed; this worker stops")
                 raise
 
     async def _housekeeping(self, runner: Runner, queue: RedisQueue) -> None:

@@ -868,10 +868,12 @@ class Journal:
         results = [False] * len(rows)
         with self._tx() as db:
             self._write_outcomes(db)
-            for i in order:
-                results[i] = db.execute(_CLAIM, rows[i]).rowcount == 1
+            done = [(i, db.execute(_CLAIM, rows[i])) for i in order]
             self._beat_in(db)
-            return results
+        # Read after the commit: on PostgreSQL the whole batch then costs one round trip.
+        for i, cursor in done:
+            results[i] = cursor.rowcount == 1
+        return results
 
     def record(self, post_key: str, channel: Channel, stage: str, data: Mapping[str, Any]) -> None:
         """Write a claimed delivery's checkpoint (its stage and what it learnt), durably."""
@@ -1077,6 +1079,22 @@ class Journal:
             "WHERE o.run_id=? AND o.platform=d.platform AND o.account=d.account) ORDER BY d.id",
             (run_id, run_id))
         return [dict(r) for r in rows]
+
+    def delivery_for(self, delivery_id: int, run_id: str) -> tuple[dict[str, Any], JournalEntry,
+                                                                  bool] | None:
+        """A queue message's delivery in one read: its row, its entry, and whether *run_id* settled it.
+
+        ``None`` when no such delivery exists.
+        """
+        rows = self._read(
+            "SELECT d.*, EXISTS (SELECT 1 FROM outcomes o WHERE o.run_id=? AND o.platform="
+            "d.platform AND o.account=d.account) AS settled FROM deliveries d WHERE d.id=?",
+            (run_id, int(delivery_id)))
+        if not rows:
+            return None
+        r = rows[0]
+        live = r["state"] == "sending" and self.holder_alive(r["holder"], r["run_id"])
+        return dict(r), self._entry(r, live), bool(r["settled"])
 
     def hub_of(self, run_id: str) -> tuple[str, str] | None:
         """``(platform, account)`` of the hub *run_id* planned (amplify mode), or ``None``."""

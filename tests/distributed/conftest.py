@@ -43,8 +43,8 @@ class Sandbox:
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
     def channels(self, platform, accounts):
-        return [self.http.post("/_sandbox/channels", json={"platform": platform, "account": a}).json()
-                for a in accounts]
+        return self.http.post("/_sandbox/channels",
+                              json={"platform": platform, "accounts": list(accounts)}).json()
 
     def posts(self, platform):
         return self.http.get(f"/_sandbox/posts/{platform}").json()

@@ -6,10 +6,12 @@ workers load the matrix themselves. Exactly-once is checked on the fakes
 """
 
 
+import time
+
 import pytest
 
 import govmedia as gm
-from conftest import Sandbox, Workers, matrix_toml, to_channel
+from conftest import Sandbox, Workers, matrix_toml, to_channel, wait_for
 
 pytestmark = pytest.mark.distributed
 
@@ -45,3 +47,83 @@ def test_workers_send_a_run_queued_by_id_and_the_client_waits_for_the_report(
     finally:
         workers.stop()
     assert len(sandbox.posts("webhook")) == 20 and len(sandbox.posts("mastodon")) == 20
+
+
+# --------------------------------------------------------------------- 10,000 deliveries, a SIGKILL
+
+N_WEBHOOK = 6000
+N_MASTODON = 4000
+# The platforms' budgets (per second, burst), checked on the fakes' clocks; the
+# workers are given 90 % of them, as an operator would, for the jitter of
+# requests on their way (the sandbox, one Python process, stalls under load).
+PLATFORM_RATE = {"webhook": (400, 40), "mastodon": (200, 20)}
+
+
+def over_budget(times, rate, burst, window):
+    """The largest count of requests in any *window* seconds, less what the budget allows."""
+    times = sorted(times)
+    worst, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] > window:
+            start += 1
+        worst = max(worst, end - start + 1 - (burst + rate * window))
+    return worst
+
+
+def check_budgets(sandbox):
+    for platform, (rate, burst) in PLATFORM_RATE.items():
+        creates = [r for r in sandbox.requests(platform) if r[1] == "POST"]
+        times = [r[0] for r in creates]
+        for window in (1.0, 5.0):
+            assert over_budget(times, rate, burst, window) <= 0, (platform, window)
+        by_account = {}
+        for at, _, _, account, _ in creates:
+            by_account.setdefault(account, []).append(at)
+        for account, stamps in by_account.items():  # one per second per account at most
+            stamps.sort()
+            assert all(b - a >= 0.9 for a, b in zip(stamps, stamps[1:], strict=False)), account
+
+
+def test_ten_thousand_deliveries_four_workers_one_killed_every_account_posted_once(
+        sandbox, redis_url, pg_journal, tmp_path):
+    started = time.monotonic()
+    channels = sandbox.channels("webhook", [f"w{i:05}" for i in range(N_WEBHOOK)]) + sandbox.channels(
+        "mastodon", [f"m{i:05}" for i in range(N_MASTODON)])
+    (tmp_path / "matrix.toml").write_text(matrix_toml(channels), encoding="utf-8")
+    limits = [f"{p}={rate * 0.9}:{burst * 0.9}" for p, (rate, burst) in PLATFORM_RATE.items()]
+    limits += ["webhook:*=1:1", "mastodon:*=1:1"]
+    workers = Workers(matrix=tmp_path / "matrix.toml", journal=pg_journal, broker=redis_url,
+                      rate_store=redis_url, rate_limits=limits, log_dir=tmp_path, concurrency=48)
+    workers.start(4)
+    post = gm.Post(text="国资小新：一万个账号同时发布")
+    made = time.monotonic()
+    try:
+        with gm.Client(journal=pg_journal) as client:
+            run_id = client.fan_out(post, [to_channel(c) for c in channels], executor=redis_url,
+                                    wait=False)
+            submitted = time.monotonic()
+
+            def published():
+                return client.journal.find_run(run_id).finished_at is not None or sum(
+                    1 for r in client.journal.last_outcomes(run_id).values()
+                    if r["state"] == "published") >= 3000
+
+            wait_for(published, 120, "3,000 deliveries")
+            workers.kill(0)           # mid-run, mid-send
+            workers.start(1)          # the supervisor starts another
+            wait_for(lambda: client.journal.find_run(run_id).finished_at is not None, 240,
+                     "the run to finish")
+            finished = time.monotonic()
+            info = client.journal.find_run(run_id)
+    finally:
+        workers.stop()
+    assert info.summary == {"published": N_WEBHOOK + N_MASTODON}, workers.logs()
+    for platform, n in (("webhook", N_WEBHOOK), ("mastodon", N_MASTODON)):
+        per_account = {}
+        for p in sandbox.posts(platform):
+            account = p["account"]["acct"] if isinstance(p["account"], dict) else p["account"]
+            per_account[account] = per_account.get(account, 0) + 1
+        assert len(per_account) == n and set(per_account.values()) == {1}, platform
+    check_budgets(sandbox)
+    print(f"\n10k: channels {made - started:.1f} s, submit {submitted - made:.1f} s, run {finished - submitted:.1f} s "
+          f"({(N_WEBHOOK + N_MASTODON) / (finished - submitted):.0f} deliveries/s)")
