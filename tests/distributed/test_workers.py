@@ -70,8 +70,8 @@ def over_budget(times, rate, burst, window):
     return worst
 
 
-def check_budgets(sandbox):
-    for platform, (rate, burst) in PLATFORM_RATE.items():
+def check_budgets(sandbox, budgets=None):
+    for platform, (rate, burst) in (budgets or PLATFORM_RATE).items():
         creates = [r for r in sandbox.requests(platform) if r[1] == "POST"]
         times = [r[0] for r in creates]
         for window in (1.0, 5.0):
@@ -127,3 +127,51 @@ def test_ten_thousand_deliveries_four_workers_one_killed_every_account_posted_on
     check_budgets(sandbox)
     print(f"\n10k: channels {made - started:.1f} s, submit {submitted - made:.1f} s, run {finished - submitted:.1f} s "
           f"({(N_WEBHOOK + N_MASTODON) / (finished - submitted):.0f} deliveries/s)")
+
+
+# --------------------------------------------------------------------- Redis goes away
+
+
+def test_redis_killed_mid_run_the_run_finishes_once_it_is_back_nothing_lost_or_doubled(
+        sandbox, redis_server, redis_url, pg_journal, tmp_path):
+    """Redis holds the queue and the rate buckets, without persistence: a restart loses both.
+
+    While it is down the workers send nothing (no token, no budget) and keep
+    trying; once it is back they find the run's lost work in the journal.
+    """
+    n = 1500
+    channels = sandbox.channels("webhook", [f"w{i:04}" for i in range(n)])
+    (tmp_path / "matrix.toml").write_text(matrix_toml(channels), encoding="utf-8")
+    workers = Workers(matrix=tmp_path / "matrix.toml", journal=pg_journal, broker=redis_url,
+                      rate_store=redis_url, rate_limits=["webhook=150:15", "webhook:*=1:1"],
+                      log_dir=tmp_path)
+    workers.start(2)
+    try:
+        with gm.Client(journal=pg_journal) as client:
+            run_id = client.fan_out(gm.Post(text="国资小新：断线重连"), [to_channel(c) for c in channels],
+                                    executor=redis_url, wait=False)
+
+            def count():
+                return client.journal._read("SELECT count(*) FROM outcomes WHERE run_id=?",
+                                            (run_id,))[0][0]
+
+            wait_for(lambda: count() >= 300, 60, "300 deliveries")
+            redis_server.kill()
+            before = len(sandbox.posts("webhook"))
+            time.sleep(3)
+            during = len(sandbox.posts("webhook"))
+            redis_server.start()
+            wait_for(lambda: client.journal.find_run(run_id).finished_at is not None, 90,
+                     "the run to finish after Redis came back")
+            info = client.journal.find_run(run_id)
+            report = client.fan_out(gm.Post(text="国资小新：断线重连"),
+                                    [to_channel(c) for c in channels], executor=redis_url)
+    finally:
+        workers.stop()
+    assert info.summary == {"published": n}, workers.logs()
+    assert during - before <= 48, "sent without a rate budget while Redis was down"
+    accounts = [p["account"] for p in sandbox.posts("webhook")]
+    assert len(accounts) == n and len(set(accounts)) == n
+    assert report.summary() == {"skipped": n}
+    assert "unreachable" in workers.logs()
+    check_budgets(sandbox, {"webhook": (150 / 0.9, 15 / 0.9)})
