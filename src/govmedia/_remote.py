@@ -179,6 +179,7 @@ class Runner:
             return "failed"
         if run.mode == "amplify" and role != "hub" and not self._hub_known(run):
             return "early"  # handed out again once the hub has its outcome
+        channel = self._scheduled(run, channel)
         key = (platform, account)
         self.inflight += 1
         try:
@@ -201,6 +202,21 @@ class Runner:
         if role == "hub" and run.mode == "amplify":
             await self.hand_out(run_id)
         return decision.state
+
+    def _scheduled(self, run: RemoteRun, channel: Channel) -> Channel:
+        """*channel* set to publish at the run's time, where it asks to and the platform can.
+
+        Only while that time is ahead: once due, the run is sent as it is.
+        """
+        due = run.info.due_at
+        if not due or not channel.options.get("native_schedule"):
+            return channel
+        at = dt.datetime.fromisoformat(due)
+        schedule = getattr(self.preparer.platform_named(channel.platform), "schedule", None)
+        if schedule is None or at <= dt.datetime.now(dt.UTC):
+            return channel
+        scheduled: Channel = schedule(channel, at)
+        return scheduled
 
     async def flush(self) -> None:
         """Make the outcomes written so far durable; deliveries finishing together share a commit."""

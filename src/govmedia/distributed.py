@@ -387,12 +387,19 @@ def _submit(client: Client | AsyncClient, post: Post, target: Matrix | Iterable[
     return run, now_ids, native_ids
 
 
-async def _run_here(client: Client | AsyncClient, run: FanOut,  # noqa: C901 - a task group
+async def _run_here(client: Client | AsyncClient, run: FanOut,
                     follower: _Follower, at: dt.datetime | None, native_ids: list[int]) -> None:
     """Send a run this client submitted itself: natively scheduled deliveries now, the rest at *at*."""
+    send, receive = anyio.create_memory_object_stream[tuple[str, int]](math.inf)
+    with send, receive:
+        await _deliver_here(client, run, follower, at, native_ids, send=send, receive=receive)
+
+
+async def _deliver_here(client: Client | AsyncClient, run: FanOut,  # noqa: C901 - a task group
+                        follower: _Follower, at: dt.datetime | None, native_ids: list[int], *,
+                        send: Any, receive: Any) -> None:
     journal = follower.journal
     run_id = follower.run_id
-    send, receive = anyio.create_memory_object_stream[tuple[str, int]](math.inf)
 
     async def enqueue(rid: str, ids: list[int]) -> None:
         for delivery_id in ids:

@@ -6,6 +6,7 @@ workers load the matrix themselves. Exactly-once is checked on the fakes
 """
 
 
+import itertools
 import time
 
 import pytest
@@ -81,7 +82,7 @@ def check_budgets(sandbox, budgets=None):
             by_account.setdefault(account, []).append(at)
         for account, stamps in by_account.items():  # one per second per account at most
             stamps.sort()
-            assert all(b - a >= 0.9 for a, b in zip(stamps, stamps[1:], strict=False)), account
+            assert all(b - a >= 0.9 for a, b in itertools.pairwise(stamps)), account
 
 
 def test_ten_thousand_deliveries_four_workers_one_killed_every_account_posted_once(
@@ -175,3 +176,44 @@ def test_redis_killed_mid_run_the_run_finishes_once_it_is_back_nothing_lost_or_d
     assert report.summary() == {"skipped": n}
     assert "unreachable" in workers.logs()
     check_budgets(sandbox, {"webhook": (150 / 0.9, 15 / 0.9)})
+
+
+# --------------------------------------------------------------------- scheduled runs, the CLI
+
+
+def test_a_scheduled_run_waits_in_the_journal_and_one_worker_starts_it_when_due(
+        sandbox, redis_url, pg_journal, tmp_path):
+    """Through the command line: ``fan-out --broker --at +3 --no-wait``, then ``runs``."""
+    import subprocess
+    import sys
+
+    channels = sandbox.channels("webhook", [f"w{i}" for i in range(30)])
+    (tmp_path / "matrix.toml").write_text(matrix_toml(channels), encoding="utf-8")
+    (tmp_path / "post.md").write_text('+++\ntitle = "发布会"\ntext = "国资委新闻发布会明早七点举行"\n+++\n',
+                                      encoding="utf-8")
+    workers = Workers(matrix=tmp_path / "matrix.toml", journal=pg_journal, broker=redis_url,
+                      rate_store=redis_url, rate_limits=[], log_dir=tmp_path)
+    workers.start(3)
+    cli = [sys.executable, "-m", "govmedia.cli"]
+    try:
+        out = subprocess.run([*cli, "fan-out", str(tmp_path / "post.md"), "--matrix",
+                              str(tmp_path / "matrix.toml"), "--journal", pg_journal, "--broker",
+                              redis_url, "--at", "+3", "--no-wait", "--quiet"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        run_id = out.split()[1]
+        listed = subprocess.run([*cli, "runs", "--journal", pg_journal], capture_output=True,
+                                text=True, timeout=60, check=True).stdout
+        assert f"{run_id}" in listed and "scheduled" in listed
+        time.sleep(1)
+        assert sandbox.posts("webhook") == []  # not before its time
+        with gm.Journal(pg_journal) as journal:
+            wait_for(lambda: journal.find_run(run_id).finished_at is not None, 30, "the run")
+            info = journal.find_run(run_id)
+        shown = subprocess.run([*cli, "runs", "show", run_id, "--journal", pg_journal],
+                               capture_output=True, text=True, timeout=60, check=True).stdout
+    finally:
+        workers.stop()
+    assert info.summary == {"published": 30}
+    assert shown.count("published") == 30
+    assert len(sandbox.posts("webhook")) == 30
+    assert workers.logs().count("is due: started") == 1  # one of three workers started it

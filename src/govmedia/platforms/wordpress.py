@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
+import attrs
 import httpx
 
 from govmedia.content.integrity import body_problems
@@ -509,6 +510,11 @@ class WordPressPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def schedule(self, channel: Channel, at: dt.datetime) -> Channel:
+        """*channel* set to have WordPress publish at *at* (status ``future``, ``date_gmt``)."""
+        return attrs.evolve(channel, options={**channel.options, "status": "future",
+                                              "date_gmt": at.astimezone(dt.UTC).isoformat()})
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the cover and media, find or make the tags, then create the post once."""
