@@ -89,6 +89,16 @@ def status_text(post: Post) -> str:
     return f"{text}\n\n{line}" if text and line else text or line
 
 
+def _when(value: str) -> str | None:
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        return "an ISO 8601 time with its zone, like '2026-12-07T07:00:00Z'"
+    return None
+
+
 def _language(value: Any) -> str | None:
     return None if _LANGUAGE.match(value) else "an ISO 639-1 code like 'zh' or 'en'"
 
@@ -141,8 +151,9 @@ class MastodonPlatform(BasePlatform):
         "language": Option(str, check=_language),
         # Set by `schedule` (fan_out(at=...) with the option native_schedule):
         # the instance publishes the status at that time, not now.
-        "scheduled_at": Option(str, doc="ISO 8601 time the instance publishes the status "
-                                        "(at least 5 minutes ahead)"),
+        "scheduled_at": Option(str, check=_when, doc="ISO 8601 time, with its zone, when the "
+                                                     "instance publishes the status (at least 5 "
+                                                     "minutes ahead)"),
         "max_characters": Option(int, default=TEXT_MAX, minimum=1,
                                  doc="the instance's status length, where it is not 500"),
         "poll_timeout": Option(float, default=60.0, check=_positive),
