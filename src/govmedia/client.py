@@ -42,6 +42,7 @@ from govmedia._prepare import Preparer
 from govmedia._retract import RetractItem, RetractPlan, plan_retraction, retract_ops
 from govmedia._secrets import install_log_filters
 from govmedia._userhttp import send_async, send_sync
+from govmedia.checkup import Health, Rendered, health_ops, render
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
@@ -270,6 +271,22 @@ class _BaseClient:
         raise ConfigError(f"several platforms have an account named {channel!r}: say which, "
                           f"as {', '.join(f'{p}:{a}' for p, a in matches)}")
 
+    def _verify_plan(self, target: Matrix | Iterable[Channel] | Channel
+                     ) -> list[tuple[Channel, BasePlatform | Health]]:
+        """Each channel of *target* with its platform, or its `Health` when unusable offline."""
+        channels = [target] if isinstance(target, Channel) else list(target)
+        plan: list[tuple[Channel, BasePlatform | Health]] = []
+        for channel in channels:
+            try:
+                plan.append((channel, self._platform(channel)))
+            except ConfigError as exc:
+                plan.append((channel, Health(channel=channel, ok=False, checked=False,
+                                             problem=f"unusable settings: {exc}")))
+        return plan
+
+    def _render(self, post: Post, channel: Channel) -> Rendered:
+        return render(self._preparer, post, channel)
+
     def _retraction(self, target: Report | str,
                     matrix: Matrix | Iterable[Channel] | None) -> RetractPlan:
         return plan_retraction(self.journal, target, matrix)
@@ -336,8 +353,26 @@ class Client(_BaseClient):
         'published'
     """
 
-    def __init__(self, *, http: httpx.Client | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        concurrency: int = 16,
+        timeout: float | httpx.Timeout | None = None,
+        require_approvals: int = 0,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
+        screen: Screen | None = None,
+        tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
+    ) -> None:
+        super().__init__(
+            retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
+            require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
+            max_response_bytes=max_response_bytes, rate_store=rate_store,
+        )
         if http is not None and not isinstance(http, httpx.Client):
             raise ConfigError("http must be an httpx.Client (use AsyncClient for httpx.AsyncClient)")
         self._own_http = http is None
@@ -403,6 +438,38 @@ class Client(_BaseClient):
             raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
                               "use retract(report)")
         self._drive(self._receipt_ops(receipt, "delete"))
+
+    def verify(self, target: Matrix | Iterable[Channel] | Channel) -> list[Health]:
+        """Check every channel live, without posting: one cheap authenticated call each.
+
+        Runs under the client's rate limits and concurrency, like a fan-out.
+        Expired tokens, missing permissions and IP whitelists come back as
+        `Health.problem` in words an operator can act on; a channel that
+        cannot be checked without posting (a webhook) is ``ok`` with
+        ``checked=False`` and gets no request.
+
+        Returns:
+            One `Health` per channel, in order (hub first for a `Matrix`).
+        """
+        plan = self._verify_plan(target)
+
+        def one(pair: tuple[Channel, BasePlatform | Health]) -> Health:
+            channel, platform = pair
+            if isinstance(platform, Health):
+                return platform
+            return self._drive(health_ops(self._pipeline, self._tokens, platform, channel))
+
+        workers = max(1, min(self.concurrency, len(plan)))
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, plan))
+
+    def render(self, post: Post, channel: Channel) -> Rendered:
+        """What `publish` would send to *channel*, and the problems `check` finds; sends nothing.
+
+        Variants, script conversion and fitting are applied as for a real
+        send; media are shown by their source (nothing is uploaded).
+        """
+        return self._render(post, channel)
 
     def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
                 url: str | None = None, remote_id: str | None = None,
@@ -672,7 +739,9 @@ class Client(_BaseClient):
         if self._transport is None:
             from govmedia._pool import PoolSender
 
-            self._transport = PoolSender(self.timeout, max_body=self.max_response_bytes)
+            with self._journal_lock:  # threads (metrics, retract): one sender, never a leaked second
+                self._transport = self._transport or PoolSender(self.timeout,
+                                                                max_body=self.max_response_bytes)
         return self._transport.send(request)
 
     def _token(self, op: GetToken) -> Token:
@@ -702,8 +771,26 @@ class AsyncClient(_BaseClient):
         'published'
     """
 
-    def __init__(self, *, http: httpx.AsyncClient | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        concurrency: int = 16,
+        timeout: float | httpx.Timeout | None = None,
+        require_approvals: int = 0,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
+        screen: Screen | None = None,
+        tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
+    ) -> None:
+        super().__init__(
+            retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
+            require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
+            max_response_bytes=max_response_bytes, rate_store=rate_store,
+        )
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._http_client = http
@@ -751,6 +838,29 @@ class AsyncClient(_BaseClient):
             raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
                               "use retract(report)")
         await self._engine.drive(self._receipt_ops(receipt, "delete"))
+
+    async def verify(self, target: Matrix | Iterable[Channel] | Channel) -> list[Health]:
+        """Check every channel live, without posting; see `Client.verify`."""
+        plan = self._verify_plan(target)
+        found: list[Health | None] = [None] * len(plan)
+        limiter = anyio.CapacityLimiter(max(1, self.concurrency))
+
+        async def one(i: int, channel: Channel, platform: BasePlatform) -> None:
+            async with limiter:
+                found[i] = await self._engine.drive(
+                    health_ops(self._pipeline, self._tokens, platform, channel))
+
+        async with anyio.create_task_group() as tg:
+            for i, (channel, platform) in enumerate(plan):
+                if isinstance(platform, Health):
+                    found[i] = platform
+                else:
+                    tg.start_soon(one, i, channel, platform)
+        return [h for h in found if h is not None]
+
+    async def render(self, post: Post, channel: Channel) -> Rendered:
+        """What `publish` would send to *channel*; see `Client.render`."""
+        return self._render(post, channel)
 
     async def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
                       url: str | None = None, remote_id: str | None = None,

@@ -114,6 +114,29 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bot_messages (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT,
+    skill TEXT,
+    outcome TEXT NOT NULL,
+    reply TEXT,
+    received_at TEXT NOT NULL,
+    replied_at TEXT,
+    UNIQUE (platform, account, message_id)
+);
+CREATE TABLE IF NOT EXISTS bot_state (
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    user TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, user)
+);
 """
 
 # Columns added since the first journals were written: added in place to an
@@ -778,9 +801,10 @@ class Journal:
         if len(run) != 1:
             raise ConfigError(f"no single run matches {run_id!r} in {self.path}")
         rows = self._read(
-            "SELECT platform, account, state, attempts, remote_id, url, error_type, "
-            "error_code, error_message, at FROM outcomes WHERE run_id=? ORDER BY id",
-            (run[0]["id"],),
+            "SELECT o.platform, o.account, o.state, o.attempts, o.remote_id, o.url, o.error_type, "
+            "o.error_code, o.error_message, o.at, d.role FROM outcomes o LEFT JOIN deliveries d ON "
+            "d.post_key=? AND d.platform=o.platform AND d.account=o.account WHERE o.run_id=? ORDER BY o.id",
+            (run[0]["post_key"], run[0]["id"]),
         )
         return [dict(r) for r in rows]
 

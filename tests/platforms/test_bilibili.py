@@ -28,7 +28,7 @@ from govmedia.platforms.bilibili import (
     signature_headers,
 )
 from govmedia.testing import Sandbox
-from govmedia.testing.samples import COVER_JPEG, sample_image, sample_post, sample_video
+from govmedia.testing.samples import CHART_PNG, COVER_JPEG, sample_image, sample_post, sample_video
 
 API = "https://member.bilibili.com"
 UPOS = "https://openupos.bilivideo.com"
@@ -411,8 +411,8 @@ def test_secrets_never_reach_a_log_record_or_an_error(api, video, caplog_all):
 # --------------------------------------------------------------------------- articles
 
 
-def test_a_post_without_video_is_an_article(api, caplog_all):
-    post = sample_post()
+def test_a_post_without_video_is_an_article(api):
+    post = sample_post().for_channel(channel())  # its Bilibili variant: a body without images
     with client(api) as c:
         receipt = c.publish(post, channel(category=15, template_id=4))
     request = api["article"].calls.last.request
@@ -425,10 +425,19 @@ def test_a_post_without_video_is_an_article(api, caplog_all):
     assert fields[b"tags"].decode() == "一带一路看国企"  # the field's name and format: unverified
     content = fields[b"content"].decode()  # HTML: the content format is unverified on the sheet
     assert "<h1>中老铁路开通一周年</h1>" in content and "<strong>850 万人次</strong>" in content
-    assert "<img" not in content  # no 专栏 image upload: left out, with a warning
-    assert "chart.png" in caplog_all.text
+    assert "<img" not in content
     assert (receipt.state, receipt.remote_id, receipt.raw["kind"]) == ("pending", "20000001", "article")
-    assert receipt.raw["dropped_images"] == ["chart.png"]
+
+
+def test_an_article_body_with_images_is_refused_never_sent_without_them(api):
+    """No 专栏 image upload on the sheet: check() says so rather than dropping them (issue 14)."""
+    post = gm.Post(title="图文", body="正文\n\n![图](chart.png)",
+                   media=(gm.Media.from_bytes(CHART_PNG, filename="chart.png"),))
+    [problem] = problems(post)
+    assert problem.rule == "bilibili_article.body.images" and "chart.png" in problem.message
+    with client(api) as c, pytest.raises(gm.ValidationError):
+        c.publish(post, channel())
+    assert api["article"].call_count == 0
 
 
 def test_an_article_that_may_have_landed_is_unknown_and_not_resent(api):
@@ -492,7 +501,7 @@ def test_a_good_video_post_and_a_good_article_have_no_problems(video):
 
 
 def test_article_titles_count_characters_up_to_40():
-    post = sample_post()
+    post = sample_post().for_channel(channel())
     fits = gm.Post(title="国" * 40, body=post.body)
     assert problems(fits) == []
     [problem] = problems(gm.Post(title="国" * 39 + "😀a", body=post.body))

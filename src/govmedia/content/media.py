@@ -55,7 +55,9 @@ def mismatch(mime_type: str, found: Sniffed | None) -> str | None:
         >>> mismatch("image/jpeg", sniff(b"\x89PNG\r\n\x1a\n")) is None   # same kind: fine
         True
         >>> mismatch("image/png", sniff(b"\x00\x00\x00\x18ftypmp42"))
-        'is declared image/png but its bytes are mp4 (video/mp4)'
+        'is an MP4 video, not an image (it is declared image/png)'
+        >>> mismatch("image/jpeg", sniff(b"%PDF-1.4"))
+        'is a PDF document, not an image (it is declared image/jpeg)'
     """
     kind = kind_of(mime_type)
     if kind == "file":
@@ -68,7 +70,8 @@ def mismatch(mime_type: str, found: Sniffed | None) -> str | None:
         if kind == "file":
             return f"is declared {mime_type} but its bytes are not a {expected} file"
         return f"is declared {mime_type} but its bytes are not {_NOUN[kind]} govmedia recognises"
-    return f"is declared {mime_type} but its bytes are {found.format} ({found.mime_type})"
+    what = "a PDF document" if kind == "file" else _NOUN[kind].removesuffix(" format")
+    return f"is {found.description}, not {what} (it is declared {mime_type})"
 
 
 def _head(media: Media) -> bytes | None:

@@ -22,11 +22,12 @@ from govmedia.platforms.auth import (
     Signed,
     StaticToken,
 )
-from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform
+from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
 from govmedia.platforms.registry import available, get, register, unregister
 from govmedia.platforms.steps import (
+    Checked,
     Checkpoint,
     Doubt,
     Flow,
@@ -49,6 +50,7 @@ __all__ = [
     "BasePlatform",
     "Basic",
     "Capabilities",
+    "Checked",
     "Checkpoint",
     "Code",
     "Doubt",
@@ -65,6 +67,7 @@ __all__ = [
     "Platform",
     "Query",
     "Recall",
+    "Rendering",
     "Rule",
     "Signed",
     "Sleep",

@@ -41,6 +41,7 @@ import httpx
 from govmedia._limits import MAX_BODY
 from govmedia._secrets import mask
 from govmedia.content.rules import LengthRule, Rule
+from govmedia.content.sanitize import safe_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -55,6 +56,7 @@ from govmedia.platforms.auth import Auth, NoAuth
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, parse_options
 from govmedia.platforms.steps import (
+    Checked,
     Checkpoint,
     Doubt,
     Flow,
@@ -78,10 +80,12 @@ __all__ = [
     "COMMON_OPTIONS",
     "BasePlatform",
     "Capabilities",
+    "Checked",
     "Checkpoint",
     "Doubt",
     "Flow",
     "Platform",
+    "Rendering",
     "Sleep",
     "Step",
     "Token",
@@ -143,6 +147,8 @@ class Capabilities:
     """How text length is counted, in words for the docs."""
     fields: tuple[str, ...] = ()
     """Which `Post` fields the platform sends."""
+    body_images: bool = True
+    """Images in the body are sent (uploaded or kept); ``False``: `check` refuses them."""
 
 
 @runtime_checkable
@@ -437,6 +443,48 @@ class BasePlatform:
     def metrics(self, receipt: Receipt) -> Flow[Metrics]:
         """Read a published post's counts."""
         raise ConfigError(f"{self.name} gives no metrics (capabilities.metrics is False)")
+
+    def health_request(self, channel: Channel) -> httpx.Request | None:
+        """The cheapest authenticated read that proves *channel* may publish, or ``None``.
+
+        `health` sends it (a ``verify_credentials``, a ``users/me``); a
+        platform whose check needs more overrides `health` instead.
+        """
+        return None
+
+    def health(self, channel: Channel) -> Flow[Checked | None]:
+        """Check *channel* without posting: ``None`` when nothing can be checked that way.
+
+        Errors are the usual ones (an `AuthError` for a revoked token, a
+        permission refusal with the platform's code): `Client.verify` turns
+        them into words an operator can act on. A token the platform fetches
+        from app credentials (WeChat) is fetched first by the client.
+        """
+        request = self.health_request(channel)
+        if request is None:
+            return None
+        yield request
+        return Checked()
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """What `publish` would send for *post* (already adapted for *channel*): no request.
+
+        The default shows the fields the platform sends (`Capabilities.fields`),
+        the text, and the body as sanitized HTML; media by their source (not
+        uploaded yet). A platform that composes its text (a link appended, tags
+        as it writes them) overrides this with the same composer `publish` uses.
+        """
+        fields: dict[str, Any] = {}
+        for name in self.capabilities.fields or ("title", "text", "body"):
+            value = getattr(post, name, None)
+            if value in (None, "", ()):
+                continue
+            if name in ("cover", "media"):
+                value = ([Rendering.source(m) for m in value] if name == "media"
+                         else Rendering.source(value))
+            fields[name] = value
+        html = safe_html(post.body, post.body_format) if post.body else None
+        return Rendering(fields=fields, text=post.text, html=html)
 
     def repost(self, original: Receipt, channel: Channel, key: str) -> Flow[Receipt]:
         """Repost/boost *original* (another channel's receipt) from *channel*."""
@@ -767,6 +815,26 @@ class BasePlatform:
                 yield index, offset, chunk
                 index += 1
                 offset += len(chunk)
+
+
+@attrs.frozen(kw_only=True)
+class Rendering:
+    """A platform's answer to `BasePlatform.render`: fields, text and HTML as they would be sent.
+
+    Example:
+        >>> import govmedia as gm
+        >>> Rendering.source(gm.Media.from_url("https://cdn.example/a.png"))
+        'https://cdn.example/a.png'
+    """
+
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+    text: str | None = None
+    html: str | None = None
+
+    @staticmethod
+    def source(media: Media) -> str:
+        """How a preview names media not uploaded yet: its URL, path or file name."""
+        return media.url or media.path or media.filename
 
 
 def _open(media: Media) -> BinaryIO:

@@ -255,6 +255,11 @@ RULES: tuple[Rule, ...] = (
     Rule(id="bilibili.body.required", field="body", code="missing_body",
          summary="a post without a video is an article, which needs a body", source=_ARTICLE,
          remediation="Give the post a body, or attach a video."),
+    Rule(id="bilibili_article.body.images", field="body", code="bad_media",
+         summary="an article's body shows no images (their upload API is not on the sheet)",
+         source=_ARTICLE, remediation=(
+             "Remove the images from the body (give Bilibili a body variant), or attach a video "
+             "to make the post a video submission.")),
     Rule(id="bilibili.tid.required", field="tid", code="missing_option",
          summary="a video needs the channel option tid (the partition, 分区)", source=_SUBMIT,
          remediation="Set the channel option tid to a partition id from archive/type/list."),
@@ -450,7 +455,7 @@ class BilibiliPlatform(BasePlatform):
     api_base: ClassVar[str] = API_BASE
     capabilities: ClassVar[Capabilities] = Capabilities(
         delete=True, metrics=True, dedupe=False, reconcile=False,
-        media_kinds=("video", "image"),
+        media_kinds=("video", "image"), body_images=False,
         counting=(
             "characters (code points): article titles at most 40; the title, description and "
             "tag limits of videos are not documented and not checked. A post with a video is "
@@ -519,6 +524,13 @@ class BilibiliPlatform(BasePlatform):
         if not (post.body or "").strip():
             problems.append(self.rule("bilibili.body.required").problem(
                 "a post without a video becomes a Bilibili article (专栏), which needs a body"))
+            return problems
+        _, images = _article_html(post)
+        if images:  # never published without them: the reader would miss what they show
+            shown = ", ".join(repr(src[:80]) for src in images[:3])
+            problems.append(self.rule("bilibili_article.body.images").problem(
+                f"the body shows {len(images)} image(s) ({shown}) that a Bilibili article cannot "
+                "carry through the open platform"))
         return problems
 
     def _video_problems(self, video: Media) -> list[Problem]:
@@ -786,11 +798,10 @@ class BilibiliPlatform(BasePlatform):
     def _publish_article(self, post: Post, channel: Channel) -> Flow[Receipt]:
         """article/add, once: Bilibili deduplicates nothing."""
         opts = self.opts(channel)
-        html, dropped = _article_html(post)
-        for src in dropped:
-            logger.warning("%s [%s]: image %r left out of the article: Bilibili wants article "
-                           "images from its 专栏 image upload, which govmedia cannot reach yet",
-                           self.name, channel.account, src)
+        html, images = _article_html(post)
+        if images:  # check() refused these already: never published without them
+            raise ValidationError(self._article_problems(post), platform=self.name,
+                                  account=channel.account)
         if post.cover is not None:
             logger.info("%s [%s]: the cover is not sent with an article (no upload for it is "
                         "documented)", self.name, channel.account)
@@ -816,8 +827,7 @@ class BilibiliPlatform(BasePlatform):
         yield Checkpoint("submitted", {"article_id": article_id})
         # Reviewed before it is public; no documented way to read the review.
         return Receipt(channel=channel, remote_id=article_id, state="pending",
-                       raw={"kind": "article", "article_id": article_id,
-                            "dropped_images": dropped})
+                       raw={"kind": "article", "article_id": article_id})
 
     # ----------------------------------------------------------- recover
 

@@ -412,6 +412,10 @@ class BlueskyPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``getSession``: the app password opens a session, and the session works."""
+        return self.request(channel, "GET", "/xrpc/com.atproto.server.getSession")
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the images (or the link card's cover), then create the post record."""
         me = yield from self._account(channel)

@@ -454,6 +454,12 @@ class FacebookPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /{page_id}?fields=id,name``: the Page token works, for this Page."""
+        opts = self.opts(channel)
+        return self.request(channel, "GET", f"/{self._version(opts)}/{opts.page_id}",
+                            params={"fields": "id,name"})
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Photos then the feed post, or the video's chunked upload; the create is sent once.
 

@@ -453,6 +453,10 @@ class KuaishouPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /openapi/user_info``: the access token works, with the user_info scope."""
+        return self.request(channel, "GET", "/openapi/user_info", params=self._app(channel))
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the video (resuming a saved session), publish it, wait for processing.
 

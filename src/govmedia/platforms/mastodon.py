@@ -31,7 +31,7 @@ from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ConfigError, ContentRejected, PlatformError, TransientError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import StaticToken
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
 from govmedia.platforms.steps import Flow, Sleep, text_or_none
@@ -264,6 +264,19 @@ class MastodonPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- flows
+
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /api/v1/accounts/verify_credentials``: the token works, for this account."""
+        return self.request(channel, "GET", "/api/v1/accounts/verify_credentials")
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The status as `publish` sends it: the text with its tags, media by source."""
+        opts = self.opts(channel)
+        text = status_text(post)
+        fields: dict[str, Any] = {"status": text, "visibility": opts.visibility}
+        if post.media:
+            fields["media"] = [Rendering.source(m) for m in post.media]
+        return Rendering(fields=fields, text=text, html=None)
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the media, wait until processed, then create the status."""

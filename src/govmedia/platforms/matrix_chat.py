@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import httpx
+
 from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia.content.markup import short_text
 from govmedia.content.matrix import MatrixText, matrix_text
@@ -304,6 +306,10 @@ class MatrixChatPlatform(BasePlatform):
         return (f"token-{hashlib.sha256(seed.encode()).hexdigest()[:16]}",)
 
     # ----------------------------------------------------------- publish
+
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /account/whoami``: the access token works."""
+        return self.request(channel, "GET", f"{CLIENT}/account/whoami")
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the media, then send the text and each media as events of their own."""

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Generator, Mapping
 from typing import Any, TypeAlias, TypeVar
@@ -25,6 +26,7 @@ import httpx
 from govmedia.errors import PlatformError
 
 __all__ = [
+    "Checked",
     "Checkpoint",
     "Doubt",
     "Flow",
@@ -109,6 +111,25 @@ class Recall:
         >>> Recall()
         Recall()
     """
+
+
+@attrs.frozen(kw_only=True)
+class Checked:
+    """What a platform's `health` check learnt: the channel can publish.
+
+    Attributes:
+        expires_at: when the credential stops working (an aware datetime),
+            where the answer says; ``None`` when it does not.
+        who: the account the credential acts for, as the platform names it.
+
+    Example:
+        >>> from govmedia.platforms.steps import Checked
+        >>> Checked(who="@sasac").expires_at is None
+        True
+    """
+
+    expires_at: dt.datetime | None = None
+    who: str | None = None
 
 
 @attrs.frozen(kw_only=True)

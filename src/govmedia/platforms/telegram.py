@@ -51,7 +51,7 @@ from govmedia.content.telegram import telegram_html
 from govmedia.errors import ConfigError, PlatformError, ValidationError
 from govmedia.model import Channel, Media, Post, Problem, Receipt, open_regular
 from govmedia.platforms.auth import Auth
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
 from govmedia.platforms.steps import Checkpoint, Doubt, Flow, json_of
@@ -528,6 +528,19 @@ class TelegramPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``getMe``: the bot token works (the fact sheet's token check)."""
+        return self.request(channel, "POST", "/getMe", safe=True, creates=False)
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The message as `publish` sends it: Telegram HTML, a caption when there is media."""
+        html_text = message_html(post)
+        fields: dict[str, Any] = {"chat_id": self.opts(channel).chat_id, "parse_mode": "HTML",
+                                  ("caption" if post.media else "text"): html_text}
+        if post.media:
+            fields["media"] = [Rendering.source(m) for m in post.media]
+        return Rendering(fields=fields, text=html_text, html=html_text)
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """One send: ``sendMessage``, ``sendPhoto``/``sendVideo`` or ``sendMediaGroup``."""

@@ -22,6 +22,7 @@ and is never resent; uploads and reads are resent freely.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 import math
 import pathlib
@@ -39,7 +40,7 @@ from govmedia.content.counting import count_utf8
 from govmedia.content.integrity import body_problems, text_floor
 from govmedia.content.media import mismatch, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
-from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
+from govmedia.content.wechat import WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -50,7 +51,7 @@ from govmedia.errors import (
 )
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
 from govmedia.platforms.auth import FetchedToken, Query
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
 from govmedia.platforms.steps import (
@@ -140,6 +141,11 @@ RULES: tuple[Rule, ...] = (
          remediation="Convert body images to JPEG or PNG."),
     Rule(id="wechat_oa.image.max_size", field="media", code="bad_media",
          summary="body images under 1 MB", source=_MAT, remediation="Compress the image below 1 MB."),
+    Rule(id="wechat_oa.body.image_source", field="body", code="bad_media",
+         summary="each body image is a file of post.media or a web address",
+         source=f"{SHEET}: media/uploadimg (article images must be on WeChat's hosts)",
+         remediation=("Attach the file (gm.Media.from_path) so the body's image can name it, "
+                      "or give its http(s) address; govmedia uploads it to WeChat.")),
 )
 
 
@@ -289,7 +295,8 @@ def _image_problem(
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
     if kind not in kinds:
-        found = kind or media.mime_type
+        sniffed = sniff(head) if head is not None else None
+        found = sniffed.description if sniffed is not None else media.mime_type
         return Problem(
             code="bad_media", field=field, rule=f"wechat_oa.{rule}.type",
             message=f"{what} {media.filename!r} is {found}; WeChat takes {allowed} here",
@@ -331,11 +338,17 @@ def _upload_name(media: Media, kind: str, fallback: str) -> str:
 
 @attrs.frozen
 class _Plan:
-    """Which body image sources map to which item of ``post.media``."""
+    """Which body image sources map to which media to upload.
 
-    refs: tuple[tuple[str, int], ...]           # (src, index in post.media)
+    ``media`` is ``post.media`` followed by the web images the body shows
+    (re-hosted: fetched and uploaded like attached files, since an article
+    shows images on WeChat's hosts only).
+    """
+
+    media: tuple[Media, ...]
+    refs: tuple[tuple[str, int], ...]           # (src, index in media)
     append: tuple[tuple[str, str | None], ...]  # images added at the end: (src, alt)
-    dropped: tuple[str, ...]                    # other <img> sources: removed
+    unsendable: tuple[tuple[str, str], ...]     # (src, why): a check problem, never dropped
     external_links: tuple[str, ...]
     ignored: tuple[str, ...]                    # non-image media: not sent
 
@@ -350,14 +363,20 @@ class _Plan:
 
 def _plan(post: Post, opts: Options) -> _Plan:
     first = to_wechat_html(post.body or "", post.body_format)
+    pool = list(post.media)
     refs: list[tuple[str, int]] = []
-    dropped: list[str] = []
+    unsendable: list[tuple[str, str]] = []
+    web: dict[str, int] = {}
     for src in first.images:
         index = next((i for i, m in enumerate(post.media) if _matches(src, m)), None)
         if index is not None:
             refs.append((src, index))
         elif src in first.dropped:
-            dropped.append(src)
+            why = _web_image(src, pool, web)
+            if why is None:
+                refs.append((src, web[src]))
+            else:
+                unsendable.append((src, why))
         # else: already on a WeChat host, kept as it is
     used = {i for _, i in refs}
     append: list[tuple[str, str | None]] = []
@@ -369,7 +388,25 @@ def _plan(post: Post, opts: Options) -> _Plan:
                 refs.append((src, i))
     ignored = tuple(m.filename for i, m in enumerate(post.media)
                     if m.kind != "image" and i not in used)
-    return _Plan(tuple(refs), tuple(append), tuple(dropped), first.external_links, ignored)
+    return _Plan(tuple(pool), tuple(refs), tuple(append), tuple(unsendable),
+                 first.external_links, ignored)
+
+
+def _web_image(src: str, media: list[Media], web: dict[str, int]) -> str | None:
+    """Add the web image *src* to *media* to be re-hosted; else why it cannot be sent."""
+    if src in web:
+        return None
+    if not src.lower().startswith(("http://", "https://")):
+        what = "inline data" if src.lower().startswith("data:") else "a file name"
+        return (f"is {what}, not a file of post.media nor a web address; WeChat would show "
+                "nothing there")
+    try:
+        item = Media.from_url(src)
+    except ConfigError as exc:  # a metadata address, a malformed URL
+        return f"cannot be fetched: {exc}"
+    web[src] = len(media)
+    media.append(item)
+    return None
 
 
 def _body_problems(post: Post, opts: Options) -> list[Problem]:
@@ -385,9 +422,13 @@ def _body_problems(post: Post, opts: Options) -> list[Problem]:
     problems = body_problems(body, post.body_format)
     plan = _plan(post, opts)
     for index in plan.indices:
-        problem = _body_image_problem(post.media[index])
+        problem = _body_image_problem(plan.media[index])
         if problem:
             problems.append(problem)
+    problems.extend(
+        Problem(code="bad_media", field="body", rule="wechat_oa.body.image_source",
+                message=f"body image {src[:120]!r} {why}")
+        for src, why in plan.unsendable)
     estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
     rendered = to_wechat_html(body, post.body_format, images=estimate, append=plan.append)
     problems.extend(_length_problems(rendered, estimated=bool(plan.refs)))
@@ -419,6 +460,9 @@ class WeChatOAPlatform(BasePlatform):
 
     name: ClassVar[str] = "wechat_oa"
     credential_keys: ClassVar[tuple[str, ...]] = ("app_id", "app_secret")
+    # The service bot's callback (govmedia.bot): the token of 服务器配置 and,
+    # for safe mode, the EncodingAESKey.
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ("callback_token", "encoding_aes_key")
     options: ClassVar[Mapping[str, Option]] = {
         "publish": Option(bool, default=True, doc="false leaves a draft"),
         "mass_send": Option(bool, default=False, doc=(
@@ -500,6 +544,49 @@ class WeChatOAPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``freepublish/batchget`` of one record: the token, the IP whitelist and the permission.
+
+        The token fetch before it catches a wrong secret and 40164 (IP not on
+        the whitelist); this read catches 48001 (the account may not publish
+        through the API).
+        """
+        request = prepares(retry_safe(self._json(channel, "/cgi-bin/freepublish/batchget",
+                                                 {"offset": 0, "count": 1, "no_content": 1})))
+        request.extensions["govmedia.max_body"] = _LIST_MAX_BODY
+        return request
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The draft/add article as `publish` sends it; images named by source, not uploaded.
+
+        Web images of the body show at their own address (they are
+        re-hosted on publishing); the cover is its source, not a material id.
+        """
+        opts = self.opts(channel)
+        plan = _plan(post, opts)
+        # The renderer takes http(s) URLs only: placeholders, then each source.
+        urls = {src: f"https://govmedia.invalid/preview/{index}/x" for src, index in plan.refs}
+        rendered = to_wechat_html(post.body or "", post.body_format, images=urls,
+                                  append=plan.append)
+        content = rendered.html
+        for index in {index for _, index in plan.refs}:
+            content = content.replace(f"https://govmedia.invalid/preview/{index}/x",
+                                      html.escape(Rendering.source(plan.media[index])))
+        fields: dict[str, Any] = {
+            "article_type": "news", "title": clean_text(post.title or "").strip(),
+            "content": content,
+            "cover": Rendering.source(post.cover) if post.cover is not None else None,
+            "need_open_comment": int(opts.need_open_comment),
+            "only_fans_can_comment": int(opts.only_fans_can_comment),
+        }
+        if opts.author:
+            fields["author"] = opts.author
+        if (post.summary or "").strip():
+            fields["digest"] = clean_text(post.summary or "").strip()
+        if post.link:
+            fields["content_source_url"] = post.link
+        return Rendering(fields=fields, text=None, html=content)
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the cover and body images, add the draft, then publish and poll.
 
@@ -514,7 +601,6 @@ class WeChatOAPlatform(BasePlatform):
         raw: dict[str, Any] = {
             "thumb_media_id": thumb_media_id,
             "images": [uploaded[i] for i in plan.indices],
-            "dropped_images": list(plan.dropped),
         }
         # The cover's material id is new with every upload: it finds this
         # article in the draft box and the publish records if the answer to
@@ -700,7 +786,7 @@ class WeChatOAPlatform(BasePlatform):
         """Each body image through media/uploadimg: ``{index in post.media: URL}``."""
         uploaded: dict[int, str] = {}
         for index in plan.indices:
-            media = post.media[index]
+            media = plan.media[index]
             data = yield from self._bytes(media, channel, BODY_IMAGE_BYTES)
             kind = self._checked(media, data, channel, cover=False)
             response = yield (self._upload(
@@ -909,7 +995,8 @@ class WeChatOAPlatform(BasePlatform):
         there; likes and comments are always ``None``. The row is found by the
         ``msgid`` ``"{msg_data_id}_1"`` on the day the article was published
         (China time), which datacube serves from the next day on; where no row
-        matches, every count is ``None`` and ``raw`` says why.
+        matches, every count is ``None`` and ``raw["reason"]`` says why (asked
+        on publishing day, ``raw["available_from"]`` is the date to ask again).
         """
         channel = receipt.channel
         raw = receipt.raw
@@ -922,10 +1009,14 @@ class WeChatOAPlatform(BasePlatform):
                                           "datacube row can be matched to the article"})
         yesterday = dt.datetime.now(CHINA_TIME).date() - dt.timedelta(days=1)
         if str(ref_date) > yesterday.isoformat():
+            try:
+                ready = (dt.date.fromisoformat(str(ref_date)) + dt.timedelta(days=1)).isoformat()
+            except ValueError:
+                ready = "the day after"
             return Metrics(raw={
-                "reason": f"datacube serves {ref_date}'s articles from the next day on "
-                          "(China time); ask again then",
-                "ref_date": ref_date,
+                "reason": f"WeChat gives reader counts from {ready} (China time) for articles "
+                          f"published {ref_date}; ask again then",
+                "ref_date": ref_date, "available_from": ready,
             })
         response = yield prepares(retry_safe(self._json(
             channel, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
@@ -1024,12 +1115,11 @@ class WeChatOAPlatform(BasePlatform):
         return str(value)
 
     def _warn(self, channel: Channel, plan: _Plan) -> None:
-        for src in plan.dropped:
-            logger.warning(
-                "%s [%s]: removed <img src=%r>: an article shows only images of post.media "
-                "(uploaded) or on WeChat's hosts (%s)", self.name, channel.account, src,
-                ", ".join(WECHAT_IMAGE_HOSTS),
-            )
+        if plan.unsendable:  # check() refuses these: never published without them
+            problems = [Problem(code="bad_media", field="body", rule="wechat_oa.body.image_source",
+                                message=f"body image {src[:120]!r} {why}")
+                        for src, why in plan.unsendable]
+            raise ValidationError(problems, platform=self.name, account=channel.account)
         for name in plan.ignored:
             logger.warning("%s [%s]: %r is not an image; WeChat articles embed images only, "
                            "so it is not sent", self.name, channel.account, name)

@@ -27,6 +27,7 @@ token is an `AuthError` that asks for the browser authorisation again.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import logging
 import pathlib
@@ -46,10 +47,10 @@ from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ConfigError, PlatformError, ValidationError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import NoAuth
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, json_of, text_or_none
+from govmedia.platforms.steps import Checked, Checkpoint, Doubt, Flow, json_of, text_or_none
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["WeiboPlatform", "mid_to_base62", "share_text", "status_url"]
@@ -557,6 +558,32 @@ class WeiboPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def health(self, channel: Channel) -> Flow[Checked]:
+        """``oauth2/get_token_info``: the token works, for this app, and how long it has left.
+
+        The sheet: verify that ``appkey`` is yours, do not trust ``uid`` alone;
+        ``expire_in`` is the token's remaining seconds.
+        """
+        request = self.request(channel, "POST", "/oauth2/get_token_info", safe=True, creates=False,
+                               data={"access_token": channel.credentials["access_token"]})
+        response = yield request
+        body = json_of(response, platform=self.name, account=channel.account)
+        left = body.get("expire_in") if isinstance(body, dict) else None
+        expires = None
+        if isinstance(left, int | float) and not isinstance(left, bool) and 0 < left < 10 ** 10:
+            expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=float(left))
+        uid = body.get("uid") if isinstance(body, dict) else None
+        return Checked(expires_at=expires, who=None if uid is None else str(uid))
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The status as `publish` sends it (``statuses/share``), or the long article."""
+        shown = super().render(post, channel)
+        if self.opts(channel).long_article:
+            return shown
+        text = self._share_text(post, channel)
+        fields = {"status": text, **({"pic": Rendering.source(post.media[0])} if post.media else {})}
+        return Rendering(fields=fields, text=text, html=None)
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """``statuses/share`` (with the first picture), or the long article with ``long_article``.

@@ -516,6 +516,10 @@ class WordPressPlatform(BasePlatform):
         return attrs.evolve(channel, options={**channel.options, "status": "future",
                                               "date_gmt": at.astimezone(dt.UTC).isoformat()})
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /wp/v2/users/me``: the application password works (401 when it does not)."""
+        return self.request(channel, "GET", "/wp/v2/users/me")
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the cover and media, find or make the tags, then create the post once."""
         opts = self.opts(channel)

@@ -441,6 +441,10 @@ class XPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /2/users/me``: the user token works (refreshed first where it expired)."""
+        return self.request(channel, "GET", "/2/users/me")
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the media, then create the post once (X takes no idempotency key)."""
         opts = self.opts(channel)

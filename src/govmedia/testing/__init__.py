@@ -41,6 +41,7 @@ from govmedia.testing._uploads import (
     UploadSession,
     default_upload_refusal,
 )
+from govmedia.testing.follower import Follower, Heard
 from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from govmedia.testing.weibo import FakeWeibo
     from govmedia.testing.wordpress import FakeWordPress
     from govmedia.testing.x import FakeX
+    from govmedia.testing.youtube import FakeYouTube
 
 __all__ = [
     "FAULTS",
@@ -77,7 +79,10 @@ __all__ = [
     "FakeWeibo",
     "FakeWordPress",
     "FakeX",
+    "FakeYouTube",
     "Fault",
+    "Follower",
+    "Heard",
     "IdempotencyStore",
     "Multipart",
     "Part",

@@ -1,7 +1,7 @@
 """``govmedia worker``, and the fan-out options that hand a run to workers (``--broker``, ``--at``).
 
-Hooked into `govmedia.cli` with `add_worker` and `add_fan_out_options`; kept
-here so the command's own module stays about the command line.
+`add_parser` adds the command; ``fan-out`` takes `add_fan_out_options` and
+`fan_out_kwargs` (`govmedia.cli.fanout`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import govmedia as gm
 
-__all__ = ["add_fan_out_options", "add_worker", "fan_out_kwargs", "parse_at", "parse_rate_limit"]
+__all__ = ["add_fan_out_options", "add_parser", "fan_out_kwargs", "parse_at", "parse_rate_limit"]
 
 _RATE = re.compile(r"^(?P<key>[^=]+)=(?P<rate>[0-9.]+)(?:/(?P<per>[0-9.]+))?(?::(?P<burst>[0-9.]+))?$")
 
@@ -25,7 +25,7 @@ def parse_rate_limit(text: str) -> tuple[str, gm.RateLimit]:
     """``KEY=RATE[/PER][:BURST]`` (``mastodon:*=300/10800:10``) as a key and a `RateLimit`.
 
     Example:
-        >>> from govmedia._worker_cli import parse_rate_limit
+        >>> from govmedia.cli.worker import parse_rate_limit
         >>> parse_rate_limit("mastodon:*=300/10800:10")
         ('mastodon:*', RateLimit(rate=300.0, per=10800.0, burst=10.0))
     """
@@ -42,7 +42,7 @@ def parse_at(text: str) -> dt.datetime:
     """``--at``: ISO 8601 with a time zone (``2026-12-07T07:00+08:00``), or ``+SECONDS``.
 
     Example:
-        >>> from govmedia._worker_cli import parse_at
+        >>> from govmedia.cli.worker import parse_at
         >>> parse_at("2026-12-07T07:00+08:00").isoformat()
         '2026-12-07T07:00:00+08:00'
     """
@@ -106,16 +106,21 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                     rate_store=args.rate_store, rate_limits=dict(args.rate_limit or ()) or None,
                     concurrency=args.concurrency, queue=args.queue, sweep_every=args.sweep_every,
                     claim_idle=args.claim_idle)
-    print(f"govmedia worker: {len(matrix)} channels, broker {worker!r}",  # noqa: T201
+    print(f"govmedia worker: {len(matrix)} channels, broker {worker!r}",
           file=sys.stderr, flush=True)
     worker.run()
     return 0
 
 
-def add_worker(sub: Any) -> None:
-    """``govmedia worker``: send fan-outs' deliveries taken from a taskiq Redis broker."""
-    worker = sub.add_parser("worker", help="send fan-outs' deliveries from a taskiq Redis broker "
-                                           "(one of several processes or machines)")
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               parents: list[argparse.ArgumentParser]) -> None:
+    """Add ``worker`` to the ``govmedia`` command."""
+    worker = sub.add_parser(
+        "worker", parents=parents,
+        help="send fan-outs' deliveries from a taskiq Redis broker (one of several processes)",
+        description="Take delivery ids from a taskiq Redis broker and send them, with the "
+                    "channels of this worker's own matrix; the run and the post come from the "
+                    "shared journal. Run several, on one machine or many (docs: deployment).")
     worker.add_argument("--matrix", required=True,
                         help="matrix TOML: the channels and credentials this worker sends with")
     worker.add_argument("--journal", help="the shared journal: postgresql://... or a SQLite path "
