@@ -642,7 +642,7 @@ class Client(_BaseClient):
         an ``http=`` client of yours, requests go through it in worker threads.
         """
         if not dry_run and (executor is not None or at is not None or not wait):
-            from govmedia.distributed import fan_out_remote  # workers, schedules: beyond one run
+            from govmedia._submit import fan_out_remote  # workers, schedules: beyond one run
 
             return fan_out_remote(self, post, target, mode=mode, changed=changed, progress=progress,
                                   executor=executor, at=at, wait=wait)
@@ -949,7 +949,7 @@ class AsyncClient(_BaseClient):
         it is free, so one slow account never holds up the rest.
         """
         if not dry_run and (executor is not None or at is not None or not wait):
-            from govmedia.distributed import fan_out_remote_async
+            from govmedia._submit import fan_out_remote_async
 
             return await fan_out_remote_async(self, post, target, mode=mode, changed=changed,
                                               progress=progress, executor=executor, at=at,
