@@ -66,3 +66,20 @@ async def test_async_client_at(sandbox, tmp_path):
                                       at=at)
     assert report.summary() == {"published": 1}
     assert report.deliveries[0].finished_at >= at
+
+
+def test_a_scheduled_amplify_run_posts_the_hub_first_then_the_members_repost_it(sandbox, tmp_path):
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)
+    hub = sandbox.channel("mastodon", "hub")
+    members = [sandbox.channel("mastodon", f"m{i}") for i in range(3)] + [
+        sandbox.channel("webhook", "cms")]
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(gm.Post(text="国资小新：转发"), gm.Matrix(hub=hub, members=members),
+                                mode="amplify", at=at)
+    assert report.summary() == {"published": 5}
+    assert [d.channel.account for d in report.deliveries] == ["hub", "m0", "m1", "m2", "cms"]
+    statuses = sandbox["mastodon"].posts()
+    boosts = [s for s in statuses if s.get("reblog")]
+    assert len(boosts) == 3 and {b["reblog"]["account"]["acct"] for b in boosts} == {"hub"}
+    first_webhook = sandbox["webhook"].log[0].at
+    assert sandbox["mastodon"].log[0].at < first_webhook  # the hub went first
