@@ -6,7 +6,7 @@ hands back rows that read by name and by position, as ``sqlite3.Row`` does.
 The schema is the SQLite one, column for column, with identity columns where
 SQLite has ``INTEGER PRIMARY KEY`` and a ``seq`` column where it has
 ``rowid``. psycopg is imported only when a ``postgresql://`` journal is opened
-(the ``govmedia[postgres]`` extra).
+(the ``postgres`` extra).
 """
 
 from __future__ import annotations
@@ -173,8 +173,10 @@ class PgConnection:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - the extra is installed in tests
-            raise ConfigError("a postgresql:// journal needs psycopg: pip install "
-                              "'govmedia[postgres]'") from None
+            from govmedia._extras import install_hint
+
+            raise ConfigError(f"a postgresql:// journal needs psycopg: {install_hint('psycopg')}"
+                              ) from None
         self._psycopg = psycopg
         self.error: type[Exception] = psycopg.Error
         self._sql: dict[str, str] = {}

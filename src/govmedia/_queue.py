@@ -70,8 +70,11 @@ class RedisQueue:
                 import redis
                 from taskiq_redis import RedisStreamBroker
             except ImportError:  # pragma: no cover - the extra is installed in tests
-                raise ConfigError("executor='redis://...' needs taskiq and redis: pip install "
-                                  "'govmedia[taskiq]'") from None
+                from govmedia._extras import install_hint
+
+                raise ConfigError("executor='redis://...' needs taskiq and taskiq-redis: "
+                                  f"{install_hint('taskiq')}; {install_hint('taskiq-redis')}"
+                                  ) from None
             self._formatter = RedisStreamBroker(self.url, queue_name=self.queue).formatter
             self._redis = redis.Redis.from_url(self.url, socket_timeout=5.0,
                                                socket_connect_timeout=5.0)

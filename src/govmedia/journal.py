@@ -20,7 +20,7 @@ or replaced files are refused), and any failure to write is a `JournalError`
 naming the file and the cause; outcomes waiting to be written are kept.
 
 A ``postgresql://`` URL opens the same journal on PostgreSQL (psycopg 3, the
-``govmedia[postgres]`` extra): the same tables, statements and rules, so
+``postgres`` extra): the same tables, statements and rules, so
 several machines share one history. A claim there is the same
 compare-and-set ``UPDATE``; under PostgreSQL's row locks a second claimer
 waits for the first to commit, then finds the state changed and gets False.

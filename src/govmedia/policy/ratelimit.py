@@ -378,8 +378,10 @@ class RedisRateStore:
                     try:
                         import redis
                     except ImportError:  # pragma: no cover - the extra is installed in tests
-                        raise ConfigError("rate_store='redis://...' needs redis-py: pip install "
-                                          "'govmedia[redis]'") from None
+                        from govmedia._extras import install_hint
+
+                        raise ConfigError("rate_store='redis://...' needs redis-py: "
+                                          f"{install_hint('redis')}") from None
                     self._redis = redis.Redis.from_url(self.url, socket_timeout=2.0,
                                                        socket_connect_timeout=2.0,
                                                        health_check_interval=30)
