@@ -46,12 +46,12 @@ from govmedia.checkup import Health, Rendered, health_ops, render
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
-from govmedia.journal import Journal, default_journal_path
+from govmedia.journal import Journal, journal_target
 from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
 from govmedia.platforms.steps import release
-from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
+from govmedia.policy.ratelimit import RateLimit, RateLimiter, RateStore, Ticket, rate_store_from
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
 from govmedia.tokens import MemoryTokenStore, Token, TokenStore
@@ -83,6 +83,7 @@ class _BaseClient:
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -111,20 +112,20 @@ class _BaseClient:
         # default as it is when the client is made); the file is opened on
         # first use, so a client that only checks posts creates nothing.
         self._journal: Journal | None = None
-        self._journal_path: Path | None = None
+        self._journal_path: Path | str | None = None
         if isinstance(journal, Journal):
             self._journal = journal
         elif journal is None or journal is True:
-            self._journal_path = default_journal_path()
+            self._journal_path = journal_target(None)
         elif isinstance(journal, str | os.PathLike):
-            self._journal_path = Path(journal)
+            self._journal_path = journal_target(journal)
         elif journal is not False:
             raise ConfigError(
                 f"journal must be a path, a gm.Journal, None (the default) or False (off), "
                 f"got {journal!r}")
         self._own_journal = self._journal_path is not None
         self._journal_lock = threading.Lock()  # threads' first publish opens it once
-        self._limiter = RateLimiter(rate_limits)
+        self._limiter = RateLimiter(rate_limits, store=rate_store_from(rate_store))
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
                                   journal=lambda: self.journal, on_platform=self._platform_added)
@@ -327,8 +328,12 @@ class Client(_BaseClient):
         require_approvals (int): distinct approvals of the current content a
             post needs.
         journal (str | os.PathLike[str] | Journal | None): a SQLite journal
-            (a path, or a `Journal`) that makes fan-outs exactly-once across runs;
-            approvals and refusals are written to it as an audit trail.
+            (a path, or a `Journal`), or a PostgreSQL one (a ``postgresql://``
+            URL), that makes fan-outs exactly-once across runs; approvals and
+            refusals are written to it as an audit trail.
+        rate_store (str | RateStore | None): where the `rate_limits` buckets
+            live: ``None`` in this process, ``"redis://..."`` in Redis, shared
+            with every process that uses it (workers on several machines).
         screen (Screen | None): sensitive-word screening; a post with a hit is
             refused before any request (`ValidationError`, delivery ``invalid``).
 
@@ -361,11 +366,12 @@ class Client(_BaseClient):
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
     ) -> None:
         super().__init__(
             retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
             require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=max_response_bytes, rate_store=rate_store,
         )
         if http is not None and not isinstance(http, httpx.Client):
             raise ConfigError("http must be an httpx.Client (use AsyncClient for httpx.AsyncClient)")
@@ -567,6 +573,17 @@ class Client(_BaseClient):
         except GovMediaError as exc:
             return exc
 
+    @overload
+    def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                concurrency: int | None = ..., dry_run: bool = ..., progress: Progress | None = ...,
+                changed: Literal["refuse", "allow"] = ..., executor: str | None = ...,
+                at: dt.datetime | None = ..., wait: Literal[True] = ...) -> Report: ...
+    @overload
+    def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                concurrency: int | None = ..., dry_run: bool = ..., progress: Progress | None = ...,
+                changed: Literal["refuse", "allow"] = ..., executor: str | None = ...,
+                at: dt.datetime | None = ..., wait: Literal[False]) -> str: ...
+
     def fan_out(
         self,
         post: Post,
@@ -577,7 +594,10 @@ class Client(_BaseClient):
         dry_run: bool = False,
         progress: Progress | None = None,
         changed: Literal["refuse", "allow"] = "refuse",
-    ) -> Report:
+        executor: str | None = None,
+        at: dt.datetime | None = None,
+        wait: bool = True,
+    ) -> Report | str:
         """Publish *post* to every channel of *target*; never raises for one account.
 
         Args:
@@ -593,9 +613,21 @@ class Client(_BaseClient):
                 its old key would leave some accounts with the old text);
                 ``"allow"`` sends the new content where nothing is published
                 yet and leaves the old version where it is.
+            executor: the taskiq broker of ``govmedia worker`` processes
+                (``"redis://..."``): the run goes to the journal and its
+                delivery ids to the queue; the workers send
+                (`govmedia.distributed`).
+            at: send at this time (a datetime with a time zone): the run waits
+                in the journal until then, and whichever worker sees it due
+                first starts it (this client, waiting, if no executor). A
+                channel with the option ``native_schedule`` is sent now, with
+                the time, where its platform schedules posts itself.
+            wait: ``False`` (with *executor*) returns the run id at once;
+                `govmedia runs show` reports it.
 
         Returns:
-            A `Report` with one `Delivery` per channel, hub first.
+            A `Report` with one `Delivery` per channel, hub first (the run
+            id, a ``str``, with ``wait=False``).
 
         Raises:
             ConfigError: the post key was sent before with other content (see
@@ -609,6 +641,11 @@ class Client(_BaseClient):
         a loop, a notebook say). govmedia's own sender is aiohttp there; with
         an ``http=`` client of yours, requests go through it in worker threads.
         """
+        if not dry_run and (executor is not None or at is not None or not wait):
+            from govmedia._submit import fan_out_remote  # workers, schedules: beyond one run
+
+            return fan_out_remote(self, post, target, mode=mode, changed=changed, progress=progress,
+                                  executor=executor, at=at, wait=wait)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency, changed=changed)
         if dry_run:
@@ -747,11 +784,12 @@ class AsyncClient(_BaseClient):
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
     ) -> None:
         super().__init__(
             retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
             require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=max_response_bytes, rate_store=rate_store,
         )
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
@@ -878,6 +916,19 @@ class AsyncClient(_BaseClient):
         metrics: Metrics = await self._engine.drive(self._receipt_ops(target, "metrics"))
         return metrics
 
+    @overload
+    async def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                      concurrency: int | None = ..., dry_run: bool = ...,
+                      progress: Progress | None = ..., changed: Literal["refuse", "allow"] = ...,
+                      executor: str | None = ..., at: dt.datetime | None = ...,
+                      wait: Literal[True] = ...) -> Report: ...
+    @overload
+    async def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                      concurrency: int | None = ..., dry_run: bool = ...,
+                      progress: Progress | None = ..., changed: Literal["refuse", "allow"] = ...,
+                      executor: str | None = ..., at: dt.datetime | None = ...,
+                      wait: Literal[False]) -> str: ...
+
     async def fan_out(
         self,
         post: Post,
@@ -888,12 +939,21 @@ class AsyncClient(_BaseClient):
         dry_run: bool = False,
         progress: Progress | None = None,
         changed: Literal["refuse", "allow"] = "refuse",
-    ) -> Report:
+        executor: str | None = None,
+        at: dt.datetime | None = None,
+        wait: bool = True,
+    ) -> Report | str:
         """Publish *post* to every channel of *target*; see `Client.fan_out`.
 
         Workers run in an anyio task group; each pulls the next channel when
         it is free, so one slow account never holds up the rest.
         """
+        if not dry_run and (executor is not None or at is not None or not wait):
+            from govmedia._submit import fan_out_remote_async
+
+            return await fan_out_remote_async(self, post, target, mode=mode, changed=changed,
+                                              progress=progress, executor=executor, at=at,
+                                              wait=wait)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency, changed=changed)
         if dry_run:

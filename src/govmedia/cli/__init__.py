@@ -4,8 +4,8 @@
 ``fan-out`` (`govmedia.cli.fanout`), ``runs`` with ``runs show`` and ``runs
 resolve`` (`govmedia.cli.runs`), ``metrics`` (`govmedia.cli.metrics`),
 ``retract`` (`govmedia.cli.retract`), ``sandbox`` and ``demo``
-(`govmedia.cli.sandbox`). Every command takes ``-v`` (govmedia's INFO log on
-stderr: retries, network faults) or ``-vv`` (DEBUG: every request); exit
+(`govmedia.cli.sandbox`), ``worker`` (`govmedia.cli.worker`). Every command
+takes ``-v`` (govmedia's INFO log on stderr: retries, network faults) or ``-vv`` (DEBUG: every request); exit
 status 0 is success, 1 a run with failed, unknown or refused deliveries, 2 a
 configuration mistake, 3 any other govmedia error, 130 an interrupt.
 """
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 import govmedia as gm
-from govmedia.cli import bot, fanout, metrics, preview, retract, runs, sandbox, verify
+from govmedia.cli import bot, fanout, metrics, preview, retract, runs, sandbox, verify, worker
 from govmedia.cli._output import clean
 from govmedia.cli.fanout import print_stopped
 
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_parser(sub, [common])
     retract.add_parser(sub, [common])
     bot.add_parser(sub, [common])
+    worker.add_parser(sub, [common])
     return parser
 
 

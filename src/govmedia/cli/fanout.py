@@ -18,6 +18,7 @@ import govmedia as gm
 from govmedia.cli._journal import JOURNAL_HELP, warn_new_journal
 from govmedia.cli._output import FORMATS, cell, render_table, terminal_width, width, write_rows
 from govmedia.cli._rows import DELIVERY_COLUMNS, TABLE_COLUMNS, delivery_row, for_table
+from govmedia.cli.worker import add_fan_out_options, fan_out_kwargs
 
 __all__ = ["add_parser", "print_report", "print_stopped"]
 
@@ -129,9 +130,14 @@ def _cmd_fan_out(args: argparse.Namespace) -> int:
         journal: str | bool | None = False if args.no_journal else args.journal
         if isinstance(journal, str) and not args.dry_run:
             warn_new_journal(journal, post)
-        with gm.Client(journal=journal, concurrency=args.concurrency) as client:
+        options, remote = fan_out_kwargs(args)  # workers, schedules (govmedia.cli.worker)
+        with gm.Client(journal=journal, concurrency=args.concurrency, **options) as client:
             report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run,
-                                    progress=progress)
+                                    progress=progress, **remote)
+        if isinstance(report, str):
+            progress.close()
+            print(f"run {report} handed to the workers; `govmedia runs show {report}` reports it")
+            return 0
     except KeyboardInterrupt as exc:
         progress.close()
         print_stopped(exc)
@@ -179,4 +185,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     fan.add_argument("--format", choices=FORMATS, default="table",
                      help="table (default), or csv/json with every field of every delivery")
     fan.add_argument("--quiet", action="store_true", help="no progress bar, no line per delivery")
+    add_fan_out_options(fan)
     fan.set_defaults(func=_cmd_fan_out)

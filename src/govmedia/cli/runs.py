@@ -20,7 +20,9 @@ def _list(args: argparse.Namespace) -> int:
         runs = journal.runs(limit=args.limit)
     rows = [{
         "id": run.id, "started_at": run.started_at[:19], "mode": run.mode, "planned": run.planned,
-        "summary": ", ".join(f"{n} {s}" for s, n in run.summary.items()) or "unfinished",
+        "summary": ", ".join(f"{n} {s}" for s, n in run.summary.items()) or (
+            f"scheduled {run.due_at[:19]}" if run.state == "scheduled" and run.due_at
+            else "unfinished"),
         "title": mask(run.title or run.post_key[:12]),
     } for run in runs]
     write_rows(rows, RUN_COLUMNS, args.format)

@@ -107,6 +107,9 @@ COMMON_OPTIONS: Mapping[str, Option] = {
                      doc="convert the text on the way out (OpenCC)"),
     "fit": Option(bool, default=False,
                   doc="shorten an over-long text to the platform's limit instead of refusing it"),
+    "native_schedule": Option(bool, default=False,
+                              doc="fan_out(at=...): send now and let the platform publish at that "
+                                  "time (where it can: Mastodon, WordPress)"),
 }
 """Options every platform takes."""
 

@@ -13,11 +13,13 @@ ready, 422: failed) with `Sleep` steps in between, up to ``poll_timeout``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import attrs
 import httpx
 import regex
 
@@ -71,6 +73,16 @@ def status_text(post: Post) -> str:
     return with_tags(short_text(post), post.tags, "mastodon", platform="mastodon", after="space")
 
 
+def _when(value: str) -> str | None:
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        return "an ISO 8601 time with its zone, like '2026-12-07T07:00:00Z'"
+    return None
+
+
 def _language(value: Any) -> str | None:
     return None if _LANGUAGE.match(value) else "an ISO 639-1 code like 'zh' or 'en'"
 
@@ -117,6 +129,11 @@ class MastodonPlatform(BasePlatform):
                            doc="the instance's address, like https://social.example"),
         "visibility": Option(str, default="public", choices=VISIBILITIES),
         "language": Option(str, check=_language),
+        # Set by `schedule` (fan_out(at=...) with the option native_schedule):
+        # the instance publishes the status at that time, not now.
+        "scheduled_at": Option(str, check=_when, doc="ISO 8601 time, with its zone, when the "
+                                                     "instance publishes the status (at least 5 "
+                                                     "minutes ahead)"),
         "max_characters": Option(int, default=TEXT_MAX, minimum=1,
                                  doc="the instance's status length, where it is not 500"),
         "poll_timeout": Option(float, default=60.0, check=positive_seconds),
@@ -250,13 +267,23 @@ class MastodonPlatform(BasePlatform):
             body["media_ids"] = media_ids  # the JSON form of media_ids[]
         if opts.language:
             body["language"] = opts.language
+        if opts.scheduled_at:
+            body["scheduled_at"] = opts.scheduled_at
         # Mastodon deduplicates on Idempotency-Key (per account, ~1 h): a resend
         # after a timeout or a 5xx returns the status the first attempt made.
         status = yield from self.call(channel, "POST", "/api/v1/statuses", json=body,
                                       headers={"Idempotency-Key": key}, safe=True, creates=True,
                                       expect=("id",))
+        if "params" in status and "scheduled_at" in status:  # a ScheduledStatus: not live yet
+            return Receipt(channel=channel, remote_id=str(status["id"]), url=None,
+                           state="scheduled", raw=status)
         return Receipt(channel=channel, remote_id=str(status["id"]), url=text_or_none(status.get("url")),
                        state="published", raw=status)
+
+    def schedule(self, channel: Channel, at: dt.datetime) -> Channel:
+        """*channel* set to have the instance publish at *at* (``scheduled_at``)."""
+        when = at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return attrs.evolve(channel, options={**channel.options, "scheduled_at": when})
 
     def _upload_all(self, media: tuple[Media, ...], channel: Channel) -> Flow[list[str]]:
         ids: list[str] = []

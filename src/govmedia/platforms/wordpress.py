@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import attrs
 import httpx
 
 from govmedia.content.integrity import body_problems
@@ -510,6 +511,11 @@ class WordPressPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def schedule(self, channel: Channel, at: dt.datetime) -> Channel:
+        """*channel* set to have WordPress publish at *at* (status ``future``, ``date_gmt``)."""
+        return attrs.evolve(channel, options={**channel.options, "status": "future",
+                                              "date_gmt": at.astimezone(dt.UTC).isoformat()})
 
     def health_request(self, channel: Channel) -> httpx.Request:
         """``GET /wp/v2/users/me``: the application password works (401 when it does not)."""
