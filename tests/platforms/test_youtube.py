@@ -239,6 +239,8 @@ def test_renewing_takes_the_refresh_token_and_both_client_keys():
         gm.Client().check(post(), channel(part_size=300_000))
     with pytest.raises(gm.ConfigError, match="privacy_status"):
         gm.Client().check(post(), channel(privacy_status="friends"))
+    with pytest.raises(gm.ConfigError, match="poll_interval must be a positive number of seconds"):
+        gm.Client().check(post(), channel(poll_interval=0))
 
 
 # --------------------------------------------------------------------------- the upload, as the sheet shows it
@@ -438,6 +440,18 @@ def test_a_doubtful_answer_to_the_last_chunk_is_unknown(respx_mock, client, answ
     assert put.call_count == 1
 
 
+@pytest.mark.parametrize("video_id", [12345, "", "x" * 65, "dQw4\nw9WgXcQ", "视频视频"])
+def test_a_last_chunk_answered_with_a_garbage_video_id_is_unknown(respx_mock, client, video_id):
+    # A video id is a short printable-ASCII string (id_or_none(most=64)): anything else never
+    # reaches a URL, a log or the journal; the video may exist, so the delivery is in doubt.
+    respx_mock.post(UPLOAD).mock(return_value=started())
+    put = respx_mock.put(SESSION).mock(return_value=httpx.Response(200, json={**video(), "id": video_id}))
+    listing = respx_mock.get(VIDEOS).mock(return_value=listed())
+    with pytest.raises(gm.DeliveryUnknown) as info:
+        client.publish(post(1000), channel())
+    assert put.call_count == 1 and not listing.called and "video_id" not in info.value.known
+
+
 def test_a_refused_last_chunk_is_a_plain_failure(respx_mock, client):
     respx_mock.post(UPLOAD).mock(return_value=started())
     respx_mock.put(SESSION).mock(return_value=error(400, "mediaBodyRequired"))
@@ -574,6 +588,15 @@ def test_the_token_answer_keeps_the_refresh_token_google_does_not_rotate():
                                      previous=previous)
 
 
+@pytest.mark.parametrize("lifetime", [None, 0, -5, True, "3599", 1.7e9, 24 * 3600 + 1])
+def test_a_token_answer_without_a_usable_lifetime_is_taken_for_an_hour(lifetime):
+    request = httpx.Request("POST", TOKEN_URL)
+    answer = {"access_token": "ya29.b-1234567", **({"expires_in": lifetime} if lifetime is not None else {})}
+    token = YouTubePlatform().token_from(httpx.Response(200, json=answer, request=request), channel(),
+                                         previous=None)
+    assert token.expires_in == 3600.0  # "access tokens last ~1 h"
+
+
 @pytest.mark.parametrize("answer", [
     httpx.Response(400, json={"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
     httpx.Response(401, json={"error": "invalid_client", "error_description": "The OAuth client was not found."}),
@@ -676,6 +699,18 @@ def test_delete_and_a_video_gone_already(respx_mock, client):
     client.delete(receipt)
     client.delete(receipt)
     assert route.call_count == 2 and route.calls.last.request.url.params["id"] == VIDEO_ID
+
+
+@pytest.mark.parametrize(("given", "read"), [
+    ("5400", 5400), (5400, 5400), ("0", 0), ("-1", None), ("5,400", None), (" 54", None), ("١٢", None),
+    ("9" * 21, None), (True, None), (None, None), (5.0, None),
+])
+def test_a_count_is_digits_or_a_whole_number_never_a_made_up_zero(respx_mock, client, given, read):
+    receipt = gm.Receipt(channel=channel(), remote_id=VIDEO_ID)
+    stats = {} if given is None else {"viewCount": given}
+    respx_mock.get(VIDEOS).mock(return_value=httpx.Response(200, json={"items": [
+        {"id": VIDEO_ID, "statistics": stats}]}))
+    assert client.metrics(receipt).views == read
 
 
 def test_metrics_from_statistics_strings_and_no_shares(respx_mock, client):
