@@ -69,7 +69,7 @@ from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, Rece
 from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
@@ -77,10 +77,14 @@ from govmedia.platforms.steps import (
     Recall,
     Sleep,
     Uploaded,
+    count_or_none,
+    id_or_none,
     json_of,
     release,
+    seconds_or_none,
     text_or_none,
 )
+from govmedia.platforms.uploads import refused
 from govmedia.tokens import Token
 
 __all__ = ["YouTubePlatform", "description", "tag_list"]
@@ -106,6 +110,8 @@ TAGS_MAX = 500
 THUMBNAIL_MAX = 2 * MB
 THUMBNAIL_TYPES = ("image/jpeg", "image/png")
 TOKEN_LIFETIME = 3600.0               # "access tokens last ~1 h"
+TOKEN_MAX_LIFETIME = 24 * 3600.0      # a longer expires_in is garbage: the hour is assumed
+ID_MAX = 64                           # a video id longer than this is garbage (they are 11)
 PRIVACY = ("public", "unlisted", "private")
 # After a broken chunk the server is asked where to go on; this many rounds in
 # a row that move the upload no further (broken again, kept short) end it.
@@ -174,25 +180,6 @@ def _fingerprint(media: Media) -> dict[str, Any]:
     in memory by their hash.
     """
     return {"size": media_size(media) or 0, "source": media_fingerprint(media)}
-
-
-def _count(value: Any) -> int | None:
-    """A count as YouTube gives it: a string of digits (``"1204"``) or a number."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        return int(value)
-    return None
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isprintable()
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
 
 
 def _whole_units(value: Any) -> str | None:
@@ -397,7 +384,7 @@ class YouTubePlatform(BasePlatform):
                             doc="bytes per upload chunk, a multiple of 256 KiB"),
         "poll_timeout": Option(float, default=120.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for YouTube to process the video"),
-        "poll_interval": Option(float, default=5.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between processing polls"),
         "base_url": Option(str, default=DEFAULT_BASE_URL, check=url_check(),
                            doc="the API's address (uploads too; the sandbox's, in tests)"),
@@ -523,7 +510,7 @@ class YouTubePlatform(BasePlatform):
             source = Media.from_bytes(data, filename=video.filename, mime_type=video.mime_type)
         like = _fingerprint(source)
         earlier = saved.get("video_id")
-        if _is_id(earlier) and saved.get("made_from") == like:
+        if id_or_none(earlier, most=ID_MAX) and saved.get("made_from") == like:
             # An earlier run made the video from this very file (its upload
             # completed, then something failed): finish that video, never a second.
             receipt: Receipt = yield from self._finish(post, channel, opts, str(earlier), None,
@@ -776,7 +763,7 @@ class YouTubePlatform(BasePlatform):
                 f"YouTube answered a chunk short of the last byte (of {size:,}) as complete",
                 platform=self.name, account=channel.account, code="bad_response", response=response)
         video = self.answer(response, channel, expect=("id",), creates=True)
-        if not isinstance(video, dict) or not _is_id(video.get("id")):
+        if not isinstance(video, dict) or id_or_none(video.get("id"), most=ID_MAX) is None:
             raise PlatformError("YouTube answered the upload without a video id", platform=self.name,
                                 account=channel.account, code="bad_response", response=response,
                                 maybe_applied=True)
@@ -797,7 +784,7 @@ class YouTubePlatform(BasePlatform):
         try:
             held, video = yield from self._ask(url, size, channel)
         except PlatformError as exc:
-            if isinstance(exc, TransientError | RateLimited | AuthError | DeliveryUnknown):
+            if not refused(exc):
                 raise
             logger.info("youtube [%s]: the saved upload session of %s was refused (%s); starting "
                         "a new one", channel.account, name, exc.code)
@@ -826,7 +813,7 @@ class YouTubePlatform(BasePlatform):
                                                interval=opts.poll_interval,
                                                timeout=opts.poll_timeout)
             except PlatformError as exc:
-                if not _refused(exc):
+                if not refused(exc):
                     raise  # a fault: a re-run finishes the known video (recover)
                 # A refusal (a token with youtube.upload only may not read
                 # videos.list) would refuse every re-run too: the video is
@@ -846,7 +833,7 @@ class YouTubePlatform(BasePlatform):
                                  content=data, headers={"Content-Type": kind}, safe=True,
                                  creates=False)
         except (PlatformError, ValidationError, ConfigError) as exc:
-            if isinstance(exc, PlatformError) and not _refused(exc):
+            if isinstance(exc, PlatformError) and not refused(exc):
                 raise  # a fault: a re-run sets it (recover), the video is known
             # The video is up: a thumbnail YouTube refuses (an unverified
             # channel may not set one) must not put its delivery in doubt.
@@ -935,9 +922,9 @@ class YouTubePlatform(BasePlatform):
         """
         opts = self.opts(channel)
         data = dict(doubt.data)
-        video_id = data.get("video_id")
-        if _is_id(video_id):
-            receipt: Receipt = yield from self._finish(post, channel, opts, str(video_id), None,
+        video_id = id_or_none(data.get("video_id"), most=ID_MAX)
+        if video_id is not None:
+            receipt: Receipt = yield from self._finish(post, channel, opts, video_id, None,
                                                        thumbnail=data.get("thumbnail"))
             return receipt
         upload = data.get("upload")
@@ -1002,8 +989,9 @@ class YouTubePlatform(BasePlatform):
                                 hint="It was deleted, or belongs to another account.")
         stats = item.get("statistics")
         stats = stats if isinstance(stats, Mapping) else {}
-        return Metrics(views=_count(stats.get("viewCount")), likes=_count(stats.get("likeCount")),
-                       shares=None, comments=_count(stats.get("commentCount")), raw=item)
+        return Metrics(views=count_or_none(stats.get("viewCount"), digits=True),
+                       likes=count_or_none(stats.get("likeCount"), digits=True), shares=None,
+                       comments=count_or_none(stats.get("commentCount"), digits=True), raw=item)
 
     # ----------------------------------------------------------- auth
 
@@ -1029,13 +1017,11 @@ class YouTubePlatform(BasePlatform):
         if not isinstance(access, str) or not access:
             raise AuthError("the token endpoint answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
-        lifetime = body.get("expires_in")
-        usable = (isinstance(lifetime, int | float) and not isinstance(lifetime, bool)
-                  and 0 < lifetime <= 24 * 3600)
+        lifetime = seconds_or_none(body.get("expires_in"), most=TOKEN_MAX_LIFETIME)
         renewed = text_or_none(body.get("refresh_token"))
         if renewed is None and previous is not None:
             renewed = previous.refresh_token  # Google keeps the refresh token
-        return Token(value=access, expires_in=float(lifetime) if usable else TOKEN_LIFETIME,
+        return Token(value=access, expires_in=lifetime or TOKEN_LIFETIME,
                      refresh_token=renewed)
 
     # ----------------------------------------------------------- errors
@@ -1073,11 +1059,6 @@ class YouTubePlatform(BasePlatform):
                 error.retry_after is None:
             error = error.evolve(retry_after=_until_pacific_midnight())
         return error
-
-
-def _refused(error: PlatformError) -> bool:
-    """True for a refusal (a 4xx): not a fault that retrying or waiting would mend."""
-    return not isinstance(error, TransientError | RateLimited | AuthError | DeliveryUnknown)
 
 
 def _is_chunk(response: httpx.Response) -> bool:
