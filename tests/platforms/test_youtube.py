@@ -313,6 +313,35 @@ def test_only_the_chunk_with_the_last_byte_is_the_create():
     assert receipt.remote_id == VIDEO_ID
 
 
+def test_the_journal_layout_saved_by_earlier_versions_is_read_as_before():
+    """``upload`` (the open session) and ``made_from`` (the file a video came from) keep their layout.
+
+    Both are bound to the file's fingerprint (`SavedUpload`): what an earlier
+    version saved for this very file resumes, or finishes its video; for any
+    other file it is ignored and the file is uploaded afresh, never spliced.
+    """
+    data = clip(2 * UNIT + 10).data
+    source = "sha256:" + hashlib.sha256(data).hexdigest()
+    p = gm.Post(title="t", media=(gm.Media.from_bytes(data, filename="v.mp4"),))
+    session = {"url": SESSION, "size": len(data), "source": source, "sent": UNIT}
+
+    def first_request(saved):
+        flow = YouTubePlatform().publish(p, channel(part_size=UNIT), "k")
+        step = next(flow)
+        while not isinstance(step, httpx.Request):
+            step = flow.send(dict(saved) if isinstance(step, Recall) else None)
+        flow.close()
+        return step.method, step.headers.get("content-range")
+
+    assert first_request({"upload": session}) == ("PUT", f"bytes */{len(data)}")  # asked, then resumed
+    made = {"video_id": VIDEO_ID, "upload": None, "made_from": {"size": len(data), "source": source}}
+    assert first_request(made) == ("GET", None)  # that video is finished, the file not sent again
+    other = "sha256:" + "0" * 64
+    assert first_request({"upload": {**session, "source": other}}) == ("POST", None)
+    assert first_request({**made, "made_from": {"size": len(data), "source": other}}) == ("POST", None)
+    assert first_request({"upload": {**session, "size": len(data) + 1}}) == ("POST", None)
+
+
 def test_a_broken_chunk_asks_the_server_and_resumes_from_the_last_byte_it_holds(respx_mock, client):
     data = clip(3 * UNIT + 7).data
     size = len(data)
