@@ -53,7 +53,7 @@ import httpx
 from govmedia._secrets import remember
 from govmedia._sniff import HEAD_SIZE, sniff
 from govmedia.content.counting import count_chars, count_utf8
-from govmedia.content.media import media_fingerprint, media_size, read_bytes, verify_bytes
+from govmedia.content.media import media_size, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -84,7 +84,7 @@ from govmedia.platforms.steps import (
     seconds_or_none,
     text_or_none,
 )
-from govmedia.platforms.uploads import refused
+from govmedia.platforms.uploads import SavedUpload, refused
 from govmedia.tokens import Token
 
 __all__ = ["YouTubePlatform", "description", "tag_list"]
@@ -123,6 +123,10 @@ _PROCESSING_DONE = frozenset({"succeeded", "failed", "terminated"})
 _RANGE = re.compile(r"bytes=0-(\d{1,20})")
 _GONE = (404, 410)                    # an upload session that no longer exists (410: GCS's word, unverified)
 _PACIFIC = "America/Los_Angeles"      # the quota resets at midnight Pacific Time
+# Journal keys (`SavedUpload`): the resumable session while it is open, then
+# the file the video was made from, each bound to the file's media_fingerprint.
+UPLOAD_SLOT = "upload"
+MADE_SLOT = "made_from"
 
 
 # --------------------------------------------------------------------------- what is sent
@@ -173,13 +177,16 @@ def _video(post: Post) -> Media | None:
     return first if first.kind in ("video", "file") else None
 
 
-def _fingerprint(media: Media) -> dict[str, Any]:
-    """What tells this file from another: a saved session or video is used only for the same.
+def _made(upload: SavedUpload, video_id: str, size: int) -> dict[str, Any]:
+    """What a made video leaves in the journal: its id, the spent session dropped, its file.
 
-    `media_fingerprint`: a file by its path, size and modification time, bytes
-    in memory by their hash.
+    The file (``made_from``, its `media_fingerprint` and size) lets a later
+    run of the delivery with this very file finish that video instead of
+    uploading the file again (`SavedUpload.recall`); another file, or this
+    one changed since, is uploaded afresh.
     """
-    return {"size": media_size(media) or 0, "source": media_fingerprint(media)}
+    made_from = SavedUpload(MADE_SLOT, upload.source).save("created", {"size": size})
+    return {"video_id": video_id, **upload.forget("created").data, **made_from.data}
 
 
 def _whole_units(value: Any) -> str | None:
@@ -503,26 +510,26 @@ class YouTubePlatform(BasePlatform):
                 "the post has no video; a YouTube post is one video")],
                 platform=self.name, account=channel.account)
         saved: Any = yield Recall()  # {} on a first run
-        saved = saved if isinstance(saved, Mapping) else {}
         source = video
         if video.url is not None:
             data = yield from self.fetch(video, channel)
             source = Media.from_bytes(data, filename=video.filename, mime_type=video.mime_type)
-        like = _fingerprint(source)
-        earlier = saved.get("video_id")
-        if id_or_none(earlier, most=ID_MAX) and saved.get("made_from") == like:
+        size = media_size(source) or 0
+        upload = SavedUpload.of(source, UPLOAD_SLOT)
+        made = SavedUpload(MADE_SLOT, upload.source).recall(saved, size=size)
+        earlier = id_or_none(saved.get("video_id"), most=ID_MAX) if made is not None else None
+        if earlier is not None:
             # An earlier run made the video from this very file (its upload
             # completed, then something failed): finish that video, never a second.
-            receipt: Receipt = yield from self._finish(post, channel, opts, str(earlier), None,
+            receipt: Receipt = yield from self._finish(post, channel, opts, earlier, None,
                                                        thumbnail=saved.get("thumbnail"))
             return receipt
         mime = self._upload_type(source, channel)
-        resource = yield from self._upload(post, source, mime, channel, like=like, opts=opts,
-                                           saved=saved.get("upload"))
+        resource = yield from self._upload(post, source, mime, channel, upload=upload, size=size,
+                                           opts=opts, saved=saved)
         video_id = str(resource["id"])
         # The session is spent: a later run must not resume it.
-        yield Checkpoint("created", {"video_id": video_id, "upload": None, "made_from": like},
-                         save=True)
+        yield Checkpoint("created", _made(upload, video_id, size), save=True)
         receipt = yield from self._finish(post, channel, opts, video_id, resource, thumbnail=None)
         return receipt
 
@@ -540,15 +547,15 @@ class YouTubePlatform(BasePlatform):
     # ----------------------------------------------------------- the resumable upload
 
     def _upload(self, post: Post, source: Media, mime: str, channel: Channel, *,
-                like: dict[str, Any], opts: Options, saved: Any) -> Flow[dict[str, Any]]:
+                upload: SavedUpload, size: int, opts: Options, saved: Any) -> Flow[dict[str, Any]]:
         """The video resource YouTube answers once the last byte is in."""
-        size = like["size"]
         if not size:
             raise ValidationError([self.rule("youtube.media.required").problem(
                 f"media 1 ({source.filename}) is empty or unreadable")],
                 platform=self.name, account=channel.account)
         state: dict[str, Any] | None = None
-        found = yield from self._resumable(saved, like, source.filename, channel)
+        found = yield from self._resumable(upload.recall(saved, size=size), size, source.filename,
+                                           channel)
         if isinstance(found, dict) and "id" in found:
             # The earlier session completed after all (its last answer was lost
             # before anything was recorded): that upload is the video.
@@ -559,11 +566,11 @@ class YouTubePlatform(BasePlatform):
         while True:
             if state is None:
                 url = yield from self._start(post, size, mime, channel, opts)
-                state = {**like, "url": url, "sent": 0}
-                yield Checkpoint("uploading", {"upload": dict(state)}, save=True)
+                state = {"url": url, "sent": 0, "size": size}
+                yield upload.save("uploading", state)
             try:
                 resource: dict[str, Any] = yield from self._transfer(source, state, mime, channel,
-                                                                     opts)
+                                                                     opts, upload=upload)
             except PlatformError as exc:
                 if exc.code not in _GONE or restarts == 0:
                     raise
@@ -623,7 +630,7 @@ class YouTubePlatform(BasePlatform):
         return own
 
     def _transfer(self, source: Media, state: dict[str, Any], mime: str, channel: Channel,
-                  opts: Options) -> Flow[dict[str, Any]]:
+                  opts: Options, *, upload: SavedUpload) -> Flow[dict[str, Any]]:
         """Send the file from the byte the server holds; the video resource at the end (steps 2-4).
 
         A chunk that broke is not resent blindly: the session is asked what it
@@ -635,7 +642,8 @@ class YouTubePlatform(BasePlatform):
         stalls = 0
         while True:
             start = state["sent"]
-            kind, value = yield from self._send_chunks(source, state, mime, channel, opts)
+            kind, value = yield from self._send_chunks(source, state, mime, channel, opts,
+                                                       upload=upload)
             if kind == "done":
                 return cast("dict[str, Any]", value)
             moved = state["sent"] > start if kind == "broken" else value > start
@@ -662,11 +670,10 @@ class YouTubePlatform(BasePlatform):
                     yield Uploaded(source.filename, sent=size, total=size)
                     return resource
             state["sent"] = value
-            yield Uploaded(source.filename, sent=value, total=size)
-            yield Checkpoint("uploading", {"upload": dict(state)}, save=True)
+            yield from upload.sent(source.filename, state, sent=value, total=size)
 
     def _send_chunks(self, source: Media, state: dict[str, Any], mime: str, channel: Channel,
-                     opts: Options) -> Flow[tuple[str, Any]]:
+                     opts: Options, *, upload: SavedUpload) -> Flow[tuple[str, Any]]:
         """Chunks from ``state["sent"]`` on, while the server takes each whole.
 
         ``("done", video)`` after the last; ``("held", n)`` where the server
@@ -713,8 +720,7 @@ class YouTubePlatform(BasePlatform):
                 if held != end:
                     return "held", held  # the server kept less than was sent: go on from there
                 state["sent"] = held
-                yield Uploaded(source.filename, sent=held, total=size)
-                yield Checkpoint("uploading", {"upload": dict(state)}, save=True)
+                yield from upload.sent(source.filename, state, sent=held, total=size)
         raise self._changed(source, channel)  # the file ended early
 
     def _chunks(self, source: Media, part: int, start: int) -> Generator[tuple[int, bytes], None, None]:
@@ -769,18 +775,18 @@ class YouTubePlatform(BasePlatform):
                                 maybe_applied=True)
         return size, video
 
-    def _resumable(self, saved: Any, like: Mapping[str, Any], name: str,
+    def _resumable(self, session: dict[str, Any] | None, size: int, name: str,
                    channel: Channel) -> Flow[dict[str, Any] | None]:
         """An earlier run's session of this very file, asked what it holds; ``None``: start afresh.
 
-        Returns the session state to go on with, or the video resource where
-        the session completed, or ``None``.
+        *session* is what `SavedUpload.recall` found: ``None`` where none was
+        saved for this file of this size (another file, or this one changed
+        since, is never spliced onto it). Returns the session state to go on
+        with, or the video resource where the session completed, or ``None``.
         """
-        if not isinstance(saved, Mapping) or not self._own(saved.get("url"), channel):
+        if session is None or not self._own(session.get("url"), channel):
             return None
-        if any(saved.get(k) != v for k, v in like.items()):
-            return None  # another file, or this one changed since: never spliced
-        url, size = str(saved["url"]), int(like["size"])
+        url = str(session["url"])
         try:
             held, video = yield from self._ask(url, size, channel)
         except PlatformError as exc:
@@ -793,7 +799,7 @@ class YouTubePlatform(BasePlatform):
             return video
         logger.info("youtube [%s]: resuming the upload of %s at byte %d of %d", channel.account,
                     name, held, size)
-        return {**like, "url": url, "sent": held}
+        return {"url": url, "sent": held, "size": size}
 
     # ----------------------------------------------------------- after the create
 
@@ -927,7 +933,7 @@ class YouTubePlatform(BasePlatform):
             receipt: Receipt = yield from self._finish(post, channel, opts, video_id, None,
                                                        thumbnail=data.get("thumbnail"))
             return receipt
-        upload = data.get("upload")
+        upload = data.get(UPLOAD_SLOT)
         size = upload.get("size") if isinstance(upload, Mapping) else None
         if isinstance(upload, Mapping) and self._own(upload.get("url"), channel) and \
                 isinstance(size, int) and not isinstance(size, bool) and size > 0:
@@ -947,8 +953,9 @@ class YouTubePlatform(BasePlatform):
                             "made; resuming it", channel.account, held, size)
                 return None
             video_id = str(video["id"])
-            made_from = {k: upload.get(k) for k in ("size", "source")}
-            yield Checkpoint("created", {"video_id": video_id, "upload": None, "made_from": made_from})
+            source = upload.get("source")  # the file's, as publish saved it with the session
+            asked = SavedUpload(UPLOAD_SLOT, source if isinstance(source, str) else "")
+            yield Checkpoint("created", _made(asked, video_id, size))
             receipt = yield from self._finish(post, channel, opts, video_id, video, thumbnail=None)
             return receipt
         raise DeliveryUnknown(
