@@ -22,7 +22,15 @@ import httpx
 import pytest
 
 import govmedia as gm
-from govmedia.platforms.steps import Checkpoint, Doubt, Recall, Uploaded, creates_something, is_retry_safe
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Recall,
+    Sleep,
+    Uploaded,
+    creates_something,
+    is_retry_safe,
+)
 from govmedia.platforms.youtube import YouTubePlatform, _until_pacific_midnight, description, tag_list
 from govmedia.testing import Sandbox
 from govmedia.testing.samples import CHART_PNG, COVER_JPEG
@@ -414,6 +422,53 @@ def test_many_broken_chunks_in_a_row_end_the_upload_nothing_created(respx_mock, 
     assert not isinstance(info.value, gm.DeliveryUnknown) and not info.value.maybe_applied
     assert "moved no further than byte 0 of" in info.value.message and "broke" in info.value.message
     assert put.call_count == 2 * 5 - 1  # five breaks, four questions
+
+
+def upload_steps(size, answers, **options):
+    """The requests (``PUT <Content-Range>``) and waits (``sleep <s>``) of an upload, and how it ended."""
+    flow = YouTubePlatform().publish(gm.Post(title="t", media=(clip(size),)),
+                                     channel(part_size=UNIT, **options), "k")
+    it, seen, value, error = iter(answers), [], None, None
+    try:
+        while True:
+            step = flow.throw(error) if error is not None else flow.send(value)
+            value, error = None, None
+            if isinstance(step, Sleep):
+                seen.append(f"sleep {step.seconds:g}")
+            elif isinstance(step, Recall):
+                value = {}
+            elif isinstance(step, httpx.Request):
+                seen.append(f"{step.method} {step.headers.get('content-range', '')}".strip())
+                value = next(it)
+                value.request = step
+                error = YouTubePlatform().classify(value, channel())
+    except StopIteration as stop:
+        return seen, stop.value
+    except gm.GovMediaError as exc:
+        return seen, exc
+
+
+def test_a_stalled_upload_waits_longer_after_each_stall_in_a_row_then_gives_up():
+    # "I hold nothing" every time: five stalls in a row, waits of 1, 2, 4 and 8 intervals between.
+    seen, ended = upload_steps(3 * UNIT, [started()] + [resume_incomplete(None)] * 5, poll_interval=0.5)
+    chunk = f"PUT bytes 0-{UNIT - 1}/{len(clip(3 * UNIT).data)}"
+    assert seen == ["POST", chunk, "sleep 0.5", chunk, "sleep 1", chunk, "sleep 2", chunk, "sleep 4", chunk]
+    assert isinstance(ended, gm.TransientError) and ended.code == "stalled" and not ended.maybe_applied
+
+
+def test_a_round_that_moved_the_upload_goes_on_at_once_and_a_stall_waits_before_asking():
+    size = len(clip(2 * UNIT + 100).data)  # three chunks, the last a short one
+    broken = error(500, "backendError", "Backend Error", "global")
+    seen, ended = upload_steps(2 * UNIT + 100, [
+        started(), resume_incomplete(UNIT), broken,    # the second chunk breaks: moved 0 -> UNIT
+        resume_incomplete(UNIT), broken,               # asked at once; broken again: a stall
+        resume_incomplete(UNIT), resume_incomplete(2 * UNIT), httpx.Response(200, json=video("processed")),
+    ], poll_interval=0.5)
+    first, second, third = (f"PUT bytes {a}-{b}/{size}" for a, b in
+                            ((0, UNIT - 1), (UNIT, 2 * UNIT - 1), (2 * UNIT, size - 1)))
+    ask = f"PUT bytes */{size}"
+    assert seen == ["POST", first, second, ask, second, "sleep 0.5", ask, second, third]
+    assert ended.remote_id == VIDEO_ID
 
 
 def test_a_server_that_keeps_nothing_cannot_loop_the_upload_forever(respx_mock, client):
