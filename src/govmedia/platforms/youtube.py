@@ -43,6 +43,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
 from collections.abc import Generator, Mapping
 from typing import Any, ClassVar, cast
@@ -75,7 +76,6 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Recall,
-    Sleep,
     Uploaded,
     count_or_none,
     id_or_none,
@@ -634,43 +634,70 @@ class YouTubePlatform(BasePlatform):
         """Send the file from the byte the server holds; the video resource at the end (steps 2-4).
 
         A chunk that broke is not resent blindly: the session is asked what it
-        holds and the upload goes on from there. Rounds that move the upload
-        no further (a chunk broken again, a server that keeps nothing) are
-        counted, and the upload ends after `MAX_STALLS` of them in a row.
+        holds and the upload goes on from there. A round that moves the upload
+        no further (a chunk broken again, a server that keeps nothing) is a
+        stall: `BasePlatform.poll` waits ``poll_interval`` after the first, and
+        twice as long after each next one in a row; `MAX_STALLS` in a row end
+        the upload.
         """
-        url, size = state["url"], state["size"]
         stalls = 0
-        while True:
-            start = state["sent"]
-            kind, value = yield from self._send_chunks(source, state, mime, channel, opts,
-                                                       upload=upload)
-            if kind == "done":
-                return cast("dict[str, Any]", value)
-            moved = state["sent"] > start if kind == "broken" else value > start
-            stalls = 0 if moved else stalls + 1
-            if stalls >= MAX_STALLS:
-                # Not the last chunk: nothing can exist, whatever the last error said.
-                why = f"broke (last: {value.message})" if kind == "broken" else "was kept short"
-                raise TransientError(
-                    f"the upload of {source.filename} moved no further than byte "
-                    f"{state['sent']:,} of {size:,} in {stalls} rounds in a row: the chunk {why}",
-                    platform=self.name, account=channel.account,
-                    code=value.code if kind == "broken" else "stalled", maybe_applied=False,
-                    hint="Nothing was created. Run again: the upload resumes where YouTube's "
-                         "session stands.")
-            if stalls:
-                yield Sleep(opts.poll_interval * 2 ** (stalls - 1))
-            if kind == "broken":
-                # Asked, not resent: the chunk may be partly in (steps 3 and 4).
-                logger.info("youtube [%s] %s: the chunk at byte %d broke (%s); asking the session "
-                            "what it holds", channel.account, source.filename, state["sent"],
-                            value.code)
-                value, resource = yield from self._ask(url, size, channel)
-                if resource is not None:
-                    yield Uploaded(source.filename, sent=size, total=size)
-                    return resource
-            state["sent"] = value
-            yield from upload.sent(source.filename, state, sent=value, total=size)
+        short: tuple[str, Any] | None = None  # how the last round stopped before the last byte
+
+        def rounds() -> Flow[tuple[str, Any]]:
+            """Rounds of chunks until the video (``("done", video)``) or a stall."""
+            nonlocal stalls, short
+            while True:
+                if short is not None:
+                    video = yield from self._go_on(source, state, short, channel, upload=upload)
+                    short = None
+                    if video is not None:
+                        return "done", video
+                start = state["sent"]
+                kind, value = yield from self._send_chunks(source, state, mime, channel, opts,
+                                                           upload=upload)
+                if kind == "done":
+                    return kind, value
+                short = kind, value
+                if (state["sent"] if kind == "broken" else value) > start:
+                    stalls = 0  # it moved: on at once
+                    continue
+                stalls += 1
+                return short
+
+        (kind, value), _ = yield from self.poll(
+            rounds, lambda result: result[0] == "done" or stalls >= MAX_STALLS, interval=opts.poll_interval,
+            timeout=math.inf, wait=lambda _: opts.poll_interval * 2 ** (stalls - 1))
+        if kind == "done":
+            return cast("dict[str, Any]", value)
+        # Not the last chunk: nothing can exist, whatever the last error said.
+        why = f"broke (last: {value.message})" if kind == "broken" else "was kept short"
+        raise TransientError(
+            f"the upload of {source.filename} moved no further than byte "
+            f"{state['sent']:,} of {state['size']:,} in {stalls} rounds in a row: the chunk {why}",
+            platform=self.name, account=channel.account,
+            code=value.code if kind == "broken" else "stalled", maybe_applied=False,
+            hint="Nothing was created. Run again: the upload resumes where YouTube's session "
+                 "stands.")
+
+    def _go_on(self, source: Media, state: dict[str, Any], short: tuple[str, Any], channel: Channel,
+               *, upload: SavedUpload) -> Flow[dict[str, Any] | None]:
+        """After a round that stopped before the last byte: on from the byte the session holds.
+
+        The video resource where the session turns out complete, else ``None``.
+        """
+        kind, value = short
+        size = state["size"]
+        if kind == "broken":
+            # Asked, not resent: the chunk may be partly in (steps 3 and 4).
+            logger.info("youtube [%s] %s: the chunk at byte %d broke (%s); asking the session "
+                        "what it holds", channel.account, source.filename, state["sent"], value.code)
+            value, video = yield from self._ask(state["url"], size, channel)
+            if video is not None:
+                yield Uploaded(source.filename, sent=size, total=size)
+                return video
+        state["sent"] = value
+        yield from upload.sent(source.filename, state, sent=value, total=size)
+        return None
 
     def _send_chunks(self, source: Media, state: dict[str, Any], mime: str, channel: Channel,
                      opts: Options, *, upload: SavedUpload) -> Flow[tuple[str, Any]]:
