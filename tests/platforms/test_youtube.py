@@ -595,6 +595,20 @@ def test_a_thumbnail_youtube_refuses_leaves_the_video_published(respx_mock, clie
     assert "set it in YouTube Studio" in caplog.text
 
 
+@pytest.mark.parametrize(("extra", "set_"), [(0, True), (2 * 1024 * 1024 - len(COVER_JPEG) + 1, False),
+                                            (3 * 1024 * 1024, False)])
+def test_a_cover_by_url_is_fetched_without_credentials_and_never_past_2_mb(respx_mock, client, extra, set_):
+    routes = upload_routes(respx_mock, puts=[httpx.Response(200, json=video())], polls=[listed()])
+    picture = respx_mock.get("https://cdn.example/cover.jpg").mock(
+        return_value=httpx.Response(200, content=COVER_JPEG + bytes(extra)))
+    receipt = client.publish(post(cover=gm.Media.from_url("https://cdn.example/cover.jpg")), channel())
+    assert "authorization" not in picture.calls.last.request.headers
+    assert receipt.state == "published" and (receipt.raw["thumbnail"] == "set") is set_
+    assert routes["thumb"].called is set_
+    if set_:
+        assert routes["thumb"].calls.last.request.content == COVER_JPEG
+
+
 # --------------------------------------------------------------------------- recover
 
 
