@@ -84,7 +84,7 @@ from govmedia.platforms.steps import (
     seconds_or_none,
     text_or_none,
 )
-from govmedia.platforms.uploads import SavedUpload, refused
+from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
 from govmedia.tokens import Token
 
 __all__ = ["YouTubePlatform", "description", "tag_list"]
@@ -878,10 +878,7 @@ class YouTubePlatform(BasePlatform):
 
     def _cover(self, cover: Media, channel: Channel) -> Flow[tuple[bytes, str]]:
         """The cover's bytes (at most 2 MB, a JPEG or PNG by its bytes) and their MIME type."""
-        if cover.url is not None:
-            data = yield from self.fetch(cover, channel, limit=THUMBNAIL_MAX)
-        else:
-            data = read_bytes(cover, limit=THUMBNAIL_MAX)
+        data = yield from media_bytes(self, cover, channel, limit=THUMBNAIL_MAX)
         if len(data) > THUMBNAIL_MAX:
             raise ValidationError([self.rule("youtube.cover.max_size").problem(
                 f"cover ({cover.filename}) is over 2 MB")], platform=self.name,
