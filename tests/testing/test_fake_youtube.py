@@ -200,6 +200,16 @@ def test_tokens_scopes_and_the_token_endpoint(fake, ch):
     assert reason(start(fake, ch, 100)) == "authError"
 
 
+def test_the_token_answer_says_how_long_the_token_lives(fake, ch):
+    # Google says a second short of the token's life: 3599 for its hour.
+    form = {"grant_type": "refresh_token", "refresh_token": ch.credentials["refresh_token"],
+            "client_id": fake.client_id, "client_secret": fake.client_secret}
+    fake.token_ttl = 60
+    answer = call(fake, "POST", "/token", data=form).json()
+    assert answer["expires_in"] == 59
+    assert fake.tokens[answer["access_token"]].expires_at == pytest.approx(fake.now() + 60, abs=1)
+
+
 def test_processing_advances_on_each_look_and_ends(fake, ch):
     fake.processing_polls = 2
     _, done = upload(fake, ch, MP4 + bytes(100))

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import secrets
 from typing import Any, ClassVar
@@ -477,8 +478,11 @@ class FakeYouTube(FakePlatform):
             return _oauth(400, "unsupported_grant_type", "Invalid grant_type: "
                           f"{form.get('grant_type')}")
         pair = self.tokens.refresh(form.get("refresh_token"), app_id=self.client_id)
+        expires_at = pair.access.expires_at  # by token_ttl; None: for good
+        life = TOKEN_TTL if expires_at is None else math.ceil(expires_at - self.now())
         return httpx.Response(200, json={
-            "access_token": pair.access.value, "expires_in": TOKEN_TTL - 1,
+            # Google says a second short of the token's life (3599 for its hour).
+            "access_token": pair.access.value, "expires_in": life - 1,
             "scope": " ".join(f"https://www.googleapis.com/auth/{s}" for s in pair.access.scopes),
             "token_type": "Bearer"})
 
