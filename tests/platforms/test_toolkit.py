@@ -494,6 +494,25 @@ def test_count_or_none_never_turns_a_missing_count_into_zero():
         [0, 7, None, None, None, None, None, None]
 
 
+def test_count_or_none_reads_counts_given_as_digits_only_where_asked():
+    from govmedia.platforms.steps import count_or_none
+
+    # YouTube's statistics: "1204". Still never 0 for what is not a count.
+    values = ("0", "1204", 7, "-1", "+1", " 1", "1.5", "١٢", "²", "9" * 20, "9" * 21, "", True, None)
+    assert [count_or_none(v, digits=True) for v in values] == \
+        [0, 1204, 7, None, None, None, None, None, None, int("9" * 20), None, None, None, None]
+    assert count_or_none("1204") is None  # the default is unchanged: a string is no count
+
+
+def test_id_or_none_with_most_takes_short_printable_ascii_strings_only():
+    from govmedia.platforms.steps import id_or_none
+
+    values = ("dQw4w9WgXcQ", "x" * 64, "x" * 65, "", "a\r\nb", "视频", 12345, True, None)
+    assert [id_or_none(v, most=64) for v in values] == \
+        ["dQw4w9WgXcQ", "x" * 64, None, None, None, None, None, None, None]
+    assert id_or_none(12345) == "12345" and id_or_none("视频") == "视频"  # the default is unchanged
+
+
 # --------------------------------------------------------------------------- poll
 
 

@@ -22,7 +22,15 @@ import httpx
 import pytest
 
 import govmedia as gm
-from govmedia.platforms.steps import Checkpoint, Doubt, Recall, Uploaded, creates_something, is_retry_safe
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Recall,
+    Sleep,
+    Uploaded,
+    creates_something,
+    is_retry_safe,
+)
 from govmedia.platforms.youtube import YouTubePlatform, _until_pacific_midnight, description, tag_list
 from govmedia.testing import Sandbox
 from govmedia.testing.samples import CHART_PNG, COVER_JPEG
@@ -239,6 +247,8 @@ def test_renewing_takes_the_refresh_token_and_both_client_keys():
         gm.Client().check(post(), channel(part_size=300_000))
     with pytest.raises(gm.ConfigError, match="privacy_status"):
         gm.Client().check(post(), channel(privacy_status="friends"))
+    with pytest.raises(gm.ConfigError, match="poll_interval must be a positive number of seconds"):
+        gm.Client().check(post(), channel(poll_interval=0))
 
 
 # --------------------------------------------------------------------------- the upload, as the sheet shows it
@@ -309,6 +319,35 @@ def test_only_the_chunk_with_the_last_byte_is_the_create():
                               "made_from": {"size": len(data),
                                             "source": "sha256:" + hashlib.sha256(data).hexdigest()}}
     assert receipt.remote_id == VIDEO_ID
+
+
+def test_the_journal_layout_saved_by_earlier_versions_is_read_as_before():
+    """``upload`` (the open session) and ``made_from`` (the file a video came from) keep their layout.
+
+    Both are bound to the file's fingerprint (`SavedUpload`): what an earlier
+    version saved for this very file resumes, or finishes its video; for any
+    other file it is ignored and the file is uploaded afresh, never spliced.
+    """
+    data = clip(2 * UNIT + 10).data
+    source = "sha256:" + hashlib.sha256(data).hexdigest()
+    p = gm.Post(title="t", media=(gm.Media.from_bytes(data, filename="v.mp4"),))
+    session = {"url": SESSION, "size": len(data), "source": source, "sent": UNIT}
+
+    def first_request(saved):
+        flow = YouTubePlatform().publish(p, channel(part_size=UNIT), "k")
+        step = next(flow)
+        while not isinstance(step, httpx.Request):
+            step = flow.send(dict(saved) if isinstance(step, Recall) else None)
+        flow.close()
+        return step.method, step.headers.get("content-range")
+
+    assert first_request({"upload": session}) == ("PUT", f"bytes */{len(data)}")  # asked, then resumed
+    made = {"video_id": VIDEO_ID, "upload": None, "made_from": {"size": len(data), "source": source}}
+    assert first_request(made) == ("GET", None)  # that video is finished, the file not sent again
+    other = "sha256:" + "0" * 64
+    assert first_request({"upload": {**session, "source": other}}) == ("POST", None)
+    assert first_request({**made, "made_from": {"size": len(data), "source": other}}) == ("POST", None)
+    assert first_request({"upload": {**session, "size": len(data) + 1}}) == ("POST", None)
 
 
 def test_a_broken_chunk_asks_the_server_and_resumes_from_the_last_byte_it_holds(respx_mock, client):
@@ -385,6 +424,53 @@ def test_many_broken_chunks_in_a_row_end_the_upload_nothing_created(respx_mock, 
     assert put.call_count == 2 * 5 - 1  # five breaks, four questions
 
 
+def upload_steps(size, answers, **options):
+    """The requests (``PUT <Content-Range>``) and waits (``sleep <s>``) of an upload, and how it ended."""
+    flow = YouTubePlatform().publish(gm.Post(title="t", media=(clip(size),)),
+                                     channel(part_size=UNIT, **options), "k")
+    it, seen, value, error = iter(answers), [], None, None
+    try:
+        while True:
+            step = flow.throw(error) if error is not None else flow.send(value)
+            value, error = None, None
+            if isinstance(step, Sleep):
+                seen.append(f"sleep {step.seconds:g}")
+            elif isinstance(step, Recall):
+                value = {}
+            elif isinstance(step, httpx.Request):
+                seen.append(f"{step.method} {step.headers.get('content-range', '')}".strip())
+                value = next(it)
+                value.request = step
+                error = YouTubePlatform().classify(value, channel())
+    except StopIteration as stop:
+        return seen, stop.value
+    except gm.GovMediaError as exc:
+        return seen, exc
+
+
+def test_a_stalled_upload_waits_longer_after_each_stall_in_a_row_then_gives_up():
+    # "I hold nothing" every time: five stalls in a row, waits of 1, 2, 4 and 8 intervals between.
+    seen, ended = upload_steps(3 * UNIT, [started()] + [resume_incomplete(None)] * 5, poll_interval=0.5)
+    chunk = f"PUT bytes 0-{UNIT - 1}/{len(clip(3 * UNIT).data)}"
+    assert seen == ["POST", chunk, "sleep 0.5", chunk, "sleep 1", chunk, "sleep 2", chunk, "sleep 4", chunk]
+    assert isinstance(ended, gm.TransientError) and ended.code == "stalled" and not ended.maybe_applied
+
+
+def test_a_round_that_moved_the_upload_goes_on_at_once_and_a_stall_waits_before_asking():
+    size = len(clip(2 * UNIT + 100).data)  # three chunks, the last a short one
+    broken = error(500, "backendError", "Backend Error", "global")
+    seen, ended = upload_steps(2 * UNIT + 100, [
+        started(), resume_incomplete(UNIT), broken,    # the second chunk breaks: moved 0 -> UNIT
+        resume_incomplete(UNIT), broken,               # asked at once; broken again: a stall
+        resume_incomplete(UNIT), resume_incomplete(2 * UNIT), httpx.Response(200, json=video("processed")),
+    ], poll_interval=0.5)
+    first, second, third = (f"PUT bytes {a}-{b}/{size}" for a, b in
+                            ((0, UNIT - 1), (UNIT, 2 * UNIT - 1), (2 * UNIT, size - 1)))
+    ask = f"PUT bytes */{size}"
+    assert seen == ["POST", first, second, ask, second, "sleep 0.5", ask, second, third]
+    assert ended.remote_id == VIDEO_ID
+
+
 def test_a_server_that_keeps_nothing_cannot_loop_the_upload_forever(respx_mock, client):
     respx_mock.post(UPLOAD).mock(return_value=started())
     put = respx_mock.put(SESSION).mock(return_value=resume_incomplete(None))  # "I hold nothing"
@@ -436,6 +522,18 @@ def test_a_doubtful_answer_to_the_last_chunk_is_unknown(respx_mock, client, answ
     with pytest.raises(gm.DeliveryUnknown):
         client.publish(post(1000), channel())
     assert put.call_count == 1
+
+
+@pytest.mark.parametrize("video_id", [12345, "", "x" * 65, "dQw4\nw9WgXcQ", "视频视频"])
+def test_a_last_chunk_answered_with_a_garbage_video_id_is_unknown(respx_mock, client, video_id):
+    # A video id is a short printable-ASCII string (id_or_none(most=64)): anything else never
+    # reaches a URL, a log or the journal; the video may exist, so the delivery is in doubt.
+    respx_mock.post(UPLOAD).mock(return_value=started())
+    put = respx_mock.put(SESSION).mock(return_value=httpx.Response(200, json={**video(), "id": video_id}))
+    listing = respx_mock.get(VIDEOS).mock(return_value=listed())
+    with pytest.raises(gm.DeliveryUnknown) as info:
+        client.publish(post(1000), channel())
+    assert put.call_count == 1 and not listing.called and "video_id" not in info.value.known
 
 
 def test_a_refused_last_chunk_is_a_plain_failure(respx_mock, client):
@@ -495,6 +593,20 @@ def test_a_thumbnail_youtube_refuses_leaves_the_video_published(respx_mock, clie
         receipt = client.publish(post(cover=gm.Media.from_bytes(COVER_JPEG, filename="c.jpg")), channel())
     assert receipt.state == "published" and receipt.raw["thumbnail"].startswith("not set")
     assert "set it in YouTube Studio" in caplog.text
+
+
+@pytest.mark.parametrize(("extra", "set_"), [(0, True), (2 * 1024 * 1024 - len(COVER_JPEG) + 1, False),
+                                            (3 * 1024 * 1024, False)])
+def test_a_cover_by_url_is_fetched_without_credentials_and_never_past_2_mb(respx_mock, client, extra, set_):
+    routes = upload_routes(respx_mock, puts=[httpx.Response(200, json=video())], polls=[listed()])
+    picture = respx_mock.get("https://cdn.example/cover.jpg").mock(
+        return_value=httpx.Response(200, content=COVER_JPEG + bytes(extra)))
+    receipt = client.publish(post(cover=gm.Media.from_url("https://cdn.example/cover.jpg")), channel())
+    assert "authorization" not in picture.calls.last.request.headers
+    assert receipt.state == "published" and (receipt.raw["thumbnail"] == "set") is set_
+    assert routes["thumb"].called is set_
+    if set_:
+        assert routes["thumb"].calls.last.request.content == COVER_JPEG
 
 
 # --------------------------------------------------------------------------- recover
@@ -572,6 +684,15 @@ def test_the_token_answer_keeps_the_refresh_token_google_does_not_rotate():
     with pytest.raises(gm.AuthError):
         YouTubePlatform().token_from(httpx.Response(200, json={}, request=request), channel(),
                                      previous=previous)
+
+
+@pytest.mark.parametrize("lifetime", [None, 0, -5, True, "3599", 1.7e9, 24 * 3600 + 1])
+def test_a_token_answer_without_a_usable_lifetime_is_taken_for_an_hour(lifetime):
+    request = httpx.Request("POST", TOKEN_URL)
+    answer = {"access_token": "ya29.b-1234567", **({"expires_in": lifetime} if lifetime is not None else {})}
+    token = YouTubePlatform().token_from(httpx.Response(200, json=answer, request=request), channel(),
+                                         previous=None)
+    assert token.expires_in == 3600.0  # "access tokens last ~1 h"
 
 
 @pytest.mark.parametrize("answer", [
@@ -676,6 +797,18 @@ def test_delete_and_a_video_gone_already(respx_mock, client):
     client.delete(receipt)
     client.delete(receipt)
     assert route.call_count == 2 and route.calls.last.request.url.params["id"] == VIDEO_ID
+
+
+@pytest.mark.parametrize(("given", "read"), [
+    ("5400", 5400), (5400, 5400), ("0", 0), ("-1", None), ("5,400", None), (" 54", None), ("١٢", None),
+    ("9" * 21, None), (True, None), (None, None), (5.0, None),
+])
+def test_a_count_is_digits_or_a_whole_number_never_a_made_up_zero(respx_mock, client, given, read):
+    receipt = gm.Receipt(channel=channel(), remote_id=VIDEO_ID)
+    stats = {} if given is None else {"viewCount": given}
+    respx_mock.get(VIDEOS).mock(return_value=httpx.Response(200, json={"items": [
+        {"id": VIDEO_ID, "statistics": stats}]}))
+    assert client.metrics(receipt).views == read
 
 
 def test_metrics_from_statistics_strings_and_no_shares(respx_mock, client):

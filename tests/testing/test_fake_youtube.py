@@ -128,6 +128,34 @@ def test_an_expired_or_unknown_session_is_404(fake, ch):
     assert put(fake, other, start(fake, ch, 10).headers["location"], b"", 0, 10).status_code == 404
 
 
+def test_a_session_lives_session_ttl_but_a_finished_one_answers_its_video_for_good(fake, ch):
+    """A week (unverified); a finished session answering its video later is modelled too."""
+    now = [fake.now()]
+    fake.clock = lambda: now[0]
+    fake.session_ttl = 60
+    data = MP4 + bytes(UNIT)
+    open_url = start(fake, ch, len(data)).headers["location"]
+    done_url, done = upload(fake, ch, data)
+    now[0] += 61
+    assert put(fake, ch, open_url, data[:UNIT], 0, len(data)).status_code == 404
+    assert put(fake, ch, done_url, b"", 0, len(data)).json()["id"] == done.json()["id"]
+    fake.session_ttl = None  # for good, from now on
+    assert put(fake, ch, start(fake, ch, 10).headers["location"], b"", 0, 10).status_code == 308
+
+
+def test_a_session_keeps_sizes_and_hashes_of_what_it_kept_never_the_bytes(fake, ch):
+    data = MP4 + bytes(range(256)) * 4096  # 4 UNIT + 24 bytes
+    fake.short_acks = 1
+    url = start(fake, ch, len(data)).headers["location"]
+    put(fake, ch, url, data[:2 * UNIT], 0, len(data))                  # half kept
+    put(fake, ch, url, data[UNIT:3 * UNIT], UNIT, len(data))
+    done = put(fake, ch, url, data[3 * UNIT:], 3 * UNIT, len(data))
+    [session] = fake.sessions.values()
+    assert [p.size for p in session.upload.parts.values()] == [UNIT, 2 * UNIT, UNIT + len(MP4)]
+    assert session.received == len(data) and session.upload.completed is not None
+    assert fake.videos[done.json()["id"]].sha256 == hashlib.sha256(data).hexdigest()
+
+
 @pytest.mark.parametrize(("metadata", "expected"), [
     ({"snippet": {"title": ""}}, "invalidTitle"),
     ({"snippet": {"title": "国" * 101}}, "invalidTitle"),
@@ -170,6 +198,16 @@ def test_tokens_scopes_and_the_token_endpoint(fake, ch):
     assert (revoked.status_code, revoked.json()["error"]) == (400, "invalid_grant")
     fake.tokens.expire(ch.credentials["access_token"])
     assert reason(start(fake, ch, 100)) == "authError"
+
+
+def test_the_token_answer_says_how_long_the_token_lives(fake, ch):
+    # Google says a second short of the token's life: 3599 for its hour.
+    form = {"grant_type": "refresh_token", "refresh_token": ch.credentials["refresh_token"],
+            "client_id": fake.client_id, "client_secret": fake.client_secret}
+    fake.token_ttl = 60
+    answer = call(fake, "POST", "/token", data=form).json()
+    assert answer["expires_in"] == 59
+    assert fake.tokens[answer["access_token"]].expires_at == pytest.approx(fake.now() + 60, abs=1)
 
 
 def test_processing_advances_on_each_look_and_ends(fake, ch):

@@ -315,14 +315,25 @@ def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def id_or_none(value: Any) -> str | None:
-    """*value* as a string where an answer gave an id (a non-empty string or a whole number).
+def id_or_none(value: Any, *, most: int | None = None) -> str | None:
+    r"""*value* as a string where an answer gave an id (a non-empty string or a whole number).
+
+    *most*, for a platform whose ids are short strings (YouTube's): the
+    longest one it gives. Then only a string of 1 to *most* printable ASCII
+    characters is an id; a number, a longer string, or one with a control
+    or non-ASCII character is garbage, kept out of URLs, logs and the journal.
 
     Example:
         >>> from govmedia.platforms.steps import id_or_none
         >>> id_or_none(2247483001), id_or_none("7"), id_or_none(""), id_or_none(True)
         ('2247483001', '7', None, None)
+        >>> id_or_none("dQw4w9WgXcQ", most=64), id_or_none(7, most=64), id_or_none("a\nb", most=64)
+        ('dQw4w9WgXcQ', None, None)
     """
+    if most is not None:
+        usable = (isinstance(value, str) and 0 < len(value) <= most and value.isascii()
+                  and value.isprintable())
+        return value if usable else None
     if isinstance(value, str):
         return value or None
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
@@ -342,17 +353,25 @@ def int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def count_or_none(value: Any) -> int | None:
+def count_or_none(value: Any, *, digits: bool = False) -> int | None:
     """*value* where an answer gave a whole number >= 0 (a count), else ``None``, never 0.
 
     A count a platform leaves out, or gives as a string, a bool or a
     negative number, is not a count: `gm.Metrics` says ``None`` for it.
+    *digits*, for a platform that gives its counts as strings (YouTube's
+    ``"1204"``): a string of 1 to 20 ASCII digits counts too (no sign, no
+    space, no other script's digits).
 
     Example:
         >>> from govmedia.platforms.steps import count_or_none
         >>> count_or_none(12), count_or_none(True), count_or_none("12"), count_or_none(None)
         (12, None, None, None)
+        >>> [count_or_none(v, digits=True) for v in ("1204", "-3", 7)]
+        [1204, None, 7]
     """
+    if digits and isinstance(value, str):
+        usable = value.isascii() and value.isdigit() and len(value) <= 20
+        return int(value) if usable else None
     number = int_or_none(value)
     return number if number is not None and number >= 0 else None
 

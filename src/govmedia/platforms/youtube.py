@@ -43,6 +43,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
 from collections.abc import Generator, Mapping
 from typing import Any, ClassVar, cast
@@ -53,7 +54,7 @@ import httpx
 from govmedia._secrets import remember
 from govmedia._sniff import HEAD_SIZE, sniff
 from govmedia.content.counting import count_chars, count_utf8
-from govmedia.content.media import media_fingerprint, media_size, read_bytes, verify_bytes
+from govmedia.content.media import media_size, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -69,18 +70,21 @@ from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, Rece
 from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
     Recall,
-    Sleep,
     Uploaded,
+    count_or_none,
+    id_or_none,
     json_of,
     release,
+    seconds_or_none,
     text_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
 from govmedia.tokens import Token
 
 __all__ = ["YouTubePlatform", "description", "tag_list"]
@@ -106,6 +110,8 @@ TAGS_MAX = 500
 THUMBNAIL_MAX = 2 * MB
 THUMBNAIL_TYPES = ("image/jpeg", "image/png")
 TOKEN_LIFETIME = 3600.0               # "access tokens last ~1 h"
+TOKEN_MAX_LIFETIME = 24 * 3600.0      # a longer expires_in is garbage: the hour is assumed
+ID_MAX = 64                           # a video id longer than this is garbage (they are 11)
 PRIVACY = ("public", "unlisted", "private")
 # After a broken chunk the server is asked where to go on; this many rounds in
 # a row that move the upload no further (broken again, kept short) end it.
@@ -117,6 +123,10 @@ _PROCESSING_DONE = frozenset({"succeeded", "failed", "terminated"})
 _RANGE = re.compile(r"bytes=0-(\d{1,20})")
 _GONE = (404, 410)                    # an upload session that no longer exists (410: GCS's word, unverified)
 _PACIFIC = "America/Los_Angeles"      # the quota resets at midnight Pacific Time
+# Journal keys (`SavedUpload`): the resumable session while it is open, then
+# the file the video was made from, each bound to the file's media_fingerprint.
+UPLOAD_SLOT = "upload"
+MADE_SLOT = "made_from"
 
 
 # --------------------------------------------------------------------------- what is sent
@@ -167,32 +177,16 @@ def _video(post: Post) -> Media | None:
     return first if first.kind in ("video", "file") else None
 
 
-def _fingerprint(media: Media) -> dict[str, Any]:
-    """What tells this file from another: a saved session or video is used only for the same.
+def _made(upload: SavedUpload, video_id: str, size: int) -> dict[str, Any]:
+    """What a made video leaves in the journal: its id, the spent session dropped, its file.
 
-    `media_fingerprint`: a file by its path, size and modification time, bytes
-    in memory by their hash.
+    The file (``made_from``, its `media_fingerprint` and size) lets a later
+    run of the delivery with this very file finish that video instead of
+    uploading the file again (`SavedUpload.recall`); another file, or this
+    one changed since, is uploaded afresh.
     """
-    return {"size": media_size(media) or 0, "source": media_fingerprint(media)}
-
-
-def _count(value: Any) -> int | None:
-    """A count as YouTube gives it: a string of digits (``"1204"``) or a number."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        return int(value)
-    return None
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isprintable()
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
+    made_from = SavedUpload(MADE_SLOT, upload.source).save("created", {"size": size})
+    return {"video_id": video_id, **upload.forget("created").data, **made_from.data}
 
 
 def _whole_units(value: Any) -> str | None:
@@ -397,7 +391,7 @@ class YouTubePlatform(BasePlatform):
                             doc="bytes per upload chunk, a multiple of 256 KiB"),
         "poll_timeout": Option(float, default=120.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for YouTube to process the video"),
-        "poll_interval": Option(float, default=5.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between processing polls"),
         "base_url": Option(str, default=DEFAULT_BASE_URL, check=url_check(),
                            doc="the API's address (uploads too; the sandbox's, in tests)"),
@@ -516,26 +510,26 @@ class YouTubePlatform(BasePlatform):
                 "the post has no video; a YouTube post is one video")],
                 platform=self.name, account=channel.account)
         saved: Any = yield Recall()  # {} on a first run
-        saved = saved if isinstance(saved, Mapping) else {}
         source = video
         if video.url is not None:
             data = yield from self.fetch(video, channel)
             source = Media.from_bytes(data, filename=video.filename, mime_type=video.mime_type)
-        like = _fingerprint(source)
-        earlier = saved.get("video_id")
-        if _is_id(earlier) and saved.get("made_from") == like:
+        size = media_size(source) or 0
+        upload = SavedUpload.of(source, UPLOAD_SLOT)
+        made = SavedUpload(MADE_SLOT, upload.source).recall(saved, size=size)
+        earlier = id_or_none(saved.get("video_id"), most=ID_MAX) if made is not None else None
+        if earlier is not None:
             # An earlier run made the video from this very file (its upload
             # completed, then something failed): finish that video, never a second.
-            receipt: Receipt = yield from self._finish(post, channel, opts, str(earlier), None,
+            receipt: Receipt = yield from self._finish(post, channel, opts, earlier, None,
                                                        thumbnail=saved.get("thumbnail"))
             return receipt
         mime = self._upload_type(source, channel)
-        resource = yield from self._upload(post, source, mime, channel, like=like, opts=opts,
-                                           saved=saved.get("upload"))
+        resource = yield from self._upload(post, source, mime, channel, upload=upload, size=size,
+                                           opts=opts, saved=saved)
         video_id = str(resource["id"])
         # The session is spent: a later run must not resume it.
-        yield Checkpoint("created", {"video_id": video_id, "upload": None, "made_from": like},
-                         save=True)
+        yield Checkpoint("created", _made(upload, video_id, size), save=True)
         receipt = yield from self._finish(post, channel, opts, video_id, resource, thumbnail=None)
         return receipt
 
@@ -553,15 +547,15 @@ class YouTubePlatform(BasePlatform):
     # ----------------------------------------------------------- the resumable upload
 
     def _upload(self, post: Post, source: Media, mime: str, channel: Channel, *,
-                like: dict[str, Any], opts: Options, saved: Any) -> Flow[dict[str, Any]]:
+                upload: SavedUpload, size: int, opts: Options, saved: Any) -> Flow[dict[str, Any]]:
         """The video resource YouTube answers once the last byte is in."""
-        size = like["size"]
         if not size:
             raise ValidationError([self.rule("youtube.media.required").problem(
                 f"media 1 ({source.filename}) is empty or unreadable")],
                 platform=self.name, account=channel.account)
         state: dict[str, Any] | None = None
-        found = yield from self._resumable(saved, like, source.filename, channel)
+        found = yield from self._resumable(upload.recall(saved, size=size), size, source.filename,
+                                           channel)
         if isinstance(found, dict) and "id" in found:
             # The earlier session completed after all (its last answer was lost
             # before anything was recorded): that upload is the video.
@@ -572,11 +566,11 @@ class YouTubePlatform(BasePlatform):
         while True:
             if state is None:
                 url = yield from self._start(post, size, mime, channel, opts)
-                state = {**like, "url": url, "sent": 0}
-                yield Checkpoint("uploading", {"upload": dict(state)}, save=True)
+                state = {"url": url, "sent": 0, "size": size}
+                yield upload.save("uploading", state)
             try:
                 resource: dict[str, Any] = yield from self._transfer(source, state, mime, channel,
-                                                                     opts)
+                                                                     opts, upload=upload)
             except PlatformError as exc:
                 if exc.code not in _GONE or restarts == 0:
                     raise
@@ -636,50 +630,77 @@ class YouTubePlatform(BasePlatform):
         return own
 
     def _transfer(self, source: Media, state: dict[str, Any], mime: str, channel: Channel,
-                  opts: Options) -> Flow[dict[str, Any]]:
+                  opts: Options, *, upload: SavedUpload) -> Flow[dict[str, Any]]:
         """Send the file from the byte the server holds; the video resource at the end (steps 2-4).
 
         A chunk that broke is not resent blindly: the session is asked what it
-        holds and the upload goes on from there. Rounds that move the upload
-        no further (a chunk broken again, a server that keeps nothing) are
-        counted, and the upload ends after `MAX_STALLS` of them in a row.
+        holds and the upload goes on from there. A round that moves the upload
+        no further (a chunk broken again, a server that keeps nothing) is a
+        stall: `BasePlatform.poll` waits ``poll_interval`` after the first, and
+        twice as long after each next one in a row; `MAX_STALLS` in a row end
+        the upload.
         """
-        url, size = state["url"], state["size"]
         stalls = 0
-        while True:
-            start = state["sent"]
-            kind, value = yield from self._send_chunks(source, state, mime, channel, opts)
-            if kind == "done":
-                return cast("dict[str, Any]", value)
-            moved = state["sent"] > start if kind == "broken" else value > start
-            stalls = 0 if moved else stalls + 1
-            if stalls >= MAX_STALLS:
-                # Not the last chunk: nothing can exist, whatever the last error said.
-                why = f"broke (last: {value.message})" if kind == "broken" else "was kept short"
-                raise TransientError(
-                    f"the upload of {source.filename} moved no further than byte "
-                    f"{state['sent']:,} of {size:,} in {stalls} rounds in a row: the chunk {why}",
-                    platform=self.name, account=channel.account,
-                    code=value.code if kind == "broken" else "stalled", maybe_applied=False,
-                    hint="Nothing was created. Run again: the upload resumes where YouTube's "
-                         "session stands.")
-            if stalls:
-                yield Sleep(opts.poll_interval * 2 ** (stalls - 1))
-            if kind == "broken":
-                # Asked, not resent: the chunk may be partly in (steps 3 and 4).
-                logger.info("youtube [%s] %s: the chunk at byte %d broke (%s); asking the session "
-                            "what it holds", channel.account, source.filename, state["sent"],
-                            value.code)
-                value, resource = yield from self._ask(url, size, channel)
-                if resource is not None:
-                    yield Uploaded(source.filename, sent=size, total=size)
-                    return resource
-            state["sent"] = value
-            yield Uploaded(source.filename, sent=value, total=size)
-            yield Checkpoint("uploading", {"upload": dict(state)}, save=True)
+        short: tuple[str, Any] | None = None  # how the last round stopped before the last byte
+
+        def rounds() -> Flow[tuple[str, Any]]:
+            """Rounds of chunks until the video (``("done", video)``) or a stall."""
+            nonlocal stalls, short
+            while True:
+                if short is not None:
+                    video = yield from self._go_on(source, state, short, channel, upload=upload)
+                    short = None
+                    if video is not None:
+                        return "done", video
+                start = state["sent"]
+                kind, value = yield from self._send_chunks(source, state, mime, channel, opts,
+                                                           upload=upload)
+                if kind == "done":
+                    return kind, value
+                short = kind, value
+                if (state["sent"] if kind == "broken" else value) > start:
+                    stalls = 0  # it moved: on at once
+                    continue
+                stalls += 1
+                return short
+
+        (kind, value), _ = yield from self.poll(
+            rounds, lambda result: result[0] == "done" or stalls >= MAX_STALLS, interval=opts.poll_interval,
+            timeout=math.inf, wait=lambda _: opts.poll_interval * 2 ** (stalls - 1))
+        if kind == "done":
+            return cast("dict[str, Any]", value)
+        # Not the last chunk: nothing can exist, whatever the last error said.
+        why = f"broke (last: {value.message})" if kind == "broken" else "was kept short"
+        raise TransientError(
+            f"the upload of {source.filename} moved no further than byte "
+            f"{state['sent']:,} of {state['size']:,} in {stalls} rounds in a row: the chunk {why}",
+            platform=self.name, account=channel.account,
+            code=value.code if kind == "broken" else "stalled", maybe_applied=False,
+            hint="Nothing was created. Run again: the upload resumes where YouTube's session "
+                 "stands.")
+
+    def _go_on(self, source: Media, state: dict[str, Any], short: tuple[str, Any], channel: Channel,
+               *, upload: SavedUpload) -> Flow[dict[str, Any] | None]:
+        """After a round that stopped before the last byte: on from the byte the session holds.
+
+        The video resource where the session turns out complete, else ``None``.
+        """
+        kind, value = short
+        size = state["size"]
+        if kind == "broken":
+            # Asked, not resent: the chunk may be partly in (steps 3 and 4).
+            logger.info("youtube [%s] %s: the chunk at byte %d broke (%s); asking the session "
+                        "what it holds", channel.account, source.filename, state["sent"], value.code)
+            value, video = yield from self._ask(state["url"], size, channel)
+            if video is not None:
+                yield Uploaded(source.filename, sent=size, total=size)
+                return video
+        state["sent"] = value
+        yield from upload.sent(source.filename, state, sent=value, total=size)
+        return None
 
     def _send_chunks(self, source: Media, state: dict[str, Any], mime: str, channel: Channel,
-                     opts: Options) -> Flow[tuple[str, Any]]:
+                     opts: Options, *, upload: SavedUpload) -> Flow[tuple[str, Any]]:
         """Chunks from ``state["sent"]`` on, while the server takes each whole.
 
         ``("done", video)`` after the last; ``("held", n)`` where the server
@@ -726,8 +747,7 @@ class YouTubePlatform(BasePlatform):
                 if held != end:
                     return "held", held  # the server kept less than was sent: go on from there
                 state["sent"] = held
-                yield Uploaded(source.filename, sent=held, total=size)
-                yield Checkpoint("uploading", {"upload": dict(state)}, save=True)
+                yield from upload.sent(source.filename, state, sent=held, total=size)
         raise self._changed(source, channel)  # the file ended early
 
     def _chunks(self, source: Media, part: int, start: int) -> Generator[tuple[int, bytes], None, None]:
@@ -776,28 +796,28 @@ class YouTubePlatform(BasePlatform):
                 f"YouTube answered a chunk short of the last byte (of {size:,}) as complete",
                 platform=self.name, account=channel.account, code="bad_response", response=response)
         video = self.answer(response, channel, expect=("id",), creates=True)
-        if not isinstance(video, dict) or not _is_id(video.get("id")):
+        if not isinstance(video, dict) or id_or_none(video.get("id"), most=ID_MAX) is None:
             raise PlatformError("YouTube answered the upload without a video id", platform=self.name,
                                 account=channel.account, code="bad_response", response=response,
                                 maybe_applied=True)
         return size, video
 
-    def _resumable(self, saved: Any, like: Mapping[str, Any], name: str,
+    def _resumable(self, session: dict[str, Any] | None, size: int, name: str,
                    channel: Channel) -> Flow[dict[str, Any] | None]:
         """An earlier run's session of this very file, asked what it holds; ``None``: start afresh.
 
-        Returns the session state to go on with, or the video resource where
-        the session completed, or ``None``.
+        *session* is what `SavedUpload.recall` found: ``None`` where none was
+        saved for this file of this size (another file, or this one changed
+        since, is never spliced onto it). Returns the session state to go on
+        with, or the video resource where the session completed, or ``None``.
         """
-        if not isinstance(saved, Mapping) or not self._own(saved.get("url"), channel):
+        if session is None or not self._own(session.get("url"), channel):
             return None
-        if any(saved.get(k) != v for k, v in like.items()):
-            return None  # another file, or this one changed since: never spliced
-        url, size = str(saved["url"]), int(like["size"])
+        url = str(session["url"])
         try:
             held, video = yield from self._ask(url, size, channel)
         except PlatformError as exc:
-            if isinstance(exc, TransientError | RateLimited | AuthError | DeliveryUnknown):
+            if not refused(exc):
                 raise
             logger.info("youtube [%s]: the saved upload session of %s was refused (%s); starting "
                         "a new one", channel.account, name, exc.code)
@@ -806,7 +826,7 @@ class YouTubePlatform(BasePlatform):
             return video
         logger.info("youtube [%s]: resuming the upload of %s at byte %d of %d", channel.account,
                     name, held, size)
-        return {**like, "url": url, "sent": held}
+        return {"url": url, "sent": held, "size": size}
 
     # ----------------------------------------------------------- after the create
 
@@ -826,7 +846,7 @@ class YouTubePlatform(BasePlatform):
                                                interval=opts.poll_interval,
                                                timeout=opts.poll_timeout)
             except PlatformError as exc:
-                if not _refused(exc):
+                if not refused(exc):
                     raise  # a fault: a re-run finishes the known video (recover)
                 # A refusal (a token with youtube.upload only may not read
                 # videos.list) would refuse every re-run too: the video is
@@ -846,7 +866,7 @@ class YouTubePlatform(BasePlatform):
                                  content=data, headers={"Content-Type": kind}, safe=True,
                                  creates=False)
         except (PlatformError, ValidationError, ConfigError) as exc:
-            if isinstance(exc, PlatformError) and not _refused(exc):
+            if isinstance(exc, PlatformError) and not refused(exc):
                 raise  # a fault: a re-run sets it (recover), the video is known
             # The video is up: a thumbnail YouTube refuses (an unverified
             # channel may not set one) must not put its delivery in doubt.
@@ -858,10 +878,7 @@ class YouTubePlatform(BasePlatform):
 
     def _cover(self, cover: Media, channel: Channel) -> Flow[tuple[bytes, str]]:
         """The cover's bytes (at most 2 MB, a JPEG or PNG by its bytes) and their MIME type."""
-        if cover.url is not None:
-            data = yield from self.fetch(cover, channel, limit=THUMBNAIL_MAX)
-        else:
-            data = read_bytes(cover, limit=THUMBNAIL_MAX)
+        data = yield from media_bytes(self, cover, channel, limit=THUMBNAIL_MAX)
         if len(data) > THUMBNAIL_MAX:
             raise ValidationError([self.rule("youtube.cover.max_size").problem(
                 f"cover ({cover.filename}) is over 2 MB")], platform=self.name,
@@ -935,12 +952,12 @@ class YouTubePlatform(BasePlatform):
         """
         opts = self.opts(channel)
         data = dict(doubt.data)
-        video_id = data.get("video_id")
-        if _is_id(video_id):
-            receipt: Receipt = yield from self._finish(post, channel, opts, str(video_id), None,
+        video_id = id_or_none(data.get("video_id"), most=ID_MAX)
+        if video_id is not None:
+            receipt: Receipt = yield from self._finish(post, channel, opts, video_id, None,
                                                        thumbnail=data.get("thumbnail"))
             return receipt
-        upload = data.get("upload")
+        upload = data.get(UPLOAD_SLOT)
         size = upload.get("size") if isinstance(upload, Mapping) else None
         if isinstance(upload, Mapping) and self._own(upload.get("url"), channel) and \
                 isinstance(size, int) and not isinstance(size, bool) and size > 0:
@@ -960,8 +977,9 @@ class YouTubePlatform(BasePlatform):
                             "made; resuming it", channel.account, held, size)
                 return None
             video_id = str(video["id"])
-            made_from = {k: upload.get(k) for k in ("size", "source")}
-            yield Checkpoint("created", {"video_id": video_id, "upload": None, "made_from": made_from})
+            source = upload.get("source")  # the file's, as publish saved it with the session
+            asked = SavedUpload(UPLOAD_SLOT, source if isinstance(source, str) else "")
+            yield Checkpoint("created", _made(asked, video_id, size))
             receipt = yield from self._finish(post, channel, opts, video_id, video, thumbnail=None)
             return receipt
         raise DeliveryUnknown(
@@ -1002,8 +1020,9 @@ class YouTubePlatform(BasePlatform):
                                 hint="It was deleted, or belongs to another account.")
         stats = item.get("statistics")
         stats = stats if isinstance(stats, Mapping) else {}
-        return Metrics(views=_count(stats.get("viewCount")), likes=_count(stats.get("likeCount")),
-                       shares=None, comments=_count(stats.get("commentCount")), raw=item)
+        return Metrics(views=count_or_none(stats.get("viewCount"), digits=True),
+                       likes=count_or_none(stats.get("likeCount"), digits=True), shares=None,
+                       comments=count_or_none(stats.get("commentCount"), digits=True), raw=item)
 
     # ----------------------------------------------------------- auth
 
@@ -1029,13 +1048,11 @@ class YouTubePlatform(BasePlatform):
         if not isinstance(access, str) or not access:
             raise AuthError("the token endpoint answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
-        lifetime = body.get("expires_in")
-        usable = (isinstance(lifetime, int | float) and not isinstance(lifetime, bool)
-                  and 0 < lifetime <= 24 * 3600)
+        lifetime = seconds_or_none(body.get("expires_in"), most=TOKEN_MAX_LIFETIME)
         renewed = text_or_none(body.get("refresh_token"))
         if renewed is None and previous is not None:
             renewed = previous.refresh_token  # Google keeps the refresh token
-        return Token(value=access, expires_in=float(lifetime) if usable else TOKEN_LIFETIME,
+        return Token(value=access, expires_in=lifetime or TOKEN_LIFETIME,
                      refresh_token=renewed)
 
     # ----------------------------------------------------------- errors
@@ -1073,11 +1090,6 @@ class YouTubePlatform(BasePlatform):
                 error.retry_after is None:
             error = error.evolve(retry_after=_until_pacific_midnight())
         return error
-
-
-def _refused(error: PlatformError) -> bool:
-    """True for a refusal (a 4xx): not a fault that retrying or waiting would mend."""
-    return not isinstance(error, TransientError | RateLimited | AuthError | DeliveryUnknown)
 
 
 def _is_chunk(response: httpx.Response) -> bool:

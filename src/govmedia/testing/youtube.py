@@ -21,8 +21,10 @@ Routes below ``{base}/youtube``: ``token`` (the OAuth token endpoint),
 The session URI has a path of its own here (``/upload/sessions/{id}``) so
 that faults can aim at the byte transfer (`FakeYouTube.create_path`);
 Google's keeps the start's path with an ``upload_id`` query. A client must
-treat it as opaque either way. The fake keeps a running SHA-256 of the bytes
-and their count, never the bytes: a 1 GB upload costs it a few kilobytes.
+treat it as opaque either way. The fake keeps a running SHA-256 of the bytes,
+and each chunk's size and SHA-256 (`ChunkedUploads`, which also keeps each
+session's owner and life), never the bytes: a 1 GB upload costs it a few
+kilobytes.
 
 Modelled where the fact sheet is silent (a test that relies on one of these
 relies on the model): which scopes each call takes (upload and thumbnails:
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import secrets
 from typing import Any, ClassVar
@@ -54,6 +57,7 @@ from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
 from govmedia.testing._faketokens import FakeTokens
 from govmedia.testing._refuse import Refuse
+from govmedia.testing._uploads import REASONS, ChunkedUploads, UploadSession
 
 __all__ = ["FakeSession", "FakeVideo", "FakeYouTube", "google_error"]
 
@@ -109,6 +113,14 @@ def _token_refusal(reason: str) -> httpx.Response:
                         location="Authorization", locationType="header")
 
 
+def _upload_refusal(reason: str) -> httpx.Response:
+    """Google's answer where `ChunkedUploads` refuses: a session it does not know is 404."""
+    if reason in ("unknown_upload", "not_owner", "expired"):
+        return google_error(404, "notFound", "The upload session was not found or has expired.",
+                            "global")
+    return google_error(400, "badRequest", REASONS.get(reason, reason), "global")
+
+
 def _tag_length(tags: list[str]) -> int:
     return len(",".join(f'"{t}"' if " " in t else t for t in tags))
 
@@ -117,21 +129,43 @@ def _tag_length(tags: list[str]) -> int:
 class FakeSession:
     """An upload session: its owner, the declared size and type, the metadata, the bytes so far.
 
-    Only a running SHA-256 of the bytes and their count are kept (and the
-    first 64 bytes, to tell a video from anything else).
+    Its owner, expiry and chunks (each as its size and SHA-256) are kept by
+    `ChunkedUploads` (`upload`); besides, a running SHA-256 of the bytes (the
+    video's), and the first 64 bytes, to tell a video from anything else.
     """
 
-    id: str
-    owner: str
+    upload: UploadSession = attrs.field(repr=False)
     total: int
     content_type: str
     metadata: dict[str, Any]
     notify: bool
-    expires_at: float
-    received: int = 0
     head: bytes = b""
     hasher: Any = attrs.field(factory=hashlib.sha256, repr=False)
     video_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The session's id (in its URI)."""
+        return self.upload.upload_id
+
+    @property
+    def owner(self) -> str:
+        """The account that opened it."""
+        return self.upload.owner
+
+    @property
+    def received(self) -> int:
+        """Bytes kept so far."""
+        return self.upload.received
+
+    @property
+    def expires_at(self) -> float | None:
+        """Unix time it stops taking bytes (a finished session answers its video for good)."""
+        return self.upload.expires_at
+
+    @expires_at.setter
+    def expires_at(self, value: float | None) -> None:
+        self.upload.expires_at = value
 
 
 @attrs.define
@@ -200,6 +234,9 @@ class FakeYouTube(FakePlatform):
                                  refuse=_token_refusal)
         self.channels: dict[str, str] = {}  # account -> channel id
         self.sessions: dict[str, FakeSession] = {}
+        # Owners, expiry and chunks of the sessions; a finished one never expires.
+        self.uploads = ChunkedUploads(max_total=VIDEO_MAX, ttl=SESSION_TTL, clock=self.now,
+                                      refuse=_upload_refusal)
         self.videos: dict[str, FakeVideo] = {}
         self.processing_polls = 1
         self.processing_fails: str | None = None
@@ -208,7 +245,6 @@ class FakeYouTube(FakePlatform):
         self.thumbnails_allowed = True
         self.uploads_per_day: int | None = None
         self.short_acks = 0
-        self.session_ttl: float = SESSION_TTL
         self.quota = {"units": 10_000, "videos.insert": 100}
 
     # ----------------------------------------------------------- the fake contract
@@ -281,6 +317,15 @@ class FakeYouTube(FakePlatform):
         """Midnight Pacific Time: a fresh day's quota."""
         with self.lock:
             self.quota = {"units": 10_000, "videos.insert": 100}
+
+    @property
+    def session_ttl(self) -> float | None:
+        """Seconds an upload session takes bytes (a week; ``None``: for good)."""
+        return self.uploads.ttl
+
+    @session_ttl.setter
+    def session_ttl(self, value: float | None) -> None:
+        self.uploads.ttl = value
 
     def account_of(self, request: httpx.Request) -> str | None:
         """The account the request's bearer token acts for, if any."""
@@ -433,8 +478,11 @@ class FakeYouTube(FakePlatform):
             return _oauth(400, "unsupported_grant_type", "Invalid grant_type: "
                           f"{form.get('grant_type')}")
         pair = self.tokens.refresh(form.get("refresh_token"), app_id=self.client_id)
+        expires_at = pair.access.expires_at  # by token_ttl; None: for good
+        life = TOKEN_TTL if expires_at is None else math.ceil(expires_at - self.now())
         return httpx.Response(200, json={
-            "access_token": pair.access.value, "expires_in": TOKEN_TTL - 1,
+            # Google says a second short of the token's life (3599 for its hour).
+            "access_token": pair.access.value, "expires_in": life - 1,
             "scope": " ".join(f"https://www.googleapis.com/auth/{s}" for s in pair.access.scopes),
             "token_type": "Bearer"})
 
@@ -470,10 +518,8 @@ class FakeYouTube(FakePlatform):
             raise _no(403, "quotaExceeded", "The request cannot be completed because you have "
                       "exceeded your quota.", "youtube.quota")
         self.quota["videos.insert"] -= 1
-        session = FakeSession(id=secrets.token_urlsafe(24), owner=owner, total=int(length),
-                              content_type=kind, metadata=metadata,
-                              notify=query.get("notifySubscribers") != "false",
-                              expires_at=self.now() + self.session_ttl)
+        session = FakeSession(self.uploads.start(owner), total=int(length), content_type=kind,
+                              metadata=metadata, notify=query.get("notifySubscribers") != "false")
         self.sessions[session.id] = session
         location = f"{self.base_url}/upload/sessions/{session.id}?upload_id={session.id}"
         return httpx.Response(200, headers={"Location": location})
@@ -481,10 +527,7 @@ class FakeYouTube(FakePlatform):
     @route("PUT", r"/upload/sessions/(?P<id>[\w-]+)")
     def _put(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         owner = self._user(request, UPLOAD_SCOPES)
-        session = self.sessions.get(match["id"])
-        if session is None or session.owner != owner or (
-                session.video_id is None and session.expires_at <= self.now()):
-            raise _no(404, "notFound", "The upload session was not found or has expired.", "global")
+        session = self.sessions[self.uploads.session(match["id"], owner).upload_id]  # else 404
         found = _CONTENT_RANGE.fullmatch(request.headers.get("content-range", "").strip())
         if found is None or int(found[3]) != session.total:
             raise _no(400, "badRequest", "Content-Range must be 'bytes FIRST-LAST/TOTAL' or "
@@ -512,10 +555,12 @@ class FakeYouTube(FakePlatform):
             keep = len(body) // 2 // CHUNK_UNIT * CHUNK_UNIT  # the server held on to less
         if session.received < 64:
             session.head = (session.head + body[:64 - session.received])[:64]
-        session.hasher.update(body[:keep])
-        session.received += keep
+        kept = body[:keep]
+        session.hasher.update(kept)
+        self.uploads.put(session.id, owner, len(session.upload.parts) + 1, kept)
         if session.received < session.total:
             return self._held(session)
+        self.uploads.complete(session.id, owner)
         self._make_video(session)
         return self._done(session)
 
