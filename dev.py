@@ -41,7 +41,7 @@ def ensure_env() -> None:
     print("installing govmedia and its test, lint and docs tools ...", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[content]", *reqs], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[content,bot,distributed]", *reqs], check=True)
     STAMP.write_text(digest)
 
 

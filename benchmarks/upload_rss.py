@@ -10,6 +10,7 @@ size and SHA-256, never its bytes.
     PYTHONPATH=src python benchmarks/upload_rss.py               # douyin, 1 GB, its default parts
     PYTHONPATH=src python benchmarks/upload_rss.py --part-mb 20 --size-mb 256
     PYTHONPATH=src python benchmarks/upload_rss.py --platform kuaishou --async
+    PYTHONPATH=src python benchmarks/upload_rss.py --platform youtube             # 8 MiB chunks
 
 It prints the RSS before the upload, the peak (``ru_maxrss``) and the rate,
 and exits 1 when the peak is over ``--limit-mb`` (100 MB by default) or the
@@ -88,6 +89,10 @@ TARGETS: dict[str, Target] = {
     # Bilibili's parts are fixed at 8 MB by the API: --part-mb does not apply.
     "bilibili": Target(options=lambda _part: {"poll_interval": 0.01, "tid": 21},
                        post=_bilibili_post),
+    # The resumable protocol: chunks PUT with Content-Range (part_size: a multiple of 256 KiB).
+    "youtube": Target(options=lambda part: {"poll_interval": 0.01,
+                                            **({"part_size": part} if part else {})},
+                      post=_covered_post),
 }
 
 

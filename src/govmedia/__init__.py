@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from govmedia import platforms
+    from govmedia.bot import Bot, Inbound, Reply
+    from govmedia.checkup import Health, Rendered
     from govmedia.client import AsyncClient, Client
     from govmedia.content.screen import Hit, Screen
     from govmedia.errors import (
@@ -56,6 +58,7 @@ __all__ = [
     "AsyncClient",
     "AuthError",
     "BasePlatform",
+    "Bot",
     "CampaignMetrics",
     "Capabilities",
     "Channel",
@@ -65,7 +68,9 @@ __all__ = [
     "Delivery",
     "DeliveryUnknown",
     "GovMediaError",
+    "Health",
     "Hit",
+    "Inbound",
     "Journal",
     "JournalError",
     "Matrix",
@@ -77,6 +82,8 @@ __all__ = [
     "RateLimit",
     "RateLimited",
     "Receipt",
+    "Rendered",
+    "Reply",
     "Report",
     "RetryPolicy",
     "Screen",
@@ -91,8 +98,10 @@ __all__ = [
 # Where each public name lives. They are imported on first use, so that
 # `import govmedia` stays fast (httpx alone costs ~80 ms) in CLIs and notebooks.
 _HOME = {
+    **dict.fromkeys(("Bot", "Inbound", "Reply"), "govmedia.bot"),
     "AsyncClient": "govmedia.client",
     "Client": "govmedia.client",
+    "Health": "govmedia.checkup",
     "Hit": "govmedia.content.screen",
     "Screen": "govmedia.content.screen",
     "Journal": "govmedia.journal",
@@ -102,6 +111,7 @@ _HOME = {
     "RateLimit": "govmedia.policy",
     "RetryPolicy": "govmedia.policy",
     "CampaignMetrics": "govmedia.report",
+    "Rendered": "govmedia.checkup",
     "Report": "govmedia.report",
     "Stopped": "govmedia.report",
     **dict.fromkeys(

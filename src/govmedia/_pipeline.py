@@ -361,6 +361,9 @@ class Pipeline:
                         error, first = first, None
                         raise error
                     wait = waits.pop() if waits else 0.0
+                    logger.info("%s [%s] %s %s: %s; retry %d in %.1f s", platform.name, channel.account,
+                                request.method, mask(str(request.url)), error,
+                                attempt.retry_state.attempt_number - 1, wait)
                     if wait > 0 and not self.retry.testing_mode:
                         yield Sleep(wait)
                     error, response = yield from self._try(

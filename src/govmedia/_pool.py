@@ -24,6 +24,7 @@ import contextlib
 import contextvars
 import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -44,6 +45,8 @@ from govmedia._limits import (
 from govmedia._netguard import allowed_addresses, check_host
 
 __all__ = ["AsyncPoolSender", "PoolSender"]
+
+_OPENING = threading.Lock()  # guards the lazy opening of a sender's pool
 
 # When the request being sent on this thread or task must be done (monotonic).
 _END: contextvars.ContextVar[float | None] = contextvars.ContextVar("govmedia_end", default=None)
@@ -246,10 +249,11 @@ class PoolSender(_Limits):
     def send(self, request: httpx.Request) -> httpx.Response:
         """Perform *request*, read whole; raise an `httpx.TransportError` on a fault."""
         if self._pool is None:  # the TLS context costs ~20 ms: only once something is sent
-            self._pool = httpcore.ConnectionPool(
-                ssl_context=httpx.create_ssl_context(), max_connections=self._max_connections,
-                keepalive_expiry=5.0, network_backend=_Backend(),
-            )
+            with _OPENING:  # threads sending at once (metrics, retract) share one pool
+                self._pool = self._pool or httpcore.ConnectionPool(
+                    ssl_context=httpx.create_ssl_context(), max_connections=self._max_connections,
+                    keepalive_expiry=5.0, network_backend=_Backend(),
+                )
         cap, end = self._bounds(request)
         token = _END.set(end)
         try:

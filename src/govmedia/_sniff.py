@@ -54,6 +54,16 @@ class Sniffed:
     kinds: frozenset[str]
 
     @property
+    def description(self) -> str:
+        r"""What the file is, in words for a message: ``a PDF document``, ``a JPEG image`` ...
+
+        Example:
+            >>> sniff(b"%PDF-1.7\n").description
+            'a PDF document'
+        """
+        return _DESCRIPTIONS.get(self.format, f"a {self.format} file")
+
+    @property
     def kind(self) -> str:
         """The most likely kind: ``video`` for a container that may be either."""
         return "video" if "video" in self.kinds else next(iter(sorted(self.kinds)))
@@ -66,6 +76,20 @@ class Sniffed:
             True
         """
         return kind in self.kinds
+
+
+_DESCRIPTIONS = {
+    "jpeg": "a JPEG image", "png": "a PNG image", "gif": "a GIF image", "bmp": "a BMP image",
+    "webp": "a WebP image", "tiff": "a TIFF image", "heic": "a HEIC image", "heif": "a HEIF image",
+    "avif": "an AVIF image", "jxl": "a JPEG XL image",
+    "mp4": "an MP4 video", "mov": "a QuickTime video", "3gp": "a 3GP video", "webm": "a WebM video",
+    "mkv": "a Matroska video", "avi": "an AVI video", "flv": "a Flash video", "mpeg": "an MPEG video",
+    "ogv": "an Ogg video", "asf": "a Windows Media file",
+    "mp3": "an MP3 sound file", "aac": "an AAC sound file", "m4a": "an M4A sound file",
+    "ogg": "an Ogg sound file", "wav": "a WAV sound file", "aiff": "an AIFF sound file",
+    "amr": "an AMR voice recording", "flac": "a FLAC sound file",
+    "pdf": "a PDF document",
+}
 
 
 def _s(fmt: str, mime: str, kinds: frozenset[str]) -> Sniffed:

@@ -42,15 +42,16 @@ from govmedia._prepare import Preparer
 from govmedia._retract import RetractItem, RetractPlan, plan_retraction, retract_ops
 from govmedia._secrets import install_log_filters
 from govmedia._userhttp import send_async, send_sync
+from govmedia.checkup import Health, Rendered, health_ops, render
 from govmedia.content.screen import Screen
 from govmedia.errors import ConfigError, GovMediaError
 from govmedia.fanout import Attempt, FanOut, Item, Mode, Progress
-from govmedia.journal import Journal, default_journal_path
+from govmedia.journal import Journal, journal_target
 from govmedia.matrix import Matrix
 from govmedia.model import Channel, Delivery, Metrics, Post, Problem, Receipt
 from govmedia.platforms.base import BasePlatform, Sleep
 from govmedia.platforms.steps import release
-from govmedia.policy.ratelimit import RateLimit, RateLimiter, Ticket
+from govmedia.policy.ratelimit import RateLimit, RateLimiter, RateStore, Ticket, rate_store_from
 from govmedia.policy.retry import RetryPolicy
 from govmedia.report import CampaignMetrics, Report
 from govmedia.tokens import MemoryTokenStore, Token, TokenStore
@@ -82,6 +83,7 @@ class _BaseClient:
         screen: Screen | None = None,
         tokens: TokenStore | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
     ) -> None:
         install_log_filters()
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -110,20 +112,20 @@ class _BaseClient:
         # default as it is when the client is made); the file is opened on
         # first use, so a client that only checks posts creates nothing.
         self._journal: Journal | None = None
-        self._journal_path: Path | None = None
+        self._journal_path: Path | str | None = None
         if isinstance(journal, Journal):
             self._journal = journal
         elif journal is None or journal is True:
-            self._journal_path = default_journal_path()
+            self._journal_path = journal_target(None)
         elif isinstance(journal, str | os.PathLike):
-            self._journal_path = Path(journal)
+            self._journal_path = journal_target(journal)
         elif journal is not False:
             raise ConfigError(
                 f"journal must be a path, a gm.Journal, None (the default) or False (off), "
                 f"got {journal!r}")
         self._own_journal = self._journal_path is not None
         self._journal_lock = threading.Lock()  # threads' first publish opens it once
-        self._limiter = RateLimiter(rate_limits)
+        self._limiter = RateLimiter(rate_limits, store=rate_store_from(rate_store))
         self._pipeline = Pipeline(retry=self.retry, limiter=self._limiter, timeout=self.timeout)
         self._preparer = Preparer(screen=screen, require_approvals=require_approvals,
                                   journal=lambda: self.journal, on_platform=self._platform_added)
@@ -269,6 +271,22 @@ class _BaseClient:
         raise ConfigError(f"several platforms have an account named {channel!r}: say which, "
                           f"as {', '.join(f'{p}:{a}' for p, a in matches)}")
 
+    def _verify_plan(self, target: Matrix | Iterable[Channel] | Channel
+                     ) -> list[tuple[Channel, BasePlatform | Health]]:
+        """Each channel of *target* with its platform, or its `Health` when unusable offline."""
+        channels = [target] if isinstance(target, Channel) else list(target)
+        plan: list[tuple[Channel, BasePlatform | Health]] = []
+        for channel in channels:
+            try:
+                plan.append((channel, self._platform(channel)))
+            except ConfigError as exc:
+                plan.append((channel, Health(channel=channel, ok=False, checked=False,
+                                             problem=f"unusable settings: {exc}")))
+        return plan
+
+    def _render(self, post: Post, channel: Channel) -> Rendered:
+        return render(self._preparer, post, channel)
+
     def _retraction(self, target: Report | str,
                     matrix: Matrix | Iterable[Channel] | None) -> RetractPlan:
         return plan_retraction(self.journal, target, matrix)
@@ -310,8 +328,12 @@ class Client(_BaseClient):
         require_approvals (int): distinct approvals of the current content a
             post needs.
         journal (str | os.PathLike[str] | Journal | None): a SQLite journal
-            (a path, or a `Journal`) that makes fan-outs exactly-once across runs;
-            approvals and refusals are written to it as an audit trail.
+            (a path, or a `Journal`), or a PostgreSQL one (a ``postgresql://``
+            URL), that makes fan-outs exactly-once across runs; approvals and
+            refusals are written to it as an audit trail.
+        rate_store (str | RateStore | None): where the `rate_limits` buckets
+            live: ``None`` in this process, ``"redis://..."`` in Redis, shared
+            with every process that uses it (workers on several machines).
         screen (Screen | None): sensitive-word screening; a post with a hit is
             refused before any request (`ValidationError`, delivery ``invalid``).
 
@@ -331,8 +353,26 @@ class Client(_BaseClient):
         'published'
     """
 
-    def __init__(self, *, http: httpx.Client | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        concurrency: int = 16,
+        timeout: float | httpx.Timeout | None = None,
+        require_approvals: int = 0,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
+        screen: Screen | None = None,
+        tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
+    ) -> None:
+        super().__init__(
+            retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
+            require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
+            max_response_bytes=max_response_bytes, rate_store=rate_store,
+        )
         if http is not None and not isinstance(http, httpx.Client):
             raise ConfigError("http must be an httpx.Client (use AsyncClient for httpx.AsyncClient)")
         self._own_http = http is None
@@ -398,6 +438,38 @@ class Client(_BaseClient):
             raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
                               "use retract(report)")
         self._drive(self._receipt_ops(receipt, "delete"))
+
+    def verify(self, target: Matrix | Iterable[Channel] | Channel) -> list[Health]:
+        """Check every channel live, without posting: one cheap authenticated call each.
+
+        Runs under the client's rate limits and concurrency, like a fan-out.
+        Expired tokens, missing permissions and IP whitelists come back as
+        `Health.problem` in words an operator can act on; a channel that
+        cannot be checked without posting (a webhook) is ``ok`` with
+        ``checked=False`` and gets no request.
+
+        Returns:
+            One `Health` per channel, in order (hub first for a `Matrix`).
+        """
+        plan = self._verify_plan(target)
+
+        def one(pair: tuple[Channel, BasePlatform | Health]) -> Health:
+            channel, platform = pair
+            if isinstance(platform, Health):
+                return platform
+            return self._drive(health_ops(self._pipeline, self._tokens, platform, channel))
+
+        workers = max(1, min(self.concurrency, len(plan)))
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, plan))
+
+    def render(self, post: Post, channel: Channel) -> Rendered:
+        """What `publish` would send to *channel*, and the problems `check` finds; sends nothing.
+
+        Variants, script conversion and fitting are applied as for a real
+        send; media are shown by their source (nothing is uploaded).
+        """
+        return self._render(post, channel)
 
     def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
                 url: str | None = None, remote_id: str | None = None,
@@ -501,6 +573,17 @@ class Client(_BaseClient):
         except GovMediaError as exc:
             return exc
 
+    @overload
+    def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                concurrency: int | None = ..., dry_run: bool = ..., progress: Progress | None = ...,
+                changed: Literal["refuse", "allow"] = ..., executor: str | None = ...,
+                at: dt.datetime | None = ..., wait: Literal[True] = ...) -> Report: ...
+    @overload
+    def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                concurrency: int | None = ..., dry_run: bool = ..., progress: Progress | None = ...,
+                changed: Literal["refuse", "allow"] = ..., executor: str | None = ...,
+                at: dt.datetime | None = ..., wait: Literal[False]) -> str: ...
+
     def fan_out(
         self,
         post: Post,
@@ -511,7 +594,10 @@ class Client(_BaseClient):
         dry_run: bool = False,
         progress: Progress | None = None,
         changed: Literal["refuse", "allow"] = "refuse",
-    ) -> Report:
+        executor: str | None = None,
+        at: dt.datetime | None = None,
+        wait: bool = True,
+    ) -> Report | str:
         """Publish *post* to every channel of *target*; never raises for one account.
 
         Args:
@@ -527,9 +613,21 @@ class Client(_BaseClient):
                 its old key would leave some accounts with the old text);
                 ``"allow"`` sends the new content where nothing is published
                 yet and leaves the old version where it is.
+            executor: the taskiq broker of ``govmedia worker`` processes
+                (``"redis://..."``): the run goes to the journal and its
+                delivery ids to the queue; the workers send
+                (`govmedia.distributed`).
+            at: send at this time (a datetime with a time zone): the run waits
+                in the journal until then, and whichever worker sees it due
+                first starts it (this client, waiting, if no executor). A
+                channel with the option ``native_schedule`` is sent now, with
+                the time, where its platform schedules posts itself.
+            wait: ``False`` (with *executor*) returns the run id at once;
+                `govmedia runs show` reports it.
 
         Returns:
-            A `Report` with one `Delivery` per channel, hub first.
+            A `Report` with one `Delivery` per channel, hub first (the run
+            id, a ``str``, with ``wait=False``).
 
         Raises:
             ConfigError: the post key was sent before with other content (see
@@ -543,6 +641,11 @@ class Client(_BaseClient):
         a loop, a notebook say). govmedia's own sender is aiohttp there; with
         an ``http=`` client of yours, requests go through it in worker threads.
         """
+        if not dry_run and (executor is not None or at is not None or not wait):
+            from govmedia._submit import fan_out_remote  # workers, schedules: beyond one run
+
+            return fan_out_remote(self, post, target, mode=mode, changed=changed, progress=progress,
+                                  executor=executor, at=at, wait=wait)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency, changed=changed)
         if dry_run:
@@ -636,7 +739,9 @@ class Client(_BaseClient):
         if self._transport is None:
             from govmedia._pool import PoolSender
 
-            self._transport = PoolSender(self.timeout, max_body=self.max_response_bytes)
+            with self._journal_lock:  # threads (metrics, retract): one sender, never a leaked second
+                self._transport = self._transport or PoolSender(self.timeout,
+                                                                max_body=self.max_response_bytes)
         return self._transport.send(request)
 
     def _token(self, op: GetToken) -> Token:
@@ -666,8 +771,26 @@ class AsyncClient(_BaseClient):
         'published'
     """
 
-    def __init__(self, *, http: httpx.AsyncClient | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        concurrency: int = 16,
+        timeout: float | httpx.Timeout | None = None,
+        require_approvals: int = 0,
+        journal: str | os.PathLike[str] | Journal | bool | None = None,
+        screen: Screen | None = None,
+        tokens: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_store: str | RateStore | None = None,
+    ) -> None:
+        super().__init__(
+            retry=retry, rate_limits=rate_limits, concurrency=concurrency, timeout=timeout,
+            require_approvals=require_approvals, journal=journal, screen=screen, tokens=tokens,
+            max_response_bytes=max_response_bytes, rate_store=rate_store,
+        )
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient (use Client for httpx.Client)")
         self._http_client = http
@@ -715,6 +838,29 @@ class AsyncClient(_BaseClient):
             raise ConfigError("delete() takes one gm.Receipt; to delete a whole fan-out, "
                               "use retract(report)")
         await self._engine.drive(self._receipt_ops(receipt, "delete"))
+
+    async def verify(self, target: Matrix | Iterable[Channel] | Channel) -> list[Health]:
+        """Check every channel live, without posting; see `Client.verify`."""
+        plan = self._verify_plan(target)
+        found: list[Health | None] = [None] * len(plan)
+        limiter = anyio.CapacityLimiter(max(1, self.concurrency))
+
+        async def one(i: int, channel: Channel, platform: BasePlatform) -> None:
+            async with limiter:
+                found[i] = await self._engine.drive(
+                    health_ops(self._pipeline, self._tokens, platform, channel))
+
+        async with anyio.create_task_group() as tg:
+            for i, (channel, platform) in enumerate(plan):
+                if isinstance(platform, Health):
+                    found[i] = platform
+                else:
+                    tg.start_soon(one, i, channel, platform)
+        return [h for h in found if h is not None]
+
+    async def render(self, post: Post, channel: Channel) -> Rendered:
+        """What `publish` would send to *channel*; see `Client.render`."""
+        return self._render(post, channel)
 
     async def resolve(self, target: Report | str, channel: Channel | str, state: str, *,
                       url: str | None = None, remote_id: str | None = None,
@@ -770,6 +916,19 @@ class AsyncClient(_BaseClient):
         metrics: Metrics = await self._engine.drive(self._receipt_ops(target, "metrics"))
         return metrics
 
+    @overload
+    async def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                      concurrency: int | None = ..., dry_run: bool = ...,
+                      progress: Progress | None = ..., changed: Literal["refuse", "allow"] = ...,
+                      executor: str | None = ..., at: dt.datetime | None = ...,
+                      wait: Literal[True] = ...) -> Report: ...
+    @overload
+    async def fan_out(self, post: Post, target: Matrix | Iterable[Channel], *, mode: Mode = ...,
+                      concurrency: int | None = ..., dry_run: bool = ...,
+                      progress: Progress | None = ..., changed: Literal["refuse", "allow"] = ...,
+                      executor: str | None = ..., at: dt.datetime | None = ...,
+                      wait: Literal[False]) -> str: ...
+
     async def fan_out(
         self,
         post: Post,
@@ -780,12 +939,21 @@ class AsyncClient(_BaseClient):
         dry_run: bool = False,
         progress: Progress | None = None,
         changed: Literal["refuse", "allow"] = "refuse",
-    ) -> Report:
+        executor: str | None = None,
+        at: dt.datetime | None = None,
+        wait: bool = True,
+    ) -> Report | str:
         """Publish *post* to every channel of *target*; see `Client.fan_out`.
 
         Workers run in an anyio task group; each pulls the next channel when
         it is free, so one slow account never holds up the rest.
         """
+        if not dry_run and (executor is not None or at is not None or not wait):
+            from govmedia._submit import fan_out_remote_async
+
+            return await fan_out_remote_async(self, post, target, mode=mode, changed=changed,
+                                              progress=progress, executor=executor, at=at,
+                                              wait=wait)
         run, workers = self._start(post, target, mode=mode, dry_run=dry_run, progress=progress,
                                    concurrency=concurrency, changed=changed)
         if dry_run:

@@ -17,7 +17,9 @@ Every message names the platform and the account, the platform's own code and
 message where there is one, and what the user can do next. Secrets never appear
 in a message. A `PlatformError`'s flags (`maybe_applied`, `quota`) and what is
 known of a possibly-applied write (`known`) are constructor arguments, so they
-survive pickling (the HTTP response does not travel).
+survive pickling (the HTTP response does not travel). The response an error
+keeps holds the request it answers without its credentials: a token in the
+URL's query or path, an ``Authorization`` header, a refresh token in a form.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from govmedia._secrets import mask
+from govmedia._secrets import MASK, is_secret_name, mask
 
 if TYPE_CHECKING:
     import httpx
@@ -190,7 +192,7 @@ class PlatformError(GovMediaError):
         self.account = account
         self.code = code
         self.message = mask(message)
-        self.response = response
+        self.response = _without_secrets(response)
         self.hint = hint if hint is not None else self.default_hint
         self.maybe_applied: bool = (self.default_maybe_applied if maybe_applied is None
                                     else maybe_applied)
@@ -252,6 +254,59 @@ class PlatformError(GovMediaError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_platform, (type(self), self.message, self._kwargs()))
+
+
+# Request bodies up to this size are kept, masked; a larger one (an upload
+# part) is dropped from the record rather than searched.
+_BODY_KEPT = 64 * 1024
+# Headers whose whole value is a credential, whatever it looks like.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_SCRUBBED = "govmedia.scrubbed"
+
+
+def _without_secrets(response: httpx.Response | None) -> httpx.Response | None:
+    """*response*, its request replaced by a copy that holds no secret.
+
+    The response keeps the request it answers, and that is the request as it
+    was sent: credentials applied (WeChat's ``?access_token=``, Telegram's
+    ``/bot<token>/``, a Bearer header, Douyin's ``access-token``, a refresh
+    token in a form). An error hands the response to the user, who logs it,
+    prints it or keeps it; so the copy has the URL and the headers masked (as
+    every message is) and a small body masked, a large one (an upload part)
+    dropped. The request sent is each attempt's own copy, so nothing else
+    reads the one replaced.
+    """
+    if response is None:
+        return None
+    try:
+        sent = response.request
+    except RuntimeError:  # a response built by hand, without its request
+        return response
+    if sent.extensions.get(_SCRUBBED):
+        return response
+    import httpx  # loaded already wherever there is a response
+
+    clean = object.__new__(httpx.Request)
+    clean.__dict__.update(sent.__dict__)
+    clean.extensions = {**sent.extensions, _SCRUBBED: True}
+    clean.url = httpx.URL(mask(str(sent.url)))
+    clean.headers = httpx.Headers([
+        (name, MASK if name.lower() in _SECRET_HEADERS or is_secret_name(name)
+         else mask(value))
+        for name, value in sent.headers.multi_items()
+    ])
+    try:
+        body = sent.content
+    except httpx.RequestNotRead:  # a streamed body: not kept
+        body = b""
+    if len(body) > _BODY_KEPT:
+        body = b""
+    elif body:
+        body = mask(body.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+    clean._content = body  # where httpx keeps a body it has read
+    clean.stream = httpx.ByteStream(body)
+    response.request = clean
+    return response
 
 
 def _rebuild_platform(

@@ -265,8 +265,20 @@ class FanOut:
             written, repost = self.post, None
         else:
             written, repost = self._post_for(item, platform)
-        prepared = self.preparer.prepare(written, channel, variants=False, original=self.post,
-                                         platform=platform, memo=self._memo)
+        try:
+            prepared = self.preparer.prepare(written, channel, variants=False, original=self.post,
+                                             platform=platform, memo=self._memo)
+        except GovMediaError as exc:
+            return Delivery(channel=channel, state="failed", error=exc, started_at=started,
+                            finished_at=_now())
+        except Exception as exc:  # a plugin's check crashed: this delivery only
+            logger.exception("govmedia: unexpected error checking the post for %s", channel.id)
+            error = PlatformError(
+                f"unexpected {type(exc).__name__} in the {platform.name} checks: {exc}",
+                platform=channel.platform, account=channel.account, code="bug",
+                hint="This is a govmedia or plugin bug; please report it with the log.")
+            return Delivery(channel=channel, state="failed", error=error, started_at=started,
+                            finished_at=_now())
         if prepared.problems:
             if not self.dry_run:
                 self.preparer.audit_refusal(self.post, channel, prepared.problems)

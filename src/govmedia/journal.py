@@ -1,4 +1,4 @@
-"""The journal: a durable SQLite outbox of runs and deliveries.
+"""The journal: a durable outbox of runs and deliveries, in SQLite or PostgreSQL.
 
 Every delivery of a post key to a channel has one row. A fan-out writes the
 run and every planned delivery before it sends anything. Right before the
@@ -18,13 +18,20 @@ process (not a power cut) at the cost of a write, not an fsync. Before every
 commit the journal checks that its file is still the one it opened (deleted
 or replaced files are refused), and any failure to write is a `JournalError`
 naming the file and the cause; outcomes waiting to be written are kept.
+
+A ``postgresql://`` URL opens the same journal on PostgreSQL (psycopg 3, the
+``postgres`` extra): the same tables, statements and rules, so
+several machines share one history. A claim there is the same
+compare-and-set ``UPDATE``; under PostgreSQL's row locks a second claimer
+waits for the first to commit, then finds the state changed and gets False.
+Work that any of several workers may pick up (a scheduled run that is due)
+is taken with ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import json
 import logging
 import os
@@ -42,12 +49,13 @@ from typing import Any, Self
 import attrs
 
 from govmedia._frozen import FrozenMap
+from govmedia._journal_pg import PgConnection, is_postgres, redact_dsn
 from govmedia._json import raw_text
 from govmedia._secrets import mask
 from govmedia.errors import ConfigError, GovMediaError, JournalError, PlatformError
 from govmedia.model import Channel, Receipt
 
-__all__ = ["Journal", "JournalEntry", "RunInfo", "default_journal_path"]
+__all__ = ["Journal", "JournalEntry", "RunInfo", "default_journal_path", "journal_target"]
 
 logger = logging.getLogger("govmedia")
 
@@ -108,6 +116,29 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bot_messages (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT,
+    skill TEXT,
+    outcome TEXT NOT NULL,
+    reply TEXT,
+    received_at TEXT NOT NULL,
+    replied_at TEXT,
+    UNIQUE (platform, account, message_id)
+);
+CREATE TABLE IF NOT EXISTS bot_state (
+    platform TEXT NOT NULL,
+    account TEXT NOT NULL,
+    user TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, user)
+);
 """
 
 # Columns added since the first journals were written: added in place to an
@@ -118,78 +149,36 @@ _APP_ID = 0x676D6A6C
 
 _ADDED = {
     "runs": (("pid", "INTEGER"), ("host", "TEXT"), ("heartbeat_at", "TEXT"),
-             ("content_hash", "TEXT")),
-    "deliveries": (("stage", "TEXT"), ("progress", "TEXT"), ("maybe_applied_at", "TEXT")),
+             ("content_hash", "TEXT"),
+             # Runs sent by workers (`govmedia.distributed`): "scheduled" until
+             # due, then "queued"; NULL for a run a client sends itself.
+             ("state", "TEXT"), ("due_at", "TEXT"), ("swept_at", "TEXT")),
+    # The worker holding a delivery's claim (NULL: the run's own process).
+    "deliveries": (("stage", "TEXT"), ("progress", "TEXT"), ("maybe_applied_at", "TEXT"),
+                   ("holder", "TEXT")),
 }
+
+# Tables and indexes the first journals lacked, in SQL both databases take
+# (BLOB is BYTEA on PostgreSQL).
+_LATER = (
+    ("CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, pid INTEGER, host TEXT, "
+     "started_at TEXT NOT NULL, heartbeat_at TEXT, stopped_at TEXT)"),
+    ("CREATE TABLE IF NOT EXISTS posts (content_hash TEXT PRIMARY KEY, data TEXT NOT NULL, "
+     "created_at TEXT NOT NULL)"),
+    ("CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT NOT NULL, part INTEGER NOT NULL, "
+     "data BLOB NOT NULL, PRIMARY KEY (sha256, part))"),
+    "CREATE INDEX IF NOT EXISTS outcomes_run_channel ON outcomes (run_id, platform, account)",
+    "CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries (run_id)",
+)
 
 # A re-claim of a row an earlier run left in doubt keeps its stage, its ids
-# and the time its first create may have landed. Parameters: ?1 idem_key,
-# ?2 now, ?3-?6 the row and the state it is claimed from, then the run id
-# and the progress where given. A None is never bound where it would mean
-# "keep": the sqlite3 module binds a None several times slower than a string.
-_CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?1, attempts=attempts+1, "
-          "started_at=?2, updated_at=?2, maybe_applied_at=COALESCE(maybe_applied_at, ?2), "
+# and the time its first create may have landed.
+_CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?, attempts=attempts+1, "
+          "started_at=?, updated_at=?, maybe_applied_at=COALESCE(maybe_applied_at, ?), "
           "stage=CASE WHEN state IN ('pending', 'failed') THEN 'claimed' "
-          "ELSE COALESCE(stage, 'claimed') END{extra} "
-          "WHERE post_key=?3 AND platform=?4 AND account=?5 AND state=?6")
-_CLAIMS = {
-    (run, progress): _CLAIM.format(extra=(", run_id=?7" if run else "") + (
-        f", progress=?{8 if run else 7}" if progress else ""))
-    for run in (False, True) for progress in (False, True)
-}
-
-# The delivery's receipt columns a settled outcome leaves as they are when it
-# has none, and its error columns, set to NULL when it has none. An outcome
-# row has the same but for the receipt's state and raw answer.
-_KEPT = ("remote_id", "url", "receipt_state", "receipt_raw")
-_ERROR = ("error_type", "error_code", "error_message")
-_IN_OUTCOMES = (True, True, False, False, True, True, True)  # which of _KEPT + _ERROR
-
-
-@functools.lru_cache(maxsize=256)
-def _outcome_sql(shape: tuple[bool, ...]) -> str:
-    """The outcome INSERT; *shape* (see `_final_sql`) says which optional values are bound."""
-    names = ["run_id", "platform", "account", "state", "attempts"]
-    names += [n for n, given, kept in zip((*_KEPT, *_ERROR), shape, _IN_OUTCOMES, strict=False)
-              if given and kept]
-    values = ", ".join("?" * (len(names) + 1))
-    return f"INSERT INTO outcomes ({', '.join(names)}, at) VALUES ({values})"  # noqa: S608 - our column names
-
-
-@functools.lru_cache(maxsize=256)
-def _final_sql(shape: tuple[bool, ...]) -> str:
-    """The delivery UPDATE of a settled outcome.
-
-    *shape*: which of `_KEPT` and `_ERROR` have a value (only those are
-    bound: the sqlite3 module binds a None several times slower than a
-    string), then whether the delivery starts afresh (doubt and stage cleared).
-    """
-    sets = ["state=?"]
-    sets += [f"{c}=?" for c, given in zip(_KEPT, shape, strict=False) if given]
-    sets += [f"{c}=?" if given else f"{c}=NULL" for c, given in zip(_ERROR, shape[4:], strict=False)]
-    sets += ["finished_at=?", "updated_at=?"]
-    if shape[7]:
-        sets += ["maybe_applied_at=NULL", "stage=NULL"]
-    where = "WHERE post_key=? AND platform=? AND account=?"
-    return f"UPDATE deliveries SET {', '.join(sets)} {where}"  # noqa: S608 - our column names
-
-
-# The shape of a published outcome without a URL: remote id, receipt state and raw answer.
-_PUBLISHED = (True, False, True, True, False, False, False, False)
-
-
-def _present(values: tuple[Any, ...]) -> list[Any]:
-    return [v for v in values if v is not None]
-
-
-def _grouped(db: sqlite3.Connection, sql_of: Any, rows: list[tuple[Any, tuple[Any, ...]]]) -> None:
-    """``executemany`` over runs of rows of the same shape, in order."""
-    start = 0
-    for end in range(1, len(rows) + 1):
-        if end == len(rows) or rows[end][0] != rows[start][0]:
-            db.executemany(sql_of(rows[start][0]), [values for _, values in rows[start:end]])
-            start = end
-
+          "ELSE COALESCE(stage, 'claimed') END, progress=COALESCE(?, progress), "
+          "run_id=COALESCE(?, run_id), holder=? "
+          "WHERE post_key=? AND platform=? AND account=? AND state=?")
 
 FLUSH_SECONDS = 0.05
 """The longest a settled outcome waits to be written with the next claim."""
@@ -250,6 +239,27 @@ def default_journal_path() -> Path:
     return base / "govmedia" / "journal.db"
 
 
+def journal_target(value: str | os.PathLike[str] | None) -> str | Path:
+    """Where ``Client(journal=value)`` keeps its journal: a ``postgresql://`` URL or a path.
+
+    ``None`` is the default: ``$GOVMEDIA_JOURNAL`` (a path or a URL), else
+    `default_journal_path`.
+
+    Example:
+        >>> from govmedia.journal import journal_target
+        >>> journal_target("postgresql://govmedia@/govmedia?host=/run/postgresql")
+        'postgresql://govmedia@/govmedia?host=/run/postgresql'
+        >>> journal_target("runs/journal.db")
+        PosixPath('runs/journal.db')
+    """
+    if value is None:
+        configured = os.environ.get("GOVMEDIA_JOURNAL")
+        return configured if configured and is_postgres(configured) else default_journal_path()
+    if is_postgres(value):
+        return str(value)
+    return Path(value)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -289,6 +299,16 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _lease_alive(finished: str | None, row: Any) -> bool:
+    """True for a run or worker row not finished whose process lives, by pid here, else heartbeat."""
+    if finished is not None:
+        return False
+    if row["host"] == _HOST and row["pid"] is not None:
+        return bool(row["pid"] != _PID and _pid_alive(row["pid"]))
+    age = _age(row["heartbeat_at"])
+    return age is not None and age < LEASE_SECONDS
 
 
 @attrs.frozen(kw_only=True)
@@ -346,14 +366,21 @@ class RunInfo:
     started_at: str
     finished_at: str | None
     summary: Mapping[str, int]
+    state: str | None = None
+    """``scheduled`` or ``queued`` for a run that workers send; ``None`` for a client's own."""
+    due_at: str | None = None
+    """When a scheduled run may start (ISO 8601, UTC)."""
+    content_hash: str | None = None
+    """The hash of the post's content (workers load the post by it)."""
 
 
 class Journal:
-    """A SQLite journal of fan-out runs and deliveries (also an audit trail).
+    """A journal of fan-out runs and deliveries (also an audit trail): SQLite or PostgreSQL.
 
-    Pass a path to `Client(journal=...)`, or open one yourself to read it.
-    One journal may be shared by threads; several processes may open the same
-    file (each delivery is claimed with a compare-and-set before sending).
+    Pass a path (SQLite) or a ``postgresql://`` URL to `Client(journal=...)`,
+    or open one yourself to read it. One journal may be shared by threads;
+    several processes may open the same file or database (each delivery is
+    claimed with a compare-and-set before sending).
 
     Example:
         >>> import govmedia as gm
@@ -362,14 +389,46 @@ class Journal:
         []
     """
 
+    holder: str | None = None
+    """The worker whose claims this object writes (`govmedia.distributed`), else ``None``."""
+
     def __init__(self, path: str | os.PathLike[str] = "govmedia.db") -> None:
-        self.path = str(path)
+        target = os.fspath(path)
+        self._pg: PgConnection | None = None
         self._identity: tuple[int, int] | None = None
+        if is_postgres(target):
+            self.path = redact_dsn(str(target))
+            self._open_postgres(str(target))
+        else:
+            self.path = str(target)
+            self._open_sqlite()
+        self._lock = threading.RLock()
+        self._outcomes: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]] = []
+        # Guards only the list of waiting outcomes, so that recording one
+        # never waits for a commit running in another thread.
+        self._pending_lock = threading.Lock()
+        self._oldest = 0.0
+        self._runs: set[str] = set()  # runs started through this object and not finished
+        self._beat = 0.0
+        self.broken: JournalError | None = None
+        """Set once a write failed or the file went away: nothing more is written."""
+
+    @property
+    def is_postgres(self) -> bool:
+        """True for a journal on PostgreSQL."""
+        return self._pg is not None
+
+    @property
+    def _order(self) -> str:
+        """The column that orders rows of one instant as they were written."""
+        return "rowid" if self._pg is None else "seq"
+
+    def _open_sqlite(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                       timeout=30.0)
+            self._db: Any = sqlite3.connect(self.path, check_same_thread=False,
+                                            isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._set_up()
@@ -386,16 +445,25 @@ class Journal:
             st = Path(self.path).stat()
             self._identity = (st.st_dev, st.st_ino)
         self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        self._outcomes: list[tuple[Any, Any]] = []  # (outcome, final): see settle
-        # Guards only the list of waiting outcomes, so that recording one
-        # never waits for a commit running in another thread.
-        self._pending_lock = threading.Lock()
-        self._oldest = 0.0
-        self._runs: set[str] = set()  # runs started through this object and not finished
-        self._beat = 0.0
-        self.broken: JournalError | None = None
-        """Set once a write failed or the file went away: nothing more is written."""
+
+    def _open_postgres(self, dsn: str) -> None:
+        pg = None
+        try:
+            pg = PgConnection(dsn)
+            pg.set_up(_ADDED, _LATER)
+        except ConfigError:
+            if pg is not None:
+                pg.close()
+            raise
+        except Exception as exc:
+            if pg is not None:
+                pg.close()
+            if type(exc).__module__.split(".")[0] != "psycopg":
+                raise
+            raise ConfigError(f"journal {self.path!r} cannot be used: {mask(str(exc)).strip()}; "
+                              "check the URL, and that the server runs and lets this user in"
+                              ) from None
+        self._pg = self._db = pg
 
     def _set_up(self) -> None:
         """Create or migrate the tables, refusing a database of another program.
@@ -420,6 +488,8 @@ class Journal:
                 for name, kind in columns:
                     if name not in have:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            for statement in _LATER:
+                db.execute(statement)
             if app_id == 0:
                 db.execute(f"PRAGMA application_id={_APP_ID}")
             db.execute("COMMIT")
@@ -492,14 +562,24 @@ class Journal:
         self.broken = error
         raise error
 
-    def _write_error(self, exc: sqlite3.Error) -> None:
+    def _write_error(self, exc: Exception) -> None:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise JournalError(f"the file stayed locked by another process: {exc}",
                                path=self.path) from exc
-        self._fail(f"cannot write: {exc}", exc)
+        self._fail(f"cannot write: {mask(str(exc)).strip()}", exc)
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Any]:
+        if self._pg is not None:
+            with self._lock:
+                if self.broken is not None:
+                    raise self.broken
+                try:
+                    with self._pg.transaction() as db:
+                        yield db
+                except self._pg.error as exc:
+                    self._write_error(exc)
+            return
         with self._lock:
             self._check_file()
             try:
@@ -520,12 +600,16 @@ class Journal:
         with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back on its own
             self._db.execute("ROLLBACK")
 
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        errors: tuple[type[Exception], ...] = (sqlite3.Error,) if self._pg is None else (
+            self._pg.error,)
         with self._lock:
             try:
-                return self._db.execute(sql, tuple(params)).fetchall()
-            except sqlite3.Error as exc:
-                raise JournalError(f"cannot read: {exc}", path=self.path) from exc
+                rows: list[Any] = self._db.execute(sql, tuple(params)).fetchall()
+            except errors as exc:
+                raise JournalError(f"cannot read: {mask(str(exc)).strip()}",
+                                   path=self.path) from exc
+            return rows
 
     # ----------------------------------------------------------- runs
 
@@ -556,7 +640,7 @@ class Journal:
         return run_id
 
     @staticmethod
-    def _plan(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    def _plan(db: Any, rows: list[tuple[Any, ...]]) -> None:
         # A row another run has in hand keeps its run id: liveness is judged by it.
         db.executemany(
             "INSERT INTO deliveries (post_key, platform, account, role, run_id, state, updated_at) "
@@ -615,23 +699,24 @@ class Journal:
             return True
         rows = self._read("SELECT finished_at, pid, host, heartbeat_at FROM runs WHERE id=?",
                           (run_id,))
-        if not rows or rows[0]["finished_at"] is not None:
-            return False
-        row = rows[0]
-        if row["host"] == _HOST and row["pid"] is not None:
-            return row["pid"] != _PID and _pid_alive(row["pid"])
-        age = _age(row["heartbeat_at"])
-        return age is not None and age < LEASE_SECONDS
+        return bool(rows) and _lease_alive(rows[0]["finished_at"], rows[0])
+
+    def holder_alive(self, holder: str | None, run_id: str | None) -> bool:
+        """True when whoever holds a ``sending`` delivery still runs: its worker, else its run."""
+        if not holder:
+            return self.run_alive(run_id)
+        if holder in _LIVE:
+            return True
+        rows = self._read("SELECT stopped_at, pid, host, heartbeat_at FROM workers WHERE id=?",
+                          (holder,))
+        return bool(rows) and _lease_alive(rows[0]["stopped_at"], rows[0])
 
     def runs(self, limit: int = 50) -> list[RunInfo]:
         """The latest runs, newest first."""
         self._flush_quietly()
-        rows = self._read("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
-        return [RunInfo(
-            id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
-            planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
-            summary=json.loads(r["summary"]) if r["summary"] else {},
-        ) for r in rows]
+        rows = self._read("SELECT * FROM runs ORDER BY started_at DESC, "  # noqa: S608 - a column name
+                          f"{self._order} DESC LIMIT ?", (limit,))
+        return [_run_info(r) for r in rows]
 
     def find_run(self, run_id: str) -> RunInfo:
         """The one run whose id starts with *run_id*.
@@ -645,11 +730,7 @@ class Journal:
         if len(rows) != 1:
             what = "no run" if not rows else "several runs"
             raise ConfigError(f"{what} in {self.path} match {run_id!r}; `govmedia runs` lists them")
-        r = rows[0]
-        return RunInfo(id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
-                       planned=r["planned"], started_at=r["started_at"],
-                       finished_at=r["finished_at"],
-                       summary=json.loads(r["summary"]) if r["summary"] else {})
+        return _run_info(rows[0])
 
     def other_versions(self, post_key: str, content_hash: str) -> dict[str, list[tuple[str, str]]]:
         """Earlier content hashes of *post_key*, each with the accounts that hold it published."""
@@ -679,12 +760,14 @@ class Journal:
         """
         if state not in ("published", "failed"):
             raise ConfigError(f"a delivery is resolved as 'published' or 'failed', not {state!r}")
-        rows = self._read("SELECT state, run_id FROM deliveries WHERE post_key=? AND platform=? "
-                          "AND account=?", (post_key, platform, account))
+        self._flush_quietly()  # an outcome still waiting is what the row says
+        rows = self._read("SELECT state, run_id, holder FROM deliveries WHERE post_key=? "
+                          "AND platform=? AND account=?", (post_key, platform, account))
         if not rows:
             raise ConfigError(f"the journal has no delivery of this post on {platform}:{account}")
-        before, holder = rows[0]["state"], rows[0]["run_id"]
-        if not (before == "unknown" or (before == "sending" and not self.run_alive(holder))):
+        before = rows[0]["state"]
+        alive = before == "sending" and self.holder_alive(rows[0]["holder"], rows[0]["run_id"])
+        if not (before == "unknown" or (before == "sending" and not alive)):
             why = ("its run is still sending it" if before == "sending" else
                    f"it is {before}, not in doubt")
             raise ConfigError(f"{platform}:{account} cannot be resolved: {why}; only an unknown "
@@ -741,9 +824,10 @@ class Journal:
         if len(run) != 1:
             raise ConfigError(f"no single run matches {run_id!r} in {self.path}")
         rows = self._read(
-            "SELECT platform, account, state, attempts, remote_id, url, error_type, "
-            "error_code, error_message, at FROM outcomes WHERE run_id=? ORDER BY id",
-            (run[0]["id"],),
+            "SELECT o.platform, o.account, o.state, o.attempts, o.remote_id, o.url, o.error_type, "
+            "o.error_code, o.error_message, o.at, d.role FROM outcomes o LEFT JOIN deliveries d ON "
+            "d.post_key=? AND d.platform=o.platform AND d.account=o.account WHERE o.run_id=? ORDER BY o.id",
+            (run[0]["post_key"], run[0]["id"]),
         )
         return [dict(r) for r in rows]
 
@@ -753,20 +837,30 @@ class Journal:
         """Every delivery of *post_key*, keyed by ``(platform, account)``."""
         self._flush_quietly()
         rows = self._read("SELECT * FROM deliveries WHERE post_key=?", (post_key,))
-        alive: dict[str, bool] = {}
+        alive: dict[tuple[str | None, str | None], bool] = {}
         out = {}
         for r in rows:
             live = False
             if r["state"] == "sending":
-                run = r["run_id"]
-                if run not in alive:
-                    alive[run] = self.run_alive(run)
-                live = alive[run]
+                who = (r["holder"], r["run_id"])
+                if who not in alive:
+                    alive[who] = self.holder_alive(*who)
+                live = alive[who]
             out[(r["platform"], r["account"])] = self._entry(r, live)
         return out
 
+    def entry(self, post_key: str, platform: str, account: str) -> JournalEntry | None:
+        """The delivery of *post_key* on one channel, or ``None`` (read fresh, not flushed)."""
+        rows = self._read("SELECT * FROM deliveries WHERE post_key=? AND platform=? AND account=?",
+                          (post_key, platform, account))
+        if not rows:
+            return None
+        r = rows[0]
+        live = r["state"] == "sending" and self.holder_alive(r["holder"], r["run_id"])
+        return self._entry(r, live)
+
     @staticmethod
-    def _entry(row: sqlite3.Row, alive: bool) -> JournalEntry:
+    def _entry(row: Any, alive: bool) -> JournalEntry:
         progress = row["progress"]
         return JournalEntry(
             platform=row["platform"], account=row["account"], state=row["state"],
@@ -811,20 +905,22 @@ class Journal:
         outcomes waiting to be written ride along.
         """
         now = _stamp()
-        rows = []
-        for ch, expect, idem_key, progress in claims:
-            row: tuple[Any, ...] = (idem_key, now, post_key, ch.platform, ch.account, expect)
-            if run_id is not None:
-                row += (run_id,)
-            if progress:
-                row += (_RAW_JSON.encode(dict(progress)),)
-            rows.append((_CLAIMS[run_id is not None, bool(progress)], row))
+        holder = self.holder
+        rows = [(idem_key, now, now, now, _RAW_JSON.encode(dict(progress)) if progress else None,
+                 run_id, holder, post_key, ch.platform, ch.account, expect)
+                for ch, expect, idem_key, progress in claims]
+        # Rows are locked in one order by every writer, so that two workers
+        # claiming overlapping batches on PostgreSQL wait, never deadlock.
+        order = sorted(range(len(rows)), key=lambda i: rows[i][-3:-1])
+        results = [False] * len(rows)
         with self._tx() as db:
             self._write_outcomes(db)
-            cursor = db.cursor()  # one for the batch: Connection.execute makes one per call
-            results = [cursor.execute(sql, row).rowcount == 1 for sql, row in rows]
+            done = [(i, db.execute(_CLAIM, rows[i])) for i in order]
             self._beat_in(db)
-            return results
+        # Read after the commit: on PostgreSQL the whole batch then costs one round trip.
+        for i, cursor in done:
+            results[i] = cursor.rowcount == 1
+        return results
 
     def record(self, post_key: str, channel: Channel, stage: str, data: Mapping[str, Any]) -> None:
         """Write a claimed delivery's checkpoint (its stage and what it learnt), durably."""
@@ -857,12 +953,14 @@ class Journal:
         fresh = to in ("pending", "failed")
         with self._tx() as db:
             self._write_outcomes(db)
-            return db.execute(
-                "UPDATE deliveries SET state=?, attempts=MAX(attempts-1, 0), updated_at=?, "
+            changed: int = db.execute(
+                "UPDATE deliveries SET state=?, attempts=CASE WHEN attempts > 0 THEN attempts-1 "
+                "ELSE 0 END, updated_at=?, "
                 "stage=CASE WHEN ? THEN NULL ELSE stage END "
                 "WHERE post_key=? AND platform=? AND account=? AND state='sending' AND run_id=?",
                 (to, _now(), fresh, post_key, channel.platform, channel.account, run_id),
-            ).rowcount == 1
+            ).rowcount
+            return changed == 1
 
     def settle(self, run_id: str, post_key: str, channel: Channel, *, state: str,
                receipt: Receipt | None = None, error: BaseException | None = None,
@@ -889,32 +987,17 @@ class Journal:
             code = error.code if isinstance(error, PlatformError) else None
             code_text = None if code is None else str(code)
             message = _message(error)
-        final_state = not (state == "skipped" or (
-            state == "unknown" and error_type == "_ClaimedElsewhere"))
-        # A clean failure means nothing exists: the next run starts afresh. A
-        # failure that may have landed (a resendable create whose answers
-        # were all lost) keeps when it first may have.
-        fresh = final_state and state in ("failed", "pending") and not (
-            isinstance(error, PlatformError) and error.maybe_applied)
-        # Only values that are there are bound (see _final_sql); written out,
-        # not with comprehensions: this runs once per delivery.
-        shape = (remote_id is not None, url is not None, receipt_state is not None,
-                 raw is not None, error_type is not None, code_text is not None,
-                 message is not None, fresh)
-        head = (run_id, channel.platform, channel.account, state, attempts)
-        final: tuple[Any, Any] | None
-        if shape == _PUBLISHED:  # the common case
-            outcome = (shape, (*head, remote_id, now))
-            final = (shape, (state, remote_id, receipt_state, raw, now, now, post_key,
-                             channel.platform, channel.account))
-        else:
-            outcome = (shape, (*head, *_present((remote_id, url, error_type, code_text, message)),
-                               now))
-            final = (shape, (state, *_present((remote_id, url, receipt_state, raw, error_type,
-                                               code_text, message)),
-                             now, now, post_key, channel.platform, channel.account))
-        if not final_state:  # a skip, or a claim lost to another run, changes only the run's record
-            final = None
+        outcome = (run_id, channel.platform, channel.account, state, attempts, remote_id, url,
+                   error_type, code_text, message, now)
+        final = None
+        if not (state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere")):
+            # A clean failure means nothing exists: the next run starts afresh.
+            # A failure that may have landed (a resendable create whose
+            # answers were all lost) keeps when it first may have.
+            fresh = state in ("failed", "pending") and not (
+                isinstance(error, PlatformError) and error.maybe_applied)
+            final = (state, remote_id, url, receipt_state, raw, error_type, code_text, message,
+                     now, now, fresh, fresh, post_key, channel.platform, channel.account)
         clock = time.monotonic()
         with self._pending_lock:
             # Outcomes are written with the next claim, or after FLUSH_SECONDS
@@ -946,7 +1029,7 @@ class Journal:
         if self.broken is None:
             self.flush()
 
-    def _beat_in(self, db: sqlite3.Connection) -> None:
+    def _beat_in(self, db: Any) -> None:
         """Piggyback a heartbeat of this object's runs on a commit, every few seconds."""
         clock = time.monotonic()
         if self._runs and clock - self._beat >= HEARTBEAT_SECONDS:
@@ -955,7 +1038,7 @@ class Journal:
             db.executemany("UPDATE runs SET heartbeat_at=? WHERE id=?",
                            [(now, run_id) for run_id in self._runs])
 
-    def _write_outcomes(self, db: sqlite3.Connection) -> None:
+    def _write_outcomes(self, db: Any) -> None:
         with self._pending_lock:
             batch, self._outcomes = self._outcomes, []
         if not batch:
@@ -968,10 +1051,229 @@ class Journal:
             raise
 
     @staticmethod
-    def _write_batch(db: sqlite3.Connection, batch: list[tuple[Any, Any]]) -> None:
-        # Each entry: (outcome, final or None), each a (shape, values) pair.
-        _grouped(db, _outcome_sql, [outcome for outcome, _ in batch])
-        _grouped(db, _final_sql, [final for _, final in batch if final is not None])
+    def _write_batch(db: Any,
+                     batch: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]]) -> None:
+        db.executemany(
+            "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
+            "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [outcome for outcome, _ in batch],
+        )
+        db.executemany(
+            "UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
+            "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
+            "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
+            "error_message=?, finished_at=?, updated_at=?, "
+            "maybe_applied_at=CASE WHEN ? THEN NULL ELSE maybe_applied_at END, "
+            "stage=CASE WHEN ? THEN NULL ELSE stage END "
+            "WHERE post_key=? AND platform=? AND account=?",
+            sorted((final for _, final in batch if final is not None), key=lambda f: f[-2:]),
+        )
+
+    # ----------------------------------------------------------- work for workers
+    # Runs that workers send (govmedia.distributed): the run and its post live
+    # here, the queue carries only ids, and any worker may take up what a
+    # dead one left.
+
+    def mark_run(self, run_id: str, *, state: str, due_at: str | None = None) -> None:
+        """Hand *run_id* to workers: ``queued`` (send now) or ``scheduled`` (at *due_at*).
+
+        This process stops speaking for the run: its liveness is the workers'.
+        """
+        with self._tx() as db:
+            db.execute("UPDATE runs SET state=?, due_at=? WHERE id=?", (state, due_at, run_id))
+        self._runs.discard(run_id)
+        _LIVE.discard(run_id)
+
+    def take_due(self, *, now: str | None = None, limit: int = 10) -> list[str]:
+        """Start scheduled runs that are due: each goes to exactly one caller, ``queued``.
+
+        PostgreSQL skips rows another worker is taking (``FOR UPDATE SKIP
+        LOCKED``); on both, the ``UPDATE ... WHERE state='scheduled'`` is the
+        compare-and-set that keeps a run single.
+        """
+        now = now or _now()
+        lock = " FOR UPDATE SKIP LOCKED" if self._pg is not None else ""
+        taken: list[str] = []
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id FROM runs WHERE state='scheduled' AND due_at <= ? "  # noqa: S608 - fixed
+                f"ORDER BY due_at LIMIT ?{lock}", (now, limit)).fetchall()
+            taken.extend(str(row[0]) for row in rows if db.execute(
+                "UPDATE runs SET state='queued', heartbeat_at=? WHERE id=? AND state='scheduled'",
+                (now, row[0])).rowcount == 1)
+        return taken
+
+    def open_runs(self) -> list[RunInfo]:
+        """Runs handed to workers that have not finished (``queued``), oldest first."""
+        rows = self._read("SELECT * FROM runs WHERE state='queued' AND finished_at IS NULL "  # noqa: S608
+                          f"ORDER BY started_at, {self._order}")
+        return [_run_info(r) for r in rows]
+
+    def next_due(self) -> str | None:
+        """When the earliest scheduled run is due (``None``: none is scheduled)."""
+        rows = self._read("SELECT MIN(due_at) FROM runs WHERE state='scheduled'")
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        """One delivery row by its id (what a queue message names), or ``None``."""
+        rows = self._read("SELECT id, post_key, platform, account, role, run_id, state FROM deliveries "
+                          "WHERE id=?", (int(delivery_id),))
+        return dict(rows[0]) if rows else None
+
+    def unsettled(self, run_id: str) -> list[dict[str, Any]]:
+        """Deliveries planned by *run_id* with no outcome in it yet, in plan order."""
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT d.id, d.platform, d.account, d.role, d.state, d.holder, d.run_id, d.updated_at "
+            "FROM deliveries d WHERE d.run_id=? AND NOT EXISTS (SELECT 1 FROM outcomes o "
+            "WHERE o.run_id=? AND o.platform=d.platform AND o.account=d.account) ORDER BY d.id",
+            (run_id, run_id))
+        return [dict(r) for r in rows]
+
+    def delivery_for(self, delivery_id: int, run_id: str) -> tuple[dict[str, Any], JournalEntry,
+                                                                  bool] | None:
+        """A queue message's delivery in one read: its row, its entry, and whether *run_id* settled it.
+
+        ``None`` when no such delivery exists.
+        """
+        rows = self._read(
+            "SELECT d.*, EXISTS (SELECT 1 FROM outcomes o WHERE o.run_id=? AND o.platform="
+            "d.platform AND o.account=d.account) AS settled FROM deliveries d WHERE d.id=?",
+            (run_id, int(delivery_id)))
+        if not rows:
+            return None
+        r = rows[0]
+        live = r["state"] == "sending" and self.holder_alive(r["holder"], r["run_id"])
+        return dict(r), self._entry(r, live), bool(r["settled"])
+
+    def hub_of(self, run_id: str) -> tuple[str, str] | None:
+        """``(platform, account)`` of the hub *run_id* planned (amplify mode), or ``None``."""
+        rows = self._read("SELECT platform, account FROM deliveries WHERE run_id=? AND role='hub'",
+                          (run_id,))
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def take_run(self, run_id: str) -> bool:
+        """Start one scheduled run now (its own client, at its time); False if a worker did."""
+        with self._tx() as db:
+            return bool(db.execute("UPDATE runs SET state='queued', heartbeat_at=? WHERE id=? AND "
+                                   "state='scheduled'", (_now(), run_id)).rowcount == 1)
+
+    def settled_in(self, run_id: str, platform: str, account: str) -> bool:
+        """True when *run_id* has an outcome for this channel (a message seen twice is dropped)."""
+        return bool(self._read("SELECT 1 FROM outcomes WHERE run_id=? AND platform=? AND account=? "
+                               "LIMIT 1", (run_id, platform, account)))
+
+    def last_outcomes(self, run_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The last outcome of each channel in *run_id*, with the delivery's receipt."""
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT o.platform, o.account, o.state, o.attempts, o.remote_id, o.url, o.error_type, "
+            "o.error_code, o.error_message, o.at, d.receipt_state, d.receipt_raw "
+            "FROM outcomes o LEFT JOIN runs r ON r.id = o.run_id LEFT JOIN deliveries d ON "
+            "d.post_key = r.post_key AND d.platform = o.platform AND d.account = o.account "
+            "WHERE o.run_id=? ORDER BY o.id", (run_id,))
+        return {(r["platform"], r["account"]): dict(r) for r in rows}
+
+    def outcomes_after(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+        """Outcomes of *run_id* written after outcome id *after*, oldest first (to follow a run)."""
+        self._flush_quietly()
+        rows = self._read(
+            "SELECT o.id, o.platform, o.account, o.state, o.attempts, o.remote_id, o.url, "
+            "o.error_type, o.error_code, o.error_message, o.at, d.receipt_state, d.receipt_raw "
+            "FROM outcomes o LEFT JOIN runs r ON r.id = o.run_id LEFT JOIN deliveries d ON "
+            "d.post_key = r.post_key AND d.platform = o.platform AND d.account = o.account "
+            "WHERE o.run_id=? AND o.id > ? ORDER BY o.id", (run_id, after))
+        return [dict(r) for r in rows]
+
+    def finish_if_done(self, run_id: str) -> bool:
+        """Close a workers' run once every planned delivery has an outcome; True when closed."""
+        run = self._read("SELECT planned, finished_at FROM runs WHERE id=?", (run_id,))
+        if not run or run[0]["finished_at"] is not None:
+            return bool(run)
+        # Unsettled counts what this run still holds: a delivery a later run
+        # of the same post planned again is that run's.
+        if self.unsettled(run_id):
+            return False
+        last = self.last_outcomes(run_id)
+        summary: dict[str, int] = {}
+        for row in last.values():
+            summary[row["state"]] = summary.get(row["state"], 0) + 1
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=? AND finished_at IS NULL",
+                       (_now(), json.dumps(summary), run_id))
+        return True
+
+    def sweep_turn(self, run_id: str, every: float) -> bool:
+        """True for one caller per *every* seconds and run: whose turn it is to look for lost work."""
+        now = dt.datetime.now(dt.UTC)
+        before = (now - dt.timedelta(seconds=every)).isoformat(timespec="milliseconds")
+        with self._tx() as db:
+            return bool(db.execute("UPDATE runs SET swept_at=? WHERE id=? AND (swept_at IS NULL OR "
+                                   "swept_at < ?)", (now.isoformat(timespec="milliseconds"),
+                                                     run_id, before)).rowcount == 1)
+
+    def register_worker(self) -> str:
+        """Record a worker of this process; its claims carry its id (`holder`) from now on."""
+        worker = "w-" + uuid.uuid4().hex[:12]
+        now = _now()
+        with self._tx() as db:
+            db.execute("INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES "
+                       "(?,?,?,?,?)", (worker, _PID, _HOST, now, now))
+        _LIVE.add(worker)
+        self.holder = worker
+        return worker
+
+    def worker_beat(self, worker: str) -> None:
+        """Tell other machines that *worker* is alive (its claims are not in doubt)."""
+        with self._tx() as db:
+            self._write_outcomes(db)
+            db.execute("UPDATE workers SET heartbeat_at=? WHERE id=?", (_now(), worker))
+
+    def stop_worker(self, worker: str) -> None:
+        """Record that *worker* stopped: a ``sending`` delivery it still holds is in doubt."""
+        try:
+            if self.broken is None:
+                self.flush()
+                with self._tx() as db:
+                    db.execute("UPDATE workers SET stopped_at=? WHERE id=?", (_now(), worker))
+        finally:
+            _LIVE.discard(worker)
+            if self.holder == worker:
+                self.holder = None
+
+    def put_post(self, content_hash: str, data: str) -> None:
+        """Keep a post's content for workers, once per content hash."""
+        with self._tx() as db:
+            db.execute("INSERT INTO posts (content_hash, data, created_at) VALUES (?,?,?) "
+                       "ON CONFLICT (content_hash) DO NOTHING", (content_hash, data, _now()))
+
+    def get_post(self, content_hash: str) -> str | None:
+        """A post's content as `put_post` kept it, or ``None``."""
+        rows = self._read("SELECT data FROM posts WHERE content_hash=?", (content_hash,))
+        return str(rows[0][0]) if rows else None
+
+    def has_blob(self, sha256: str) -> bool:
+        """True when the media bytes of this hash are kept."""
+        return bool(self._read("SELECT 1 FROM blobs WHERE sha256=? AND part=0", (sha256,)))
+
+    def put_blob(self, sha256: str, parts: Iterable[bytes]) -> None:
+        """Keep media bytes once per hash, in parts (one transaction; a second writer adds nothing)."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM blobs WHERE sha256=? AND part=0", (sha256,)).fetchall():
+                return
+            for index, part in enumerate(parts):
+                db.execute("INSERT INTO blobs (sha256, part, data) VALUES (?,?,?)",
+                           (sha256, index, part))
+
+    def blob_parts(self, sha256: str) -> Iterator[bytes]:
+        """The kept bytes of *sha256*, part by part (one part in memory at a time)."""
+        index = 0
+        while True:
+            rows = self._read("SELECT data FROM blobs WHERE sha256=? AND part=?", (sha256, index))
+            if not rows:
+                return
+            yield bytes(rows[0][0])
+            index += 1
 
     # ----------------------------------------------------------- audit
 
@@ -994,6 +1296,13 @@ class Journal:
             (post_key,),
         )
         return [dict(r) for r in rows]
+
+
+def _run_info(r: Any) -> RunInfo:
+    return RunInfo(id=r["id"], post_key=r["post_key"], title=r["title"], mode=r["mode"],
+                   planned=r["planned"], started_at=r["started_at"], finished_at=r["finished_at"],
+                   summary=json.loads(r["summary"]) if r["summary"] else {},
+                   state=r["state"], due_at=r["due_at"], content_hash=r["content_hash"])
 
 
 def _message(error: BaseException | None) -> str | None:

@@ -13,10 +13,16 @@ labels = ["energy", "central"]
 credentials = { access_token = "${CNPC_MASTODON_TOKEN}" }
 options = { base_url = "https://social.example" }
 ```
+
+A matrix checks every channel when it is made (the platform is known, the
+credential and option keys are the ones that platform takes) and refuses the
+whole matrix with one `ConfigError` listing every bad channel: a typo found
+after the other accounts were sent is a campaign half done.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -29,6 +35,7 @@ import attrs
 
 from govmedia.errors import ConfigError
 from govmedia.model import Channel
+from govmedia.platforms import registry
 
 __all__ = ["Matrix"]
 
@@ -72,6 +79,29 @@ def _channel(table: Any, where: str, env: Mapping[str, str]) -> Channel:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _channel_problems(entries: Iterable[tuple[str, Channel]]) -> list[str]:
+    """``"where platform:account: what is wrong"`` for each channel its platform refuses."""
+    platforms: dict[str, Any] = {}
+    problems = []
+    for where, channel in entries:
+        try:
+            platform = platforms.get(channel.platform)
+            if platform is None:
+                platform = platforms[channel.platform] = registry.get(channel.platform)()
+            platform.check_channel(channel)
+        except ConfigError as exc:
+            # The platform's own message starts "channel <id>: "; the position says it already.
+            why = str(exc).removeprefix(f"channel {channel.id}: ")
+            problems.append(f"{where} {channel.id}: {why}")
+    return problems
+
+
+def _bad_channels(problems: list[str], total: int) -> ConfigError:
+    lines = "\n".join(f"  {p}" for p in problems)
+    return ConfigError(f"{len(problems)} of {total} channel(s) cannot be used; fix them and load "
+                       f"the matrix again (nothing was sent):\n{lines}")
+
+
 def _channels(value: Iterable[Channel]) -> tuple[Channel, ...]:
     return tuple(value)
 
@@ -90,6 +120,10 @@ def _unique(channels: Iterable[Channel]) -> None:
 class Matrix:
     """A hub channel and its members; iterating yields the hub, then the members.
 
+    Every channel is checked when the matrix is made: one `ConfigError` lists
+    every channel whose platform is unknown or whose credential and option
+    keys are not the ones its platform takes.
+
     Example:
         >>> import govmedia as gm
         >>> hub = gm.Channel(platform="webhook", account="hub", options={"url": "https://hub.example/h"})
@@ -98,6 +132,11 @@ class Matrix:
         >>> matrix = gm.Matrix(hub=hub, members=members)
         >>> len(matrix), len(matrix.select("central"))
         (5, 3)
+        >>> gm.Matrix(members=[*members, gm.Channel(platform="mastadon", account="a@b.example")])
+        Traceback (most recent call last):
+        ...
+        govmedia.errors.ConfigError: 1 of 5 channel(s) cannot be used; ...
+          members[4] mastadon:a@b.example: unknown platform 'mastadon' (did you mean 'mastodon'?); ...
     """
 
     hub: Channel | None = None
@@ -108,6 +147,15 @@ class Matrix:
             if not isinstance(ch, Channel):
                 raise ConfigError(f"Matrix holds gm.Channel objects, got {type(ch).__name__}")
         _unique(self)
+        problems = _channel_problems(self._positions())
+        if problems:
+            raise _bad_channels(problems, len(self))
+
+    def _positions(self) -> Iterator[tuple[str, Channel]]:
+        if self.hub is not None:
+            yield "hub", self.hub
+        for i, member in enumerate(self.members):
+            yield f"members[{i}]", member
 
     def __iter__(self) -> Iterator[Channel]:
         if self.hub is not None:
@@ -129,8 +177,20 @@ class Matrix:
         return sorted({label for ch in self.members for label in ch.labels})
 
     def select(self, label: str) -> Matrix:
-        """The hub and the members carrying *label*."""
-        return Matrix(hub=self.hub, members=[m for m in self.members if label in m.labels])
+        """The hub and the members carrying *label*.
+
+        Raises:
+            ConfigError: no member carries *label* (the message names the
+                labels there are): a typo must not shrink a campaign to the hub.
+        """
+        members = [m for m in self.members if label in m.labels]
+        if not members:
+            labels = self.labels
+            close = difflib.get_close_matches(label, labels, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            there = f"the labels there are: {', '.join(labels)}" if labels else "no member has a label"
+            raise ConfigError(f"no member carries the label {label!r}{hint}; {there}")
+        return Matrix(hub=self.hub, members=members)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
@@ -147,14 +207,26 @@ class Matrix:
         unknown = sorted(map(str, set(data) - {"hub", "members"}))
         if unknown:
             raise ConfigError(f"{source}: unknown table(s) {', '.join(unknown)}; use [hub] and [[members]]")
-        hub = _channel(data["hub"], f"{source}: [hub]", env) if "hub" in data else None
         raw_members = data.get("members", [])
         if not isinstance(raw_members, list):
             raise ConfigError(f"{source}: members must be an array of tables ([[members]])")
-        members = [_channel(m, f"{source}: members[{i}]", env) for i, m in enumerate(raw_members)]
+        tables = ([("hub", data["hub"])] if "hub" in data else []) + [
+            (f"members[{i}]", m) for i, m in enumerate(raw_members)]
+        parsed: list[tuple[str, Channel]] = []
+        unreadable: list[str] = []
+        for where, table in tables:
+            try:
+                parsed.append((where, _channel(table, where, env)))
+            except ConfigError as exc:
+                unreadable.append(str(exc))
+        if unreadable:  # the channels that did parse are judged too: one error lists all
+            problems = unreadable + _channel_problems(parsed)
+            raise ConfigError(f"{source}: {_bad_channels(problems, len(tables))}")
+        hub = parsed[0][1] if "hub" in data else None
+        members = [ch for where, ch in parsed if where != "hub"]
         try:
             return cls(hub=hub, members=members)
-        except ConfigError as exc:  # the same account twice, say
+        except ConfigError as exc:  # the same account twice, a platform typo, say
             raise ConfigError(f"{source}: {exc}") from None
 
     @classmethod

@@ -424,7 +424,7 @@ class Approval(_Strict):
     at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
 
 
-_VARIANT_FIELDS = ("title", "text", "summary", "tags", "link", "cover", "media")
+_VARIANT_FIELDS = ("title", "text", "body", "summary", "tags", "link", "cover", "media")
 
 
 @_masked_repr
@@ -536,7 +536,11 @@ class Post(_Strict):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Post:
-        r"""Read a Markdown file with TOML front matter (``+++`` lines) as a post.
+        r"""Read a Markdown file with front matter as a post: TOML (``+++`` lines) or YAML (``---``).
+
+        The keys are the same in both (title, text, summary, tags, link,
+        cover, media, key, body_format; paths are relative to the file). Any
+        mistake is a `ConfigError` naming the file, and the line where it can.
 
         Example:
             >>> import govmedia as gm, pathlib, tempfile
@@ -545,6 +549,10 @@ class Post(_Strict):
             >>> _ = f.write_text(text, encoding="utf-8")
             >>> gm.Post.from_file(f).title
             '微招聘'
+            >>> _ = f.write_text('---\ntitle: 通知\ntags: [通知]\n---\n正文', encoding="utf-8")
+            >>> post = gm.Post.from_file(f)
+            >>> post.title, post.body
+            ('通知', '正文')
         """
         from govmedia._postfile import read_post_file
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -33,7 +33,9 @@ def _to_pandas(rows: list[dict[str, Any]]) -> Any:
     try:
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("to_pandas() needs pandas: pip install 'govmedia[notebook]'") from exc
+        from govmedia._extras import install_hint
+
+        raise ImportError(f"to_pandas() needs pandas: {install_hint('pandas')}") from exc
     return pd.DataFrame(rows)
 
 
@@ -194,7 +196,10 @@ class CampaignMetrics:
     """Every delivery's counts, per account and in total.
 
     A total is the sum of the accounts that report that count; it is ``None``
-    when none does (never 0 for "unknown").
+    when none does (never 0 for "unknown"). Each row has ``error`` (the
+    metrics could not be read) and ``note`` (read, but the platform gave no
+    counts, and why: WeChat's counts of an article come the day after it is
+    published, and the note says from which date).
 
     Example:
         >>> from govmedia.report import CampaignMetrics
@@ -218,9 +223,13 @@ class CampaignMetrics:
         for ident, got in items:
             row = dict(ident)
             if isinstance(got, BaseException):
-                row.update(dict.fromkeys(sums), error=mask(str(got)))
+                row.update(dict.fromkeys(sums), error=mask(str(got)), note=None)
             else:
-                row.update({k: getattr(got, k) for k in sums}, error=None)
+                # Why counts are missing, in the platform's words: "WeChat gives
+                # reader counts from 2026-12-07 ...", not a silent row of None.
+                reason = got.raw.get("reason") if isinstance(got.raw, Mapping) else None
+                row.update({k: getattr(got, k) for k in sums}, error=None,
+                           note=mask(str(reason)) if reason else None)
                 for k, total in sums.items():
                     value = getattr(got, k)
                     if value is not None:
@@ -235,8 +244,8 @@ class CampaignMetrics:
         return _to_pandas(list(self.rows))
 
     def _repr_html_(self) -> str:
-        columns = ("platform", "account", "views", "likes", "shares", "comments", "error")
+        columns = ("platform", "account", "views", "likes", "shares", "comments", "error", "note")
         rows = [[r.get(c) for c in columns] for r in self.rows]
         t = self.totals
-        rows.append(["total", "", t.views, t.likes, t.shares, t.comments, ""])
+        rows.append(["total", "", t.views, t.likes, t.shares, t.comments, "", ""])
         return _html_table(columns, rows, "govmedia campaign metrics")

@@ -261,3 +261,29 @@ def _with_cdn(sandbox, served):
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
+
+
+def test_a_pdf_named_jpg_as_a_wechat_cover_is_called_a_pdf(tmp_path):
+    """Issue 14, item 12: it was "is image/jpeg; WeChat takes bmp/png/jpg/gif"."""
+    cover = tmp_path / "cover.jpg"
+    cover.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    sandbox = Sandbox(platforms=["wechat_oa"])
+    post = gm.Post(title="通知", body="正文", cover=gm.Media.from_path(cover))
+    with gm.Client(http=sandbox.client(), journal=False) as client:
+        (problem,) = client.check(post, sandbox.channel("wechat_oa"))
+        with pytest.raises(gm.ValidationError, match="is a PDF document, not an image"):
+            client.publish(post, sandbox.channel("wechat_oa"))
+    assert problem.message == "cover (cover.jpg) is a PDF document, not an image (it is declared image/jpeg)"
+
+
+def test_a_pdf_fetched_as_a_cover_is_called_a_pdf():
+    m = gm.Media.from_url("https://cdn.example/cover.jpg")
+    with pytest.raises(gm.ValidationError, match=r"cover\.jpg is a PDF document, not an image"):
+        verify_bytes(m, b"%PDF-1.7\n", platform="wechat_oa", account="gh_a", field="cover")
+
+
+def test_every_sniffed_format_has_words():
+    from govmedia._sniff import _DESCRIPTIONS
+
+    for head, fmt, *_ in SIGNATURES:
+        assert sniff(head).description == _DESCRIPTIONS[fmt]

@@ -29,3 +29,18 @@ def test_py_typed_ships():
     import pathlib
 
     assert (pathlib.Path(gm.__file__).parent / "py.typed").exists()
+
+
+def test_client_options_are_typed_keywords_and_a_typo_names_the_client():
+    """`gm.Client(jounral=...)` passed mypy and the error named a private base (issue 14)."""
+    import inspect
+
+    import pytest
+
+    for cls in (gm.Client, gm.AsyncClient):
+        params = inspect.signature(cls).parameters
+        assert {"journal", "retry", "rate_limits", "concurrency", "timeout", "screen",
+                "require_approvals", "tokens", "max_response_bytes", "http"} <= set(params)
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+        with pytest.raises(TypeError, match=rf"{cls.__name__}\.__init__\(\) got an unexpected keyword argument 'jounral'"):
+            cls(jounral="typo.db")

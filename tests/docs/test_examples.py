@@ -1,13 +1,15 @@
-"""Every Python example in the docs runs as written; the docs' hook is sound.
+"""Every Python example in the README and the docs runs as written; the docs' hook is sound.
 
-The convention, for anyone writing a page under docs/ (platform pages too):
+The convention, for anyone writing README.md or a page under docs/ (platform
+pages too):
 
 - every fenced ``python`` block runs, in page order, in one namespace per page
   (a page reads like a tutorial, so later blocks may use earlier names), with
   a fresh temporary directory as the working directory;
 - a block that cannot run here (it needs a real account or the network) is
   preceded by the line ``<!-- docs-test: skip (why) -->``; the reader does not
-  see the comment, and later blocks must not rely on that block;
+  see the comment (say it in the text too), later blocks must not rely on
+  that block, and the test run lists it as skipped with its reason;
 - a block that defines ``test_*`` functions (a pytest example) has them called
   at once, with the govmedia fixtures they name.
 """
@@ -30,8 +32,10 @@ import govmedia as gm
 from govmedia.testing import FAULTS, Sandbox
 from govmedia.testing.server import SandboxServer
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = sorted([*DOCS.glob("*.md"), *(DOCS / "platforms").glob("*.md")])
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+PAGES = [README, *sorted([*DOCS.glob("*.md"), *(DOCS / "platforms").glob("*.md")])]
 SKIP = re.compile(r"^<!--\s*docs-test:\s*skip\b(?P<why>.*?)-->$")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 # Platforms being written alongside the docs: until their modules exist, a
@@ -83,7 +87,30 @@ def python_blocks(page: Path) -> list[Block]:
 
 
 def _page_id(page: Path) -> str:
-    return page.relative_to(DOCS).as_posix()
+    return page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT).as_posix()
+
+
+SKIPPED = [b for page in PAGES for b in python_blocks(page) if b.skip is not None]
+
+
+@pytest.mark.parametrize("block", SKIPPED, ids=[f"{_page_id(b.page)}:{b.line}" for b in SKIPPED])
+def test_blocks_that_cannot_run_here(block):
+    """Listed in the run's summary with the reason its page gives (``-ra``)."""
+    pytest.skip(f"{_page_id(block.page)}:{block.line} does not run here: {block.skip}")
+
+
+# A platform name written in an example must be one a reader can use: built
+# in, or registered on the same page.
+_PLATFORM = re.compile(r"""platform\s*=\s*["']([a-z_][a-z0-9_]*)["']""")
+_REGISTERED = re.compile(r"""(?:\bname(?:\s*:[^=\n]+)?\s*=\s*|register\(\s*)["']([a-z_][a-z0-9_]*)["']""")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_examples_name_platforms_that_exist(page):
+    code = "\n".join(b.code for b in python_blocks(page))
+    own = set(_REGISTERED.findall(code))
+    unknown = sorted(set(_PLATFORM.findall(code)) - own - set(gm.platforms.available()))
+    assert not unknown, f"{_page_id(page)} uses platform(s) that do not exist: {unknown}"
 
 
 def _call_tests(namespace: dict, done: set[str], stack: contextlib.ExitStack) -> None:
@@ -256,3 +283,81 @@ def test_nav_drops_only_missing_platform_pages(hooks):
         {"Platforms": ["platforms/index.md", {"Webhook": "platforms/webhook.md"}]},
         {"Typo": "quickstrat.md"},  # left for the strict build to report
     ]
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _shell_commands(page: Path) -> list[tuple[int, list[str]]]:
+    """Every ``govmedia ...`` command in the page's bash blocks, as argv (comments dropped)."""
+    import shlex
+
+    found = []
+    lines = page.read_text(encoding="utf-8").splitlines()
+    in_bash = False
+    for number, line in enumerate(lines, 1):
+        fence = FENCE.match(line)
+        if fence:
+            info = (fence["info"].split() or [""])[0].lower()
+            in_bash = not in_bash and info in ("bash", "sh", "shell", "console")
+            continue
+        text = line.strip().removeprefix("$ ")
+        if in_bash and text.startswith("govmedia "):
+            argv = shlex.split(text, comments=True)[1:]
+            end = next((i for i, arg in enumerate(argv) if arg in (">", "|", "&&")), len(argv))
+            found.append((number, argv[:end]))
+    return found
+
+
+@pytest.mark.parametrize("page", [README, DOCS / "cli.md", DOCS / "sandbox.md", DOCS / "quickstart.md"],
+                         ids=_page_id)
+def test_every_command_shown_is_one_the_cli_takes(page):
+    from govmedia.cli import build_parser
+
+    commands = _shell_commands(page)
+    for number, argv in commands:
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{_page_id(page)}:{number}: `govmedia {' '.join(argv)}` is not a valid command")
+
+
+def test_the_cli_page_documents_every_command():
+    import argparse
+
+    from govmedia.cli import build_parser
+
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+
+    def commands(parser, prefix=""):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield f"{prefix}{name}"
+                    yield from commands(sub, f"{prefix}{name} ")
+
+    for command in commands(build_parser()):
+        assert f"## `govmedia {command}" in text, f"cli.md has no section on `govmedia {command}`"
+
+
+def test_the_readme_platform_table_is_the_generated_one(hooks):
+    """README.md shows what the code does: regenerate with `python3 docs/hooks.py readme`."""
+    text = README.read_text(encoding="utf-8")
+    start, end = text.index(hooks.README_BEGIN), text.index(hooks.README_END) + len(hooks.README_END)
+    assert text[start:end] == hooks.readme_table(ROOT), (
+        "README.md's platform table is out of date: run `python3 docs/hooks.py readme`")
+    assert "| [`webhook`](docs/platforms/webhook.md) |" in text
+
+
+def test_the_site_works_opened_from_disk():
+    """Issue 14, item 14: site/index.html from disk had dead links and no search."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert config["use_directory_urls"] is False           # links end in .html
+    plugins = [p if isinstance(p, str) else next(iter(p)) for p in config["plugins"]]
+    assert "offline" in plugins and "search" in plugins    # the index inlined as a script
+    for script in config["extra"]["polyfills"]:             # and nothing fetched from a CDN
+        assert not script.startswith(("http:", "https:", "//")), script
+        assert (DOCS / script).is_file(), script
+    assert "navigation.indexes" in config["theme"]["features"]   # no "Platforms > Platforms"

@@ -59,14 +59,36 @@ def test_rerun_skips_published_and_retries_the_rest(sandbox, tmp_path):
 
 
 def test_dry_run_sends_nothing_and_writes_nothing(sandbox, tmp_path):
-    chs = [*members(sandbox, 3), gm.Channel(platform="webhook", account="broken")]
-    with client(sandbox, journal=tmp_path / "j.db") as c:
-        report = c.fan_out(POST, chs, dry_run=True)
+    chs = members(sandbox, 3)
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db", require_approvals=1) as c:
+        refused = c.fan_out(POST, chs, dry_run=True)
+        report = c.fan_out(POST.approve("张三"), chs, dry_run=True)
         assert c.journal.runs() == []
     assert sandbox["webhook"].log == []
-    assert report.summary() == {"pending": 3, "invalid": 1}
-    assert report.deliveries[3].problems[0].code == "bad_channel"
-    assert not report.ok
+    assert report.summary() == {"pending": 3} and report.ok
+    assert refused.summary() == {"invalid": 3} and not refused.ok
+
+
+def test_an_unusable_channel_stops_the_fan_out_before_anything_is_sent(sandbox, tmp_path):
+    """Issue 14, item 4: a broken channel was one ``invalid`` row after the others were sent.
+
+    Every channel is checked first (a list is made a `Matrix`), dry run or
+    not; one error names each bad one.
+    """
+    chs = [*members(sandbox, 3), gm.Channel(platform="webhook", account="broken"),
+           gm.Channel(platform="mastadon", account="a@social.example")]
+    for dry_run in (True, False):
+        with client(sandbox, journal=tmp_path / "j.db") as c, \
+                pytest.raises(gm.ConfigError) as info:
+            c.fan_out(POST, chs, dry_run=dry_run)
+        message = str(info.value)
+        assert "2 of 5 channel(s) cannot be used" in message
+        assert "members[3] webhook:broken: missing option(s) url" in message
+        assert ("members[4] mastadon:a@social.example: unknown platform 'mastadon' "
+                "(did you mean 'mastodon'?)") in message
+    assert sandbox["webhook"].log == []
+    with gm.Journal(tmp_path / "j.db") as journal:
+        assert journal.runs() == []
 
 
 def test_amplify_hub_first_then_members(sandbox):

@@ -17,8 +17,9 @@ def sandbox():
 
 
 @pytest.fixture
-def journal(tmp_path):
-    with gm.Journal(tmp_path / "journal.db") as j:
+def journal(journal_at):
+    """SQLite and PostgreSQL (`journal_at`): the operator's methods behave the same on both."""
+    with gm.Journal(journal_at) as j:
         yield j
 
 

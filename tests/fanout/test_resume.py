@@ -20,25 +20,25 @@ def crash_after_claim(journal_path, channel):
     journal.close()
 
 
-def test_deduplicating_platform_is_resent_with_the_same_key(tmp_path):
+def test_deduplicating_platform_is_resent_with_the_same_key(journal_at):
     sandbox = Sandbox(platforms=["webhook"])
     ch = sandbox.channel("webhook", "m1")
     with gm.Client(http=sandbox.client(), retry=gm.RetryPolicy.testing()) as c:
         c.publish(POST, ch)  # the crashed run had in fact delivered it
-    crash_after_claim(tmp_path / "j.db", ch)
-    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as c:
+    crash_after_claim(journal_at, ch)
+    with gm.Client(http=sandbox.client(), journal=journal_at) as c:
         report = c.fan_out(POST, [ch])
     assert report.deliveries[0].state == "published"
     assert len(sandbox["webhook"].posts()) == 1  # the receiver deduplicated on webhook-id
     assert len(sandbox["webhook"].requests()) == 2
 
 
-def test_reconcilable_platform_is_looked_up_not_resent(tmp_path, board, board_http):
+def test_reconcilable_platform_is_looked_up_not_resent(journal_at, board, board_http):
     ch = board.channel("b1")
     with gm.Client(http=board_http) as c:
         c.publish(POST, ch)
-    crash_after_claim(tmp_path / "j.db", ch)
-    with gm.Client(http=board_http, journal=tmp_path / "j.db") as c:
+    crash_after_claim(journal_at, ch)
+    with gm.Client(http=board_http, journal=journal_at) as c:
         report = c.fan_out(POST, [ch])
         again = c.fan_out(POST, [ch])
     assert report.deliveries[0].state == "published"
@@ -47,18 +47,18 @@ def test_reconcilable_platform_is_looked_up_not_resent(tmp_path, board, board_ht
     assert [r.method for r in board.log] == ["POST", "GET"]
 
 
-def test_reconcile_that_finds_nothing_sends_once(tmp_path, board, board_http):
+def test_reconcile_that_finds_nothing_sends_once(journal_at, board, board_http):
     ch = board.channel("b1")
-    crash_after_claim(tmp_path / "j.db", ch)
-    with gm.Client(http=board_http, journal=tmp_path / "j.db") as c:
+    crash_after_claim(journal_at, ch)
+    with gm.Client(http=board_http, journal=journal_at) as c:
         assert c.fan_out(POST, [ch]).deliveries[0].state == "published"
     assert len(board.posts()) == 1
 
 
-def test_other_platforms_are_left_unknown_and_never_resent(tmp_path, board, board_http):
+def test_other_platforms_are_left_unknown_and_never_resent(journal_at, board, board_http):
     ch = board.channel("p1", platform="plainboard")
-    crash_after_claim(tmp_path / "j.db", ch)
-    with gm.Client(http=board_http, journal=tmp_path / "j.db") as c:
+    crash_after_claim(journal_at, ch)
+    with gm.Client(http=board_http, journal=journal_at) as c:
         first = c.fan_out(POST, [ch])
         second = c.fan_out(POST, [ch])
     for report in (first, second):
@@ -67,10 +67,10 @@ def test_other_platforms_are_left_unknown_and_never_resent(tmp_path, board, boar
     assert board.log == []
 
 
-def test_timeout_after_send_is_unknown_then_left_alone(tmp_path, board, board_http):
+def test_timeout_after_send_is_unknown_then_left_alone(journal_at, board, board_http):
     ch = board.channel("p1", platform="plainboard")
     board.inject("timeout_after")
-    with gm.Client(http=board_http, journal=tmp_path / "j.db", retry=gm.RetryPolicy.testing()) as c:
+    with gm.Client(http=board_http, journal=journal_at, retry=gm.RetryPolicy.testing()) as c:
         assert c.fan_out(POST, [ch]).deliveries[0].state == "unknown"
         assert c.fan_out(POST, [ch]).deliveries[0].state == "unknown"
     assert len(board.posts()) == 1 and len(board.log) == 1
@@ -112,17 +112,17 @@ def test_a_bug_in_platform_code_after_a_write_is_unknown(tmp_path, board, board_
     assert "KeyError" in str(report.deliveries[0].error)
 
 
-def test_journal_records_runs_and_rows(tmp_path):
+def test_journal_records_runs_and_rows(journal_at):
     sandbox = Sandbox(platforms=["webhook"])
     chs = [sandbox.channel("webhook", f"m{i}") for i in range(3)]
-    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as c:
+    with gm.Client(http=sandbox.client(), journal=journal_at) as c:
         report = c.fan_out(POST.approve("张三"), chs)
         runs = c.journal.runs()
         rows = c.journal.run_rows(report.run_id[:6])
         trail = c.journal.audit_trail(POST.key)
     assert runs[0].summary == {"published": 3} and runs[0].planned == 3
     assert {r["state"] for r in rows} == {"published"} and all(r["attempts"] == 1 for r in rows)
-    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as c:
+    with gm.Client(http=sandbox.client(), journal=journal_at) as c:
         again = c.fan_out(POST.approve("张三"), chs)
         assert {r["state"] for r in c.journal.run_rows(again.run_id)} == {"skipped"}
         assert {r["state"] for r in c.journal.run_rows(report.run_id)} == {"published"}
@@ -162,7 +162,7 @@ def test_settled_outcomes_are_written_with_the_next_claim_or_soon(tmp_path):
 
 
 @pytest.mark.anyio
-async def test_two_runs_at_once_on_one_journal_send_each_delivery_once(tmp_path, board):
+async def test_two_runs_at_once_on_one_journal_send_each_delivery_once(journal_at, board):
     """Claims are compare-and-set in the journal: a second run never sends what the first claimed."""
     import anyio
 
@@ -171,7 +171,7 @@ async def test_two_runs_at_once_on_one_journal_send_each_delivery_once(tmp_path,
     reports = []
 
     async def run():
-        async with gm.AsyncClient(http=http, journal=tmp_path / "j.db", concurrency=8) as client:
+        async with gm.AsyncClient(http=http, journal=journal_at, concurrency=8) as client:
             reports.append(await client.fan_out(POST, channels))
 
     async with anyio.create_task_group() as tg:

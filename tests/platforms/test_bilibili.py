@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import pathlib
 import re
 import time
 
@@ -27,8 +29,8 @@ from govmedia.platforms.bilibili import (
     content_md5,
     signature_headers,
 )
-from govmedia.testing import Sandbox
-from govmedia.testing.samples import COVER_JPEG, sample_image, sample_post, sample_video
+from govmedia.testing import CompletedUpload, PartRecord, Sandbox
+from govmedia.testing.samples import CHART_PNG, COVER_JPEG, sample_image, sample_post, sample_video
 
 API = "https://member.bilibili.com"
 UPOS = "https://openupos.bilivideo.com"
@@ -411,8 +413,8 @@ def test_secrets_never_reach_a_log_record_or_an_error(api, video, caplog_all):
 # --------------------------------------------------------------------------- articles
 
 
-def test_a_post_without_video_is_an_article(api, caplog_all):
-    post = sample_post()
+def test_a_post_without_video_is_an_article(api):
+    post = sample_post().for_channel(channel())  # its Bilibili variant: a body without images
     with client(api) as c:
         receipt = c.publish(post, channel(category=15, template_id=4))
     request = api["article"].calls.last.request
@@ -425,10 +427,19 @@ def test_a_post_without_video_is_an_article(api, caplog_all):
     assert fields[b"tags"].decode() == "一带一路看国企"  # the field's name and format: unverified
     content = fields[b"content"].decode()  # HTML: the content format is unverified on the sheet
     assert "<h1>中老铁路开通一周年</h1>" in content and "<strong>850 万人次</strong>" in content
-    assert "<img" not in content  # no 专栏 image upload: left out, with a warning
-    assert "chart.png" in caplog_all.text
+    assert "<img" not in content
     assert (receipt.state, receipt.remote_id, receipt.raw["kind"]) == ("pending", "20000001", "article")
-    assert receipt.raw["dropped_images"] == ["chart.png"]
+
+
+def test_an_article_body_with_images_is_refused_never_sent_without_them(api):
+    """No 专栏 image upload on the sheet: check() says so rather than dropping them (issue 14)."""
+    post = gm.Post(title="图文", body="正文\n\n![图](chart.png)",
+                   media=(gm.Media.from_bytes(CHART_PNG, filename="chart.png"),))
+    [problem] = problems(post)
+    assert problem.rule == "bilibili_article.body.images" and "chart.png" in problem.message
+    with client(api) as c, pytest.raises(gm.ValidationError):
+        c.publish(post, channel())
+    assert api["article"].call_count == 0
 
 
 def test_an_article_that_may_have_landed_is_unknown_and_not_resent(api):
@@ -492,7 +503,7 @@ def test_a_good_video_post_and_a_good_article_have_no_problems(video):
 
 
 def test_article_titles_count_characters_up_to_40():
-    post = sample_post()
+    post = sample_post().for_channel(channel())
     fits = gm.Post(title="国" * 40, body=post.body)
     assert problems(fits) == []
     [problem] = problems(gm.Post(title="国" * 39 + "😀a", body=post.body))
@@ -671,6 +682,29 @@ def test_an_upload_that_dies_resumes_at_the_next_part(sandbox, tmp_path):
     assert [p for p, _ in after].count("/arcopen/fn/archive/video/init") == 0  # the same session
     assert [p for p, _ in after].count("/video/v2/part/upload") == 2  # parts 3 and 4 only
     assert len(fake.uploads) == 1 and len(fake.posts()) == 1
+
+
+def test_a_file_edited_in_place_since_is_uploaded_afresh_not_spliced(sandbox, tmp_path):
+    # Same name, same size, other bytes: the saved session was for another file.
+    fake = sandbox["bilibili"]
+    ch = fake.channel("sasac", tid=21)
+    video = fake_video(tmp_path, parts=4)
+    post = video_post(video)
+    journal = tmp_path / "j.db"
+    with gm.Client(http=dying_at(sandbox, "3"), journal=journal, retry=gm.RetryPolicy.testing()) as c, \
+            pytest.raises(Crash):
+        c.fan_out(post, [ch])
+    path = pathlib.Path(video.path)
+    data = bytearray(path.read_bytes())
+    data[PART + 10] ^= 0xFF  # in the second part, which the first run sent
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as c:
+        assert c.fan_out(post, [ch], changed="allow").deliveries[0].state == "published"
+    assert len(fake.requests("/archive/video/init")) == 2 and len(fake.posts()) == 1
+    (done,) = [u for u in fake.uploads.values() if u.completed is not None]
+    assert done.completed.digest == CompletedUpload.digest_of(
+        [PartRecord.of(bytes(data[i:i + PART])) for i in range(0, len(data), PART)])
 
 
 def test_a_saved_session_that_expired_is_uploaded_afresh(sandbox, tmp_path):

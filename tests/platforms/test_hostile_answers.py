@@ -124,10 +124,15 @@ def mastodon_post():
     return gm.Post(text="国资小新：发布会直播", media=(sample_post().media[0],))
 
 
+def youtube_post():
+    clip = gm.Media.from_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(300), filename="clip.mp4")
+    return gm.Post(title="国资小新：发布会直播", media=(clip,), cover=sample_post().cover)
+
+
 def published(sandbox, platform):
     """A receipt published cleanly, to delete or read metrics of."""
     channel = sandbox.channel(platform)
-    post = sample_post() if platform == "wechat_oa" else mastodon_post()
+    post = {"wechat_oa": sample_post(), "youtube": youtube_post()}.get(platform) or mastodon_post()
     with gm.Client(http=sandbox.client(), journal=False) as client:
         receipt = client.publish(post, channel)
     if platform == "wechat_oa":  # datacube serves yesterday's articles only
@@ -211,6 +216,9 @@ FLOWS = {
     "matrix_chat publish": lambda sb: (lambda client: client.publish(
         mastodon_post(), sb.channel("matrix_chat", rate_limit_wait=0))),
     "matrix_chat delete": deleting(lambda sb: published(sb, "matrix_chat")),
+    "youtube publish": publishing("youtube", youtube_post()),
+    "youtube delete": deleting(lambda sb: published(sb, "youtube")),
+    "youtube metrics": reading("youtube"),
 }
 
 
@@ -267,6 +275,7 @@ def test_the_flows_take_the_steps_this_test_relies_on():
     assert STEPS["bilibili article"] == 1
     assert STEPS["matrix_chat publish"] == 3       # the upload, the text, the image
     assert STEPS["matrix_chat delete"] == 2        # a redaction per event
+    assert STEPS["youtube publish"] == 5           # session, the bytes, thumbnail, two polls
 
 
 _JSON = st.recursive(

@@ -233,7 +233,8 @@ def test_an_empty_status_without_media_is_a_problem():
     ({"access_token": TOKEN}, {"base_url": BASE, "language": "Chinese"}, "ISO 639-1"),
     ({"access_token": TOKEN}, {"base_url": BASE, "max_characters": "500"}, "max_characters"),
     ({"access_token": TOKEN}, {"base_url": BASE, "poll_timeout": 0}, "poll_timeout"),
-    ({"access_token": TOKEN}, {"base_url": BASE, "scheduled_at": "2025"}, "valid: base_url, visibility"),
+    ({"access_token": TOKEN}, {"base_url": BASE, "scheduled_at": "2025"}, "scheduled_at"),
+    ({"access_token": TOKEN}, {"base_url": BASE, "schedule": "2025"}, "valid: base_url, visibility"),
 ])
 def test_unusable_channels_are_config_errors(credentials, options, words):
     ch = gm.Channel(platform="mastodon", account=ACCOUNT, credentials=credentials, options=options)

@@ -492,3 +492,64 @@ def test_count_or_none_never_turns_a_missing_count_into_zero():
 
     assert [count_or_none(v) for v in (0, 7, -1, True, "7", 7.0, None, [])] == \
         [0, 7, None, None, None, None, None, None]
+
+
+def test_count_or_none_reads_counts_given_as_digits_only_where_asked():
+    from govmedia.platforms.steps import count_or_none
+
+    # YouTube's statistics: "1204". Still never 0 for what is not a count.
+    values = ("0", "1204", 7, "-1", "+1", " 1", "1.5", "١٢", "²", "9" * 20, "9" * 21, "", True, None)
+    assert [count_or_none(v, digits=True) for v in values] == \
+        [0, 1204, 7, None, None, None, None, None, None, int("9" * 20), None, None, None, None]
+    assert count_or_none("1204") is None  # the default is unchanged: a string is no count
+
+
+def test_id_or_none_with_most_takes_short_printable_ascii_strings_only():
+    from govmedia.platforms.steps import id_or_none
+
+    values = ("dQw4w9WgXcQ", "x" * 64, "x" * 65, "", "a\r\nb", "视频", 12345, True, None)
+    assert [id_or_none(v, most=64) for v in values] == \
+        ["dQw4w9WgXcQ", "x" * 64, None, None, None, None, None, None, None]
+    assert id_or_none(12345) == "12345" and id_or_none("视频") == "视频"  # the default is unchanged
+
+
+# --------------------------------------------------------------------------- poll
+
+
+def drive_poll(answers, **options):
+    """The Sleep steps `BasePlatform.poll` yields over *answers*, and what it returns."""
+    from govmedia.platforms.steps import Sleep
+
+    queue = list(answers)
+
+    def ask():
+        yield from ()
+        return queue.pop(0)
+
+    flow = gm.platforms.BasePlatform().poll(ask, lambda a: a["state"] == "done", **options)
+    sleeps = []
+    try:
+        step = next(flow)
+        while True:
+            assert isinstance(step, Sleep)
+            sleeps.append(step.seconds)
+            step = flow.send(None)
+    except StopIteration as stop:
+        return sleeps, stop.value
+
+
+def test_poll_waits_its_interval_and_gives_up_at_the_timeout():
+    pending = {"state": "processing"}
+    sleeps, result = drive_poll([pending] * 4, interval=2.0, timeout=5.0)
+    assert sleeps == [2.0, 2.0, 2.0] and result == (pending, False)
+    sleeps, result = drive_poll([pending, {"state": "done"}], interval=2.0, timeout=5.0)
+    assert sleeps == [2.0] and result == ({"state": "done"}, True)
+
+
+def test_poll_waits_as_the_platform_asks_but_never_past_the_timeout():
+    answers = [{"state": "processing", "after": 3}, {"state": "processing", "after": 0},
+               {"state": "processing", "after": 30}, {"state": "processing"}]
+    sleeps, (last, done) = drive_poll(answers, interval=1.0, timeout=10.0,
+                                      wait=lambda a: a.get("after", 0))
+    assert sleeps == [3.0, 1.0, 6.0] and not done  # at least the interval; the last one cut short
+    assert last == {"state": "processing"}

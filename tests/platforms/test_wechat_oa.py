@@ -6,7 +6,6 @@ shows; the fake-driven tests run the whole flow through `Sandbox` on both client
 
 import datetime as dt
 import json
-import logging
 import re
 from pathlib import Path
 
@@ -194,15 +193,35 @@ def test_append_images_false_sends_only_what_the_body_shows(api):
     assert not api["uploadimg"].called
 
 
-def test_foreign_images_are_stripped_with_a_warning(api, caplog_all):
+def test_a_web_image_in_the_body_is_fetched_and_rehosted_never_dropped(api):
+    """WeChat shows only images on its own hosts: a web image is uploaded, not left out (issue 14)."""
+    fetch = api.get("https://cdn.example.org/a.png").mock(
+        return_value=httpx.Response(200, content=CHART_PNG))
     post = attrs.evolve(sample_post(), body="![外链](https://cdn.example.org/a.png)\n\n正文")
     with client(api) as c:
-        receipt = c.publish(post, channel())
+        c.publish(post, channel())
+    assert "access_token" not in str(fetch.calls.last.request.url)  # no token to another host
+    assert CHART_PNG in [multipart_file(call.request)[3] for call in api["uploadimg"].calls]
     content = json.loads(api["draft"].calls.last.request.content)["articles"][0]["content"]
-    assert "cdn.example.org" not in content
-    assert receipt.raw["dropped_images"] == ["https://cdn.example.org/a.png"]
-    assert any(r.levelno == logging.WARNING and "cdn.example.org" in r.getMessage()
-               for r in caplog_all.records)
+    assert "cdn.example.org/a.png" not in content and "mmbiz.qpic.cn" in content
+
+
+def test_a_web_image_that_cannot_be_fetched_fails_before_anything_is_created(api):
+    api.get("https://cdn.example.org/gone.png").mock(return_value=httpx.Response(404))
+    post = attrs.evolve(sample_post(), body="![外链](https://cdn.example.org/gone.png)\n\n正文")
+    with client(api) as c, pytest.raises(gm.PlatformError) as caught:
+        c.publish(post, channel())
+    assert not isinstance(caught.value, gm.DeliveryUnknown)  # nothing was created
+    assert "gone.png" in str(caught.value)
+    assert api["draft"].call_count == 0
+
+
+@pytest.mark.parametrize("src", ["figures/missing.png", "data:image/png;base64,iVBORw0KGgo="])
+def test_a_body_image_that_cannot_be_sent_is_a_check_problem_naming_it(src):
+    post = attrs.evolve(sample_post(), body=f"正文\n\n![图]({src})")
+    problems = gm.Client(journal=False).check(post, channel())
+    [problem] = [p for p in problems if p.rule == "wechat_oa.body.image_source"]
+    assert problem.code == "bad_media" and src[:20] in problem.message
 
 
 def test_url_media_is_fetched_without_the_token(api):
@@ -790,3 +809,17 @@ def test_a_rerun_after_a_failed_mass_send_sends_that_draft_with_the_same_clientm
     assert first.deliveries[0].state == "unknown"
     assert second.deliveries[0].state == "published" and second.deliveries[0].receipt.state == "pending"
     assert len(fake.drafts) == 1 and len(fake.mass_sends) == 1   # one draft, one send
+
+
+def test_metrics_on_publishing_day_say_when_they_will_be_there(api):
+    """Issue 14, item 9: all None with the reason only in raw; the campaign row says the date."""
+    today = dt.datetime.now(CHINA_TIME).date()
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    receipt = receipt_of(msg_data_id="1", ref_date=today.isoformat())
+    with client(api) as c:
+        metrics = c.metrics(receipt)
+    assert metrics.raw["available_from"] == tomorrow
+    assert f"from {tomorrow} (China time)" in metrics.raw["reason"]
+    row = gm.CampaignMetrics.collect([({"platform": "wechat_oa", "account": "gh_a"}, metrics)]).rows[0]
+    assert row["views"] is None and row["error"] is None
+    assert f"from {tomorrow}" in row["note"]

@@ -307,6 +307,23 @@ def test_refresh_tokens_expire_renew_or_inherit():
     assert renew.refresh(a2.refresh.value).access.subject == "u"
 
 
+def test_refresh_tokens_that_never_rotate_stay_valid():
+    """Google keeps one refresh token: each refresh gives a new access token only."""
+    clock = Clock()
+    tokens = FakeTokens(ttl=3600, rotation="none", revoke_on_refresh=True, clock=clock)
+    pair = tokens.issue("u", app_id="app1", refresh=True)
+    first = tokens.refresh(pair.refresh.value, app_id="app1")
+    second = tokens.refresh(pair.refresh.value, app_id="app1")
+    assert first.refresh is second.refresh and second.refresh.value == pair.refresh.value
+    assert first.access.value != second.access.value and second.access.value in tokens
+    assert pair.access.value not in tokens and first.access.value not in tokens  # revoked
+    assert tokens.refresh_tokens == {pair.refresh.value: pair.refresh}
+    tokens.revoke(pair.refresh.value)
+    with pytest.raises(Refuse) as caught:
+        tokens.refresh(pair.refresh.value, app_id="app1")
+    assert caught.value.response.json()["error"] == "the refresh token is invalid"
+
+
 def test_a_refresh_token_of_another_app_is_refused_and_stays_unspent():
     tokens = FakeTokens()
     pair = tokens.issue("u", app_id="app1", refresh=True)
@@ -490,3 +507,17 @@ def test_every_public_name_of_the_toolkit_has_an_example():
                if (inspect.isclass(getattr(testing, name)) or inspect.isfunction(getattr(testing, name)))
                and "Example" not in (getattr(testing, name).__doc__ or "")]
     assert missing == []
+
+
+def test_every_fake_with_fake_tokens_expires_them_and_sets_their_lifetime():
+    from govmedia.testing import FakeMastodon, FakeWebhook, FakeX
+
+    x = FakeX()
+    ch = x.channel("@sasac")
+    x.token_ttl = 60
+    assert x.tokens.ttl == 60 and x.token_ttl == 60
+    x.expire_tokens()
+    assert x.tokens.get(ch.credentials["access_token"]).expires_at <= x.now()
+    assert FakeMastodon().token_ttl is None or FakeMastodon().token_ttl > 0
+    with pytest.raises(TypeError, match="no expiring tokens"):
+        FakeWebhook().expire_tokens()

@@ -38,13 +38,16 @@ from govmedia.errors import ConfigError
 __all__ = [
     "PLATFORM_STYLES",
     "WEIBO_ENDPOINTS_WITHOUT_TOPICS",
+    "After",
     "Style",
     "has_tag",
     "hashtag",
+    "new_tags",
     "render_tags",
     "style_for",
     "tag_line",
     "weibo_topics",
+    "with_tags",
 ]
 
 log = logging.getLogger("govmedia.content")
@@ -181,13 +184,28 @@ def hashtag(tag: str, style: Style) -> str | None:
     return "#" + word
 
 
-def has_tag(text: str, tag: str, style: Style) -> bool:
+After = Literal["boundary", "space", "anything"]
+"""What may stand before a tag's ``#`` for a platform to see a hashtag (see `has_tag`)."""
+
+_BEFORE: dict[str, str] = {
+    "boundary": r"(?<![\p{L}\p{M}\p{N}_&])",  # not glued to a word, nor an entity's &#
+    "space": r"(?<!\S)",                       # the start, or white space
+    "anything": "",
+}
+
+
+def has_tag(text: str, tag: str, style: Style, *, after: After = "boundary",
+            signs: str = "#＃") -> bool:
     """True when *text* holds *tag*, as *style* writes it, as a hashtag already.
 
-    A ``#`` (or a full-width ``＃``) at the start or after a character that
-    cannot be part of a tag, then the tag (case-insensitive), not running on
-    into more tag letters: ``#央企`` is in ``"#央企 招聘"`` but not in
-    ``"#央企改革"``. Platforms use it not to add a tag twice.
+    One of *signs* (``#`` or a full-width ``＃``), then the tag
+    (case-insensitive), not running on into more tag letters of *style*:
+    ``#央企`` is in ``"#央企 招聘"`` but not in ``"#央企改革"``. Before the
+    sign, *after* says what the platform takes: ``boundary`` (the start, or a
+    character that cannot be part of a word: twitter-text's rule),
+    ``space`` (the start or white space only: Mastodon's, Kuaishou's and
+    Telegram's readings here), ``anything`` (Douyin's topics). Weibo's
+    ``#话题#`` counts wherever it stands. Platforms use it not to add a tag twice.
 
     Example:
         >>> from govmedia.content.hashtags import has_tag
@@ -195,17 +213,59 @@ def has_tag(text: str, tag: str, style: Style) -> bool:
         (True, False)
         >>> has_tag("see #BeltAndRoad", "Belt and Road", "x"), has_tag("#一带一路#", "一带一路", "weibo")
         (True, True)
+        >>> has_tag("（#央企）", "央企", "mastodon"), has_tag("（#央企）", "央企", "mastodon", after="space")
+        (True, False)
     """
     rendered = hashtag(tag, style)
     if rendered is None:
         return False
     if style == "weibo":
         return rendered in text
-    letters = _X_CHARS if style == "x" else _WORD_CHARS
-    ending = letters.pattern
-    pattern = (r"(?<![\p{L}\p{M}\p{N}_&])[#\uff03]" + regex.escape(rendered[1:])
+    ending = (_X_CHARS if style == "x" else _WORD_CHARS).pattern
+    pattern = (_BEFORE[after] + "[" + regex.escape(signs) + "]" + regex.escape(rendered[1:])
                + f"(?!{ending})")
     return regex.search(pattern, text, regex.IGNORECASE) is not None
+
+
+def new_tags(text: str, tags: Iterable[str], style: Style, *, platform: str,
+             after: After = "boundary", signs: str = "#＃") -> list[str]:
+    """*tags* as *style* writes them, less those *text* holds already (`has_tag`) and repeats.
+
+    A tag that cannot be one in *style* (no letter, say) is left out with a
+    warning naming *platform*.
+
+    Example:
+        >>> from govmedia.content.hashtags import new_tags
+        >>> new_tags("#央企 招聘季", ["央企", "微 招聘", "微招聘", "2024"], "x", platform="x")
+        ['#微招聘']
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for tag in tags:
+        rendered = hashtag(tag, style)
+        if rendered is None:
+            log.warning("%s: tag %r has no letter, so it is no hashtag there; left out",
+                        platform, tag)
+        elif rendered.casefold() not in seen and not has_tag(text, rendered, style, after=after,
+                                                             signs=signs):
+            seen.add(rendered.casefold())
+            out.append(rendered)
+    return out
+
+
+def with_tags(text: str, tags: Iterable[str], style: Style, *, platform: str,
+              separator: str = "\n\n", after: After = "boundary", signs: str = "#＃") -> str:
+    """*text*, then the `new_tags` on one line, *separator* between (either may be empty).
+
+    Example:
+        >>> from govmedia.content.hashtags import with_tags
+        >>> print(with_tags("#央企 招聘季", ["央企", "Belt and Road"], "mastodon", platform="mastodon"))
+        #央企 招聘季
+        <BLANKLINE>
+        #BeltAndRoad
+    """
+    line = " ".join(new_tags(text, tags, style, platform=platform, after=after, signs=signs))
+    return f"{text}{separator}{line}" if text and line else text or line
 
 
 def render_tags(tags: Iterable[str], platform: str, *, endpoint: str | None = None,

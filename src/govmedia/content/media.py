@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import hashlib
 import pathlib
+from urllib.parse import unquote
 
 from govmedia._sniff import HEAD_SIZE, Sniffed, kind_of, sniff
 from govmedia.errors import ConfigError, ValidationError
 from govmedia.model import Media, Post, Problem, open_regular
 
 __all__ = [
-    "media_fingerprint", "media_head", "media_problems", "media_size", "mismatch", "read_bytes",
-    "verify_bytes",
+    "media_fingerprint", "media_head", "media_problems", "media_size", "mismatch", "names_media",
+    "read_bytes", "verify_bytes",
 ]
 
 # MIME types of kind "file" whose bytes have a signature to check.
@@ -55,7 +56,9 @@ def mismatch(mime_type: str, found: Sniffed | None) -> str | None:
         >>> mismatch("image/jpeg", sniff(b"\x89PNG\r\n\x1a\n")) is None   # same kind: fine
         True
         >>> mismatch("image/png", sniff(b"\x00\x00\x00\x18ftypmp42"))
-        'is declared image/png but its bytes are mp4 (video/mp4)'
+        'is an MP4 video, not an image (it is declared image/png)'
+        >>> mismatch("image/jpeg", sniff(b"%PDF-1.4"))
+        'is a PDF document, not an image (it is declared image/jpeg)'
     """
     kind = kind_of(mime_type)
     if kind == "file":
@@ -68,7 +71,8 @@ def mismatch(mime_type: str, found: Sniffed | None) -> str | None:
         if kind == "file":
             return f"is declared {mime_type} but its bytes are not a {expected} file"
         return f"is declared {mime_type} but its bytes are not {_NOUN[kind]} govmedia recognises"
-    return f"is declared {mime_type} but its bytes are {found.format} ({found.mime_type})"
+    what = "a PDF document" if kind == "file" else _NOUN[kind].removesuffix(" format")
+    return f"is {found.description}, not {what} (it is declared {mime_type})"
 
 
 def _head(media: Media) -> bytes | None:
@@ -246,3 +250,22 @@ def media_fingerprint(media: Media) -> str:
             return ""
         return f"path:{media.path}:{info.st_size}:{info.st_mtime_ns}"
     return "sha256:" + hashlib.sha256(media.data or b"").hexdigest()
+
+
+def names_media(src: str, media: Media) -> bool:
+    r"""True when a body image's *src* names *media*: its file name, path or URL (or their %-decoding).
+
+    Articles (WeChat, WordPress) refer to the post's images by name in the
+    body (``![图表](chart.png)``); the upload's address replaces each such src.
+
+    Example:
+        >>> import govmedia as gm
+        >>> chart = gm.Media.from_bytes(b"\x89PNG\r\n\x1a\n", filename="图表 1.png")
+        >>> names_media("%E5%9B%BE%E8%A1%A8%201.png", chart), names_media("other.png", chart)
+        (True, False)
+    """
+    wanted = {src, unquote(src)}
+    names = {media.filename, media.url, media.path}
+    if media.path:
+        names.add(pathlib.PurePath(media.path).name)
+    return bool(wanted & {n for n in names if n})

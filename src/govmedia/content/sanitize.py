@@ -241,7 +241,10 @@ def _require(module: str, extra: str | None = "content") -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        how = (f"install the {extra} extra: pip install 'govmedia[{extra}]'" if extra else
+        from govmedia._extras import install_hint
+
+        package = module.replace("_", "-")
+        how = (f"it is in govmedia's {extra} extra: {install_hint(package)}" if extra else
                "it is a dependency of govmedia: reinstall govmedia")
         raise ConfigError(f"{module} is not installed; {how}") from None
 

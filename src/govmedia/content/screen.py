@@ -17,7 +17,7 @@ at each place, as a `Hit` whose ``start``/``end`` index the *original* text.
 Because separators vanish, a Latin term also matches inside longer words and
 across word gaps (``ass`` in ``class``); that is the price of catching ``a-s-s``.
 Keep Latin terms specific. Without OpenCC installed, Traditional spellings are
-not folded (a warning is logged once); install ``govmedia[content]``.
+not folded (a warning is logged once); install ``opencc`` (in the content extra).
 
 Example:
     >>> import govmedia as gm
@@ -150,8 +150,10 @@ def _t2s() -> Callable[[str], str] | None:
     except ImportError:
         if not _WARNED:
             _WARNED.append(True)
+            from govmedia._extras import install_hint
+
             log.warning("opencc is not installed: screening does not fold Traditional "
-                        "characters to Simplified; pip install 'govmedia[content]'")
+                        "characters to Simplified; %s", install_hint("opencc"))
         return None
     converter = opencc.OpenCC("t2s")
     lock = threading.Lock()
@@ -175,9 +177,10 @@ def _matcher(patterns: list[str]) -> Callable[[str], list[tuple[int, int, int]]]
     try:
         from ahocorasick_rs import AhoCorasick, MatchKind
     except ImportError:
+        from govmedia._extras import install_hint
+
         raise ConfigError(
-            "screening needs ahocorasick-rs; install the content extra: "
-            "pip install 'govmedia[content]'"
+            f"screening needs ahocorasick-rs (govmedia's content extra): {install_hint('ahocorasick-rs')}"
         ) from None
     automaton = AhoCorasick(patterns, matchkind=MatchKind.LeftmostLongest)
     return automaton.find_matches_as_indexes

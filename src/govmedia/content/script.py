@@ -51,9 +51,10 @@ def _converter(config: str) -> Any:
     try:
         import opencc
     except ImportError:
+        from govmedia._extras import install_hint
+
         raise ConfigError(
-            "script conversion needs OpenCC; install the content extra: "
-            "pip install 'govmedia[content]'"
+            f"script conversion needs OpenCC (govmedia's content extra): {install_hint('opencc')}"
         ) from None
     return opencc.OpenCC(config)
 

@@ -22,24 +22,31 @@ from govmedia.platforms.auth import (
     Signed,
     StaticToken,
 )
-from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform
+from govmedia.platforms.base import COMMON_OPTIONS, BasePlatform, Capabilities, Platform, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.registry import available, get, register, unregister
 from govmedia.platforms.steps import (
+    Checked,
     Checkpoint,
     Doubt,
     Flow,
     Recall,
     Sleep,
     Uploaded,
+    count_or_none,
     creates,
     external,
+    id_or_none,
+    int_or_none,
     json_body,
     json_of,
     prepares,
     release,
     retry_safe,
+    same_text,
+    seconds_or_none,
+    text_or_none,
 )
 from govmedia.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
 
@@ -49,6 +56,7 @@ __all__ = [
     "BasePlatform",
     "Basic",
     "Capabilities",
+    "Checked",
     "Checkpoint",
     "Code",
     "Doubt",
@@ -65,6 +73,7 @@ __all__ = [
     "Platform",
     "Query",
     "Recall",
+    "Rendering",
     "Rule",
     "Signed",
     "Sleep",
@@ -73,15 +82,22 @@ __all__ = [
     "TokenStore",
     "Uploaded",
     "available",
+    "count_or_none",
     "creates",
     "external",
     "get",
+    "id_or_none",
+    "int_or_none",
     "json_body",
     "json_of",
+    "positive_seconds",
     "prepares",
     "register",
     "release",
     "retry_safe",
+    "same_text",
+    "seconds_or_none",
+    "text_or_none",
     "unregister",
     "url_check",
 ]

@@ -41,6 +41,7 @@ import httpx
 from govmedia._limits import MAX_BODY
 from govmedia._secrets import mask
 from govmedia.content.rules import LengthRule, Rule
+from govmedia.content.sanitize import safe_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -55,6 +56,7 @@ from govmedia.platforms.auth import Auth, NoAuth
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, parse_options
 from govmedia.platforms.steps import (
+    Checked,
     Checkpoint,
     Doubt,
     Flow,
@@ -78,10 +80,12 @@ __all__ = [
     "COMMON_OPTIONS",
     "BasePlatform",
     "Capabilities",
+    "Checked",
     "Checkpoint",
     "Doubt",
     "Flow",
     "Platform",
+    "Rendering",
     "Sleep",
     "Step",
     "Token",
@@ -103,6 +107,9 @@ COMMON_OPTIONS: Mapping[str, Option] = {
                      doc="convert the text on the way out (OpenCC)"),
     "fit": Option(bool, default=False,
                   doc="shorten an over-long text to the platform's limit instead of refusing it"),
+    "native_schedule": Option(bool, default=False,
+                              doc="fan_out(at=...): send now and let the platform publish at that "
+                                  "time (where it can: Mastodon, WordPress)"),
 }
 """Options every platform takes."""
 
@@ -140,6 +147,8 @@ class Capabilities:
     """How text length is counted, in words for the docs."""
     fields: tuple[str, ...] = ()
     """Which `Post` fields the platform sends."""
+    body_images: bool = True
+    """Images in the body are sent (uploaded or kept); ``False``: `check` refuses them."""
 
 
 @runtime_checkable
@@ -435,6 +444,48 @@ class BasePlatform:
         """Read a published post's counts."""
         raise ConfigError(f"{self.name} gives no metrics (capabilities.metrics is False)")
 
+    def health_request(self, channel: Channel) -> httpx.Request | None:
+        """The cheapest authenticated read that proves *channel* may publish, or ``None``.
+
+        `health` sends it (a ``verify_credentials``, a ``users/me``); a
+        platform whose check needs more overrides `health` instead.
+        """
+        return None
+
+    def health(self, channel: Channel) -> Flow[Checked | None]:
+        """Check *channel* without posting: ``None`` when nothing can be checked that way.
+
+        Errors are the usual ones (an `AuthError` for a revoked token, a
+        permission refusal with the platform's code): `Client.verify` turns
+        them into words an operator can act on. A token the platform fetches
+        from app credentials (WeChat) is fetched first by the client.
+        """
+        request = self.health_request(channel)
+        if request is None:
+            return None
+        yield request
+        return Checked()
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """What `publish` would send for *post* (already adapted for *channel*): no request.
+
+        The default shows the fields the platform sends (`Capabilities.fields`),
+        the text, and the body as sanitized HTML; media by their source (not
+        uploaded yet). A platform that composes its text (a link appended, tags
+        as it writes them) overrides this with the same composer `publish` uses.
+        """
+        fields: dict[str, Any] = {}
+        for name in self.capabilities.fields or ("title", "text", "body"):
+            value = getattr(post, name, None)
+            if value in (None, "", ()):
+                continue
+            if name in ("cover", "media"):
+                value = ([Rendering.source(m) for m in value] if name == "media"
+                         else Rendering.source(value))
+            fields[name] = value
+        html = safe_html(post.body, post.body_format) if post.body else None
+        return Rendering(fields=fields, text=post.text, html=html)
+
     def repost(self, original: Receipt, channel: Channel, key: str) -> Flow[Receipt]:
         """Repost/boost *original* (another channel's receipt) from *channel*."""
         raise ConfigError(f"{self.name} cannot repost (capabilities.repost is False)")
@@ -702,8 +753,12 @@ class BasePlatform:
         return body
 
     def poll(self, ask: Callable[[], Flow[T]], done: Callable[[T], bool], *, interval: float,
-             timeout: float) -> Flow[tuple[T, bool]]:
+             timeout: float, wait: Callable[[T], float] | None = None) -> Flow[tuple[T, bool]]:
         """Ask until *done* says yes or *timeout* seconds pass: ``(last answer, done?)``.
+
+        *wait*, where the platform says when to ask again (X's
+        ``check_after_secs``): the seconds to wait after an answer, at least
+        *interval*, and never past *timeout*.
 
         Example:
             >>> # status, finished = yield from self.poll(
@@ -717,8 +772,9 @@ class BasePlatform:
                 return value, True
             if waited >= timeout:
                 return value, False
-            yield Sleep(interval)
-            waited += interval
+            pause = interval if wait is None else min(max(interval, wait(value)), timeout - waited)
+            yield Sleep(pause)
+            waited += pause
 
     def fetch(self, media: Media, channel: Channel, *, limit: int = EXTERNAL_MAX_BODY) -> Flow[bytes]:
         """The bytes of *media*: read from disk or memory, or downloaded from its URL.
@@ -764,6 +820,26 @@ class BasePlatform:
                 yield index, offset, chunk
                 index += 1
                 offset += len(chunk)
+
+
+@attrs.frozen(kw_only=True)
+class Rendering:
+    """A platform's answer to `BasePlatform.render`: fields, text and HTML as they would be sent.
+
+    Example:
+        >>> import govmedia as gm
+        >>> Rendering.source(gm.Media.from_url("https://cdn.example/a.png"))
+        'https://cdn.example/a.png'
+    """
+
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+    text: str | None = None
+    html: str | None = None
+
+    @staticmethod
+    def source(media: Media) -> str:
+        """How a preview names media not uploaded yet: its URL, path or file name."""
+        return media.url or media.path or media.filename
 
 
 def _open(media: Media) -> BinaryIO:

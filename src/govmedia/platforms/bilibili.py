@@ -40,7 +40,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import httpx
 
@@ -48,6 +48,7 @@ from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia._mediainfo import VideoInfo, video_info
 from govmedia._sniff import image_type
 from govmedia.content.counting import count_chars
+from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.sanitize import wordpress_html
 from govmedia.errors import (
@@ -61,7 +62,16 @@ from govmedia.platforms.auth import Header, Signed, StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Recall, Uploaded
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Flow,
+    Recall,
+    count_or_none,
+    int_or_none,
+    seconds_or_none,
+)
+from govmedia.platforms.uploads import SavedUpload
 from govmedia.tokens import Token
 
 __all__ = ["BilibiliPlatform", "content_md5", "signature_headers"]
@@ -255,6 +265,11 @@ RULES: tuple[Rule, ...] = (
     Rule(id="bilibili.body.required", field="body", code="missing_body",
          summary="a post without a video is an article, which needs a body", source=_ARTICLE,
          remediation="Give the post a body, or attach a video."),
+    Rule(id="bilibili_article.body.images", field="body", code="bad_media",
+         summary="an article's body shows no images (their upload API is not on the sheet)",
+         source=_ARTICLE, remediation=(
+             "Remove the images from the body (give Bilibili a body variant), or attach a video "
+             "to make the post a video submission.")),
     Rule(id="bilibili.tid.required", field="tid", code="missing_option",
          summary="a video needs the channel option tid (the partition, 分区)", source=_SUBMIT,
          remediation="Set the channel option tid to a partition id from archive/type/list."),
@@ -318,29 +333,6 @@ def _tags(post: Post) -> list[str]:
     return seen
 
 
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
-def _head(media: Media, length: int) -> bytes | None:
-    if media.data is not None:
-        return media.data[:length]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as stream:
-                return stream.read(length)
-        except OSError:
-            return b""
-    return None
-
-
 def _gigabytes(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
@@ -355,17 +347,13 @@ def _upload_name(media: Media, container: str) -> str:
     return name
 
 
-def _number(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _review_state(archive: Mapping[str, Any]) -> tuple[int | None, str, str]:
     """``(state, description, reject reason)`` of an archive/view answer (fields unverified)."""
     extra = archive.get("addit_info")
     source = extra if isinstance(extra, Mapping) else archive
-    state = _number(source.get("state"))
+    state = int_or_none(source.get("state"))
     if state is None:
-        state = _number(archive.get("state"))
+        state = int_or_none(archive.get("state"))
     desc = source.get("state_desc")
     reason = source.get("reject_reason")
     return (state, desc if isinstance(desc, str) else "",
@@ -450,7 +438,7 @@ class BilibiliPlatform(BasePlatform):
     api_base: ClassVar[str] = API_BASE
     capabilities: ClassVar[Capabilities] = Capabilities(
         delete=True, metrics=True, dedupe=False, reconcile=False,
-        media_kinds=("video", "image"),
+        media_kinds=("video", "image"), body_images=False,
         counting=(
             "characters (code points): article titles at most 40; the title, description and "
             "tag limits of videos are not documented and not checked. A post with a video is "
@@ -519,6 +507,13 @@ class BilibiliPlatform(BasePlatform):
         if not (post.body or "").strip():
             problems.append(self.rule("bilibili.body.required").problem(
                 "a post without a video becomes a Bilibili article (专栏), which needs a body"))
+            return problems
+        _, images = _article_html(post)
+        if images:  # never published without them: the reader would miss what they show
+            shown = ", ".join(repr(src[:80]) for src in images[:3])
+            problems.append(self.rule("bilibili_article.body.images").problem(
+                f"the body shows {len(images)} image(s) ({shown}) that a Bilibili article cannot "
+                "carry through the open platform"))
         return problems
 
     def _video_problems(self, video: Media) -> list[Problem]:
@@ -554,8 +549,8 @@ class BilibiliPlatform(BasePlatform):
         if cover is None:
             return [self.rule("bilibili.cover.required").problem(
                 "a Bilibili archive needs a cover (jpeg or png, at least 960x600, up to 5 MB)")]
-        head = data[:_IMAGE_HEAD] if data is not None else _head(cover, _IMAGE_HEAD)
-        size = len(data) if data is not None else _size(cover)
+        head = data[:_IMAGE_HEAD] if data is not None else media_head(cover, _IMAGE_HEAD)
+        size = len(data) if data is not None else media_size(cover)
         name = f"cover {cover.filename!r}"
         problems: list[Problem] = []
         mime = cover.mime_type.lower()
@@ -657,13 +652,15 @@ class BilibiliPlatform(BasePlatform):
                 f"video {video.filename!r} is not MP4 or FLV")], platform=self.name,
                 account=channel.account)
         name, size = _upload_name(video, info.container), info.size
-        saved = cast("Mapping[str, Any]", (yield Recall()))  # a Recall is answered with a dict
-        session = None if fresh else self._saved_session(saved, name, size)
+        upload = SavedUpload.of(video, "upload")
+        saved = yield Recall()
+        session = None if fresh else self._saved_session(upload.recall(saved, filename=name,
+                                                                        size=size), size)
         if session is not None:
             token, offset, completed = session
             try:
-                yield from self._send(video, channel, token, name=name, size=size, offset=offset,
-                                      completed=completed)
+                yield from self._send(video, channel, upload, token, name=name, size=size,
+                                      offset=offset, completed=completed)
             except PlatformError as exc:
                 if exc.code != UPLOAD_TOKEN_INVALID or isinstance(exc, DeliveryUnknown):
                     raise
@@ -677,16 +674,18 @@ class BilibiliPlatform(BasePlatform):
                                       json={"name": name, "utype": "0"}, safe=True, creates=False,
                                       expect=("data.upload_token",))
         token = str(answer["data"]["upload_token"])
-        yield Checkpoint("uploading", self._session(token, name, size, 0), save=True)
-        yield from self._send(video, channel, token, name=name, size=size, offset=0, completed=False)
+        yield upload.save("uploading", self._session(token, name, size, 0))
+        yield from self._send(video, channel, upload, token, name=name, size=size, offset=0,
+                              completed=False)
         return token, False
 
-    def _saved_session(self, saved: Mapping[str, Any], name: str,
+    def _saved_session(self, saved: Mapping[str, Any] | None,
                        size: int) -> tuple[str, int, bool] | None:
+        if saved is None:
+            return None  # nothing saved for this very file (`SavedUpload.recall`)
         token, offset = saved.get("upload_token"), saved.get("offset")
-        if (not isinstance(token, str) or not token or not isinstance(offset, int)
-                or saved.get("filename") != name or saved.get("size") != size):
-            return None  # nothing saved, or another file
+        if not isinstance(token, str) or not token or not isinstance(offset, int):
+            return None
         if not 0 <= offset <= size or (offset % self.part_size and offset != size):
             return None
         return token, offset, bool(saved.get("completed"))
@@ -699,8 +698,8 @@ class BilibiliPlatform(BasePlatform):
         return {"upload_token": token, "filename": name, "size": size, "offset": offset,
                 "completed": completed}
 
-    def _send(self, video: Media, channel: Channel, token: str, *, name: str, size: int,
-              offset: int, completed: bool) -> Flow[None]:
+    def _send(self, video: Media, channel: Channel, upload: SavedUpload, token: str, *, name: str,
+              size: int, offset: int, completed: bool) -> Flow[None]:
         """Every part from *offset* on, then the merge; each part acknowledged is saved."""
         if completed:
             return
@@ -712,13 +711,12 @@ class BilibiliPlatform(BasePlatform):
                 content=chunk, headers={"Content-Type": "application/octet-stream"},
                 safe=True, creates=False, deadline=PART_DEADLINE)
             sent = start + len(chunk)
-            yield Uploaded(video.filename, sent=sent, total=size)
-            yield Checkpoint("uploading", self._session(token, name, size, sent), save=True)
+            yield from upload.sent(video.filename, self._session(token, name, size, sent), sent=sent,
+                                   total=size)
         # Merging twice is harmless (unverified; the fake answers 0 again).
         yield from self.call(channel, "POST", "/arcopen/fn/archive/video/complete",
                              params={"upload_token": token}, safe=True, creates=False)
-        yield Checkpoint("uploaded", self._session(token, name, size, size, completed=True),
-                         save=True)
+        yield upload.save("uploaded", self._session(token, name, size, size, completed=True))
 
     def _upload_cover(self, post: Post, channel: Channel) -> Flow[str]:
         """The cover through cover/upload; its URL is the archive's ``cover``."""
@@ -786,11 +784,10 @@ class BilibiliPlatform(BasePlatform):
     def _publish_article(self, post: Post, channel: Channel) -> Flow[Receipt]:
         """article/add, once: Bilibili deduplicates nothing."""
         opts = self.opts(channel)
-        html, dropped = _article_html(post)
-        for src in dropped:
-            logger.warning("%s [%s]: image %r left out of the article: Bilibili wants article "
-                           "images from its 专栏 image upload, which govmedia cannot reach yet",
-                           self.name, channel.account, src)
+        html, images = _article_html(post)
+        if images:  # check() refused these already: never published without them
+            raise ValidationError(self._article_problems(post), platform=self.name,
+                                  account=channel.account)
         if post.cover is not None:
             logger.info("%s [%s]: the cover is not sent with an article (no upload for it is "
                         "documented)", self.name, channel.account)
@@ -816,8 +813,7 @@ class BilibiliPlatform(BasePlatform):
         yield Checkpoint("submitted", {"article_id": article_id})
         # Reviewed before it is public; no documented way to read the review.
         return Receipt(channel=channel, remote_id=article_id, state="pending",
-                       raw={"kind": "article", "article_id": article_id,
-                            "dropped_images": dropped})
+                       raw={"kind": "article", "article_id": article_id})
 
     # ----------------------------------------------------------- recover
 
@@ -886,8 +882,8 @@ class BilibiliPlatform(BasePlatform):
                                     params={"resource_id": receipt.remote_id})
         data = body.get("data") if isinstance(body, dict) else None
         stats: Mapping[str, Any] = data if isinstance(data, dict) else {}
-        return Metrics(views=_number(stats.get("view")), likes=_number(stats.get("like")),
-                       shares=_number(stats.get("share")), comments=_number(stats.get("reply")),
+        return Metrics(views=count_or_none(stats.get("view")), likes=count_or_none(stats.get("like")),
+                       shares=count_or_none(stats.get("share")), comments=count_or_none(stats.get("reply")),
                        raw=dict(stats))
 
     # ----------------------------------------------------------- auth
@@ -916,8 +912,5 @@ class BilibiliPlatform(BasePlatform):
         """
         body = self.answer(response, channel, expect=("data.access_token", "data.refresh_token"))
         data = body["data"]
-        expires = data.get("expires_in")
-        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
-                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
         return Token(value=str(data["access_token"]), refresh_token=str(data["refresh_token"]),
-                     expires_in=float(expires) if usable else None)
+                     expires_in=seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME))

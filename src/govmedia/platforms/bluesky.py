@@ -56,7 +56,7 @@ from govmedia.platforms.auth import FetchedToken, Header
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow
+from govmedia.platforms.steps import Checkpoint, Doubt, Flow, count_or_none
 from govmedia.policy.ratelimit import RateLimit
 from govmedia.tokens import Token
 
@@ -195,10 +195,6 @@ def _langs_problem(value: Any) -> str | None:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @attrs.frozen
@@ -412,6 +408,10 @@ class BlueskyPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``getSession``: the app password opens a session, and the session works."""
+        return self.request(channel, "GET", "/xrpc/com.atproto.server.getSession")
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the images (or the link card's cover), then create the post record."""
         me = yield from self._account(channel)
@@ -622,9 +622,9 @@ class BlueskyPlatform(BasePlatform):
         if view is None:
             return Metrics(raw={"reason": "the AppView does not show this post (not indexed yet, "
                                           "or deleted)"})
-        return Metrics(views=None, likes=_count(view.get("likeCount")),
-                       shares=_count(view.get("repostCount")),
-                       comments=_count(view.get("replyCount")), raw=view)
+        return Metrics(views=None, likes=count_or_none(view.get("likeCount")),
+                       shares=count_or_none(view.get("repostCount")),
+                       comments=count_or_none(view.get("replyCount")), raw=view)
 
     def can_repost(self, original: Receipt, channel: Channel) -> bool:
         """Any Bluesky post with its CID can be reposted from any PDS (one network)."""

@@ -25,18 +25,17 @@ newer APIs (`DouyinPlatform.error_details`).
 from __future__ import annotations
 
 import logging
-import pathlib
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 import httpx
-import regex
 
 from govmedia.content.counting import count_chars
-from govmedia.content.hashtags import render_tags
+from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -44,24 +43,26 @@ from govmedia.errors import (
     ContentRejected,
     DeliveryUnknown,
     PlatformError,
-    RateLimited,
-    TransientError,
 )
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, ReceiptState
 from govmedia.platforms._parts import multipart_part
 from govmedia.platforms.auth import Header, StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
     Recall,
     Uploaded,
+    count_or_none,
+    id_or_none,
     json_of,
+    seconds_or_none,
     text_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload, refused
 from govmedia.tokens import Token
 
 __all__ = ["DouyinPlatform", "caption"]
@@ -121,16 +122,17 @@ RULES: tuple[Rule, ...] = (
          remediation="Compress the video below 4 GB."),
 )
 
+_EXPIRED = ("The access token expired (they live 15 days). govmedia refreshes it once where the "
+            "channel has client_key and refresh_token; otherwise authorise the account again in "
+            "the browser and put the new access_token in its credentials.")
+_PARAMETER = Code.rejected(
+    "Douyin refused a parameter (the text, the video or image id, an option).",
+    unforeseeable="Douyin does not say which parameter it refused")
+
 ERRORS = ErrorTable(
     {
-        10008: Code.auth(
-            "The access token expired (they live 15 days). govmedia refreshes it once where the "
-            "channel has client_key and refresh_token; otherwise authorise the account again in "
-            "the browser and put the new access_token in its credentials."),
-        2190008: Code.auth(
-            "The access token expired (they live 15 days). govmedia refreshes it once where the "
-            "channel has client_key and refresh_token; otherwise authorise the account again in "
-            "the browser and put the new access_token in its credentials."),
+        10008: Code.auth(_EXPIRED),
+        2190008: Code.auth(_EXPIRED),
         10010: Code.auth(
             "The refresh token expired (30 days, renewable before then): the user must authorise "
             "the app again in the browser (OAuth); put the new access_token and refresh_token in "
@@ -146,12 +148,8 @@ ERRORS = ErrorTable(
             "slow down with rate_limits={'douyin:CLIENT_KEY': gm.RateLimit(...)}."),
         2100004: Code.busy("Douyin is busy; retried. If it persists, try again later."),
         28005002: Code.transient("Douyin had an internal error; the request may have been applied."),
-        2100005: Code.rejected(
-            "Douyin refused a parameter (the text, the video or image id, an option).",
-            unforeseeable="Douyin does not say which parameter it refused"),
-        28001007: Code.rejected(
-            "Douyin refused a parameter (the text, the video or image id, an option).",
-            unforeseeable="Douyin does not say which parameter it refused"),
+        2100005: _PARAMETER,
+        28001007: _PARAMETER,
         # A proxy in front of the upload hosts: the sheet reports 413/502 for
         # oversized single uploads.
         413: Code.rejected(
@@ -228,12 +226,9 @@ def envelope_error(body: Any) -> tuple[int, str] | None:
                     if isinstance(m, str) and m.strip() and m not in ("error", "success")),
                    f"error_code {code}")
     logid = _dig(body, ("extra", "logid")) or body.get("log_id")
-    if isinstance(logid, str | int) and not isinstance(logid, bool) and str(logid):
+    if id_or_none(logid) is not None:
         message = f"{message} (logid {logid})"
     return code, message
-
-
-_TOPIC_END = r"(?![\p{L}\p{M}\p{N}_])"
 
 
 def caption(post: Post) -> str:
@@ -248,15 +243,9 @@ def caption(post: Post) -> str:
         >>> caption(gm.Post(text="中老铁路开通一周年 #一带一路", tags=("一带一路", "央企 出海")))
         '中老铁路开通一周年 #一带一路\n#央企出海'
     """
-    text = short_text(post)
-    tags = [t for t in render_tags(post.tags, "douyin", style="douyin")
-            if regex.search("[#＃]" + regex.escape(t[1:]) + _TOPIC_END, text) is None]
-    line = " ".join(tags)
-    return f"{text}\n{line}" if text and line else text or line
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
+    # A topic already in the text counts wherever its `#` stands.
+    return with_tags(short_text(post), post.tags, "douyin", platform="douyin", separator="\n",
+                     after="anything")
 
 
 def _who(channel: Channel, **more: Any) -> dict[str, Any]:
@@ -264,34 +253,12 @@ def _who(channel: Channel, **more: Any) -> dict[str, Any]:
     return {"open_id": channel.credentials["open_id"], **more}
 
 
-def _size(media: Media) -> int | None:
-    """Bytes of *media* now (a file is asked again: it may have changed since it was attached)."""
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _seconds(value: Any) -> float | None:
-    """A lifetime as Douyin gives one (``expires_in``), or ``None`` where it makes no sense."""
-    number = _count(value)
-    return float(number) if number is not None and 0 < number <= _MAX_LIFETIME else None
-
-
 @attrs.frozen
 class _Session:
-    """A chunked upload worth resuming, as a journal keeps it (``Checkpoint(save=True)``).
+    """A chunked upload worth resuming, as a journal keeps it.
 
-    ``stamp`` is the file's modification time (ns): a file changed in place
-    since (same path, same size) is uploaded afresh, never spliced.
+    `SavedUpload` binds it to the very file: one changed in place since is
+    uploaded afresh, never spliced.
     """
 
     upload_id: str
@@ -299,35 +266,21 @@ class _Session:
     part_size: int
     size: int
     name: str
-    stamp: int | None = None
 
     def data(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
     @classmethod
-    def of(cls, saved: Any, like: _Session) -> _Session | None:
-        """The saved session when it is *like*'s file, cut the same way; else ``None``."""
-        if not isinstance(saved, Mapping):
+    def of(cls, saved: Mapping[str, Any] | None, like: _Session) -> _Session | None:
+        """The saved session (of this file: `SavedUpload.recall`) when cut the same way; else ``None``."""
+        if saved is None:
             return None
-        upload_id, next_part = saved.get("upload_id"), _count(saved.get("next_part"))
+        upload_id, next_part = saved.get("upload_id"), count_or_none(saved.get("next_part"))
         if not isinstance(upload_id, str) or not upload_id or next_part is None:
-            return None
-        fields = ("part_size", "size", "name", "stamp")
-        if tuple(saved.get(f) for f in fields) != tuple(getattr(like, f) for f in fields):
             return None
         if not 1 <= next_part <= -(-like.size // like.part_size) + 1:
             return None
         return attrs.evolve(like, upload_id=upload_id, next_part=next_part)
-
-
-def _stamp(media: Media) -> int | None:
-    """A file's modification time in ns (``None`` for bytes: the post key binds those)."""
-    if media.path is None:
-        return None
-    try:
-        return pathlib.Path(media.path).stat().st_mtime_ns
-    except OSError:
-        return None
 
 
 class DouyinPlatform(BasePlatform):
@@ -364,7 +317,7 @@ class DouyinPlatform(BasePlatform):
                                 "request"),
         "poll_timeout": Option(float, default=60.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for Douyin's review before answering pending"),
-        "poll_interval": Option(float, default=5.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between looks at the review"),
         # The meaning of each value is "unverified" on the fact sheet.
         "private_status": Option(int, choices=(0, 1, 2), coerce=True,
@@ -439,7 +392,7 @@ class DouyinPlatform(BasePlatform):
                 f"the post has {len(videos)} video(s) and {len(images)} image(s); a Douyin post "
                 "is one video, or images (图文)"))
         for video in videos:
-            size = _size(video)
+            size = media_size(video)
             if size is not None and size > VIDEO_MAX:
                 problems.append(self.rule("douyin.video.max_size").problem(
                     f"video {video.filename!r} is {size / MB:,.0f} MB; Douyin takes up to 4 GB"))
@@ -523,7 +476,7 @@ class DouyinPlatform(BasePlatform):
                                              "media_type", "create_time") if k in item})
         if not _reviewed(item):
             return Receipt(channel=channel, remote_id=item_id, state="pending", raw=raw)
-        status = _count(item.get("video_status")) if item is not None else None
+        status = count_or_none(item.get("video_status")) if item is not None else None
         if status == _REFUSED_STATUS:
             raise ContentRejected(
                 f"Douyin's review refused item {item_id} (video_status 2, 不适宜公开); the item "
@@ -546,8 +499,8 @@ class DouyinPlatform(BasePlatform):
         `DeliveryUnknown` (check the works list in the app, then settle it with
         ``client.resolve``). Nothing is ever created a second time here.
         """
-        item_id = doubt.data.get("item_id")
-        if isinstance(item_id, str | int) and not isinstance(item_id, bool) and str(item_id):
+        item_id = id_or_none(doubt.data.get("item_id"))
+        if item_id is not None:
             raw: dict[str, Any] = {k: doubt.data[k] for k in ("video_id", "image_ids")
                                    if doubt.data.get(k)}
             raw.update(open_id=channel.credentials["open_id"], item_id=str(item_id))
@@ -570,9 +523,10 @@ class DouyinPlatform(BasePlatform):
             return Metrics(raw={"reason": f"video_data does not list item {receipt.remote_id}"})
         stats = item.get("statistics")
         stats = stats if isinstance(stats, dict) else {}
-        return Metrics(views=_count(stats.get("play_count")), likes=_count(stats.get("digg_count")),
-                       shares=_count(stats.get("share_count")),
-                       comments=_count(stats.get("comment_count")), raw=item)
+        return Metrics(views=count_or_none(stats.get("play_count")),
+                       likes=count_or_none(stats.get("digg_count")),
+                       shares=count_or_none(stats.get("share_count")),
+                       comments=count_or_none(stats.get("comment_count")), raw=item)
 
     # ----------------------------------------------------------- media
 
@@ -592,7 +546,7 @@ class DouyinPlatform(BasePlatform):
             # downloads); a local file is streamed from disk.
             data = yield from self.fetch(video, channel)
             video = Media.from_bytes(data, filename=video.filename, mime_type=video.mime_type)
-        size = _size(video)
+        size = media_size(video)
         if size is None:
             raise ConfigError(f"channel {channel.id}: cannot read video {video.filename!r}")
         if size <= opts.part_size:
@@ -611,18 +565,19 @@ class DouyinPlatform(BasePlatform):
         """Open a session, send each part from disk, complete; resume a session a run saved."""
         part_size = opts.part_size
         saved: Any = yield Recall()  # a dict, answered by the pipeline
-        recalled = saved.get("upload") if isinstance(saved, Mapping) else None
-        fresh = _Session("", 1, part_size, size, video.filename, _stamp(video))
-        session = _Session.of(recalled, fresh)
+        upload = SavedUpload.of(video, "upload")
+        fresh = _Session("", 1, part_size, size, video.filename)
+        session = _Session.of(upload.recall(saved, part_size=part_size, size=size,
+                                            name=video.filename), fresh)
         if session is not None:
             logger.info("douyin [%s]: resuming the upload of %s at part %d", channel.account,
                         video.filename, session.next_part)
             try:
-                yield from self._send_parts(video, session, channel)
-                video_id: str = yield from self._complete(session, channel)
-            except (TransientError, RateLimited, AuthError, DeliveryUnknown):
-                raise
+                yield from self._send_parts(video, session, upload, channel)
+                video_id: str = yield from self._complete(session, upload, channel)
             except PlatformError as exc:
+                if not refused(exc):
+                    raise
                 # Douyin gives no lifetime for an upload_id (not on the fact
                 # sheet): one it refuses now is started afresh, once.
                 logger.info("douyin [%s]: the saved upload of %s was refused (%s); starting over",
@@ -633,12 +588,13 @@ class DouyinPlatform(BasePlatform):
                                       params=_who(channel), safe=True, creates=False,
                                       expect=("data.upload_id",))
         session = attrs.evolve(fresh, upload_id=str(answer["data"]["upload_id"]))
-        yield Checkpoint("uploading", {"upload": session.data()}, save=True)
-        yield from self._send_parts(video, session, channel)
-        video_id = yield from self._complete(session, channel)
+        yield upload.save("uploading", session.data())
+        yield from self._send_parts(video, session, upload, channel)
+        video_id = yield from self._complete(session, upload, channel)
         return video_id
 
-    def _send_parts(self, video: Media, session: _Session, channel: Channel) -> Flow[None]:
+    def _send_parts(self, video: Media, session: _Session, upload: SavedUpload,
+                    channel: Channel) -> Flow[None]:
         """Each part from the session's next one on, read from disk straight into its body."""
         last = -(-session.size // session.part_size)
         for number in range(session.next_part, last + 1):
@@ -654,11 +610,11 @@ class DouyinPlatform(BasePlatform):
                 params=_who(channel, upload_id=session.upload_id, part_number=number),
                 content=body, headers={"Content-Type": kind}, safe=True, creates=False)
             del body
-            yield Uploaded(video.filename, sent=offset + length, total=session.size)
             done = attrs.evolve(session, next_part=number + 1)
-            yield Checkpoint("uploading", {"upload": done.data()}, save=True)
+            yield from upload.sent(video.filename, done.data(), sent=offset + length,
+                                   total=session.size)
 
-    def _complete(self, session: _Session, channel: Channel) -> Flow[str]:
+    def _complete(self, session: _Session, upload: SavedUpload, channel: Channel) -> Flow[str]:
         # Completing makes a video nobody sees until create_video uses it; a
         # resend after a lost answer at worst fails and the upload starts over.
         answer = yield from self.call(
@@ -666,7 +622,7 @@ class DouyinPlatform(BasePlatform):
             params=_who(channel, upload_id=session.upload_id), safe=True, creates=False,
             expect=("data.video.video_id",))
         # The session is spent: a later run must not resume it.
-        yield Checkpoint("uploaded", {"upload": None}, save=True)
+        yield upload.forget()
         return str(answer["data"]["video"]["video_id"])
 
     # ----------------------------------------------------------- auth
@@ -728,16 +684,17 @@ class DouyinPlatform(BasePlatform):
                 hint="Check the channel's open_id and refresh_token: they belong to two users.")
         refresh_token = text_or_none(data.get("refresh_token")) or (
             previous.refresh_token if previous is not None else None)
-        refresh_expires = _seconds(data.get("refresh_expires_in"))
+        refresh_expires = seconds_or_none(data.get("refresh_expires_in"), most=_MAX_LIFETIME)
         if refresh_expires is None and previous is not None and previous.refresh_expires_at:
             refresh_expires = max(0.0, previous.refresh_expires_at - time.time())
-        return Token(value=str(data["access_token"]), expires_in=_seconds(data.get("expires_in")),
+        return Token(value=str(data["access_token"]),
+                     expires_in=seconds_or_none(data.get("expires_in"), most=_MAX_LIFETIME),
                      refresh_token=refresh_token, refresh_expires_in=refresh_expires)
 
     def _renewed(self, response: httpx.Response, channel: Channel, fresh: Token) -> Token:
         answer = self.answer(response, channel, expect=("data.refresh_token",))
         data = answer["data"]
-        lifetime = _seconds(data.get("expires_in"))
+        lifetime = seconds_or_none(data.get("expires_in"), most=_MAX_LIFETIME)
         elapsed = time.time() - fresh.issued_at
         return attrs.evolve(fresh, refresh_token=str(data["refresh_token"]),
                             refresh_expires_in=None if lifetime is None else elapsed + lifetime)
@@ -746,7 +703,7 @@ class DouyinPlatform(BasePlatform):
 def _reviewed(item: dict[str, Any] | None) -> bool:
     """True once Douyin's review of *item* has ended (either way)."""
     return (item is not None and item.get("is_reviewed") is True
-            and _count(item.get("video_status")) != _IN_REVIEW_STATUS)
+            and count_or_none(item.get("video_status")) != _IN_REVIEW_STATUS)
 
 
 def _renewal_due(token: Token) -> bool:

@@ -55,13 +55,11 @@ from urllib.parse import quote
 import httpx
 
 from govmedia.content.counting import count_chars
-from govmedia.content.hashtags import has_tag, hashtag
+from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
 from govmedia.content.media import (
-    media_fingerprint,
     media_head,
     media_size,
-    read_bytes,
     verify_bytes,
 )
 from govmedia.content.rules import LengthRule, Rule
@@ -80,17 +78,19 @@ from govmedia.platforms._parts import multipart_part
 from govmedia.platforms.auth import Header, StaticToken
 from govmedia.platforms.base import EXTERNAL_MAX_BODY, BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
     Recall,
-    Uploaded,
     count_or_none,
+    int_or_none,
     release,
+    same_text,
     text_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
 
 __all__ = ["FacebookPlatform", "message_of", "post_url"]
 
@@ -121,7 +121,6 @@ _LOOKUP_MARGIN = 120.0
 _VERSION = re.compile(r"^v?(\d{1,3})(?:\.0)?$")
 _DIGITS = re.compile(r"^[0-9]{1,30}$")
 _OBJECT_ID = re.compile(r"^[0-9]{1,30}(?:_[0-9]{1,30})?$")
-_SPACE = re.compile(r"\s+")
 
 
 # --------------------------------------------------------------------------- text
@@ -146,15 +145,7 @@ def message_of(post: Post) -> str:
     text = short_text(post)
     if post.media and post.link and post.link not in text:
         text = f"{text}\n\n{post.link}" if text else post.link
-    tags: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "hash")
-        if rendered is None:
-            logger.warning("facebook: tag %r has no letter, so it is no hashtag; left out", tag)
-        elif not has_tag(text, tag, "hash") and rendered.casefold() not in {t.casefold() for t in tags}:
-            tags.append(rendered)
-    line = " ".join(tags)
-    return f"{text}\n\n{line}" if text and line else text or line
+    return with_tags(text, post.tags, "hash", platform="facebook")
 
 
 def post_url(post_id: str) -> str:
@@ -175,10 +166,6 @@ def post_url(post_id: str) -> str:
 def _video_url(page_id: str, video_id: str) -> str:
     # Not on the fact sheet (unverified).
     return f"https://www.facebook.com/{page_id}/videos/{video_id}"
-
-
-def _same_message(found: Any, sent: str) -> bool:
-    return isinstance(found, str) and _SPACE.sub(" ", found).strip() == _SPACE.sub(" ", sent).strip()
 
 
 def _when(value: Any) -> float | None:
@@ -214,10 +201,6 @@ def _page_check(value: Any) -> str | None:
     return None if _DIGITS.match(value) else "the Page's numeric id, like '104xxxxxxxxxx'"
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
-
-
 def _error_of(response: httpx.Response | None) -> Mapping[str, Any]:
     """The ``error`` object of a Graph API error answer (``{}`` if none)."""
     if response is None:
@@ -231,8 +214,7 @@ def _error_of(response: httpx.Response | None) -> Mapping[str, Any]:
 
 
 def _subcode(error: PlatformError) -> int | None:
-    value = _error_of(error.response).get("error_subcode")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return int_or_none(_error_of(error.response).get("error_subcode"))
 
 
 def _gone(error: PlatformError) -> bool:
@@ -371,7 +353,7 @@ class FacebookPlatform(BasePlatform):
                                 doc="the Graph API version every call pins, like 'v24.0'"),
         "poll_timeout": Option(float, default=300.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for a video to be encoded"),
-        "poll_interval": Option(float, default=5.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between encoding polls"),
         "base_url": Option(str, default=GRAPH, check=url_check(),
                            doc="the Graph API's address (the sandbox's, in tests)"),
@@ -454,6 +436,12 @@ class FacebookPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /{page_id}?fields=id,name``: the Page token works, for this Page."""
+        opts = self.opts(channel)
+        return self.request(channel, "GET", f"/{self._version(opts)}/{opts.page_id}",
+                            params={"fields": "id,name"})
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Photos then the feed post, or the video's chunked upload; the create is sent once.
 
@@ -509,10 +497,7 @@ class FacebookPlatform(BasePlatform):
     def _photo(self, item: Media, number: int, channel: Channel, opts: Options) -> Flow[str]:
         """One photo, unpublished (nothing a reader sees): its id for ``attached_media``."""
         where = f"media {number} ({item.filename})"
-        if item.url is not None:
-            data = yield from self.fetch(item, channel, limit=PHOTO_MAX_BYTES + 1)
-        else:
-            data = read_bytes(item, limit=PHOTO_MAX_BYTES)
+        data = yield from media_bytes(self, item, channel, limit=PHOTO_MAX_BYTES)
         if len(data) > PHOTO_MAX_BYTES:
             raise ValidationError([self.rule("facebook.photo.max_size").problem(
                 f"{where} is over {PHOTO_MAX_BYTES:,} bytes")], platform=self.name,
@@ -545,13 +530,13 @@ class FacebookPlatform(BasePlatform):
             raise ConfigError(f"channel {channel.id}: cannot read video {video.filename!r}")
         verify_bytes(source, head, platform=self.name, account=channel.account,
                      where=f"media 1 ({video.filename})")
-        session = self._resumable(saved.get("video") if isinstance(saved, Mapping) else None,
-                                  source, size, channel)
+        upload = SavedUpload.of(source, "video")
+        session = self._resumable(upload.recall(saved, size=size), size, channel)
         if session is not None:
-            session = yield from self._resume(source, session, channel, opts)
+            session = yield from self._resume(source, session, upload, channel, opts)
         if session is None:
-            session = yield from self._start(source, size, channel, opts)
-            yield from self._transfer(source, session, channel, opts)
+            session = yield from self._start(source, size, upload, channel, opts)
+            yield from self._transfer(source, session, upload, channel, opts)
         video_id = session["video_id"]
         fields = {"upload_phase": "finish", "upload_session_id": session["upload_session_id"]}
         if post.title and post.title.strip():
@@ -579,23 +564,22 @@ class FacebookPlatform(BasePlatform):
         receipt: Receipt = yield from self._settle(channel, opts, video_id)
         return receipt
 
-    def _resumable(self, saved: Any, source: Media, size: int,
+    def _resumable(self, saved: dict[str, Any] | None, size: int,
                    channel: Channel) -> dict[str, Any] | None:
-        """An earlier run's session of this very file (same size and fingerprint), or ``None``."""
-        if not isinstance(saved, Mapping):
+        """An earlier run's session of this very file (`SavedUpload.recall`), or ``None``."""
+        if saved is None:
             return None
         start, end = _offset(saved.get("start_offset")), _offset(saved.get("end_offset"))
         ids = (text_or_none(saved.get("upload_session_id")), text_or_none(saved.get("video_id")))
-        if (None in ids or start is None or end is None or not start <= end <= size
-                or saved.get("size") != size or saved.get("source") != media_fingerprint(source)):
+        if None in ids or start is None or end is None or not start <= end <= size:
             return None
         logger.info("facebook [%s]: resuming upload of video %s at byte %s", channel.account,
                     ids[1], start)
         return {"upload_session_id": ids[0], "video_id": ids[1], "start_offset": start,
-                "end_offset": end, "size": size, "source": saved["source"]}
+                "end_offset": end, "size": size}
 
-    def _resume(self, source: Media, session: dict[str, Any], channel: Channel,
-                opts: Options) -> Flow[dict[str, Any] | None]:
+    def _resume(self, source: Media, session: dict[str, Any], upload: SavedUpload,
+                channel: Channel, opts: Options) -> Flow[dict[str, Any] | None]:
         """Go on with a saved session; ``None`` where Facebook refused it (upload afresh).
 
         The legacy upload has no call that reports a session's offset: the
@@ -604,16 +588,16 @@ class FacebookPlatform(BasePlatform):
         refusal starts the upload over.
         """
         try:
-            yield from self._transfer(source, session, channel, opts)
+            yield from self._transfer(source, session, upload, channel, opts)
         except PlatformError as exc:
-            if isinstance(exc, TransientError | RateLimited | AuthError | DeliveryUnknown):
+            if not refused(exc):
                 raise
             logger.info("facebook [%s]: Facebook refused the saved upload of video %s (%s); "
                         "uploading again", channel.account, session["video_id"], exc.message)
             return None
         return session
 
-    def _start(self, source: Media, size: int, channel: Channel,
+    def _start(self, source: Media, size: int, upload: SavedUpload, channel: Channel,
                opts: Options) -> Flow[dict[str, Any]]:
         # Resent freely: a second session leaves an unfinished upload no reader sees.
         answer = yield from self.call(
@@ -626,12 +610,12 @@ class FacebookPlatform(BasePlatform):
                                 platform=self.name, account=channel.account, code="bad_response")
         session = {"upload_session_id": str(answer["upload_session_id"]),
                    "video_id": str(answer["video_id"]), "start_offset": start,
-                   "end_offset": end, "size": size, "source": media_fingerprint(source)}
-        yield Checkpoint("uploading", {"video": dict(session)}, save=True)
+                   "end_offset": end, "size": size}
+        yield upload.save("uploading", session)
         return session
 
-    def _transfer(self, source: Media, session: dict[str, Any], channel: Channel,
-                  opts: Options) -> Flow[None]:
+    def _transfer(self, source: Media, session: dict[str, Any], upload: SavedUpload,
+                  channel: Channel, opts: Options) -> Flow[None]:
         """Send what Facebook asks for, chunk by chunk from disk, until the offsets meet."""
         size = session["size"]
         while session["start_offset"] < session["end_offset"]:
@@ -662,9 +646,8 @@ class FacebookPlatform(BasePlatform):
                                     account=channel.account, code="bad_response",
                                     response=response)
             session["start_offset"], session["end_offset"] = nxt, last
-            yield Uploaded(source.filename, sent=nxt, total=size)
             # Saved at once: a later run resumes this session from here.
-            yield Checkpoint("uploading", {"video": dict(session)}, save=True)
+            yield from upload.sent(source.filename, session, sent=nxt, total=size)
         if session["start_offset"] != size:
             raise PlatformError(
                 f"Facebook ended the transfer at byte {session['start_offset']:,} of {size:,}",
@@ -778,7 +761,7 @@ class FacebookPlatform(BasePlatform):
             posts = [i for i in items if isinstance(i, dict) and text_or_none(i.get("id"))]
             for item in posts:
                 stamp = _when(item.get("created_time"))
-                if (stamp is None or stamp >= since) and _same_message(item.get("message"), message):
+                if (stamp is None or stamp >= since) and same_text(item.get("message"), message):
                     matches[str(item["id"])] = item
             oldest = _when(posts[-1].get("created_time")) if posts else None
             paging = answer.get("paging")
@@ -880,8 +863,8 @@ class FacebookPlatform(BasePlatform):
         error = _error_of(response)
         extra = [text for text in (text_or_none(error.get("error_user_msg")),) if text and
                  text not in message]
-        subcode = error.get("error_subcode")
-        if isinstance(subcode, int) and not isinstance(subcode, bool):
+        subcode = int_or_none(error.get("error_subcode"))
+        if subcode is not None:
             extra.append(f"subcode {subcode}")
         trace = text_or_none(error.get("fbtrace_id"))
         if trace:

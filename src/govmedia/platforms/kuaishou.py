@@ -32,20 +32,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import pathlib
-import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 import httpx
-import regex
 
 from govmedia._sniff import HEAD_SIZE as VIDEO_HEAD
 from govmedia._sniff import image_type, video_type
-from govmedia.content.hashtags import hashtag
+from govmedia.content.hashtags import new_tags
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import Rule
 from govmedia.errors import (
     AuthError,
@@ -67,12 +65,16 @@ from govmedia.platforms.steps import (
     Doubt,
     Flow,
     Recall,
-    Sleep,
     Uploaded,
+    count_or_none,
     creates,
+    int_or_none,
     json_of,
     release,
+    same_text,
+    seconds_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload
 from govmedia.tokens import Token
 
 __all__ = ["KuaishouPlatform", "caption_of"]
@@ -102,13 +104,10 @@ STEREO_TYPES = ("NOT_SPHERICAL_VIDEO", "SPHERICAL_VIDEO_360", "SPHERICAL_VIDEO_1
 _LIST_COUNT = 20
 _LIST_PAGES = 5
 _LIST_MARGIN = 600.0            # seconds of clock skew allowed before a claim
-_FINGERPRINT_BYTES = 64 * 1024
 _MAX_TOKEN_LIFETIME = 30 * 86400.0
 _MAX_REFRESH_LIFETIME = 400 * 86400.0
 _PUBLISH_SCOPE = "user_video_publish"
 _INFO_SCOPE = "user_video_info"
-_SPACE = re.compile(r"\s+")
-_TAG_END = r"(?![\p{L}\p{M}\p{N}_\u00b7\u200c])"
 
 REAUTHORISE = (
     "Authorise the account again in the browser (open.kuaishou.com/oauth2/authorize with the "
@@ -172,11 +171,6 @@ ERRORS = ErrorTable(
 # --------------------------------------------------------------------------- content
 
 
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=\s))[#\uff03]" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def caption_of(post: Post) -> str:
     """The ``caption`` sent for *post*: its short text, then each tag as ``#tag `` (a topic).
 
@@ -189,14 +183,7 @@ def caption_of(post: Post) -> str:
         '中老铁路开通一周年 #一带一路看国企 #央企 '
     """
     text = short_text(post)
-    topics: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "kuaishou")
-        if rendered is None:
-            logger.warning("kuaishou: tag %r has no letter, so it is no topic; left out", tag)
-        elif not _has_tag(text, rendered) and rendered.casefold() not in {
-                t.casefold() for t in topics}:
-            topics.append(rendered)
+    topics = new_tags(text, post.tags, "kuaishou", platform="kuaishou", after="space")
     if not topics:
         return text
     line = "".join(f"{topic} " for topic in topics)
@@ -206,45 +193,8 @@ def caption_of(post: Post) -> str:
     return f"{text}{gap}{line}"
 
 
-def _same_caption(a: Any, b: str) -> bool:
-    return isinstance(a, str) and _SPACE.sub(" ", a).strip() == _SPACE.sub(" ", b).strip()
-
-
 def _video_of(post: Post) -> Media | None:
     return next((m for m in post.media if m.kind == "video"), None)
-
-
-def _head(media: Media, size: int) -> bytes | None:
-    if media.data is not None:
-        return media.data[:size]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as f:
-                return f.read(size)
-        except OSError:
-            return b""
-    return None
-
-
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
-def _fingerprint(media: Media, size: int) -> str:
-    """Which file an upload session belongs to: its size and a digest of its first bytes."""
-    head = _head(media, _FINGERPRINT_BYTES) or b""
-    return f"{size}:{hashlib.sha256(head).hexdigest()[:24]}"
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _seconds(value: Any) -> float | None:
@@ -254,21 +204,15 @@ def _seconds(value: Any) -> float | None:
     return float(value) / 1000.0 if value > 1e11 else float(value)
 
 
-def _lifetime(value: Any, cap: float) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= cap
-    return float(value) if ok else None
-
-
 # --------------------------------------------------------------------------- the upload session
 
 
 @attrs.define
 class _Session:
-    """One upload: its token and gateway, the file it belongs to, how far it got."""
+    """One upload: its token and gateway, how far it got (`SavedUpload` binds it to its file)."""
 
     upload_token: str = attrs.field(repr=False)
     endpoint: str
-    fingerprint: str
     part_size: int
     direct: bool = False
     next_fragment: int = 0
@@ -279,23 +223,19 @@ class _Session:
         # cannot publish, read or act for the account), so it may be kept in
         # the journal to resume the upload.
         return {"upload_token": self.upload_token, "endpoint": self.endpoint,
-                "fingerprint": self.fingerprint, "part_size": self.part_size,
-                "direct": self.direct, "next_fragment": self.next_fragment, "done": self.done}
-
-    @staticmethod
-    def forgotten() -> dict[str, Any]:
-        """Checkpoint data that drops a saved session (the next run uploads afresh)."""
-        return {"upload_token": None, "next_fragment": 0, "done": False}
+                "part_size": self.part_size, "direct": self.direct,
+                "next_fragment": self.next_fragment, "done": self.done}
 
     @classmethod
-    def recalled(cls, saved: Mapping[str, Any], fingerprint: str, part_size: int) -> _Session | None:
+    def recalled(cls, saved: Mapping[str, Any] | None) -> _Session | None:
+        """The session `SavedUpload.recall` found (this file, fragments of this size), if usable."""
+        if saved is None:
+            return None
         token, endpoint = saved.get("upload_token"), saved.get("endpoint")
         if not (isinstance(token, str) and token and isinstance(endpoint, str) and endpoint):
             return None
-        if saved.get("fingerprint") != fingerprint or saved.get("part_size") != part_size:
-            return None  # another file, or fragments of another size
         next_fragment = saved.get("next_fragment")
-        return cls(token, endpoint, fingerprint, part_size, direct=bool(saved.get("direct")),
+        return cls(token, endpoint, saved["part_size"], direct=bool(saved.get("direct")),
                    next_fragment=next_fragment if isinstance(next_fragment, int) else 0,
                    done=saved.get("done") is True)
 
@@ -425,7 +365,7 @@ class KuaishouPlatform(BasePlatform):
         return problems
 
     def _video_problem(self, video: Media, head: bytes | None = None) -> Problem | None:
-        head = head if head is not None else _head(video, VIDEO_HEAD)
+        head = head if head is not None else media_head(video, VIDEO_HEAD)
         if head is None:
             return None  # a URL: judged once downloaded
         if not head:
@@ -438,8 +378,8 @@ class KuaishouPlatform(BasePlatform):
         return None
 
     def _cover_problem(self, cover: Media, data: bytes | None = None) -> Problem | None:
-        head = data[:16] if data is not None else _head(cover, 16)
-        size = len(data) if data is not None else _size(cover)
+        head = data[:16] if data is not None else media_head(cover, 16)
+        size = len(data) if data is not None else media_size(cover)
         if head is not None:
             kind = image_type(head)
             if kind not in COVER_TYPES:
@@ -453,6 +393,10 @@ class KuaishouPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /openapi/user_info``: the access token works, with the user_info scope."""
+        return self.request(channel, "GET", "/openapi/user_info", params=self._app(channel))
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the video (resuming a saved session), publish it, wait for processing.
 
@@ -462,7 +406,7 @@ class KuaishouPlatform(BasePlatform):
         video, cover = self._media(post, channel)
         cover_bytes, cover_kind = yield from self._cover(cover, channel)
         video = yield from self._local(video, channel)
-        session = yield from self._upload(video, channel, opts)
+        session, upload = yield from self._upload(video, channel, opts)
         caption = caption_of(post)
         data: dict[str, str] = {"caption": caption}
         if opts.stereo_type:
@@ -484,13 +428,13 @@ class KuaishouPlatform(BasePlatform):
         except PlatformError:
             # Refused outright, nothing was made; a re-run uploads afresh
             # rather than offering this upload token again.
-            yield Checkpoint("publish_refused", _Session.forgotten(), save=True)
+            yield upload.forget("publish_refused")
             raise
         answer = self.answer(response, channel, expect=("video_info.photo_id",), creates=True)
         info = dict(answer["video_info"])
         photo_id = str(info["photo_id"])
         yield Checkpoint("published", {"photo_id": photo_id, "create_time": info.get("create_time"),
-                                       **_Session.forgotten()})
+                                       upload.slot: None})  # the session is spent
         if info.get("pending") is False:
             return self._receipt(channel, photo_id, info, pending=False)
         receipt = yield from self._settle(channel, opts, photo_id, info, seen=False)
@@ -530,31 +474,31 @@ class KuaishouPlatform(BasePlatform):
 
     # ----------------------------------------------------------- upload
 
-    def _upload(self, video: Media, channel: Channel, opts: Options) -> Flow[_Session]:
-        size = _size(video) or 0
-        fingerprint = _fingerprint(video, size)
+    def _upload(self, video: Media, channel: Channel,
+                opts: Options) -> Flow[tuple[_Session, SavedUpload]]:
+        size = media_size(video) or 0
+        upload = SavedUpload.of(video, "upload")
         saved: Any = yield Recall()
-        session = _Session.recalled(saved if isinstance(saved, Mapping) else {}, fingerprint,
-                                    opts.part_size)
+        session = _Session.recalled(upload.recall(saved, part_size=opts.part_size))
         if session is not None and not session.done:
             session = yield from self._resume(session, channel, opts)
         if session is None:
-            session = yield from self._start(channel, opts, fingerprint)
+            session = yield from self._start(channel, opts)
             session.direct = size < opts.direct_max
         if session.done:
             logger.info("kuaishou [%s]: %s was uploaded by an earlier run; publishing it",
                         channel.account, video.filename)
             yield Uploaded(video.filename, sent=size, total=size)
-            return session
+            return session, upload
         if session.direct:
             yield from self._direct(session, video, size, channel)
         else:
-            yield from self._fragments(session, video, size, channel)
+            yield from self._fragments(session, upload, video, size, channel)
         session.done = True
-        yield Checkpoint("uploaded", session.saved(), save=True)
-        return session
+        yield upload.save("uploaded", session.saved())
+        return session, upload
 
-    def _start(self, channel: Channel, opts: Options, fingerprint: str) -> Flow[_Session]:
+    def _start(self, channel: Channel, opts: Options) -> Flow[_Session]:
         # A new session nobody publishes is harmless: resent freely.
         answer = yield from self.call(channel, "POST", "/openapi/photo/start_upload",
                                       params=self._app(channel), creates=False, safe=True,
@@ -565,7 +509,7 @@ class KuaishouPlatform(BasePlatform):
             raise PlatformError(f"photo/start_upload named an unusable upload host: {exc}",
                                 platform=self.name, account=channel.account,
                                 code="bad_response") from None
-        return _Session(str(answer["upload_token"]), base, fingerprint, opts.part_size)
+        return _Session(str(answer["upload_token"]), base, opts.part_size)
 
     def _resume(self, session: _Session, channel: Channel, opts: Options) -> Flow[_Session | None]:
         """Where the gateway says a saved session stands; ``None``: start afresh."""
@@ -577,17 +521,20 @@ class KuaishouPlatform(BasePlatform):
         except (TransientError, RateLimited):
             raise
         except PlatformError as exc:
+            # Not `uploads.refused`: the gateway knows the session by its
+            # upload token alone, so an auth refusal here is that token's
+            # (expired): a new session mends it, a new access token would not.
             logger.info("kuaishou [%s]: the saved upload cannot resume (%s); starting afresh",
                         channel.account, exc.message)
             return None
         if not isinstance(state, dict) or state.get("existed") is not True:
             return None
         done = state.get("fragment_list")
-        if isinstance(done, list) and all(_count(i) is not None for i in done):
+        if isinstance(done, list) and all(int_or_none(i) is not None for i in done):
             # The first fragment the gateway lacks; those after it are sent again.
             received = set(done)
             session.next_fragment = next(i for i in range(len(received) + 1) if i not in received)
-        elif _count(state.get("fragment_index")) is not None:
+        elif int_or_none(state.get("fragment_index")) is not None:
             session.next_fragment = max(0, state["fragment_index"] + 1)
         else:
             return None
@@ -604,7 +551,8 @@ class KuaishouPlatform(BasePlatform):
                                          headers={"Content-Type": mime})))
         yield Uploaded(video.filename, sent=size, total=size)
 
-    def _fragments(self, session: _Session, video: Media, size: int, channel: Channel) -> Flow[None]:
+    def _fragments(self, session: _Session, upload: SavedUpload, video: Media, size: int,
+                   channel: Channel) -> Flow[None]:
         part = session.part_size
         count = max(1, math.ceil(size / part))
         start = min(session.next_fragment, count) * part
@@ -614,8 +562,8 @@ class KuaishouPlatform(BasePlatform):
                                          params={"fragment_id": index},
                                          headers={"Content-Type": "application/octet-stream"})))
             session.next_fragment = index + 1
-            yield Uploaded(video.filename, sent=offset + len(chunk), total=size)
-            yield Checkpoint("uploading", session.saved(), save=True)
+            yield from upload.sent(video.filename, session.saved(), sent=offset + len(chunk),
+                                   total=size)
         yield self._gateway(session, channel, "/api/upload/complete",
                             params={"fragment_count": count})
 
@@ -636,23 +584,26 @@ class KuaishouPlatform(BasePlatform):
                 seen: bool, recovering: bool = False) -> Flow[Receipt]:
         """Read photo/list until the video is no longer pending, or ``poll_timeout`` passes."""
         created = _seconds(info.get("create_time"))
-        waited = 0.0
-        while True:
+        listed = seen
+
+        def look() -> Flow[dict[str, Any] | None]:
+            nonlocal listed
             found, conclusive = yield from self._find(channel, photo_id, created)
             if found is not None:
-                seen = True
+                listed = True
                 info.update(found)
-                if found.get("pending") is not True:
-                    return self._receipt(channel, photo_id, info, pending=False)
-            elif seen and conclusive:
+            elif listed and conclusive:
                 raise self._gone(channel, photo_id, recovering=recovering)
-            if waited >= opts.poll_timeout:
-                logger.info("kuaishou [%s]: video %s still %s after %g s: pending",
-                            channel.account, photo_id,
-                            "in review" if found is not None else "not listed", waited)
-                return self._receipt(channel, photo_id, info, pending=True)
-            yield Sleep(opts.poll_interval)
-            waited += opts.poll_interval
+            return found
+
+        found, reviewed = yield from self.poll(
+            look, lambda found: found is not None and found.get("pending") is not True,
+            interval=opts.poll_interval, timeout=opts.poll_timeout)
+        if not reviewed:
+            logger.info("kuaishou [%s]: video %s still %s after %g s: pending", channel.account,
+                        photo_id, "in review" if found is not None else "not listed",
+                        opts.poll_timeout)
+        return self._receipt(channel, photo_id, info, pending=not reviewed)
 
     def _gone(self, channel: Channel, photo_id: str, *, recovering: bool) -> PlatformError:
         known = {"photo_id": photo_id}
@@ -780,7 +731,7 @@ class KuaishouPlatform(BasePlatform):
                 return list(matches.values())
             for item in items:
                 stamp = _seconds(item.get("create_time"))
-                if (stamp is None or stamp >= since) and _same_caption(item.get("caption"), caption):
+                if (stamp is None or stamp >= since) and same_text(item.get("caption"), caption):
                     matches[str(item["photo_id"])] = item
             oldest = _seconds(items[-1].get("create_time"))
             if oldest is not None and oldest < since:
@@ -808,8 +759,9 @@ class KuaishouPlatform(BasePlatform):
         if found is None:
             return Metrics(raw={"reason": f"video {receipt.remote_id} is not among the account's "
                                           f"newest {_LIST_COUNT * _LIST_PAGES} videos"})
-        return Metrics(views=_count(found.get("view_count")), likes=_count(found.get("like_count")),
-                       comments=_count(found.get("comment_count")), shares=None, raw=found)
+        return Metrics(views=count_or_none(found.get("view_count")),
+                       likes=count_or_none(found.get("like_count")),
+                       comments=count_or_none(found.get("comment_count")), shares=None, raw=found)
 
     # ----------------------------------------------------------- auth
 
@@ -864,10 +816,10 @@ class KuaishouPlatform(BasePlatform):
         # The new refresh token inherits the old one's expiry: the lifetime
         # Kuaishou returns is what is left of it.
         return Token(
-            value=token, expires_in=_lifetime(data.get("expires_in"), _MAX_TOKEN_LIFETIME),
+            value=token, expires_in=seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME),
             refresh_token=renewed if isinstance(renewed, str) and renewed else None,
-            refresh_expires_in=_lifetime(data.get("refresh_token_expires_in"),
-                                         _MAX_REFRESH_LIFETIME),
+            refresh_expires_in=seconds_or_none(data.get("refresh_token_expires_in"),
+                                               most=_MAX_REFRESH_LIFETIME),
         )
 
     # ----------------------------------------------------------- helpers

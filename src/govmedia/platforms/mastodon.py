@@ -13,26 +13,29 @@ ready, 422: failed) with `Sleep` steps in between, up to ``poll_timeout``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import attrs
 import httpx
 import regex
 
-from govmedia.content.hashtags import hashtag
+from govmedia.content.hashtags import with_tags
 from govmedia.content.length import count_mastodon
 from govmedia.content.markup import short_text
-from govmedia.content.media import read_bytes, verify_bytes
+from govmedia.content.media import verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ConfigError, ContentRejected, PlatformError, TransientError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import StaticToken
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, url_check
-from govmedia.platforms.steps import Flow, Sleep, text_or_none
+from govmedia.platforms.options import Option, positive_seconds, url_check
+from govmedia.platforms.steps import Flow, count_or_none, text_or_none
+from govmedia.platforms.uploads import media_bytes
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["MastodonPlatform", "status_text"]
@@ -51,16 +54,6 @@ REBLOG_VISIBILITIES = ("public", "unlisted", "private")
 IDEMPOTENCY_WINDOW = 3600.0
 
 _LANGUAGE = regex.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
-# A hashtag already in the text: `#` or fullwidth `＃` after a space or at the
-# start (Mastodon's HASHTAG_RE), the name not running on into more tag letters.
-_TAG_END = r"(?![\p{L}\p{M}\p{N}_\u00b7\u200c])"
-
-
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=\s))[#\uff03]" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def status_text(post: Post) -> str:
     """The ``status`` sent for *post*: its short text, then its tags as ``#tag``.
 
@@ -75,24 +68,23 @@ def status_text(post: Post) -> str:
         <BLANKLINE>
         #微招聘
     """
-    text = short_text(post)
-    tags: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "mastodon")
-        if rendered is None:
-            logger.warning("mastodon: tag %r has no letter, so it is no hashtag; left out", tag)
-        elif not _has_tag(text, rendered) and rendered.casefold() not in {t.casefold() for t in tags}:
-            tags.append(rendered)
-    line = " ".join(tags)
-    return f"{text}\n\n{line}" if text and line else text or line
+    # A hashtag already in the text: `#` or fullwidth `＃` after a space or at the
+    # start (Mastodon's HASHTAG_RE, as read here).
+    return with_tags(short_text(post), post.tags, "mastodon", platform="mastodon", after="space")
+
+
+def _when(value: str) -> str | None:
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        return "an ISO 8601 time with its zone, like '2026-12-07T07:00:00Z'"
+    return None
 
 
 def _language(value: Any) -> str | None:
     return None if _LANGUAGE.match(value) else "an ISO 639-1 code like 'zh' or 'en'"
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
 
 
 def _instance(channel: Channel) -> tuple[str, int | None, str]:
@@ -137,10 +129,15 @@ class MastodonPlatform(BasePlatform):
                            doc="the instance's address, like https://social.example"),
         "visibility": Option(str, default="public", choices=VISIBILITIES),
         "language": Option(str, check=_language),
+        # Set by `schedule` (fan_out(at=...) with the option native_schedule):
+        # the instance publishes the status at that time, not now.
+        "scheduled_at": Option(str, check=_when, doc="ISO 8601 time, with its zone, when the "
+                                                     "instance publishes the status (at least 5 "
+                                                     "minutes ahead)"),
         "max_characters": Option(int, default=TEXT_MAX, minimum=1,
                                  doc="the instance's status length, where it is not 500"),
-        "poll_timeout": Option(float, default=60.0, check=_positive),
-        "poll_interval": Option(float, default=1.0, check=_positive),
+        "poll_timeout": Option(float, default=60.0, check=positive_seconds),
+        "poll_interval": Option(float, default=1.0, check=positive_seconds),
     }
     auth = StaticToken("access_token")
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -248,6 +245,19 @@ class MastodonPlatform(BasePlatform):
 
     # ----------------------------------------------------------- flows
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /api/v1/accounts/verify_credentials``: the token works, for this account."""
+        return self.request(channel, "GET", "/api/v1/accounts/verify_credentials")
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The status as `publish` sends it: the text with its tags, media by source."""
+        opts = self.opts(channel)
+        text = status_text(post)
+        fields: dict[str, Any] = {"status": text, "visibility": opts.visibility}
+        if post.media:
+            fields["media"] = [Rendering.source(m) for m in post.media]
+        return Rendering(fields=fields, text=text, html=None)
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the media, wait until processed, then create the status."""
         opts = self.opts(channel)
@@ -257,13 +267,23 @@ class MastodonPlatform(BasePlatform):
             body["media_ids"] = media_ids  # the JSON form of media_ids[]
         if opts.language:
             body["language"] = opts.language
+        if opts.scheduled_at:
+            body["scheduled_at"] = opts.scheduled_at
         # Mastodon deduplicates on Idempotency-Key (per account, ~1 h): a resend
         # after a timeout or a 5xx returns the status the first attempt made.
         status = yield from self.call(channel, "POST", "/api/v1/statuses", json=body,
                                       headers={"Idempotency-Key": key}, safe=True, creates=True,
                                       expect=("id",))
+        if "params" in status and "scheduled_at" in status:  # a ScheduledStatus: not live yet
+            return Receipt(channel=channel, remote_id=str(status["id"]), url=None,
+                           state="scheduled", raw=status)
         return Receipt(channel=channel, remote_id=str(status["id"]), url=text_or_none(status.get("url")),
                        state="published", raw=status)
+
+    def schedule(self, channel: Channel, at: dt.datetime) -> Channel:
+        """*channel* set to have the instance publish at *at* (``scheduled_at``)."""
+        when = at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return attrs.evolve(channel, options={**channel.options, "scheduled_at": when})
 
     def _upload_all(self, media: tuple[Media, ...], channel: Channel) -> Flow[list[str]]:
         ids: list[str] = []
@@ -298,13 +318,10 @@ class MastodonPlatform(BasePlatform):
 
     def _bytes_of(self, item: Media, where: str, channel: Channel) -> Flow[bytes]:
         limit = _size_limit(item)
-        if item.url is None:
-            data = read_bytes(item, limit=limit)
-        else:
-            try:
-                data = yield from self.fetch(item, channel, limit=limit + 1)
-            except PlatformError as exc:
-                raise exc.evolve(message=f"could not download {item.url}: {exc.message}") from exc
+        try:
+            data = yield from media_bytes(self, item, channel, limit=limit)
+        except PlatformError as exc:  # a download (a file read fails with ConfigError)
+            raise exc.evolve(message=f"could not download {item.url}: {exc.message}") from exc
         if len(data) > limit:
             raise ContentRejected(
                 f"{where} is over {_megabytes(limit)}; Mastodon takes {item.kind} up to "
@@ -314,19 +331,15 @@ class MastodonPlatform(BasePlatform):
         return data
 
     def _wait_processed(self, pending: dict[str, str], channel: Channel) -> Flow[None]:
+        """Ask after each media answered 202 until all are processed; the first look after a wait."""
         opts = self.opts(channel)
-        timeout, interval = opts.poll_timeout, opts.poll_interval
-        waited = 0.0
-        while pending:
-            if waited >= timeout:
-                raise TransientError(
-                    f"{', '.join(pending.values())} still processing after {waited:g} s",
-                    platform=self.name, account=channel.account, code="media_processing",
-                    hint="Nothing was posted. Try again later, or raise option poll_timeout.",
-                )
-            step = min(interval, timeout - waited)
-            yield Sleep(step)
-            waited += step
+        asked = False
+
+        def ask() -> Flow[dict[str, str]]:
+            nonlocal asked
+            if not asked:  # they were processing a moment ago: wait before asking
+                asked = True
+                return pending
             for media_id, where in list(pending.items()):
                 try:
                     response = yield self.request(channel, "GET", f"/api/v1/media/{_id(media_id)}")
@@ -336,6 +349,16 @@ class MastodonPlatform(BasePlatform):
                     del pending[media_id]
                 logger.debug("mastodon [%s] %s: %s", channel.account, where,
                              "ready" if response.status_code == 200 else "processing")
+            return pending
+
+        _, processed = yield from self.poll(ask, lambda left: not left, interval=opts.poll_interval,
+                                            timeout=opts.poll_timeout, wait=lambda _: 0.0)
+        if not processed:
+            raise TransientError(
+                f"{', '.join(pending.values())} still processing after {opts.poll_timeout:g} s",
+                platform=self.name, account=channel.account, code="media_processing",
+                hint="Nothing was posted. Try again later, or raise option poll_timeout.",
+            )
 
     def delete(self, receipt: Receipt) -> Flow[None]:
         """Delete the status (a boost is undone with ``unreblog``); gone already is fine."""
@@ -362,13 +385,9 @@ class MastodonPlatform(BasePlatform):
         """Favourites, boosts and replies of the status; Mastodon shows no views."""
         status = yield from self.call(receipt.channel, "GET",
                                       f"/api/v1/statuses/{_id(receipt.remote_id)}", expect=("id",))
-
-        def count(name: str) -> int | None:
-            value = status.get(name)
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-        return Metrics(views=None, likes=count("favourites_count"), shares=count("reblogs_count"),
-                       comments=count("replies_count"), raw=status)
+        return Metrics(views=None, likes=count_or_none(status.get("favourites_count")),
+                       shares=count_or_none(status.get("reblogs_count")),
+                       comments=count_or_none(status.get("replies_count")), raw=status)
 
     def can_repost(self, original: Receipt, channel: Channel) -> bool:
         """Only a status on the same instance, and one others may boost (public or unlisted)."""

@@ -36,10 +36,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import httpx
+
 from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia.content.markup import short_text
 from govmedia.content.matrix import MatrixText, matrix_text
-from govmedia.content.media import read_bytes, verify_bytes
+from govmedia.content.media import verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ContentRejected, DeliveryUnknown, PlatformError, RateLimited
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
@@ -48,6 +50,7 @@ from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, url_check
 from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Sleep, json_body
+from govmedia.platforms.uploads import media_bytes
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["MARKER", "MatrixChatPlatform", "chat_text", "matrix_to", "txn_id"]
@@ -305,6 +308,10 @@ class MatrixChatPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /account/whoami``: the access token works."""
+        return self.request(channel, "GET", f"{CLIENT}/account/whoami")
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the media, then send the text and each media as events of their own."""
         receipt: Receipt = yield from self._send(post, channel, key, known={})
@@ -371,13 +378,10 @@ class MatrixChatPlatform(BasePlatform):
     def _media_content(self, item: Media, where: str, channel: Channel) -> Flow[dict[str, Any]]:
         """Upload *item* to the media repository; the event content that shows it."""
         limit = self.opts(channel).max_upload_size
-        if item.url is None:
-            data = read_bytes(item, limit=limit)
-        else:
-            try:
-                data = yield from self.fetch(item, channel, limit=limit + 1)
-            except PlatformError as exc:
-                raise exc.evolve(message=f"{where}: could not download {item.url}: {exc.message}") from exc
+        try:
+            data = yield from media_bytes(self, item, channel, limit=limit)
+        except PlatformError as exc:  # a download (a file read fails with ConfigError)
+            raise exc.evolve(message=f"{where}: could not download {item.url}: {exc.message}") from exc
         if len(data) > limit:
             raise ContentRejected(
                 f"{where} is over {limit:,} bytes, the homeserver's upload limit (option "

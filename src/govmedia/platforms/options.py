@@ -28,7 +28,7 @@ import httpx
 from govmedia.errors import ConfigError
 from govmedia.model import Channel
 
-__all__ = ["Option", "Options", "parse_options", "url_check"]
+__all__ = ["Option", "Options", "parse_options", "positive_seconds", "url_check"]
 
 _NO_DEFAULT = object()
 _TRUE = ("true", "1", "yes", "on")
@@ -193,6 +193,17 @@ def parse_options(spec: Mapping[str, Option], channel: Channel) -> Options:
                 f"channel {channel.id}: option {name} must be {exc}, got {given[name]!r}"
             ) from None
     return Options(values)
+
+
+def positive_seconds(value: Any) -> str | None:
+    """A `Option.check` for an interval or a wait: more than 0 seconds (``minimum`` allows 0).
+
+    Example:
+        >>> from govmedia.platforms.options import Option, positive_seconds
+        >>> positive_seconds(0.5), positive_seconds(0)
+        (None, 'a positive number of seconds')
+    """
+    return None if value > 0 else "a positive number of seconds"
 
 
 def url_check(*, query: bool = False) -> Callable[[Any], str | None]:

@@ -8,6 +8,7 @@ logged once and raises `ConfigError` only when its name is used.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import pkgutil
@@ -27,7 +28,7 @@ GROUP = "govmedia.platforms"
 # A built-in is a module of this package named after its platform, whose
 # class is the `BasePlatform` subclass with that name: found this way when the
 # package metadata (the entry points) is absent, running from a source tree.
-_NOT_PLATFORMS = frozenset({"auth", "base", "codes", "options", "registry", "steps"})
+_NOT_PLATFORMS = frozenset({"auth", "base", "codes", "options", "registry", "steps", "uploads"})
 
 
 def _builtins() -> dict[str, str]:
@@ -81,7 +82,8 @@ def get(name: str) -> type[Any]:
     """The platform class registered as *name*, imported on first use.
 
     Raises:
-        ConfigError: *name* is unknown (the message lists the valid names), or
+        ConfigError: *name* is unknown (the message lists the valid names and
+            the nearest one: ``mastadon``, did you mean ``mastodon``?), or
             its plugin failed to import (the message says why).
 
     Example:
@@ -94,8 +96,10 @@ def get(name: str) -> type[Any]:
         if name in _loaded:
             return _loaded[name]
         if name not in paths:
+            close = difflib.get_close_matches(name, list(paths), n=1) if isinstance(name, str) else []
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"unknown platform {name!r}; available: {', '.join(sorted(paths))}"
+                f"unknown platform {name!r}{hint}; available: {', '.join(sorted(paths))}"
             )
         if name in _failed:
             raise ConfigError(f"platform {name!r} failed to load: {_failed[name]}")

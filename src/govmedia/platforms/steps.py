@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from collections.abc import Generator, Mapping
 from typing import Any, TypeAlias, TypeVar
 
@@ -26,6 +28,7 @@ from govmedia._json import compact_bytes
 from govmedia.errors import PlatformError
 
 __all__ = [
+    "Checked",
     "Checkpoint",
     "Doubt",
     "Flow",
@@ -37,6 +40,8 @@ __all__ = [
     "creates",
     "creates_something",
     "external",
+    "id_or_none",
+    "int_or_none",
     "is_external",
     "is_retry_safe",
     "json_body",
@@ -44,6 +49,8 @@ __all__ = [
     "prepares",
     "release",
     "retry_safe",
+    "same_text",
+    "seconds_or_none",
     "text_or_none",
 ]
 
@@ -110,6 +117,25 @@ class Recall:
         >>> Recall()
         Recall()
     """
+
+
+@attrs.frozen(kw_only=True)
+class Checked:
+    """What a platform's `health` check learnt: the channel can publish.
+
+    Attributes:
+        expires_at: when the credential stops working (an aware datetime),
+            where the answer says; ``None`` when it does not.
+        who: the account the credential acts for, as the platform names it.
+
+    Example:
+        >>> from govmedia.platforms.steps import Checked
+        >>> Checked(who="@sasac").expires_at is None
+        True
+    """
+
+    expires_at: dt.datetime | None = None
+    who: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -295,18 +321,99 @@ def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def count_or_none(value: Any) -> int | None:
+def id_or_none(value: Any, *, most: int | None = None) -> str | None:
+    r"""*value* as a string where an answer gave an id (a non-empty string or a whole number).
+
+    *most*, for a platform whose ids are short strings (YouTube's): the
+    longest one it gives. Then only a string of 1 to *most* printable ASCII
+    characters is an id; a number, a longer string, or one with a control
+    or non-ASCII character is garbage, kept out of URLs, logs and the journal.
+
+    Example:
+        >>> from govmedia.platforms.steps import id_or_none
+        >>> id_or_none(2247483001), id_or_none("7"), id_or_none(""), id_or_none(True)
+        ('2247483001', '7', None, None)
+        >>> id_or_none("dQw4w9WgXcQ", most=64), id_or_none(7, most=64), id_or_none("a\nb", most=64)
+        ('dQw4w9WgXcQ', None, None)
+    """
+    if most is not None:
+        usable = (isinstance(value, str) and 0 < len(value) <= most and value.isascii()
+                  and value.isprintable())
+        return value if usable else None
+    if isinstance(value, str):
+        return value or None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def int_or_none(value: Any) -> int | None:
+    """*value* where an answer gave a whole number (a state, a code, an index), else ``None``.
+
+    A bool is no number here, nor are digits in a string; a negative number
+    is one (Bilibili's review states are). For counts, `count_or_none`.
+
+    Example:
+        >>> from govmedia.platforms.steps import int_or_none
+        >>> int_or_none(-2), int_or_none(True), int_or_none("3"), int_or_none(2.0)
+        (-2, None, None, None)
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def count_or_none(value: Any, *, digits: bool = False) -> int | None:
     """*value* where an answer gave a whole number >= 0 (a count), else ``None``, never 0.
 
     A count a platform leaves out, or gives as a string, a bool or a
     negative number, is not a count: `gm.Metrics` says ``None`` for it.
+    *digits*, for a platform that gives its counts as strings (YouTube's
+    ``"1204"``): a string of 1 to 20 ASCII digits counts too (no sign, no
+    space, no other script's digits).
 
     Example:
         >>> from govmedia.platforms.steps import count_or_none
         >>> count_or_none(12), count_or_none(True), count_or_none("12"), count_or_none(None)
         (12, None, None, None)
+        >>> [count_or_none(v, digits=True) for v in ("1204", "-3", 7)]
+        [1204, None, 7]
     """
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    if digits and isinstance(value, str):
+        usable = value.isascii() and value.isdigit() and len(value) <= 20
+        return int(value) if usable else None
+    number = int_or_none(value)
+    return number if number is not None and number >= 0 else None
+
+
+def same_text(found: Any, sent: str) -> bool:
+    r"""True when an answer's text (a feed post's message) is the text sent, white space aside.
+
+    Platforms trim and fold white space as they store a post, so a lost
+    create is looked up by its text this way (Facebook's feed, Kuaishou's list).
+
+    Example:
+        >>> from govmedia.platforms.steps import same_text
+        >>> same_text("中老铁路 开通\n一周年 ", "中老铁路  开通 一周年"), same_text(None, "x")
+        (True, False)
+    """
+    return isinstance(found, str) and _SPACE.sub(" ", found).strip() == _SPACE.sub(" ", sent).strip()
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def seconds_or_none(value: Any, *, most: float) -> float | None:
+    """*value* where an answer gave a lifetime (``expires_in``): more than 0 and at most *most*.
+
+    A lifetime beyond *most* seconds is garbage (a timestamp where a
+    duration belongs, say), as is a bool, a string or 0: ``None``, and the
+    caller falls back to what the platform documents.
+
+    Example:
+        >>> from govmedia.platforms.steps import seconds_or_none
+        >>> day = 86400
+        >>> [seconds_or_none(v, most=day) for v in (7200, 1.7e9, "7200", True)]
+        [7200.0, None, None, None]
+    """
+    usable = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= most
+    return float(value) if usable else None
 
 
 def json_body(data: Any) -> bytes:

@@ -27,31 +27,29 @@ there are no metrics (``capabilities.metrics`` is false).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, ClassVar
 
 import attrs
 import httpx
-import regex
 
 from govmedia._imagesize import PREFIX_SIZE, image_size
 from govmedia.content.counting import count_telegram, telegram_visible_text
-from govmedia.content.hashtags import render_tags
+from govmedia.content.hashtags import new_tags
 from govmedia.content.integrity import body_problems
-from govmedia.content.media import verify_bytes
+from govmedia.content.media import media_head, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.content.sanitize import TELEGRAM, clean
 from govmedia.content.telegram import telegram_html
 from govmedia.errors import ConfigError, PlatformError, ValidationError
 from govmedia.model import Channel, Media, Post, Problem, Receipt, open_regular
+from govmedia.platforms._parts import FormBody
 from govmedia.platforms.auth import Auth
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
 from govmedia.platforms.steps import Checkpoint, Doubt, Flow, json_of
@@ -86,9 +84,7 @@ ENTITIES_MAX = 100
 # digits, "-" and "_" (the Bot API docs' example "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11").
 # Anything else could change the URL path the token is put in, so it is refused.
 _TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
-_TOKEN_IN_PATH = re.compile(r"/bot[^/]*/")
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}|@[A-Za-z0-9_]{1,64}")
-_TAG_END = r"(?![\p{L}\p{M}\p{N}_])"
 
 # Descriptions the sheet does not quote (python-telegram-bot's and Telegram's
 # own wording, unverified here); delete relies on the first to take a message
@@ -136,11 +132,6 @@ class BotToken(Auth):
 # --------------------------------------------------------------------------- text
 
 
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=\s))#" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def _escaped(text: str) -> str:
     escaped: str = telegram_html(text, "text")
     return escaped
@@ -180,7 +171,8 @@ def message_html(post: Post) -> str:
         if post.link and post.link.strip():
             parts.append(_escaped(post.link))
     visible = telegram_visible_text("\n\n".join(parts))
-    tags = [t for t in render_tags(post.tags, "telegram") if not _has_tag(visible, t)]
+    # A tag already in the text: `#` (not `＃`) at the start or after white space.
+    tags = new_tags(visible, post.tags, "hash", platform="telegram", after="space", signs="#")
     if tags:
         parts.append(" ".join(tags))
     # Every piece is Telegram HTML already; the whole goes through the one
@@ -221,16 +213,6 @@ def _dimension_problem(size: tuple[int, int] | None) -> str | None:
     return None
 
 
-def _prefix(media: Media) -> bytes | None:
-    """The first bytes of a local media (enough for its dimensions), ``None`` for a URL."""
-    if media.data is not None:
-        return media.data[:PREFIX_SIZE]
-    if media.path is not None:
-        with open_regular(media.path) as f:
-            return f.read(PREFIX_SIZE)
-    return None
-
-
 @attrs.frozen
 class _Item:
     """One media of the post as a send takes it: ``photo`` or ``video``, by URL or uploaded."""
@@ -240,20 +222,8 @@ class _Item:
     where: str
 
 
-# The HTML5 form encoding of a file name in Content-Disposition (as httpx does it).
-_NAME_ESCAPES = {ord('"'): "%22", ord("\\"): "\\\\", ord("\r"): "%0D", ord("\n"): "%0A"}
-_PIECE = 1024 * 1024
-
-
 def _file_size(stream: BinaryIO) -> int:
     return os.fstat(stream.fileno()).st_size
-
-
-def _part_head(out: io.BytesIO, boundary: str, name: str, filename: str, mime: str) -> None:
-    """The boundary and headers of one file part."""
-    escaped = filename.translate(_NAME_ESCAPES)
-    out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-              f'filename="{escaped}"\r\nContent-Type: {mime}\r\n\r\n'.encode())
 
 
 # --------------------------------------------------------------------------- answers
@@ -518,16 +488,26 @@ class TelegramPlatform(BasePlatform):
                     f"{name} is {_megabytes(item.size)}; Telegram takes {item.kind}s up to "
                     f"{_megabytes(limit)} {how}"))
             if item.kind == "image":
-                try:
-                    head = _prefix(item)
-                except ConfigError:
-                    continue  # unreadable: the media check reports it
+                head = media_head(item, PREFIX_SIZE)  # b"" unreadable: the media check reports it
                 why = _dimension_problem(image_size(head) if head else None)
                 if why:
                     problems.append(self.rule("telegram.photo.dimensions").problem(f"{name} {why}"))
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``getMe``: the bot token works (the fact sheet's token check)."""
+        return self.request(channel, "POST", "/getMe", safe=True, creates=False)
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The message as `publish` sends it: Telegram HTML, a caption when there is media."""
+        html_text = message_html(post)
+        fields: dict[str, Any] = {"chat_id": self.opts(channel).chat_id, "parse_mode": "HTML",
+                                  ("caption" if post.media else "text"): html_text}
+        if post.media:
+            fields["media"] = [Rendering.source(m) for m in post.media]
+        return Rendering(fields=fields, text=html_text, html=html_text)
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """One send: ``sendMessage``, ``sendPhoto``/``sendVideo`` or ``sendMediaGroup``."""
@@ -645,19 +625,14 @@ class TelegramPlatform(BasePlatform):
         pieces straight into it, never also held on its own (a 50 MB video
         costs 50 MB, not 100).
         """
-        boundary = secrets.token_hex(16)
-        out = io.BytesIO()
+        form = FormBody()
         for name, value in _form(fields).items():
-            out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                      .encode())
-            out.write(value.encode("utf-8") + b"\r\n")
+            form.field(name, value)
         for name, item in files.items():
-            self._write_file(out, boundary, name, item, channel)
-        out.write(f"--{boundary}--\r\n".encode())
-        return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+            self._write_file(form, name, item, channel)
+        return form.finish()
 
-    def _write_file(self, out: io.BytesIO, boundary: str, name: str, item: _Item,
-                    channel: Channel) -> None:
+    def _write_file(self, form: FormBody, name: str, item: _Item, channel: Channel) -> None:
         """One file part: judged by its first bytes (sniffed, sized), then copied into *out*.
 
         A file is opened once: the bytes judged are the bytes sent, and a
@@ -668,29 +643,19 @@ class TelegramPlatform(BasePlatform):
         if media.data is not None:
             data = media.data
             _, mime = self._judged(item, len(data), data[:PREFIX_SIZE], channel)
-            _part_head(out, boundary, name, media.filename, mime)
-            out.write(memoryview(data))
-            out.write(b"\r\n")
+            form.file(name, filename=media.filename, mime_type=mime, data=memoryview(data))
             return
         with open_regular(str(media.path)) as stream:
             size = _file_size(stream)
             head, mime = self._judged(item, size, None if size > _limit(media) else
                                       stream.read(PREFIX_SIZE), channel)
-            _part_head(out, boundary, name, media.filename, mime)
-            out.write(head)
-            left = size - len(head)
-            while left > 0:
-                piece = stream.read(min(_PIECE, left))
-                if not piece:
-                    break
-                out.write(piece)
-                left -= len(piece)
+            left = form.copy(name, filename=media.filename, mime_type=mime, stream=stream, size=size,
+                             head=head)
             if left or stream.read(1):
                 raise ValidationError([Problem(
                     code="bad_media", field="media",
                     message=f"{item.where} changed size while it was read for the upload; "
                             "nothing was sent")], platform=self.name, account=channel.account)
-        out.write(b"\r\n")
 
     def _judged(self, item: _Item, size: int, head: bytes | None,
                 channel: Channel) -> tuple[bytes, str]:
@@ -804,17 +769,9 @@ class TelegramPlatform(BasePlatform):
     def classify(self, response: httpx.Response, channel: Channel) -> PlatformError | None:
         """The error table's verdict, with a migrated group's new id named.
 
-        The answer keeps the request it answers (an error's ``response``
-        does, for the user to look at): its URL loses the bot token first.
-        The request sent was this attempt's own copy, so nothing else sees
-        the change.
+        (The error's ``response`` keeps its request without the bot token:
+        `govmedia.errors.PlatformError` masks it, for every platform.)
         """
-        try:
-            sent = response.request
-        except RuntimeError:  # a response built by hand, without its request
-            pass
-        else:
-            sent.url = httpx.URL(_TOKEN_IN_PATH.sub("/bot***/", str(sent.url)))
         error = super().classify(response, channel)
         if error is None or _MIGRATED not in error.message:
             return error

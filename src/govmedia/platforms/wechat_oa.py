@@ -22,6 +22,7 @@ and is never resent; uploads and reads are resent freely.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 import math
 import pathlib
@@ -29,7 +30,6 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 import attrs
 import httpx
@@ -37,9 +37,9 @@ import httpx
 from govmedia._sniff import HEAD_SIZE, image_type, sniff
 from govmedia.content.counting import count_utf8
 from govmedia.content.integrity import body_problems, text_floor
-from govmedia.content.media import mismatch, read_bytes, verify_bytes
+from govmedia.content.media import media_head, media_size, mismatch, names_media, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
-from govmedia.content.wechat import WECHAT_IMAGE_HOSTS, WeChatHTML, clean_text, to_wechat_html
+from govmedia.content.wechat import WeChatHTML, clean_text, to_wechat_html
 from govmedia.errors import (
     AuthError,
     ConfigError,
@@ -48,22 +48,25 @@ from govmedia.errors import (
     PlatformError,
     ValidationError,
 )
-from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt, open_regular
+from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import FetchedToken, Query
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
-    Sleep,
+    count_or_none,
     creates,
+    id_or_none,
     json_of,
     prepares,
     retry_safe,
+    seconds_or_none,
     text_or_none,
 )
+from govmedia.platforms.uploads import media_bytes
 from govmedia.tokens import Token
 
 __all__ = ["WeChatOAPlatform"]
@@ -140,6 +143,11 @@ RULES: tuple[Rule, ...] = (
          remediation="Convert body images to JPEG or PNG."),
     Rule(id="wechat_oa.image.max_size", field="media", code="bad_media",
          summary="body images under 1 MB", source=_MAT, remediation="Compress the image below 1 MB."),
+    Rule(id="wechat_oa.body.image_source", field="body", code="bad_media",
+         summary="each body image is a file of post.media or a web address",
+         source=f"{SHEET}: media/uploadimg (article images must be on WeChat's hosts)",
+         remediation=("Attach the file (gm.Media.from_path) so the body's image can name it, "
+                      "or give its http(s) address; govmedia uploads it to WeChat.")),
 )
 
 
@@ -220,12 +228,6 @@ _PUBLISH_STATUS: Mapping[int, tuple[type[PlatformError], str]] = {
 }
 
 
-def _is_id(value: Any) -> bool:
-    """True for an id as WeChat gives them: a non-empty string or a number."""
-    return (isinstance(value, str) and value != "") or (
-        isinstance(value, int) and not isinstance(value, bool))
-
-
 def _copy_error(error: PlatformError, *, note: str = "", hint: str | None = None) -> PlatformError:
     """The same error with a note added to its message and/or another hint."""
     if hint is None:
@@ -248,29 +250,6 @@ def _author(opts: Options) -> str | None:
 # --------------------------------------------------------------------------- media
 
 
-def _head(media: Media) -> bytes | None:
-    if media.data is not None:
-        return media.data[:HEAD_SIZE]
-    if media.path is not None:
-        try:
-            with open_regular(media.path) as f:
-                return f.read(HEAD_SIZE)
-        except ConfigError:
-            return b""
-    return None
-
-
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
 def _kind(head: bytes | None, mime_type: str) -> str | None:
     """The image type from the bytes where we have them, else from the MIME type."""
     if head is not None:
@@ -282,14 +261,15 @@ def _image_problem(
     media: Media, what: str, field: str, kinds: tuple[str, ...], limit: int, *, rule: str,
     head: bytes | None = None, size: int | None = None, strict_under: bool = False,
 ) -> Problem | None:
-    head = head if head is not None else _head(media)
+    head = head if head is not None else media_head(media)
     if head is not None and mismatch(media.mime_type, sniff(head)) is not None:
         return None  # bytes that are not what they claim: media_problems reports them
-    size = size if size is not None else _size(media)
+    size = size if size is not None else media_size(media)
     kind = _kind(head, media.mime_type)
     allowed = "/".join(_EXT.get(k, k) for k in kinds)
     if kind not in kinds:
-        found = kind or media.mime_type
+        sniffed = sniff(head) if head is not None else None
+        found = sniffed.description if sniffed is not None else media.mime_type
         return Problem(
             code="bad_media", field=field, rule=f"wechat_oa.{rule}.type",
             message=f"{what} {media.filename!r} is {found}; WeChat takes {allowed} here",
@@ -314,14 +294,6 @@ def _body_image_problem(media: Media, **known: Any) -> Problem | None:
                           strict_under=True, rule="image", **known)
 
 
-def _matches(src: str, media: Media) -> bool:
-    wanted = {src, unquote(src)}
-    names = {media.filename, media.url, media.path}
-    if media.path:
-        names.add(pathlib.PurePath(media.path).name)
-    return bool(wanted & {n for n in names if n})
-
-
 def _upload_name(media: Media, kind: str, fallback: str) -> str:
     stem = pathlib.PurePath(media.filename).stem
     if not _SAFE_NAME.fullmatch(stem):
@@ -331,11 +303,17 @@ def _upload_name(media: Media, kind: str, fallback: str) -> str:
 
 @attrs.frozen
 class _Plan:
-    """Which body image sources map to which item of ``post.media``."""
+    """Which body image sources map to which media to upload.
 
-    refs: tuple[tuple[str, int], ...]           # (src, index in post.media)
+    ``media`` is ``post.media`` followed by the web images the body shows
+    (re-hosted: fetched and uploaded like attached files, since an article
+    shows images on WeChat's hosts only).
+    """
+
+    media: tuple[Media, ...]
+    refs: tuple[tuple[str, int], ...]           # (src, index in media)
     append: tuple[tuple[str, str | None], ...]  # images added at the end: (src, alt)
-    dropped: tuple[str, ...]                    # other <img> sources: removed
+    unsendable: tuple[tuple[str, str], ...]     # (src, why): a check problem, never dropped
     external_links: tuple[str, ...]
     ignored: tuple[str, ...]                    # non-image media: not sent
 
@@ -350,14 +328,20 @@ class _Plan:
 
 def _plan(post: Post, opts: Options) -> _Plan:
     first = to_wechat_html(post.body or "", post.body_format)
+    pool = list(post.media)
     refs: list[tuple[str, int]] = []
-    dropped: list[str] = []
+    unsendable: list[tuple[str, str]] = []
+    web: dict[str, int] = {}
     for src in first.images:
-        index = next((i for i, m in enumerate(post.media) if _matches(src, m)), None)
+        index = next((i for i, m in enumerate(post.media) if names_media(src, m)), None)
         if index is not None:
             refs.append((src, index))
         elif src in first.dropped:
-            dropped.append(src)
+            why = _web_image(src, pool, web)
+            if why is None:
+                refs.append((src, web[src]))
+            else:
+                unsendable.append((src, why))
         # else: already on a WeChat host, kept as it is
     used = {i for _, i in refs}
     append: list[tuple[str, str | None]] = []
@@ -369,7 +353,25 @@ def _plan(post: Post, opts: Options) -> _Plan:
                 refs.append((src, i))
     ignored = tuple(m.filename for i, m in enumerate(post.media)
                     if m.kind != "image" and i not in used)
-    return _Plan(tuple(refs), tuple(append), tuple(dropped), first.external_links, ignored)
+    return _Plan(tuple(pool), tuple(refs), tuple(append), tuple(unsendable),
+                 first.external_links, ignored)
+
+
+def _web_image(src: str, media: list[Media], web: dict[str, int]) -> str | None:
+    """Add the web image *src* to *media* to be re-hosted; else why it cannot be sent."""
+    if src in web:
+        return None
+    if not src.lower().startswith(("http://", "https://")):
+        what = "inline data" if src.lower().startswith("data:") else "a file name"
+        return (f"is {what}, not a file of post.media nor a web address; WeChat would show "
+                "nothing there")
+    try:
+        item = Media.from_url(src)
+    except ConfigError as exc:  # a metadata address, a malformed URL
+        return f"cannot be fetched: {exc}"
+    web[src] = len(media)
+    media.append(item)
+    return None
 
 
 def _body_problems(post: Post, opts: Options) -> list[Problem]:
@@ -385,9 +387,13 @@ def _body_problems(post: Post, opts: Options) -> list[Problem]:
     problems = body_problems(body, post.body_format)
     plan = _plan(post, opts)
     for index in plan.indices:
-        problem = _body_image_problem(post.media[index])
+        problem = _body_image_problem(plan.media[index])
         if problem:
             problems.append(problem)
+    problems.extend(
+        Problem(code="bad_media", field="body", rule="wechat_oa.body.image_source",
+                message=f"body image {src[:120]!r} {why}")
+        for src, why in plan.unsendable)
     estimate = {src: _URL_ESTIMATE for src, _ in plan.refs}
     rendered = to_wechat_html(body, post.body_format, images=estimate, append=plan.append)
     problems.extend(_length_problems(rendered, estimated=bool(plan.refs)))
@@ -419,6 +425,9 @@ class WeChatOAPlatform(BasePlatform):
 
     name: ClassVar[str] = "wechat_oa"
     credential_keys: ClassVar[tuple[str, ...]] = ("app_id", "app_secret")
+    # The service bot's callback (govmedia.bot): the token of 服务器配置 and,
+    # for safe mode, the EncodingAESKey.
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ("callback_token", "encoding_aes_key")
     options: ClassVar[Mapping[str, Option]] = {
         "publish": Option(bool, default=True, doc="false leaves a draft"),
         "mass_send": Option(bool, default=False, doc=(
@@ -500,6 +509,49 @@ class WeChatOAPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``freepublish/batchget`` of one record: the token, the IP whitelist and the permission.
+
+        The token fetch before it catches a wrong secret and 40164 (IP not on
+        the whitelist); this read catches 48001 (the account may not publish
+        through the API).
+        """
+        request = prepares(retry_safe(self._json(channel, "/cgi-bin/freepublish/batchget",
+                                                 {"offset": 0, "count": 1, "no_content": 1})))
+        request.extensions["govmedia.max_body"] = _LIST_MAX_BODY
+        return request
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The draft/add article as `publish` sends it; images named by source, not uploaded.
+
+        Web images of the body show at their own address (they are
+        re-hosted on publishing); the cover is its source, not a material id.
+        """
+        opts = self.opts(channel)
+        plan = _plan(post, opts)
+        # The renderer takes http(s) URLs only: placeholders, then each source.
+        urls = {src: f"https://govmedia.invalid/preview/{index}/x" for src, index in plan.refs}
+        rendered = to_wechat_html(post.body or "", post.body_format, images=urls,
+                                  append=plan.append)
+        content = rendered.html
+        for index in {index for _, index in plan.refs}:
+            content = content.replace(f"https://govmedia.invalid/preview/{index}/x",
+                                      html.escape(Rendering.source(plan.media[index])))
+        fields: dict[str, Any] = {
+            "article_type": "news", "title": clean_text(post.title or "").strip(),
+            "content": content,
+            "cover": Rendering.source(post.cover) if post.cover is not None else None,
+            "need_open_comment": int(opts.need_open_comment),
+            "only_fans_can_comment": int(opts.only_fans_can_comment),
+        }
+        if opts.author:
+            fields["author"] = opts.author
+        if (post.summary or "").strip():
+            fields["digest"] = clean_text(post.summary or "").strip()
+        if post.link:
+            fields["content_source_url"] = post.link
+        return Rendering(fields=fields, text=None, html=content)
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the cover and body images, add the draft, then publish and poll.
 
@@ -514,7 +566,6 @@ class WeChatOAPlatform(BasePlatform):
         raw: dict[str, Any] = {
             "thumb_media_id": thumb_media_id,
             "images": [uploaded[i] for i in plan.indices],
-            "dropped_images": list(plan.dropped),
         }
         # The cover's material id is new with every upload: it finds this
         # article in the draft box and the publish records if the answer to
@@ -700,7 +751,7 @@ class WeChatOAPlatform(BasePlatform):
         """Each body image through media/uploadimg: ``{index in post.media: URL}``."""
         uploaded: dict[int, str] = {}
         for index in plan.indices:
-            media = post.media[index]
+            media = plan.media[index]
             data = yield from self._bytes(media, channel, BODY_IMAGE_BYTES)
             kind = self._checked(media, data, channel, cover=False)
             response = yield (self._upload(
@@ -777,27 +828,28 @@ class WeChatOAPlatform(BasePlatform):
         if not isinstance(submitted, dict):
             submitted = {}
         publish_id = submitted.get("publish_id")
-        if not _is_id(publish_id):
+        if id_or_none(publish_id) is None:
             raise PlatformError(
                 "freepublish/submit answered without a publish_id", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
             )
         raw["publish_id"] = str(publish_id)
-        if _is_id(submitted.get("msg_data_id")):
+        if id_or_none(submitted.get("msg_data_id")) is not None:
             raw["msg_data_id"] = str(submitted["msg_data_id"])
         return publish_id
 
     def _poll(self, opts: Options, channel: Channel, publish_id: Any) -> Flow[dict[str, Any]]:
-        waited = 0.0
-        while True:
+        """``freepublish/get`` until the job is no longer publishing (1) or ``poll_timeout`` passes."""
+
+        def ask() -> Flow[dict[str, Any]]:
             response = yield prepares(retry_safe(
                 self._json(channel, "/cgi-bin/freepublish/get", {"publish_id": publish_id})
             ))
-            status = self._status(response, channel)
-            if status["publish_status"] != 1 or waited >= opts.poll_timeout:
-                return status
-            yield Sleep(opts.poll_interval)
-            waited += opts.poll_interval
+            return self._status(response, channel)
+
+        status, _ = yield from self.poll(ask, lambda s: s["publish_status"] != 1,
+                                         interval=opts.poll_interval, timeout=opts.poll_timeout)
+        return status
 
     def _mass_send(self, media_id: str, channel: Channel, raw: dict[str, Any],
                    key: str) -> Flow[Receipt]:
@@ -822,12 +874,12 @@ class WeChatOAPlatform(BasePlatform):
                 raise
             answer = json_of(exc.response, platform=self.name, account=channel.account)
         msg_id = answer.get("msg_id") if isinstance(answer, dict) else None
-        if not _is_id(msg_id):
+        if id_or_none(msg_id) is None:
             raise PlatformError("message/mass/sendall answered without a msg_id", platform=self.name,
                                 account=channel.account, code="bad_response", maybe_applied=True)
         raw.update(msg_id=str(msg_id), mass_send=True,
                    ref_date=dt.datetime.now(CHINA_TIME).date().isoformat())
-        if _is_id(answer.get("msg_data_id")):
+        if id_or_none(answer.get("msg_data_id")) is not None:
             raw["msg_data_id"] = str(answer["msg_data_id"])
         yield Checkpoint("mass_sent", {k: raw[k] for k in ("msg_id", "msg_data_id") if k in raw})
         return Receipt(channel=channel, remote_id=str(msg_id), state="pending", raw=raw)
@@ -855,7 +907,7 @@ class WeChatOAPlatform(BasePlatform):
                 platform=self.name, account=channel.account, code=f"publish_status {code}",
             )
         article_id = status.get("article_id")
-        if not _is_id(article_id):
+        if id_or_none(article_id) is None:
             raise PlatformError(
                 "freepublish/get reported success without an article_id", platform=self.name,
                 account=channel.account, code="bad_response",
@@ -909,7 +961,8 @@ class WeChatOAPlatform(BasePlatform):
         there; likes and comments are always ``None``. The row is found by the
         ``msgid`` ``"{msg_data_id}_1"`` on the day the article was published
         (China time), which datacube serves from the next day on; where no row
-        matches, every count is ``None`` and ``raw`` says why.
+        matches, every count is ``None`` and ``raw["reason"]`` says why (asked
+        on publishing day, ``raw["available_from"]`` is the date to ask again).
         """
         channel = receipt.channel
         raw = receipt.raw
@@ -922,10 +975,14 @@ class WeChatOAPlatform(BasePlatform):
                                           "datacube row can be matched to the article"})
         yesterday = dt.datetime.now(CHINA_TIME).date() - dt.timedelta(days=1)
         if str(ref_date) > yesterday.isoformat():
+            try:
+                ready = (dt.date.fromisoformat(str(ref_date)) + dt.timedelta(days=1)).isoformat()
+            except ValueError:
+                ready = "the day after"
             return Metrics(raw={
-                "reason": f"datacube serves {ref_date}'s articles from the next day on "
-                          "(China time); ask again then",
-                "ref_date": ref_date,
+                "reason": f"WeChat gives reader counts from {ready} (China time) for articles "
+                          f"published {ref_date}; ask again then",
+                "ref_date": ref_date, "available_from": ready,
             })
         response = yield prepares(retry_safe(self._json(
             channel, "/datacube/getarticletotal", {"begin_date": ref_date, "end_date": ref_date},
@@ -943,8 +1000,8 @@ class WeChatOAPlatform(BasePlatform):
         details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
         latest = max(details, key=lambda d: str(d.get("stat_date", "")), default={})
         return Metrics(
-            views=_count(latest.get("int_page_read_count")),
-            shares=_count(latest.get("share_count")),
+            views=count_or_none(latest.get("int_page_read_count")),
+            shares=count_or_none(latest.get("share_count")),
             likes=None, comments=None,
             raw={"source": "datacube/getarticletotal", "row": row,
                  "stat_date": latest.get("stat_date")},
@@ -952,9 +1009,7 @@ class WeChatOAPlatform(BasePlatform):
 
     def _bytes(self, media: Media, channel: Channel, limit: int) -> Flow[bytes]:
         """The media's bytes: read (never past *limit*) or fetched without credentials."""
-        if media.url is None:
-            return read_bytes(media, limit=limit)
-        data: bytes = yield from self.fetch(media, channel, limit=limit + 1)
+        data: bytes = yield from media_bytes(self, media, channel, limit=limit)
         return data
 
     # ----------------------------------------------------------- auth
@@ -980,12 +1035,9 @@ class WeChatOAPlatform(BasePlatform):
         if not isinstance(token, str) or not token:
             raise AuthError("stable_token answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
-        expires = data.get("expires_in")
         # A lifetime that is no number, or an absurd one, is taken as WeChat's usual two hours.
-        usable = (isinstance(expires, int | float) and not isinstance(expires, bool)
-                  and 0 < expires <= _MAX_TOKEN_LIFETIME)
-        lifetime = float(expires) if usable else 7200.0
-        return Token(value=token, expires_in=lifetime)
+        lifetime = seconds_or_none(data.get("expires_in"), most=_MAX_TOKEN_LIFETIME)
+        return Token(value=token, expires_in=lifetime or 7200.0)
 
     # ----------------------------------------------------------- helpers
 
@@ -1016,7 +1068,7 @@ class WeChatOAPlatform(BasePlatform):
     def _field(self, response: httpx.Response, name: str, channel: Channel) -> str:
         data = json_of(response, platform=self.name, account=channel.account)
         value = data.get(name) if isinstance(data, dict) else None
-        if not _is_id(value):
+        if id_or_none(value) is None:
             raise PlatformError(
                 f"{response.request.url.path} answered without {name}", platform=self.name,
                 account=channel.account, code="bad_response", response=response,
@@ -1024,22 +1076,17 @@ class WeChatOAPlatform(BasePlatform):
         return str(value)
 
     def _warn(self, channel: Channel, plan: _Plan) -> None:
-        for src in plan.dropped:
-            logger.warning(
-                "%s [%s]: removed <img src=%r>: an article shows only images of post.media "
-                "(uploaded) or on WeChat's hosts (%s)", self.name, channel.account, src,
-                ", ".join(WECHAT_IMAGE_HOSTS),
-            )
+        if plan.unsendable:  # check() refuses these: never published without them
+            problems = [Problem(code="bad_media", field="body", rule="wechat_oa.body.image_source",
+                                message=f"body image {src[:120]!r} {why}")
+                        for src, why in plan.unsendable]
+            raise ValidationError(problems, platform=self.name, account=channel.account)
         for name in plan.ignored:
             logger.warning("%s [%s]: %r is not an image; WeChat articles embed images only, "
                            "so it is not sent", self.name, channel.account, name)
         for href in plan.external_links:
             logger.info("%s [%s]: link %s shown as text: WeChat articles link only to "
                         "mp.weixin.qq.com", self.name, channel.account, href)
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _length_problems(rendered: WeChatHTML, *, estimated: bool) -> list[Problem]:

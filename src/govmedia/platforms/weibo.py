@@ -27,6 +27,7 @@ token is an `AuthError` that asks for the browser authorisation again.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import logging
 import pathlib
@@ -42,14 +43,23 @@ from govmedia.content._urls import find_urls
 from govmedia.content.counting import count_chars, count_weibo
 from govmedia.content.hashtags import weibo_topics
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_head
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import ConfigError, PlatformError, ValidationError
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import NoAuth
-from govmedia.platforms.base import BasePlatform, Capabilities
+from govmedia.platforms.base import BasePlatform, Capabilities, Rendering
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, json_of, text_or_none
+from govmedia.platforms.steps import (
+    Checked,
+    Checkpoint,
+    Doubt,
+    Flow,
+    count_or_none,
+    json_of,
+    text_or_none,
+)
 from govmedia.policy.ratelimit import RateLimit
 
 __all__ = ["WeiboPlatform", "mid_to_base62", "share_text", "status_url"]
@@ -313,18 +323,6 @@ def share_text(post: Post, safe_domain_url: str | None = None) -> str:
     return f"{text} {safe_domain_url}" if text else safe_domain_url
 
 
-def _head(media: Media) -> bytes | None:
-    if media.data is not None:
-        return media.data[:16]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as stream:
-                return stream.read(16)
-        except OSError:
-            return b""
-    return None
-
-
 def _is_status_id(value: Any) -> bool:
     return isinstance(value, str) and _DIGITS.fullmatch(value) is not None
 
@@ -334,10 +332,6 @@ def _id_text(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return str(value)
     return value if _is_status_id(value) else None
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _delayed(body: Any) -> bool:
@@ -511,7 +505,7 @@ class WeiboPlatform(BasePlatform):
                 f"{len(media)} media; statuses/share takes one picture"))
         for number, item in enumerate(media, 1):
             problem = self._picture_problem(item, f"media {number} ({item.filename})",
-                                            head=_head(item), size=item.size)
+                                            head=media_head(item), size=item.size)
             if problem is not None:
                 problems.append(problem)
         return problems
@@ -557,6 +551,32 @@ class WeiboPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def health(self, channel: Channel) -> Flow[Checked]:
+        """``oauth2/get_token_info``: the token works, for this app, and how long it has left.
+
+        The sheet: verify that ``appkey`` is yours, do not trust ``uid`` alone;
+        ``expire_in`` is the token's remaining seconds.
+        """
+        request = self.request(channel, "POST", "/oauth2/get_token_info", safe=True, creates=False,
+                               data={"access_token": channel.credentials["access_token"]})
+        response = yield request
+        body = json_of(response, platform=self.name, account=channel.account)
+        left = body.get("expire_in") if isinstance(body, dict) else None
+        expires = None
+        if isinstance(left, int | float) and not isinstance(left, bool) and 0 < left < 10 ** 10:
+            expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=float(left))
+        uid = body.get("uid") if isinstance(body, dict) else None
+        return Checked(expires_at=expires, who=None if uid is None else str(uid))
+
+    def render(self, post: Post, channel: Channel) -> Rendering:
+        """The status as `publish` sends it (``statuses/share``), or the long article."""
+        shown = super().render(post, channel)
+        if self.opts(channel).long_article:
+            return shown
+        text = self._share_text(post, channel)
+        fields = {"status": text, **({"pic": Rendering.source(post.media[0])} if post.media else {})}
+        return Rendering(fields=fields, text=text, html=None)
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """``statuses/share`` (with the first picture), or the long article with ``long_article``.
@@ -713,9 +733,9 @@ class WeiboPlatform(BasePlatform):
         status = yield from self.call(channel, "GET", SHOW_PATH, params={
             "access_token": channel.credentials["access_token"], "id": status_id,
         }, expect=("id",))
-        return Metrics(views=None, likes=_count(status.get("attitudes_count")),
-                       shares=_count(status.get("reposts_count")),
-                       comments=_count(status.get("comments_count")), raw=status)
+        return Metrics(views=None, likes=count_or_none(status.get("attitudes_count")),
+                       shares=count_or_none(status.get("reposts_count")),
+                       comments=count_or_none(status.get("comments_count")), raw=status)
 
     def delete(self, receipt: Receipt) -> Flow[None]:
         """Not offered: the sheet's open API has no delete for third-party apps."""

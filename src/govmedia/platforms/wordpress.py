@@ -43,12 +43,13 @@ import pathlib
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
+import attrs
 import httpx
 
 from govmedia.content.integrity import body_problems
-from govmedia.content.media import read_bytes, verify_bytes
+from govmedia.content.media import names_media, verify_bytes
 from govmedia.content.rules import Rule
 from govmedia.content.sanitize import GENERIC, clean, wordpress_html
 from govmedia.errors import AuthError, ConfigError, ContentRejected, DeliveryUnknown, PlatformError
@@ -57,7 +58,17 @@ from govmedia.platforms.auth import Basic
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
 from govmedia.platforms.options import Option, Options, url_check
-from govmedia.platforms.steps import Checkpoint, Doubt, Flow, Sleep, json_of, release, text_or_none
+from govmedia.platforms.steps import (
+    Checkpoint,
+    Doubt,
+    Flow,
+    Sleep,
+    int_or_none,
+    json_of,
+    release,
+    text_or_none,
+)
+from govmedia.platforms.uploads import media_bytes
 
 __all__ = ["MARKER", "WordPressPlatform", "article_html", "with_marker"]
 
@@ -173,15 +184,6 @@ def _blank(content: str) -> bool:
     return not html.unescape(re.sub(r"<[^>]*>", "", content)).strip()
 
 
-def _matches(src: str, media: Media) -> bool:
-    """True when a body image's *src* names *media* (its file name, path or URL)."""
-    wanted = {src, unquote(src)}
-    names = {media.filename, media.url, media.path}
-    if media.path:
-        names.add(pathlib.PurePath(media.path).name)
-    return bool(wanted & {n for n in names if n})
-
-
 def _image_sources(content: str) -> list[str]:
     found = []
     for tag in _IMG.findall(content):
@@ -195,7 +197,7 @@ def _shown(content: str, post: Post) -> dict[int, list[str]]:
     """``{index in post.media: body image sources naming it}``."""
     shown: dict[int, list[str]] = {}
     for src in _image_sources(content):
-        index = next((i for i, m in enumerate(post.media) if _matches(src, m)), None)
+        index = next((i for i, m in enumerate(post.media) if names_media(src, m)), None)
         if index is not None:
             shown.setdefault(index, []).append(src)
     return shown
@@ -510,6 +512,15 @@ class WordPressPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def schedule(self, channel: Channel, at: dt.datetime) -> Channel:
+        """*channel* set to have WordPress publish at *at* (status ``future``, ``date_gmt``)."""
+        return attrs.evolve(channel, options={**channel.options, "status": "future",
+                                              "date_gmt": at.astimezone(dt.UTC).isoformat()})
+
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /wp/v2/users/me``: the application password works (401 when it does not)."""
+        return self.request(channel, "GET", "/wp/v2/users/me")
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the cover and media, find or make the tags, then create the post once."""
         opts = self.opts(channel)
@@ -569,10 +580,7 @@ class WordPressPlatform(BasePlatform):
         """One file to the media library: ``(attachment id, source_url)``."""
         limit = opts.max_upload_bytes or UPLOAD_MAX
         try:
-            if item.url is None:
-                data = read_bytes(item, limit=limit)
-            else:
-                data = yield from self.fetch(item, channel, limit=limit + 1)
+            data = yield from media_bytes(self, item, channel, limit=limit)
             if len(data) > limit:
                 raise ContentRejected(
                     f"{where} ({item.filename}) is over {limit:,} bytes (option max_upload_bytes)",
@@ -796,7 +804,7 @@ def _term_id(response: httpx.Response | None) -> int | None:
         return None
     data = body.get("data") if isinstance(body, Mapping) else None
     term = data.get("term_id") if isinstance(data, Mapping) else None
-    return term if isinstance(term, int) and not isinstance(term, bool) else None
+    return int_or_none(term)
 
 
 def _finished(content: str, post: Post, sources: list[str]) -> str:
@@ -812,7 +820,7 @@ def _finished(content: str, post: Post, sources: list[str]) -> str:
 
         def swap(src: re.Match[str]) -> str:
             value = html.unescape(src.group(2))
-            index = next((i for i, m in enumerate(post.media) if _matches(value, m)), None)
+            index = next((i for i, m in enumerate(post.media) if names_media(value, m)), None)
             if index is None:
                 return src.group(0)
             return f"{src.group(1)}{html.escape(sources[index], quote=True)}{src.group(3)}"

@@ -35,22 +35,20 @@ OAuth 2.0 user tokens, and the older ``command=INIT|APPEND|FINALIZE`` form of
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
-import pathlib
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-import regex
 
 from govmedia._sniff import image_type
 from govmedia.content.counting import count_x
-from govmedia.content.hashtags import hashtag
+from govmedia.content.hashtags import with_tags
 from govmedia.content.markup import short_text
+from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
     AuthError,
@@ -58,24 +56,25 @@ from govmedia.errors import (
     ContentRejected,
     DeliveryUnknown,
     PlatformError,
-    RateLimited,
     TransientError,
 )
 from govmedia.model import Channel, Media, Metrics, Post, Problem, Receipt
 from govmedia.platforms.auth import StaticToken
 from govmedia.platforms.base import BasePlatform, Capabilities
 from govmedia.platforms.codes import Code, ErrorTable
-from govmedia.platforms.options import Option, Options, url_check
+from govmedia.platforms.options import Option, Options, positive_seconds, url_check
 from govmedia.platforms.steps import (
     Checkpoint,
     Doubt,
     Flow,
     Recall,
-    Sleep,
-    Uploaded,
+    count_or_none,
+    id_or_none,
     json_of,
+    seconds_or_none,
     text_or_none,
 )
+from govmedia.platforms.uploads import SavedUpload, refused
 from govmedia.tokens import Token
 
 __all__ = ["XPlatform", "post_text"]
@@ -99,17 +98,6 @@ RETWEET = "retweet:"                # remote_id of a repost: "retweet:<source po
 _RESUME_MARGIN = 600.0
 _TOKEN_MAX_LIFETIME = 24 * 3600.0
 
-# A hashtag already in the text: `#`/`＃` at the start or after a non-word
-# character, the tag not running on into more tag letters (twitter-text's rule,
-# simplified; unverified beyond letters, digits and `_`).
-_TAG_END = r"(?![\p{L}\p{M}\p{Nd}_])"
-
-
-def _has_tag(text: str, tag: str) -> bool:
-    pattern = r"(?:^|(?<=[^\p{L}\p{M}\p{Nd}_&]))[#\uff03]" + regex.escape(tag.removeprefix("#")) + _TAG_END
-    return regex.search(pattern, text, regex.IGNORECASE) is not None
-
-
 def post_text(post: Post) -> str:
     """The ``text`` sent for *post*: its short text, then its tags as ``#tag``.
 
@@ -124,32 +112,11 @@ def post_text(post: Post) -> str:
         <BLANKLINE>
         #BeltAndRoad
     """
-    text = short_text(post)
-    tags: list[str] = []
-    for tag in post.tags:
-        rendered = hashtag(tag, "x")
-        if rendered is None:
-            logger.warning("x: tag %r has no letter, so it is no hashtag on X; left out", tag)
-        elif not _has_tag(text, rendered) and rendered.casefold() not in {t.casefold() for t in tags}:
-            tags.append(rendered)
-    line = " ".join(tags)
-    return f"{text}\n\n{line}" if text and line else text or line
+    # A tag already in the text: twitter-text's rule (`#`/`＃` not glued to a word).
+    return with_tags(short_text(post), post.tags, "x", platform="x")
 
 
 # --------------------------------------------------------------------------- media
-
-
-def _head(media: Media) -> bytes | None:
-    """The first bytes of a local file or in-memory media (``None``: a URL, or unreadable)."""
-    if media.data is not None:
-        return media.data[:16]
-    if media.path is not None:
-        try:
-            with pathlib.Path(media.path).open("rb") as f:
-                return f.read(16)
-        except OSError:
-            return None
-    return None
 
 
 def _category(media: Media, head: bytes | None) -> tuple[str, str] | None:
@@ -170,53 +137,13 @@ def _category(media: Media, head: bytes | None) -> tuple[str, str] | None:
     return None
 
 
-def _size(media: Media) -> int | None:
-    if media.data is not None:
-        return len(media.data)
-    if media.path is not None:
-        try:
-            return pathlib.Path(media.path).stat().st_size
-        except OSError:
-            return None
-    return media.size
-
-
-def _fingerprint(media: Media) -> str:
-    """What tells this file from another of the same size: a saved session resumes only for it.
-
-    A file on disk by its path, size and modification time (reading a big
-    video through to hash it would cost what resuming saves); bytes in
-    memory by their hash.
-    """
-    if media.path is not None:
-        try:
-            stat = pathlib.Path(media.path).stat()
-        except OSError:
-            return ""
-        return f"path:{media.path}:{stat.st_size}:{stat.st_mtime_ns}"
-    return "sha256:" + hashlib.sha256(media.data or b"").hexdigest()
-
-
 def _part_size(opts: Options, size: int) -> int:
     """The part size: the option's, raised where 1,000 parts would not hold the file."""
     return max(int(opts.part_size), -(-size // SEGMENTS_MAX))
 
 
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _id(value: str) -> str:
     return quote(value, safe="")
-
-
-def _is_id(value: Any) -> bool:
-    return (isinstance(value, str) and value != "") or (
-        isinstance(value, int) and not isinstance(value, bool))
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a positive number of seconds"
 
 
 # --------------------------------------------------------------------------- errors
@@ -304,7 +231,7 @@ def _error_of(body: Any) -> tuple[int | str | None, list[str]]:
 
 def _listed_code(item: Mapping[str, Any]) -> int | str | None:
     """The code of one entry of ``errors``: v1.1's number (88), or a v2 problem type."""
-    number = _count(item.get("code"))
+    number = count_or_none(item.get("code"))
     return number if number is not None else _problem_code(item.get("type"))
 
 
@@ -366,7 +293,7 @@ class XPlatform(BasePlatform):
                             coerce=True, doc="bytes per upload part"),
         "poll_timeout": Option(float, default=120.0, minimum=0.0, coerce=True,
                                doc="seconds to wait for media processing"),
-        "poll_interval": Option(float, default=1.0, coerce=True, check=_positive,
+        "poll_interval": Option(float, default=1.0, coerce=True, check=positive_seconds,
                                 doc="seconds between processing polls, at least"),
     }
     auth = StaticToken("access_token", refresh=True)
@@ -420,13 +347,13 @@ class XPlatform(BasePlatform):
         kinds = []
         for number, item in enumerate(media, 1):
             name = f"media {number} ({item.filename})"
-            found = _category(item, _head(item))
+            found = _category(item, media_head(item))
             if found is None:
                 problems.append(self.rule("x.media.kind").problem(
                     f"{name} is {item.mime_type}; X takes JPEG, PNG, WebP and GIF images, and video"))
                 continue
             kinds.append(found[0])
-            size = _size(item)
+            size = media_size(item)
             if size is not None and size > FILE_MAX_BYTES:
                 problems.append(self.rule("x.media.max_size").problem(
                     f"{name} is {size:,} bytes; an upload holds at most 1,000 parts of 5 MB"))
@@ -440,6 +367,10 @@ class XPlatform(BasePlatform):
         return problems
 
     # ----------------------------------------------------------- publish
+
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET /2/users/me``: the user token works (refreshed first where it expired)."""
+        return self.request(channel, "GET", "/2/users/me")
 
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the media, then create the post once (X takes no idempotency key)."""
@@ -490,16 +421,15 @@ class XPlatform(BasePlatform):
             # sheet does not describe: not sent (see docs/platforms/x.md).
             logger.info("x [%s] %s: alt text is not sent (no metadata endpoint on the fact sheet)",
                         channel.account, where)
-        slot = f"upload_{index}"
+        upload = SavedUpload.of(source, f"upload_{index}")
         try:
-            earlier = saved.get(slot) if isinstance(saved, Mapping) else None
-            session = yield from self._resumable(earlier, size, _fingerprint(source), channel, where)
+            session = yield from self._resumable(upload.recall(saved, size=size), size, channel, where)
             if session is not None and not session["done"]:
-                session = yield from self._resume(source, session, slot, channel, opts=opts, where=where)
+                session = yield from self._resume(source, session, upload, channel, opts=opts,
+                                                  where=where)
             if session is None:
                 session = yield from self._initialize(channel, size, media_type, category, part)
-                session["source"] = _fingerprint(source)
-                yield from self._send(source, session, slot, channel, opts)
+                yield from self._send(source, session, upload, channel, opts)
         except PlatformError as exc:
             raise exc.evolve(message=f"{where}: {exc.message}") from exc
         return str(session["media_id"])
@@ -507,8 +437,8 @@ class XPlatform(BasePlatform):
     def _plan(self, source: Media, where: str, channel: Channel,
               opts: Options) -> tuple[int, str, str, int]:
         """``(size, media_category, media_type, part size)``, or `ContentRejected` where X takes none."""
-        size = _size(source)
-        found = _category(source, _head(source))
+        size = media_size(source)
+        found = _category(source, media_head(source))
         if not size or found is None:
             raise ContentRejected(
                 f"{where} is {source.mime_type} ({size or 0} bytes); X takes images, GIFs and video",
@@ -520,42 +450,43 @@ class XPlatform(BasePlatform):
                 platform=self.name, account=channel.account, code="bad_media")
         return size, found[0], found[1], part
 
-    def _resume(self, source: Media, session: dict[str, Any], slot: str, channel: Channel, *,
+    def _resume(self, source: Media, session: dict[str, Any], upload: SavedUpload,
+                channel: Channel, *,
                 opts: Options, where: str) -> Flow[dict[str, Any] | None]:
         """Finish an earlier run's session; ``None`` where X refused it (upload afresh)."""
         try:
             if session["finalized"]:  # sent whole: only the processing is left
                 yield from self._processed(session["media_id"], session.pop("info", None),
                                            channel, opts)
-                yield from self._done(session, slot)
+                yield from self._done(session, upload)
             else:
-                yield from self._send(source, session, slot, channel, opts)
+                yield from self._send(source, session, upload, channel, opts)
         except PlatformError as exc:
-            if not _refused(exc):
+            if not refused(exc):
                 raise
             logger.info("x [%s] %s: X refused the resumed upload %s (%s); uploading again",
                         channel.account, where, session["media_id"], exc.message)
             return None
         return session
 
-    def _send(self, source: Media, session: dict[str, Any], slot: str, channel: Channel,
+    def _send(self, source: Media, session: dict[str, Any], upload: SavedUpload, channel: Channel,
               opts: Options) -> Flow[None]:
         """APPEND what is left, FINALIZE, and wait until X has processed it."""
         media_id = session["media_id"]
-        yield from self._append(source, session, slot, channel)
+        yield from self._append(source, session, upload, channel)
         # A resent finalize finds the session finalized already (unverified how
         # X words that): an upload failure, nothing created, a re-run uploads again.
         finished = yield from self.call(channel, "POST", f"/2/media/upload/{_id(media_id)}/finalize",
                                         safe=True, creates=False)
         session["finalized"] = True
-        yield Checkpoint("processing", {slot: dict(session)}, save=True)
+        yield upload.save("processing", session)
         yield from self._processed(media_id, _processing(finished), channel, opts)
-        yield from self._done(session, slot)
+        yield from self._done(session, upload)
 
     @staticmethod
-    def _done(session: dict[str, Any], slot: str) -> Flow[None]:
-        session["done"] = True
-        yield Checkpoint("uploaded", {slot: dict(session)}, save=True)
+    def _done(session: dict[str, Any], upload: SavedUpload) -> Flow[None]:
+        session["done"] = True  # kept: a re-run after a failed create attaches it again
+        yield upload.save("uploaded", session)
 
     def _initialize(self, channel: Channel, size: int, media_type: str, category: str,
                     part: int) -> Flow[dict[str, Any]]:
@@ -572,7 +503,7 @@ class XPlatform(BasePlatform):
         return {"media_id": str(data["id"]), "size": size, "part": part, "sent": 0,
                 "expires_at": expires, "finalized": False, "done": False}
 
-    def _append(self, source: Media, session: dict[str, Any], slot: str,
+    def _append(self, source: Media, session: dict[str, Any], upload: SavedUpload,
                 channel: Channel) -> Flow[None]:
         """Each part from disk, one at a time; a resent part replaces itself (same index)."""
         media_id, size = session["media_id"], session["size"]
@@ -582,15 +513,14 @@ class XPlatform(BasePlatform):
                 files={"media": (source.filename, chunk, "application/octet-stream")},
                 data={"segment_index": str(segment)})
             session["sent"] = offset + len(chunk)
-            yield Uploaded(source.filename, sent=session["sent"], total=size)
             # Saved at once: a later run resumes this session from here.
-            yield Checkpoint("uploading", {slot: dict(session)}, save=True)
+            yield from upload.sent(source.filename, session, sent=session["sent"], total=size)
         if session["sent"] != size:
             raise ContentRejected(
                 f"the file changed while it was sent ({session['sent']:,} of {size:,} bytes)",
                 platform=self.name, account=channel.account, code="bad_media")
 
-    def _resumable(self, saved: Any, size: int, source: str, channel: Channel,
+    def _resumable(self, saved: dict[str, Any] | None, size: int, channel: Channel,
                    where: str) -> Flow[dict[str, Any] | None]:
         """An earlier run's upload session of this file, where X surely still keeps it.
 
@@ -599,18 +529,17 @@ class XPlatform(BasePlatform):
         refusal of the resumed session starts the upload afresh; a finalized
         one is asked about (STATUS) and waited for, or attached when processed.
         """
-        if not isinstance(saved, Mapping) or not _is_id(saved.get("media_id")):
-            return None
+        if saved is None or id_or_none(saved.get("media_id")) is None:
+            return None  # nothing saved for this very file
         expires, sent, part = saved.get("expires_at"), saved.get("sent"), saved.get("part")
-        if (saved.get("size") != size or saved.get("source") != source
-                or not isinstance(part, int) or part < 1
+        if (not isinstance(part, int) or part < 1
                 or not isinstance(sent, int) or not 0 <= sent <= size or (sent % part and sent != size)
                 or not isinstance(expires, int | float) or isinstance(expires, bool)
                 or expires - _RESUME_MARGIN <= time.time()):
             return None
         session: dict[str, Any] = {
             "media_id": str(saved["media_id"]), "size": size, "part": part, "sent": sent,
-            "expires_at": float(expires), "source": source,
+            "expires_at": float(expires),
             "finalized": saved.get("finalized") is True or saved.get("done") is True,
             "done": saved.get("done") is True,
         }
@@ -620,7 +549,7 @@ class XPlatform(BasePlatform):
             try:
                 status = yield from self._status(session["media_id"], channel)
             except PlatformError as exc:
-                if not _refused(exc):
+                if not refused(exc):
                     raise
                 logger.info("x [%s] %s: the earlier upload is gone (%s); uploading again",
                             channel.account, where, exc.message)
@@ -645,33 +574,40 @@ class XPlatform(BasePlatform):
 
     def _processed(self, media_id: str, info: Mapping[str, Any] | None, channel: Channel,
                    opts: Options) -> Flow[None]:
-        """Poll STATUS until the media is ``succeeded`` (X attaches it only then)."""
-        waited = 0.0
-        while info is not None:
-            state = info.get("state")
-            if state == "succeeded":
-                return
-            if state == "failed":
-                error = info.get("error")
-                detail = error.get("message") or error.get("name") if isinstance(error, Mapping) else None
-                raise ContentRejected(
-                    f"X could not process it: {detail or 'processing failed'}",
-                    platform=self.name, account=channel.account, code="media_failed",
-                    hint="Nothing was posted. Check the file's format and length, or attach another.")
-            if state not in ("pending", "in_progress"):
-                raise PlatformError(f"STATUS answered an unknown state {state!r}", platform=self.name,
-                                    account=channel.account, code="bad_response")
-            if waited >= opts.poll_timeout:
-                raise TransientError(
-                    f"still processing after {waited:g} s ({info.get('progress_percent', '?')}%)",
-                    platform=self.name, account=channel.account, code="media_processing",
-                    hint="Nothing was posted. Run again later, or raise option poll_timeout.")
-            asked = _count(info.get("check_after_secs")) or 0
-            wait = min(max(float(opts.poll_interval), float(asked)), opts.poll_timeout - waited)
-            yield Sleep(wait)
-            waited += wait
+        """Poll STATUS until the media is ``succeeded`` (X attaches it only then).
+
+        *info* is the latest ``processing_info`` (FINALIZE's, or an earlier
+        STATUS's): asked again only after the wait X gives in it.
+        """
+        answers = [info]
+
+        def ask() -> Flow[Mapping[str, Any] | None]:
+            if answers:
+                return answers.pop()
             status = yield from self._status(media_id, channel)
-            info = _processing(status)
+            return _processing(status)
+
+        info, settled = yield from self.poll(
+            ask, lambda i: i is None or i.get("state") not in ("pending", "in_progress"),
+            interval=float(opts.poll_interval), timeout=opts.poll_timeout,
+            wait=lambda i: float(count_or_none((i or {}).get("check_after_secs")) or 0))
+        if not settled and info is not None:
+            raise TransientError(
+                f"still processing after {opts.poll_timeout:g} s "
+                f"({info.get('progress_percent', '?')}%)",
+                platform=self.name, account=channel.account, code="media_processing",
+                hint="Nothing was posted. Run again later, or raise option poll_timeout.")
+        state = info.get("state") if info is not None else "succeeded"  # nothing left to wait for
+        if state == "failed":
+            error = info.get("error") if info is not None else None
+            detail = error.get("message") or error.get("name") if isinstance(error, Mapping) else None
+            raise ContentRejected(
+                f"X could not process it: {detail or 'processing failed'}",
+                platform=self.name, account=channel.account, code="media_failed",
+                hint="Nothing was posted. Check the file's format and length, or attach another.")
+        if state != "succeeded":
+            raise PlatformError(f"STATUS answered an unknown state {state!r}", platform=self.name,
+                                account=channel.account, code="bad_response")
 
     # ----------------------------------------------------------- recover
 
@@ -686,13 +622,13 @@ class XPlatform(BasePlatform):
         yield from ()
         data = dict(doubt.data)
         tweet_id = data.get("tweet_id")
-        if _is_id(tweet_id):
+        if id_or_none(tweet_id) is not None:
             return Receipt(channel=channel, remote_id=str(tweet_id), url=STATUS_URL.format(tweet_id),
                            state="published", raw={"id": str(tweet_id), "recovered": True})
         source = data.get("repost_of")
-        if _is_id(source) and data.get("reposted"):
+        if id_or_none(source) is not None and data.get("reposted"):
             return self._repost_receipt(channel, str(source), data.get("user_id"), {"recovered": True})
-        if _is_id(source):
+        if id_or_none(source) is not None:
             what = (f"reposted post {source} ({STATUS_URL.format(source)}): look at the account's "
                     "reposts")
         else:
@@ -710,7 +646,7 @@ class XPlatform(BasePlatform):
         if receipt.remote_id.startswith(RETWEET):
             source = receipt.remote_id.removeprefix(RETWEET)
             user_id = receipt.raw.get("user_id")
-            if not _is_id(user_id):
+            if id_or_none(user_id) is None:
                 user_id = yield from self._me(channel)
             # Undoing twice finds nothing to undo: safe to resend.
             request = self.request(channel, "DELETE",
@@ -761,9 +697,10 @@ class XPlatform(BasePlatform):
                 hint="X does not know this post (deleted already?).")
         counts = data.get("public_metrics")
         counts = counts if isinstance(counts, Mapping) else {}
-        return Metrics(views=_count(counts.get("impression_count")), likes=_count(counts.get("like_count")),
-                       shares=_count(counts.get("retweet_count")),
-                       comments=_count(counts.get("reply_count")), raw=dict(data))
+        return Metrics(views=count_or_none(counts.get("impression_count")),
+                       likes=count_or_none(counts.get("like_count")),
+                       shares=count_or_none(counts.get("retweet_count")),
+                       comments=count_or_none(counts.get("reply_count")), raw=dict(data))
 
     # ----------------------------------------------------------- repost
 
@@ -813,7 +750,7 @@ class XPlatform(BasePlatform):
 
     def _repost_receipt(self, channel: Channel, source: str, user_id: Any,
                         raw: dict[str, Any]) -> Receipt:
-        extra = {"user_id": str(user_id)} if _is_id(user_id) else {}
+        extra = {"user_id": str(user_id)} if id_or_none(user_id) is not None else {}
         return Receipt(channel=channel, remote_id=RETWEET + source, url=STATUS_URL.format(source),
                        state="published", raw={"retweet_of": source, **extra, **raw})
 
@@ -852,13 +789,11 @@ class XPlatform(BasePlatform):
         if not isinstance(access, str) or not access:
             raise AuthError("the token endpoint answered without an access_token", platform=self.name,
                             account=channel.account, code="bad_response")
-        lifetime = body.get("expires_in")
-        usable = (isinstance(lifetime, int | float) and not isinstance(lifetime, bool)
-                  and 0 < lifetime <= _TOKEN_MAX_LIFETIME)
+        lifetime = seconds_or_none(body.get("expires_in"), most=_TOKEN_MAX_LIFETIME)
         renewed = text_or_none(body.get("refresh_token"))
         if renewed is None and previous is not None:
             renewed = previous.refresh_token  # no new one given: the old one may still work
-        return Token(value=access, expires_in=float(lifetime) if usable else TOKEN_LIFETIME,
+        return Token(value=access, expires_in=lifetime or TOKEN_LIFETIME,
                      refresh_token=renewed)
 
     # ----------------------------------------------------------- errors
@@ -890,11 +825,6 @@ class XPlatform(BasePlatform):
         if 200 <= response.status_code < 300 and not response.content:
             return None
         return super().classify(response, channel)
-
-
-def _refused(error: PlatformError) -> bool:
-    """True for a refusal (a 4xx): not a fault that retrying or waiting would mend."""
-    return not isinstance(error, TransientError | RateLimited | AuthError | DeliveryUnknown)
 
 
 def _processing(answer: Any) -> Mapping[str, Any] | None:

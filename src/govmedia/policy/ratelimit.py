@@ -5,20 +5,28 @@ about to be sent, or learns how long until one is free and sleeps that long
 (each client sleeps its own way) before asking again. Tokens are never booked
 ahead: a booked slot whose task woke late would be sent together with the next
 one, a burst above the limit; taken at the last moment, the buckets hold.
+
+With a `RateStore` (`RedisRateStore`: ``Client(rate_store="redis://...")``)
+the buckets live outside the process, so a limit holds for every process
+that uses the same store and keys together (workers on several machines).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from govmedia.errors import ConfigError
 
-__all__ = ["RateLimit", "RateLimiter", "Ticket"]
+__all__ = ["RateLimit", "RateLimiter", "RateStore", "RedisRateStore", "Ticket", "rate_store_from"]
+
+logger = logging.getLogger("govmedia")
 
 
 @attrs.frozen
@@ -122,7 +130,9 @@ class RateLimiter:
         limits: Mapping[str, RateLimit] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        store: RateStore | None = None,
     ) -> None:
+        self._store = store
         self._limits: dict[str, RateLimit] = {}
         for key, limit in (limits or {}).items():
             if not isinstance(limit, RateLimit):
@@ -172,6 +182,11 @@ class RateLimiter:
         """
         if not self._limits:
             return 0.0, None
+        if self._store is not None:
+            # Shared buckets: one atomic take in the store, no ticket (the
+            # wire-time correction needs the bucket in this process).
+            found = [(key, limit) for key in keys if (limit := self._limit(key)) is not None]
+            return (self._store.take(found) if found else 0.0), None
         with self._lock:
             now = self._clock()
             self._drain()
@@ -264,3 +279,160 @@ class Ticket:
         """The attempt is over; if `sent` never came (no trace from the sender), forget it."""
         if self._buckets:
             self._limiter._settle(self, None)  # noqa: SLF001
+
+
+@runtime_checkable
+class RateStore(Protocol):
+    """Token buckets kept outside the process, shared by every process that uses the store.
+
+    `take` takes one token from every bucket or from none, atomically, and
+    returns 0, or the seconds until all of them hold one. A store that
+    cannot be reached returns a wait (nothing is sent without a token).
+    """
+
+    def take(self, buckets: Sequence[tuple[str, RateLimit]]) -> float:
+        """Take a token from each ``(key, limit)`` bucket now (0), or say how long to wait."""
+
+
+# KEYS: the buckets; ARGV: LATE, then rate per second and capacity per bucket.
+# Redis's own clock (TIME), so that workers on machines whose clocks differ
+# share one timeline. Levels are kept as text: Lua numbers would be rounded
+# to integers on the way back.
+_TAKE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local late = tonumber(ARGV[1])
+local levels = {}
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[2 * i])
+  local cap = tonumber(ARGV[2 * i + 1])
+  local got = redis.call('HMGET', key, 'l', 's')
+  local level = cap
+  if got[1] then
+    level = math.min(cap, tonumber(got[1]) + math.max(0, now - tonumber(got[2])) * rate)
+  end
+  levels[i] = level
+  local need = 1 - math.min(0.5, rate * late)
+  if level < need - 1e-9 then
+    wait = math.max(wait, (need - level) / rate)
+  end
+end
+if wait > 0 then
+  return string.format('%.6f', wait)
+end
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[2 * i])
+  local cap = tonumber(ARGV[2 * i + 1])
+  redis.call('HSET', key, 'l', string.format('%.17g', levels[i] - 1), 's', string.format('%.6f', now))
+  redis.call('PEXPIRE', key, math.ceil((cap / rate + 60) * 1000))
+end
+return '0'
+"""
+
+OUTAGE_WAIT = 0.5
+"""Seconds a request waits, and asks again, while the rate store cannot be reached."""
+
+
+class RedisRateStore:
+    """`RateStore` in Redis: one hash per bucket, taken by one Lua script (atomic).
+
+    Buckets are keyed as in the process (``"mastodon"``, ``"mastodon:acct"``)
+    under *prefix*; the hash tag in the default prefix keeps every bucket on
+    one Redis Cluster shard, as a script touching several keys needs. Every
+    process must configure the same `RateLimit` for a key: the bucket is
+    shared, its rate and size come from whoever takes. While Redis is down,
+    `take` answers `OUTAGE_WAIT` (logged once per outage): no request goes
+    out unbudgeted. A Redis restart without persistence starts every bucket
+    full again.
+
+    Args:
+        url: ``redis://host:port/db``, ``rediss://...`` or ``unix:///path?db=N``.
+        prefix: put before every bucket key.
+
+    Example:
+        >>> from govmedia.policy.ratelimit import RedisRateStore
+        >>> store = RedisRateStore("redis://127.0.0.1:6379/0")   # connects on first use
+        >>> store
+        RedisRateStore('redis://127.0.0.1:6379/0')
+    """
+
+    def __init__(self, url: str, *, prefix: str = "{govmedia-rate}:") -> None:
+        from govmedia._journal_pg import redact_dsn
+
+        self.url = url
+        self._shown = redact_dsn(url)
+        self.prefix = prefix
+        self._redis: Any = None
+        self._script: Any = None
+        self._down_since: float | None = None
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RedisRateStore({self._shown!r})"
+
+    def _client(self) -> Any:
+        if self._script is None:
+            with self._guard:
+                if self._script is None:
+                    try:
+                        import redis
+                    except ImportError:  # pragma: no cover - the extra is installed in tests
+                        from govmedia._extras import install_hint
+
+                        raise ConfigError("rate_store='redis://...' needs redis-py: "
+                                          f"{install_hint('redis')}") from None
+                    self._redis = redis.Redis.from_url(self.url, socket_timeout=2.0,
+                                                       socket_connect_timeout=2.0,
+                                                       health_check_interval=30)
+                    self._script = self._redis.register_script(_TAKE_LUA)
+        return self._script
+
+    def take(self, buckets: Sequence[tuple[str, RateLimit]]) -> float:
+        """Take a token from every bucket (0), or the seconds to wait before asking again."""
+        script = self._client()
+        args: list[Any] = [LATE]
+        for _, limit in buckets:
+            args += [repr(limit.per_second), repr(limit.capacity)]
+        try:
+            wait = float(script(keys=[self.prefix + key for key, _ in buckets], args=args))
+        except Exception as exc:
+            import redis
+
+            if not isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError):
+                raise
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                logger.warning("govmedia: rate store %s unreachable (%s); requests wait for it",
+                               self._shown, type(exc).__name__)
+            return OUTAGE_WAIT
+        if self._down_since is not None:
+            logger.warning("govmedia: rate store %s is back after %.1f s", self._shown,
+                           time.monotonic() - self._down_since)
+            self._down_since = None
+        return wait
+
+    def close(self) -> None:
+        """Close the connections."""
+        if self._redis is not None:
+            self._redis.close()
+
+
+def rate_store_from(value: str | RateStore | None) -> RateStore | None:
+    """A `RateStore` from ``Client(rate_store=...)``: a ``redis://`` URL, a store, or ``None``.
+
+    Example:
+        >>> from govmedia.policy.ratelimit import rate_store_from
+        >>> rate_store_from("redis://127.0.0.1:6379/0")
+        RedisRateStore('redis://127.0.0.1:6379/0')
+        >>> rate_store_from("memcached://x")
+        Traceback (most recent call last):
+        ...
+        govmedia.errors.ConfigError: rate_store must be a redis://, rediss:// or unix:// URL, ...
+    """
+    if value is None or isinstance(value, RateStore):
+        return value
+    if isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://")):
+        return RedisRateStore(value)
+    raise ConfigError("rate_store must be a redis://, rediss:// or unix:// URL, or a RateStore; "
+                      f"got {value!r}")

@@ -41,6 +41,7 @@ from govmedia.testing._uploads import (
     UploadSession,
     default_upload_refusal,
 )
+from govmedia.testing.follower import Follower, Heard
 from govmedia.testing.sandbox import Sandbox
 from govmedia.testing.webhook import FakeWebhook
 
@@ -52,10 +53,12 @@ if TYPE_CHECKING:
     from govmedia.testing.kuaishou import FakeKuaishou
     from govmedia.testing.mastodon import FakeMastodon
     from govmedia.testing.matrix_chat import FakeMatrixChat
+    from govmedia.testing.telegram import FakeTelegram
     from govmedia.testing.wechat_oa import FakeWeChatOA
     from govmedia.testing.weibo import FakeWeibo
     from govmedia.testing.wordpress import FakeWordPress
     from govmedia.testing.x import FakeX
+    from govmedia.testing.youtube import FakeYouTube
 
 __all__ = [
     "FAULTS",
@@ -70,6 +73,7 @@ __all__ = [
     "FakeMastodon",
     "FakeMatrixChat",
     "FakePlatform",
+    "FakeTelegram",
     "FakeToken",
     "FakeTokens",
     "FakeWeChatOA",
@@ -77,7 +81,10 @@ __all__ = [
     "FakeWeibo",
     "FakeWordPress",
     "FakeX",
+    "FakeYouTube",
     "Fault",
+    "Follower",
+    "Heard",
     "IdempotencyStore",
     "Multipart",
     "Part",

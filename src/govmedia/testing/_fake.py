@@ -30,6 +30,7 @@ from govmedia.testing._bodies import (
     parse_params,
 )
 from govmedia.testing._budgets import Budget, RateBudgets
+from govmedia.testing._faketokens import FakeTokens
 from govmedia.testing._refuse import Refuse
 
 __all__ = ["FAULTS", "FakePlatform", "Fault", "Recorded", "Route", "route"]
@@ -319,6 +320,28 @@ class FakePlatform(abc.ABC):
         return parse_params(request, refuse=self.bad_body)
 
     # ----------------------------------------------------------- public API
+
+    def _fake_tokens(self) -> FakeTokens:
+        tokens = getattr(self, "tokens", None)
+        if not isinstance(tokens, FakeTokens):
+            raise TypeError(f"{type(self).__name__} keeps no expiring tokens")
+        return tokens
+
+    @property
+    def token_ttl(self) -> float | None:
+        """Seconds a token issued from now on lives (``None``: for good); a fake with `FakeTokens`."""
+        return self._fake_tokens().ttl
+
+    @token_ttl.setter
+    def token_ttl(self, seconds: float | None) -> None:
+        self._fake_tokens().ttl = seconds
+
+    def expire_tokens(self) -> None:
+        """Expire every access token issued so far (a fake that keeps `FakeTokens`).
+
+        The next request with one gets the platform's own "token expired" answer.
+        """
+        self._fake_tokens().expire()
 
     def inject(
         self, kind: str, *, times: int = 1, path: str | None = None, method: str | None = None,

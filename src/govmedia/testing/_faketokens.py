@@ -3,6 +3,7 @@
 Kuaishou, Bilibili, X and Bluesky hand out a new refresh token with every
 refresh and refuse the old one from then on; a fake that lets an old refresh
 token through would hide the bug the clients' token store exists to prevent.
+Google (YouTube) keeps one refresh token for good: ``rotation="none"``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class TokenPair:
 
 
 class FakeTokens(Mapping[str, FakeToken]):
-    """Access tokens by value (a read-only mapping), and single-use refresh tokens.
+    """Access tokens by value (a read-only mapping), and refresh tokens (single-use by default).
 
     `access` checks a token a request carries and `refresh` spends a refresh
     token for a new pair; both raise `Refuse` with the platform's answer for
@@ -106,7 +107,9 @@ class FakeTokens(Mapping[str, FakeToken]):
         ttl: seconds an access token lives (``None``: forever); may be changed later.
         refresh_ttl: seconds a refresh token lives (``None``: forever).
         rotation: ``"renew"``: a new refresh token gets a fresh `refresh_ttl`;
-            ``"inherit"``: it expires when the spent one would have (Kuaishou).
+            ``"inherit"``: it expires when the spent one would have (Kuaishou);
+            ``"none"``: no new refresh token, the one given stays valid and
+            is used again (Google).
         revoke_on_refresh: a refresh also revokes the access token issued
             with the spent refresh token (by default both stay valid).
         refuse: the platform's answer per reason.
@@ -135,11 +138,11 @@ class FakeTokens(Mapping[str, FakeToken]):
 
     def __init__(
         self, *, ttl: float | None = 7200.0, refresh_ttl: float | None = None,
-        rotation: Literal["renew", "inherit"] = "renew", revoke_on_refresh: bool = False,
+        rotation: Literal["renew", "inherit", "none"] = "renew", revoke_on_refresh: bool = False,
         refuse: Refusal = default_token_refusal, clock: Callable[[], float] = time.time,
     ) -> None:
-        if rotation not in ("renew", "inherit"):
-            raise ValueError(f"rotation must be 'renew' or 'inherit', not {rotation!r}")
+        if rotation not in ("renew", "inherit", "none"):
+            raise ValueError(f"rotation must be 'renew', 'inherit' or 'none', not {rotation!r}")
         self.ttl = ttl
         self.refresh_ttl = refresh_ttl
         self.rotation = rotation
@@ -222,6 +225,9 @@ class FakeTokens(Mapping[str, FakeToken]):
     def refresh(self, value: str | None, *, app_id: str | None = None) -> TokenPair:
         """Spend the refresh token *value* for a new pair; the old one is refused from then on.
 
+        With ``rotation="none"`` the pair holds a new access token and the
+        same refresh token, which stays valid.
+
         Args:
             value: the refresh token.
             app_id: the app asking; a token issued to another app is ``refresh_invalid``
@@ -239,6 +245,12 @@ class FakeTokens(Mapping[str, FakeToken]):
                 raise Refuse(self.refuse("refresh_invalid"))
             if old.expired(self.clock()):
                 raise Refuse(self.refuse("refresh_expired"))
+            if self.rotation == "none":
+                if self.revoke_on_refresh and old.access:
+                    self._access.pop(old.access, None)
+                access = self._issue(old.subject, old.app_id, old.scopes, "", refresh_expires=False).access
+                old.access = access.value
+                return TokenPair(access, old)
             del self._refresh[old.value]
             self._spent.add(old.value)
             if self.revoke_on_refresh and old.access:

@@ -227,9 +227,6 @@ class FakeBilibili(FakePlatform):
             self.codes[code] = (account, self.app.client_id)
             return code
 
-    def expire_tokens(self) -> None:
-        """Expire every access token issued so far (the next call with one gets 127001)."""
-        self.tokens.expire()
 
     def review(self, resource_id: str, state: int, *, reason: str = "") -> None:
         """End (or change) an archive's review now: ``state`` 0 open, -2 returned, ..."""

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import attrs
 import httpx
 
+from govmedia._sniff import image_type
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform, Fault, route
 from govmedia.testing._faketokens import FakeTokens
@@ -93,15 +94,9 @@ def _looks_like_video(head: bytes) -> bool:
 
 
 def _image_format(head: bytes) -> str | None:
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
+    """The formats upload_image takes, by the bytes (a BMP is not one)."""
+    kind = image_type(head)
+    return kind if kind in ("jpeg", "png", "gif", "webp") else None
 
 
 @attrs.define

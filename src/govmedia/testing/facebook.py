@@ -700,8 +700,11 @@ class FakeFacebook(FakePlatform):
     @route("GET", rf"/{_VERSION}/(?P<id>\d+(?:_\d+)?)")
     def _read(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         page = self._acting(request, None, "pages_read_engagement")
-        found = self._object(page, match["id"], "get")
         fields = [f for f in (request.url.params.get("fields") or "id").split(",") if f]
+        if match["id"] == page.page_id:  # the sheet's GET /{page-id}?fields=...
+            shown = {"id": page.page_id, "name": page.account}
+            return httpx.Response(200, json={k: v for k, v in shown.items() if k in fields})
+        found = self._object(page, match["id"], "get")
         if isinstance(found, FakeVideo):
             return httpx.Response(200, json=self._video_json(found, fields))
         body: dict[str, Any] = {"id": found.id}

@@ -38,6 +38,7 @@ from govmedia.testing._bodies import Multipart, media_type
 from govmedia.testing._fake import FakePlatform, Fault, route
 from govmedia.testing._faketokens import FakeTokens
 from govmedia.testing._refuse import Refuse
+from govmedia.testing._uploads import ChunkedUploads, UploadSession
 
 __all__ = ["FakeKuaishou", "FakeUpload", "FakeVideo"]
 
@@ -83,12 +84,17 @@ class FakeUpload:
     token: str = attrs.field(repr=False)
     account: str
     app_id: str
-    fragments: dict[int, int] = attrs.field(factory=dict)
-    """fragment_id -> size of each fragment received."""
+    parts: UploadSession = attrs.field(repr=False)
+    """The fragments as `ChunkedUploads` keeps them (numbered from 0)."""
     size: int = 0
     head: bytes = attrs.field(default=b"", repr=False)
     complete: bool = False
     published: bool = False
+
+    @property
+    def fragments(self) -> dict[int, int]:
+        """``fragment_id -> size`` of each fragment received."""
+        return {index: part.size for index, part in self.parts.parts.items()}
 
 
 @attrs.define
@@ -174,6 +180,9 @@ class FakeKuaishou(FakePlatform):
         self.tokens = FakeTokens(ttl=token_ttl, refresh_ttl=refresh_ttl, rotation="inherit",
                                  clock=self.now, refuse=lambda reason: _err(*_TOKEN_ERRORS[reason]))
         self.uploads: dict[str, FakeUpload] = {}
+        # Sizes and digests of the fragments; a fragment sent again replaces itself.
+        self.fragments = ChunkedUploads(first_part=0, max_part=FRAGMENT_MAX, clock=self.now,
+                                        refuse=lambda reason: _err(_UPLOAD, reason))
         self.videos: dict[str, FakeVideo] = {}
         self.sensitive_terms: set[str] = set()
         self.direct_max = DIRECT_MAX
@@ -220,9 +229,6 @@ class FakeKuaishou(FakePlatform):
         return Channel(platform="kuaishou", account=account, credentials=credentials,
                        options={"base_url": self.base_url, "poll_interval": 0.01, **options})
 
-    def expire_tokens(self) -> None:
-        """Expire every access token issued so far (the next call with one gets 100200102)."""
-        self.tokens.expire()
 
     def set_counts(self, photo_id: str, *, views: int | None = None, likes: int | None = None,
                    comments: int | None = None) -> None:
@@ -363,7 +369,8 @@ class FakeKuaishou(FakePlatform):
         account = self._user(request, "user_video_publish")
         with self.lock:
             token = secrets.token_hex(12)
-            self.uploads[token] = FakeUpload(token, account, self.accounts[account])
+            self.uploads[token] = FakeUpload(token, account, self.accounts[account],
+                                             self.fragments.start(account))
         return _ok(upload_token=token, endpoint=self._gateway)
 
     @route("POST", r"/uploader/api/upload")
@@ -404,7 +411,7 @@ class FakeKuaishou(FakePlatform):
             if upload.complete:
                 return _err(_UPLOAD, "上传已完成")
             index = int(raw_id)
-            upload.fragments[index] = len(data)  # a fragment sent again replaces itself
+            self.fragments.put(upload.parts.upload_id, upload.account, index, data)
             if index == 0:
                 upload.head = data[:VIDEO_HEAD]
         return _ok()
@@ -416,10 +423,14 @@ class FakeKuaishou(FakePlatform):
         with self.lock:
             if upload.complete:
                 return _err(_UPLOAD, "上传已完成")
-            if not raw_count.isdigit() or int(raw_count) != len(upload.fragments) or \
-                    set(upload.fragments) != set(range(int(raw_count))):
-                return _err(_UPLOAD, f"fragment_count 与已上传分片不符 ({sorted(upload.fragments)})")
-            upload.size = sum(upload.fragments.values())
+            listed = sorted(upload.fragments)
+            refused = _err(_UPLOAD, f"fragment_count 与已上传分片不符 ({listed})")
+            if not raw_count.isdigit() or int(raw_count) != len(listed):
+                return refused
+            try:
+                upload.size = self.fragments.complete(upload.parts.upload_id, upload.account).size
+            except Refuse:  # a gap in the fragment ids
+                return refused
             upload.complete = True
         return _ok()
 

@@ -187,6 +187,7 @@ class FakeMastodon(FakePlatform):
                                  refuse=lambda _: httpx.Response(401, json={"error": BAD_TOKEN}))
         self.keys: IdempotencyStore[str] = IdempotencyStore(IDEMPOTENCY_TTL, clock=self.now)
         self.statuses: dict[str, FakeStatus] = {}
+        self.scheduled: dict[str, dict[str, Any]] = {}  # ScheduledStatus by id, not live
         self.media: dict[str, FakeMedia] = {}
         self.max_characters = 500
         self.processing: int | None = None
@@ -410,6 +411,9 @@ class FakeMastodon(FakePlatform):
         params = self.body_params(request)
         key = request.headers.get("idempotency-key")
 
+        if params.get("scheduled_at"):
+            return self._schedule(account, params, key)
+
         def create() -> str:
             return self._new_status(account, params, key).id
 
@@ -417,6 +421,28 @@ class FakeMastodon(FakePlatform):
         if status.deleted:  # a repeat of a status deleted since
             raise _no(404, NOT_FOUND)
         return httpx.Response(200, json=self.status_json(status))
+
+    def _schedule(self, account: FakeAccount, params: dict[str, Any],
+                  key: str | None) -> httpx.Response:
+        """A status to publish later: a ScheduledStatus (``scheduled_at`` at least 5 minutes ahead)."""
+        try:
+            when = dt.datetime.fromisoformat(str(params["scheduled_at"]))
+        except ValueError:
+            raise _no(422, "Validation failed: Scheduled at is invalid") from None
+        if when.timestamp() < self.now() + 300:
+            raise _no(422, "Validation failed: Scheduled at The scheduled date must be in the future")
+
+        def create() -> str:
+            sid = self._next_id()
+            self.scheduled[sid] = {"id": sid, "account": account.name,
+                                   "scheduled_at": when.astimezone(dt.UTC).isoformat(),
+                                   "params": {"text": str(params.get("status") or ""),
+                                              "visibility": params.get("visibility") or "public"}}
+            return sid
+
+        sid = self.keys.once(account.name, key, create) if key else create()
+        found = self.scheduled[sid]
+        return httpx.Response(200, json={k: v for k, v in found.items() if k != "account"})
 
     def _new_status(self, account: FakeAccount, params: dict[str, Any], key: str | None) -> FakeStatus:
         media = self._attachable(account, params.get("media_ids") or [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from typing import Any
 
 from govmedia.model import Media, Post
 
@@ -46,8 +47,9 @@ def sample_post(key: str | None = None) -> Post:
     """A 一带一路看国企 column post with a cover and one chart.
 
     Platforms that publish video only (``capabilities.media_kinds ==
-    ("video",)``) get a variant whose media is `CLIP_MP4`, so that one sample
-    post goes to every platform.
+    ("video",)``) get a variant whose media is `CLIP_MP4`, and those that
+    cannot show images in a body (``capabilities.body_images`` false) one
+    whose body has none, so that one sample post goes to every platform.
 
     Example:
         >>> from govmedia.testing.samples import sample_post
@@ -74,6 +76,9 @@ def sample_post(key: str | None = None) -> Post:
     clip = Media.from_bytes(CLIP_MP4, filename="clip.mp4", alt="中老铁路列车驶过")
     for name in _video_only_platforms():
         post = post.with_variant(platform=name, media=(clip,))
+    plain = (post.body or "").replace("![客货运量](chart.png)\n\n", "")
+    for name in _platforms_where(lambda caps: caps.body_images is False):
+        post = post.with_variant(platform=name, body=plain)
     if key is not None:
         import attrs
 
@@ -128,15 +133,19 @@ def sample_video(seconds: float = 10.0, *, width: int = 1920, height: int = 1080
 
 
 def _video_only_platforms() -> list[str]:
+    return _platforms_where(lambda caps: tuple(caps.media_kinds) == ("video",))
+
+
+def _platforms_where(test: Any) -> list[str]:
     from govmedia.errors import ConfigError
     from govmedia.platforms import registry
 
     names = []
     for name in registry.available():
         try:
-            kinds = registry.get(name).capabilities.media_kinds
+            caps = registry.get(name).capabilities
+            if test(caps):
+                names.append(name)
         except (ConfigError, AttributeError):
             continue  # a plugin that fails to load, or declares no capabilities
-        if tuple(kinds) == ("video",):
-            names.append(name)
     return names

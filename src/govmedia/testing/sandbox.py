@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from govmedia.model import Channel
 from govmedia.testing._fake import FakePlatform
+
+if TYPE_CHECKING:
+    from govmedia.testing.follower import Follower
 
 __all__ = ["FAKES", "Sandbox", "fake_class"]
 
@@ -100,3 +103,12 @@ class Sandbox:
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An `httpx.AsyncClient` whose requests go to the fakes."""
         return httpx.AsyncClient(transport=self.transport(), **kwargs)
+
+    def follower(self, bot: Any) -> Follower:
+        """A `Follower` that writes to *bot* (an ASGI app, or the URL it is served at).
+
+        It reads what the bot sent back through these fakes with `Follower.inbox`.
+        """
+        from govmedia.testing.follower import Follower
+
+        return Follower(bot, sandbox=self)

@@ -45,12 +45,19 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         args = json.loads(body or b"{}") if self.command == "POST" else {}
         if path == "/_sandbox/channels" and self.command == "POST":
-            ch = sandbox.channel(args["platform"], args.get("account", ""), **args.get("options", {}))
-            return 200, {"platform": ch.platform, "account": ch.account,
-                         "credentials": dict(ch.credentials), "options": dict(ch.options)}
+            made = [sandbox.channel(args["platform"], account, **args.get("options", {}))
+                    for account in args.get("accounts") or [args.get("account", "")]]
+            out = [{"platform": ch.platform, "account": ch.account,
+                    "credentials": dict(ch.credentials), "options": dict(ch.options)} for ch in made]
+            return 200, out if "accounts" in args else out[0]
         if path.startswith("/_sandbox/posts/") and self.command == "GET":
             account = httpx.URL(self.path).params.get("account")
             return 200, sandbox[path.rsplit("/", 1)[-1]].posts(account)
+        if path.startswith("/_sandbox/requests/") and self.command == "GET":
+            # Every request a fake received, with its time (this process's
+            # monotonic clock): tests check rate budgets on them.
+            return 200, [[r.at, r.method, r.path, r.account, r.status]
+                         for r in list(sandbox[path.rsplit("/", 1)[-1]].log)]
         if path == "/_sandbox/delay" and self.command == "POST":
             self.server.delay = float(args.get("seconds", 0))
             return 200, {"delay": self.server.delay}
@@ -114,8 +121,10 @@ class SandboxServer:
 
     Besides the fakes, ``/_sandbox/`` answers control calls from other
     processes: ``POST /_sandbox/channels {"platform", "account"}`` returns a
-    channel (with credentials) that reaches its fake, ``GET
-    /_sandbox/posts/PLATFORM`` lists live posts, ``POST /_sandbox/delay
+    channel (with credentials) that reaches its fake (``"accounts": [...]``:
+    a list of them), ``GET
+    /_sandbox/posts/PLATFORM`` lists live posts, ``GET /_sandbox/requests/PLATFORM``
+    every request received as ``[at, method, path, account, status]``, ``POST /_sandbox/delay
     {"seconds"}`` slows every answer, ``POST /_sandbox/faults {"platform",
     "kind", ...}`` injects a fault, ``POST /_sandbox/chaos {"rate", "kinds",
     "seed", "platforms"}`` fails a share of all requests at random.

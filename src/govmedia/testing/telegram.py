@@ -292,6 +292,33 @@ class FakeTelegram(FakePlatform):
         return Channel(platform="telegram", account=account, credentials={"bot_token": owner.token},
                        options={"base_url": self.base_url, "chat_id": str(chat.id), **options})
 
+    def bot_channel(self, account: str = "", *, bot: str = "govmedia_bot", **options: Any) -> Channel:
+        """`channel` with a ``webhook_secret`` too: what `govmedia.bot.Bot.asgi` serves.
+
+        Example:
+            >>> from govmedia.testing import FakeTelegram
+            >>> sorted(FakeTelegram().bot_channel("@sasac_bot").credentials)
+            ['bot_token', 'webhook_secret']
+        """
+        channel = self.channel(account, bot=bot, **options)
+        return attrs.evolve(channel, credentials={**dict(channel.credentials),
+                                                  "webhook_secret": secrets.token_urlsafe(16)})
+
+    def private_chat(self, user_id: int, *, bot: str = "govmedia_bot", name: str = "follower") -> FakeChat:
+        """The private chat of user *user_id* with *bot* (made on first use): where replies land.
+
+        Example:
+            >>> from govmedia.testing import FakeTelegram
+            >>> FakeTelegram().private_chat(42).json()
+            {'id': 42, 'title': 'follower', 'type': 'private'}
+        """
+        with self.lock:
+            chat = self.chats.get(user_id)
+            if chat is None:
+                chat = self.chats[user_id] = FakeChat(user_id, f"user{user_id}", name, type="private")
+            chat.admins.add(self.bot(bot).id)  # a follower who wrote first may be answered
+            return chat
+
     def chat_of(self, account: str) -> FakeChat | None:
         """The chat made for *account*, if any."""
         return next((c for c in self.chats.values() if c.account == account), None)

@@ -19,6 +19,7 @@ answer newest first with ``update_time`` and each article's
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
 import json
@@ -94,7 +95,8 @@ class App:
 
     Attributes:
         whitelisted: False makes token requests fail with 40164 (IP whitelist).
-        can_publish: False makes ``freepublish/submit`` fail with 48001.
+        can_publish: False makes ``freepublish/submit`` and ``freepublish/batchget``
+            fail with 48001.
     """
 
     app_id: str
@@ -201,6 +203,7 @@ class FakeWeChatOA(FakePlatform):
         self.jobs: dict[str, _Job] = {}
         self.mass_sends: dict[tuple[str, str], dict[str, Any]] = {}
         self.mass_quota = 1  # a subscription account: one mass send a day
+        self.customer_messages: list[dict[str, Any]] = []  # message/custom/send, oldest first
         self._ids = itertools.count(2247483001)
 
     # ----------------------------------------------------------- setup
@@ -240,18 +243,27 @@ class FakeWeChatOA(FakePlatform):
                 options={"base_url": self.base_url, "poll_interval": 0.01, **options},
             )
 
-    @property
-    def token_ttl(self) -> float | None:
-        """Seconds a new token lives."""
-        return self.tokens.ttl
+    def bot_channel(self, account: str = "", *, safe: bool = True, app_id: str | None = None,
+                    **options: Any) -> Channel:
+        """`channel` with the service bot's callback credentials too: what `Bot.asgi` serves.
 
-    @token_ttl.setter
-    def token_ttl(self, seconds: float | None) -> None:
-        self.tokens.ttl = seconds
+        They are ``callback_token``, and ``encoding_aes_key`` when *safe*.
 
-    def expire_tokens(self) -> None:
-        """Expire every token issued so far (the next call with one gets 42001)."""
-        self.tokens.expire()
+        Example:
+            >>> from govmedia.testing import FakeWeChatOA
+            >>> sorted(FakeWeChatOA().bot_channel("gh_sasac").credentials)
+            ['app_id', 'app_secret', 'callback_token', 'encoding_aes_key']
+        """
+        channel = self.channel(account, app_id=app_id, **options)
+        inbound = {"callback_token": secrets.token_urlsafe(12)}
+        if safe:
+            inbound["encoding_aes_key"] = base64.b64encode(secrets.token_bytes(32)).decode()[:43]
+        return attrs.evolve(channel, credentials={**dict(channel.credentials), **inbound})
+
+    def customer_messages_to(self, user: str) -> list[dict[str, Any]]:
+        """The customer-service messages sent to *user* (an OpenID), oldest first."""
+        with self.lock:
+            return [dict(m) for m in self.customer_messages if m["touser"] == user]
 
     def set_stats(self, article_id: str, *, ref_date: str | None = None, **counts: int) -> None:
         """Set datacube figures (``int_page_read_count=...``) and the publish day of an article."""
@@ -579,6 +591,29 @@ class FakeWeChatOA(FakePlatform):
         return _ok({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
                     "msg_data_id": msg_data_id})
 
+    @route("POST", r"/cgi-bin/message/custom/send")
+    def _custom_send(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        """A customer-service message to one follower (the service bot's late replies).
+
+        Modelled after wechatpy's ``message.send_text``/``send_image``/
+        ``send_articles``; the 48-hour window since the follower's last message
+        (45015) is not modelled.
+        """
+        app, data = self._authed_json(request)
+        user, kind = data.get("touser"), data.get("msgtype")
+        if not isinstance(user, str) or not user:
+            return _err(40003, "invalid openid")
+        payload = data.get(kind) if isinstance(kind, str) else None
+        if kind not in ("text", "image", "voice", "video", "music", "news", "mpnews") or \
+                not isinstance(payload, dict):
+            return _err(40008, "invalid message type")
+        if kind == "text" and not (isinstance(payload.get("content"), str) and payload["content"]):
+            return _err(44003, "empty content")
+        with self.lock:
+            self.customer_messages.append({"app_id": app.app_id, "touser": user, "msgtype": kind,
+                                           kind: payload, "at": self.now()})
+        return _ok({"errcode": 0, "errmsg": "ok"})
+
     @route("POST", r"/cgi-bin/freepublish/get")
     def _publish_status(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         app, data = self._authed_json(request)
@@ -614,6 +649,10 @@ class FakeWeChatOA(FakePlatform):
     @route("POST", r"/cgi-bin/freepublish/batchget")
     def _publish_batchget(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         app, data = self._authed_json(request)
+        if not app.can_publish:
+            # The fake's reading: the freepublish family is one permission
+            # (the sheet does not say that batchget alone is refused too).
+            return _err(48001, "api unauthorized")
         now = time.monotonic()
         for job in self.jobs.values():  # jobs end on their own, polled or not
             if job.status == 1 and job.app_id == app.app_id and now - job.started >= self.job_seconds:

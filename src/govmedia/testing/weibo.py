@@ -186,15 +186,6 @@ class FakeWeibo(FakePlatform):
         with self.lock:
             self.users[account].revoked = True
 
-    @property
-    def token_ttl(self) -> float | None:
-        """Seconds a new token lives."""
-        return self.tokens.ttl
-
-    @token_ttl.setter
-    def token_ttl(self, seconds: float | None) -> None:
-        self.tokens.ttl = seconds
-
     def set_counts(self, status_id: str | int, *, reposts: int | None = None,
                    comments: int | None = None, attitudes: int | None = None) -> None:
         """Pretend readers reposted, commented on or liked a status."""

@@ -44,6 +44,7 @@ from govmedia.testing._budgets import Budget
 from govmedia.testing._fake import FakePlatform, Fault, route
 from govmedia.testing._faketokens import FakeTokens
 from govmedia.testing._refuse import Refuse
+from govmedia.testing._uploads import ChunkedUploads, UploadSession
 
 __all__ = ["FakeMedia", "FakePost", "FakeUser", "FakeX"]
 
@@ -83,6 +84,11 @@ def _invalid(message: str, **parameters: Any) -> Refuse:
     """X's 400 invalid-request: the parameter at fault in ``errors``."""
     return Refuse(problem(400, "Invalid Request", INVALID, "invalid-request",
                           errors=[{"parameters": parameters, "message": message}]))
+
+
+def _segment_refusal(reason: str) -> httpx.Response:
+    """X's answer where `ChunkedUploads` refuses a segment (the APPEND checks its own first)."""
+    return _invalid(f"Segment refused: {reason.replace('_', ' ')}", media_id=[reason]).response
 
 
 def _not_found(what: str, value: str) -> Refuse:
@@ -132,7 +138,8 @@ class FakeMedia:
     category: str
     total: int
     expires_at: float
-    segments: dict[int, int] = attrs.field(factory=dict)
+    upload: UploadSession = attrs.field(repr=False)
+    """Its segments as `ChunkedUploads` keeps them (numbered from 0)."""
     head: bytes = b""
     finalized: bool = False
     state: str | None = None  # None (an image: ready), pending, in_progress, succeeded, failed
@@ -145,6 +152,11 @@ class FakeMedia:
         """``3_<id>`` for images, ``16_<id>`` GIFs, ``7_<id>`` video, as X writes them."""
         prefix = {"tweet_image": "3", "tweet_gif": "16"}.get(self.category, "7")
         return f"{prefix}_{self.id}"
+
+    @property
+    def segments(self) -> dict[int, int]:
+        """``segment_index -> size`` of each segment received."""
+        return {index: part.size for index, part in self.upload.parts.items()}
 
     @property
     def ready(self) -> bool:
@@ -208,6 +220,9 @@ class FakeX(FakePlatform):
         self.users: dict[str, FakeUser] = {}
         self.tokens = FakeTokens(ttl=7200, clock=self.now, refuse=_token_refusal)
         self.media: dict[str, FakeMedia] = {}
+        # Sizes and digests of the APPENDed segments; a resent index replaces itself.
+        self.uploads = ChunkedUploads(first_part=0, max_part=SEGMENT_MAX, max_parts=SEGMENTS - 1,
+                                      clock=self.now, refuse=_segment_refusal)
         self.statuses: dict[str, FakePost] = {}
         self.processing_polls = 1
         self.processing_fails = False
@@ -409,7 +424,8 @@ class FakeX(FakePlatform):
             raise _invalid(f"File size exceeds {limit // MB} MB for {category}", total_bytes=[total])
         media = FakeMedia(id=self._next_id(), owner=user.account, media_type=media_type,
                           category=category, total=total,
-                          expires_at=self.now() + self.expires_after_secs)
+                          expires_at=self.now() + self.expires_after_secs,
+                          upload=self.uploads.start(user.account))
         self.media[media.id] = media
         return httpx.Response(200, json=self._media_json(
             media, expires_after_secs=self.expires_after_secs))
@@ -429,7 +445,7 @@ class FakeX(FakePlatform):
             raise _invalid("Segment size exceeds 5 MB", media=[len(file.data)])
         if media.finalized:
             raise _invalid(f"The media id {media.id} was finalized already", media_id=[media.id])
-        media.segments[int(index)] = len(file.data)
+        self.uploads.put(media.upload.upload_id, user.account, int(index), file.data)
         if int(index) == 0:
             media.head = file.data[:16]
         return httpx.Response(204)
@@ -440,15 +456,20 @@ class FakeX(FakePlatform):
         media = self._upload(match["id"], user)
         if media.finalized:
             raise _invalid(f"The media id {media.id} was finalized already", media_id=[media.id])
-        indexes = sorted(media.segments)
-        if indexes != list(range(len(indexes))) or sum(media.segments.values()) != media.total:
-            raise _invalid(f"File size mismatch: {sum(media.segments.values())} of {media.total} "
-                           "bytes in contiguous segments", media_id=[media.id])
+        received = sum(media.segments.values())
+        mismatch = _invalid(f"File size mismatch: {received} of {media.total} bytes in contiguous "
+                            "segments", media_id=[media.id])
+        if received != media.total:
+            raise mismatch  # before the session closes: the missing segments may still come
         sniffed = image_type(media.head)
         if media.category in ("tweet_image", "tweet_gif") and media.media_type != "image/webp" and (
                 sniffed is None or f"image/{sniffed}" != media.media_type):
             raise _invalid("InvalidContent: the file is not the image its media_type says",
                            media_id=[media.id])
+        try:
+            self.uploads.complete(media.upload.upload_id, user.account)  # a gap in the indexes
+        except Refuse:
+            raise mismatch from None
         media.finalized = True
         extra: dict[str, Any] = {"size": media.total,
                                  "expires_after_secs": int(media.expires_at - self.now())}

@@ -1,0 +1,7 @@
+"""``python -m govmedia.cli``: the ``govmedia`` command."""
+
+import sys
+
+from govmedia.cli import main
+
+sys.exit(main())

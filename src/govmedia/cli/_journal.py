@@ -1,0 +1,41 @@
+"""The journal as the commands find it: the user's by default, never a new empty file for a typo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import govmedia as gm
+from govmedia._journal_pg import is_postgres
+from govmedia.journal import default_journal_path
+
+__all__ = ["JOURNAL_HELP", "open_existing_journal", "warn_new_journal"]
+
+JOURNAL_HELP = ("SQLite journal, or postgresql://... (default: $GOVMEDIA_JOURNAL, else the user's, "
+                "shared with the library)")
+
+
+def warn_new_journal(path: str, post: gm.Post) -> None:
+    """A new journal file named for a post that the default journal knows: sent twice?"""
+    default = default_journal_path()
+    if is_postgres(path) or Path(path).exists() or not default.exists() or (
+            Path(path).resolve() == default.resolve()):
+        return
+    with gm.Journal(default) as known:
+        sent = [e for e in known.entries(post.key).values() if e.state != "pending"]
+    if sent:
+        print(f"govmedia: warning: {path} is a new journal, but the default journal {default} "
+              f"already holds {len(sent)} deliveries of this post; accounts published there "
+              "will be published again. Use that journal (leave out --journal) unless this is "
+              "meant.", file=sys.stderr)
+
+
+def open_existing_journal(path: str | None) -> gm.Journal:
+    """The journal at *path* (default: the user's), never creating an empty one for a typo."""
+    if is_postgres(path):
+        return gm.Journal(str(path))
+    where = Path(path) if path else default_journal_path()
+    if not where.exists():
+        raise gm.ConfigError(f"no journal at {where}" + (
+            "" if path else " (nothing was sent with the default journal yet)"))
+    return gm.Journal(where)

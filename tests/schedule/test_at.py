@@ -1,0 +1,85 @@
+"""``fan_out(at=...)`` in one process: the run waits in the journal, native schedules go now.
+
+No servers: the sandbox in-process and a SQLite journal. The workers' side
+of scheduling is in tests/distributed.
+"""
+
+import datetime as dt
+import time
+
+import pytest
+
+import govmedia as gm
+from govmedia.testing import Sandbox
+
+
+@pytest.fixture
+def sandbox():
+    box = Sandbox(platforms=["webhook", "mastodon"])
+    # The instance's clock reads ten minutes earlier: a time 2 s ahead is far
+    # enough ahead for Mastodon's own schedule (5 minutes at least).
+    box["mastodon"].clock = lambda: time.time() - 600
+    return box
+
+
+def test_a_run_at_a_time_waits_and_native_channels_are_scheduled_at_once(sandbox, tmp_path):
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
+    channels = [sandbox.channel("webhook", "w0"), sandbox.channel("mastodon", "m0", native_schedule=True),
+                sandbox.channel("mastodon", "m1")]
+    seen = []
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(gm.Post(text="国资委新闻发布会明早七点举行"), channels, at=at,
+                                progress=lambda d: seen.append((dt.datetime.now(dt.UTC), d)))
+        run = client.journal.find_run(report.run_id)
+    assert report.summary() == {"published": 3}
+    states = {d.channel.account: d.receipt.state for d in report.deliveries}
+    assert states == {"w0": "published", "m0": "scheduled", "m1": "published"}
+    when = {d.channel.account: t for t, d in seen}
+    assert when["m0"] < at <= when["w0"] and at <= when["m1"]  # the native one went at once
+    [scheduled] = sandbox["mastodon"].scheduled.values()
+    assert scheduled["scheduled_at"].startswith(at.isoformat()[:19])
+    assert [p["account"]["acct"] for p in sandbox["mastodon"].posts()] == ["m1"]
+    assert run.state == "queued" and run.due_at and run.finished_at
+
+
+def test_at_needs_a_time_zone_a_shared_journal_and_a_platform_that_schedules(sandbox, tmp_path):
+    naive = dt.datetime.now() + dt.timedelta(minutes=1)  # noqa: DTZ005 - the point of the test
+    post = gm.Post(text="x")
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        with pytest.raises(gm.ConfigError, match="time zone"):
+            client.fan_out(post, [sandbox.channel("webhook")], at=naive)
+        with pytest.raises(gm.ConfigError, match="executor="):
+            client.fan_out(post, [sandbox.channel("webhook")], wait=False)
+        with pytest.raises(gm.ConfigError, match="cannot schedule a post itself"):
+            client.fan_out(post, [sandbox.channel("webhook", native_schedule=True)],
+                           at=dt.datetime.now(dt.UTC))
+    with gm.Client(http=sandbox.client(), journal=":memory:") as client, pytest.raises(
+            gm.ConfigError, match="other processes can read"):
+        client.fan_out(post, [sandbox.channel("webhook")], at=dt.datetime.now(dt.UTC))
+
+
+@pytest.mark.anyio
+async def test_async_client_at(sandbox, tmp_path):
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)
+    async with gm.AsyncClient(http=sandbox.async_client(), journal=tmp_path / "j.db") as client:
+        report = await client.fan_out(gm.Post(text="国资小新：定时"), [sandbox.channel("webhook", "w0")],
+                                      at=at)
+    assert report.summary() == {"published": 1}
+    assert report.deliveries[0].finished_at >= at
+
+
+def test_a_scheduled_amplify_run_posts_the_hub_first_then_the_members_repost_it(sandbox, tmp_path):
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)
+    hub = sandbox.channel("mastodon", "hub")
+    members = [sandbox.channel("mastodon", f"m{i}") for i in range(3)] + [
+        sandbox.channel("webhook", "cms")]
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(gm.Post(text="国资小新：转发"), gm.Matrix(hub=hub, members=members),
+                                mode="amplify", at=at)
+    assert report.summary() == {"published": 5}
+    assert [d.channel.account for d in report.deliveries] == ["hub", "m0", "m1", "m2", "cms"]
+    statuses = sandbox["mastodon"].posts()
+    boosts = [s for s in statuses if s.get("reblog")]
+    assert len(boosts) == 3 and {b["reblog"]["account"]["acct"] for b in boosts} == {"hub"}
+    first_webhook = sandbox["webhook"].log[0].at
+    assert sandbox["mastodon"].log[0].at < first_webhook  # the hub went first
