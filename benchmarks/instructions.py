@@ -13,10 +13,19 @@ Each client of ``clients.py`` runs under ``valgrind --tool=callgrind`` twice,
 with N = ``--low`` and N = ``--high`` deliveries to nginx on 127.0.0.1;
 ``(instructions(high) - instructions(low)) / (high - low)`` is its cost per
 delivery with start-up, imports and the warm-up cancelled out. The counts
-are user-space instructions of the client's process (all its threads): the
-same for the same code and input whatever else the machine is doing (within
-about 1 %: thread interleaving varies). What it leaves out: time in the
-kernel (socket calls), and waits; ``run.py`` measures those.
+are user-space instructions: the same for the same code and input whatever
+else the machine is doing (within about 1 %: thread interleaving varies).
+What it leaves out: time in the kernel (socket calls), and waits; ``run.py``
+measures those.
+
+By default only the timed window is counted, as ``run.py`` times it:
+``clients.py`` calls the delivery phase through ``operator.call`` and
+callgrind collects inside it (``--toggle-collect=_operator_call``) and inside
+every other thread (``thread_run``: the sync client's event loop, Apprise's
+pool). Building the N targets (N ``gm.Channel`` objects, which register
+their secrets) is left out, as it is from the timed runs.
+``--whole-process`` counts the whole process instead, targets included (the
+figures of docs/performance.md before December 2026).
 
 Prints a JSON list and, with ``--out``, writes it plus a Markdown table.
 Needs valgrind (Debian's ``valgrind``) and nginx-light, like ``run.py``.
@@ -39,11 +48,15 @@ DEFAULT_CLIENTS = ("aiohttp", "govmedia-async", "govmedia-async-journal", "govme
                    "httpx-aiohttp", "apprise")
 
 
-def _instructions(python: str, client: str, n: int, base: str, concurrency: int) -> int:
+WINDOW = ("--collect-atstart=no", "--toggle-collect=_operator_call", "--toggle-collect=thread_run")
+
+
+def _instructions(python: str, client: str, n: int, base: str, concurrency: int,
+                  whole: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="govmedia-cg-") as tmp:
         out = Path(tmp) / "callgrind.out"
         proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+            ["valgrind", "--tool=callgrind", *(() if whole else WINDOW), f"--callgrind-out-file={out}",
              python, str(HERE / "clients.py"), client, "--n", str(n), "--base", base,
              "--concurrency", str(concurrency)],
             capture_output=True, text=True, check=False,
@@ -57,13 +70,13 @@ def _instructions(python: str, client: str, n: int, base: str, concurrency: int)
 
 
 def measure(python: str, clients: list[str], base: str, low: int, high: int,
-            concurrency: int) -> list[dict[str, Any]]:
+            concurrency: int, whole: bool = False) -> list[dict[str, Any]]:
     results = []
     for client in clients:
-        a = _instructions(python, client, low, base, concurrency)
-        b = _instructions(python, client, high, base, concurrency)
+        a = _instructions(python, client, low, base, concurrency, whole)
+        b = _instructions(python, client, high, base, concurrency, whole)
         per = (b - a) / (high - low)
-        results.append({"client": client, "low": low, "high": high,
+        results.append({"client": client, "low": low, "high": high, "window": not whole,
                         "instructions_low": a, "instructions_high": b,
                         "instructions_per_delivery": per})
         print(f"{client:28s} {per / 1e3:8.0f} k instructions per delivery", file=sys.stderr, flush=True)
@@ -93,19 +106,22 @@ def main() -> None:
     parser.add_argument("--python", default=str(HERE.parent / ".venv" / "bin" / "python"))
     parser.add_argument("--base", help="a running receiver's /fast URL; default: start nginx here")
     parser.add_argument("--out", type=Path, help="write <out>.json and <out>.md")
+    parser.add_argument("--whole-process", action="store_true",
+                        help="count the whole process (targets included), not the timed window")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install -y valgrind")
     clients = [c for c in args.clients.split(",") if c]
     if args.base:
-        results = measure(args.python, clients, args.base, args.low, args.high, args.concurrency)
+        results = measure(args.python, clients, args.base, args.low, args.high, args.concurrency,
+                          args.whole_process)
     else:
         sys.path.insert(0, str(HERE))
         from receiver import Nginx
 
         with Nginx() as nginx:
             results = measure(args.python, clients, f"{nginx.base}/fast", args.low, args.high,
-                              args.concurrency)
+                              args.concurrency, args.whole_process)
     print(json.dumps(results))
     if args.out:
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))

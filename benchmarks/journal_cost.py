@@ -89,7 +89,7 @@ def fan_out_no_network(n: int, kind: str, journal: str | None) -> dict[str, floa
 
         async def go() -> None:  # returns nothing: see clients.py on asyncio.run and big results
             http = httpx.AsyncClient(transport=_mock())
-            async with gm.AsyncClient(http=http, journal=journal, concurrency=64) as client:
+            async with gm.AsyncClient(http=http, journal=journal or False, concurrency=64) as client:
                 got.append(await client.fan_out(post, channels))
             await http.aclose()
 
@@ -97,7 +97,7 @@ def fan_out_no_network(n: int, kind: str, journal: str | None) -> dict[str, floa
         report = got[0]
     else:
         with httpx.Client(transport=_mock()) as http, \
-                gm.Client(http=http, journal=journal, concurrency=64) as client:
+                gm.Client(http=http, journal=journal or False, concurrency=64) as client:
             report = client.fan_out(post, channels)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     published = sum(1 for d in report.deliveries if d.state == "published")

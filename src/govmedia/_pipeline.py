@@ -27,6 +27,7 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 import httpx
 
+from govmedia._http import copy_request
 from govmedia._limits import net_error
 from govmedia._secrets import mask
 from govmedia.errors import (
@@ -75,11 +76,18 @@ __all__ = [
 ]
 
 
-@attrs.frozen
 class Send:
     """Op: send this request; the driver answers with a response or the exception."""
 
-    request: httpx.Request
+    # A plain slotted class, not attrs: one is made per request, and attrs'
+    # frozen __init__ costs several times more.
+    __slots__ = ("request",)
+
+    def __init__(self, request: httpx.Request) -> None:
+        self.request = request
+
+    def __repr__(self) -> str:
+        return f"Send(request={self.request!r})"
 
 
 @attrs.frozen
@@ -91,11 +99,16 @@ class GetToken:
     stale: Token | None = None
 
 
-@attrs.frozen(eq=False)
 class Claim:
     """Op: mark the delivery ``sending`` before its first create; answered True or False."""
 
-    track: Track
+    __slots__ = ("track",)  # one per delivery: see Send
+
+    def __init__(self, track: Track) -> None:
+        self.track = track
+
+    def __repr__(self) -> str:
+        return f"Claim(track={self.track!r})"
 
 
 @attrs.frozen(eq=False)
@@ -153,9 +166,9 @@ class Track:
         # A request that may create something was given to the transport: from
         # here a cancelled delivery may exist, so its claim is not given back.
         self.handed = False
-        self.known: dict[str, Any] = dict(known or {})
+        self.known: dict[str, Any] = dict(known) if known else {}
         self.progress: dict[str, Any] = {}
-        self.saved: dict[str, Any] = dict(saved or {})  # what an earlier run saved (`Recall`)
+        self.saved: dict[str, Any] = dict(saved) if saved else {}  # what an earlier run saved (`Recall`)
         self.context = context
 
     def fail(self, exc: BaseException, platform: BasePlatform, channel: Channel,
@@ -249,7 +262,7 @@ class Pipeline:
 
     # ----------------------------------------------------------- flows
 
-    def run_flow(  # noqa: C901, PLR0912, PLR0915 - one loop, a branch per kind of step
+    def run_flow(  # noqa: C901, PLR0912 - one loop, a branch per kind of step
         self, platform: BasePlatform, channel: Channel, flow: Flow[T], *, auth: bool = True,
         track: Track | None = None,
     ) -> Ops[T]:
@@ -271,22 +284,23 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - a plugin's bug ends this delivery only
                 raise track.fail(exc, platform, channel, thrown) from None
             value, error = None, None
-            if isinstance(step, Sleep):
-                yield step
-                continue
-            if isinstance(step, Uploaded):
-                yield Upload(track, step)
-                continue
-            if isinstance(step, Checkpoint):
-                track.known.update(step.data)
-                if track.claimed or (step.save and track.claims):
-                    yield Record(track, step)
-                else:
-                    track.progress.update(step.data)
-                continue
-            if isinstance(step, Recall):
-                value = dict(track.saved)
-                continue
+            if not isinstance(step, httpx.Request):  # requests first: most steps are
+                if isinstance(step, Sleep):
+                    yield step
+                    continue
+                if isinstance(step, Uploaded):
+                    yield Upload(track, step)
+                    continue
+                if isinstance(step, Checkpoint):
+                    track.known.update(step.data)
+                    if track.claimed or (step.save and track.claims):
+                        yield Record(track, step)
+                    else:
+                        track.progress.update(step.data)
+                    continue
+                if isinstance(step, Recall):
+                    value = dict(track.saved)
+                    continue
             creates = creates_something(step)
             if creates and track.claims and not track.claimed:
                 if not (yield Claim(track)):
@@ -297,10 +311,8 @@ class Pipeline:
                     )
                 track.claimed = True
             try:
-                if creates:
-                    value = yield from _handing(self.step(platform, channel, step, auth=auth), track)
-                else:
-                    value = yield from self.step(platform, channel, step, auth=auth)
+                value = yield from self.step(platform, channel, step, auth=auth,
+                                             hand=track if creates else None)
             except GovMediaError as exc:
                 # A create that may have landed and cannot be resent passes the
                 # point; one the platform deduplicates stays resendable (the
@@ -315,16 +327,26 @@ class Pipeline:
     # ----------------------------------------------------------- one request
 
     def step(
-        self, platform: BasePlatform, channel: Channel, request: httpx.Request, *, auth: bool
+        self, platform: BasePlatform, channel: Channel, request: httpx.Request, *, auth: bool,
+        hand: Track | None = None,
     ) -> Ops[httpx.Response]:
-        """One request, with rate limits, credentials, classification and retries."""
+        """One request, with rate limits, credentials, classification and retries.
+
+        *hand*: the track to mark `Track.handed` when the request (a create)
+        is given to the transport.
+        """
         request.read()  # multipart bodies are resent byte for byte on retry
         keys: tuple[str, ...] = ()
         if self.limiter:  # the keys are only worth building when some limit is set
             keys = (platform.name, *(f"{platform.name}:{s}" for s in platform.rate_scopes(channel)),
                     f"{platform.name}:{channel.account}")
         tokens: list[Token | None] = [None]  # the token in use, shared by the attempts
-        error, response = yield from self._try(platform, channel, request, keys, tokens, auth=auth)
+        if keys or (auth and platform.uses_token):
+            error, response = yield from self._try(platform, channel, request, keys, tokens,
+                                                   auth=auth, hand=hand)
+        else:  # no rate limit to wait for, no token to fetch: what _try would do, directly
+            error, response = yield from self._attempt(platform, channel, request, None, auth=auth,
+                                                       hand=hand)
         if error is None:
             return response  # the common case never builds a retrier
         write = request.method not in ("GET", "HEAD", "OPTIONS")
@@ -345,7 +367,7 @@ class Pipeline:
                     if wait > 0 and not self.retry.testing_mode:
                         yield Sleep(wait)
                     error, response = yield from self._try(
-                        platform, channel, request, keys, tokens, auth=auth
+                        platform, channel, request, keys, tokens, auth=auth, hand=hand
                     )
                     if error is None:
                         return response
@@ -364,7 +386,7 @@ class Pipeline:
 
     def _try(
         self, platform: BasePlatform, channel: Channel, request: httpx.Request,
-        keys: tuple[str, ...], tokens: list[Token | None], *, auth: bool,
+        keys: tuple[str, ...], tokens: list[Token | None], *, auth: bool, hand: Track | None,
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         """One attempt, and a second one at once with a fresh token if the first was refused."""
         uses_token = auth and platform.uses_token
@@ -372,14 +394,14 @@ class Pipeline:
         while True:
             # The rate limit first, then the token: a long wait must not leave
             # the request holding a token that expired meanwhile.
-            ticket = yield from self._take(keys)
+            ticket = (yield from self._take(keys)) if keys else None
             try:
                 if renew:
                     tokens[0] = yield GetToken(platform, channel, stale=tokens[0])
                 elif uses_token and tokens[0] is None:
                     tokens[0] = yield GetToken(platform, channel)
                 error, response = yield from self._attempt(platform, channel, request, tokens[0],
-                                                           auth=auth, ticket=ticket)
+                                                           auth=auth, ticket=ticket, hand=hand)
             finally:
                 if ticket is not None:
                     ticket.close()  # settled by the sender already, or it never will be
@@ -415,18 +437,20 @@ class Pipeline:
         *,
         auth: bool,
         ticket: Ticket | None = None,
+        hand: Track | None = None,
     ) -> Ops[tuple[PlatformError | None, httpx.Response]]:
         # A shallow copy per attempt: credentials applied to one attempt
         # never leak into the next, and the body is not encoded again.
-        prepared = object.__new__(httpx.Request)  # copy.copy() would go through pickling
-        prepared.__dict__.update(request.__dict__)
-        prepared.headers = httpx.Headers(request.headers)  # .copy() re-detects the encoding
-        prepared.extensions = {**request.extensions}
+        prepared = copy_request(request)
         prepared.extensions["timeout"] = self._timeout_ext
         if ticket is not None:  # the sender reports when the request really left
             prepared.extensions[RATE_TICKET] = ticket
         if auth and not is_external(prepared):
             prepared = platform.authorize(prepared, channel, token)
+        if hand is not None:
+            # A create given to the transport: from here a cancelled delivery
+            # may exist, so its claim is not given back.
+            hand.handed = True
         answer = yield Send(prepared)
         if isinstance(answer, httpx.TransportError):
             logger.info("%s [%s] %s %s failed: %s", platform.name, channel.account,
@@ -442,27 +466,6 @@ class Pipeline:
             logger.debug("%s [%s] %s %s -> %s", platform.name, channel.account, prepared.method,
                          mask(str(prepared.url)), response.status_code)
         return platform.classify(response, channel), response
-
-
-def _handing(ops: Ops[T], track: Track) -> Ops[T]:
-    """Pass *ops* on, noting in *track* when a request goes to the transport."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = ops.throw(error) if error is not None else ops.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        if isinstance(op, Send):
-            track.handed = True
-        value, error = None, None
-        try:
-            value = yield op
-        except GeneratorExit:
-            ops.close()
-            raise
-        except BaseException as exc:  # noqa: BLE001 - handed to the step, as yield from would
-            error = exc
 
 
 # --------------------------------------------------------------------------- tokens

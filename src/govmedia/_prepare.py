@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from govmedia.content import checks as checks_module
 from govmedia.content.checks import load_checks
 from govmedia.content.media import media_problems
 from govmedia.content.screen import Screen
@@ -39,6 +40,24 @@ class Prepared:
     problems: list[Problem]
 
 
+_declared: tuple[Any, Any] | None = None  # (the entry-point reader used, what it found)
+
+
+def _declared_checks() -> Any:
+    """The declared compliance checks, read once per process, as the platform registry is.
+
+    Reading the entry points scans every installed distribution (~5 ms here,
+    paid by each new client before this). A reader swapped in (tests do)
+    is read afresh.
+    """
+    global _declared  # noqa: PLW0603 - a process-wide cache, like the registry's
+    reader = checks_module._entry_points  # noqa: SLF001 - what load_checks reads through
+    found = _declared
+    if found is None or found[0] is not reader:
+        found = _declared = (reader, load_checks())
+    return found[1]
+
+
 class Preparer:
     """The non-I/O decisions about a post on a channel, shared by every client path."""
 
@@ -51,19 +70,26 @@ class Preparer:
         self._on_platform = on_platform
         # Extra compliance checks from the govmedia.checks entry points,
         # imported the first time one runs.
-        self.checks: Any = load_checks()
+        self.checks: Any = _declared_checks()
         self._platforms: dict[str, BasePlatform] = {}
         # Channels are immutable, so one check per channel object is enough;
         # keyed by id() with the object kept, as equal channels may differ in
         # credentials.
         self._checked: weakref.WeakValueDictionary[int, Channel] = weakref.WeakValueDictionary()
 
-    def platform(self, channel: Channel) -> BasePlatform:
-        """The platform of *channel*, with the channel checked (`ConfigError` if unusable)."""
+    def platform(self, channel: Channel, *, remember: bool = True) -> BasePlatform:
+        """The platform of *channel*, with the channel checked (`ConfigError` if unusable).
+
+        *remember*: keep the checked channel, and skip one checked before. A
+        fan-out, which meets each channel once, says False: the weak mapping
+        costs more there than the check it would save.
+        """
         if not isinstance(channel, Channel):
             raise ConfigError(f"expected a gm.Channel, got {type(channel).__name__}")
         platform = self._platforms.get(channel.platform) or self.platform_named(channel.platform)
-        if self._checked.get(id(channel)) is not channel:
+        if not remember:
+            platform.check_channel(channel)
+        elif self._checked.get(id(channel)) is not channel:
             platform.check_channel(channel)
             self._checked[id(channel)] = channel
         return platform
@@ -79,37 +105,52 @@ class Preparer:
 
     def prepare(
         self, post: Post, channel: Channel, *, variants: bool = True, original: Post | None = None,
-        platform: BasePlatform | None = None,
+        platform: BasePlatform | None = None, memo: dict[str, Any] | None = None,
     ) -> Prepared:
         """The post as *channel* sends it, and every problem it has there.
 
         Screening and approvals judge the content as written (variant applied,
         before any script conversion); the platform's own checks judge what
         is actually sent.
+
+        *memo*: a fan-out's own dict, where what depends on the post alone
+        (screening, approvals, the media sniff) is kept for its next channel
+        that sends the same post object.
         """
         if not isinstance(post, Post):
             raise ConfigError(f"expected a gm.Post, got {type(post).__name__}")
         if platform is None:
             platform = self.platform(channel)
         written = post.for_channel(channel) if variants else post
-        problems = self.gate(original or post, written)
-        script = channel.options.get("script")
+        original = original or post
+        same: tuple[Post, list[Problem], list[Problem]] | None = None
+        if memo is not None and written is original:  # the post as it is: judged once per run
+            same = memo.get("post")
+            if same is None or same[0] is not written:
+                same = memo["post"] = (written, self.gate(original, written), media_problems(written))
+            problems = list(same[1])
+        else:
+            problems = self.gate(original, written)
+        options = channel.options
+        script = options.get("script")
         outgoing = written
         if script:
             from govmedia.content.script import convert_post  # OpenCC: only when asked
 
             outgoing = convert_post(written, script)
-        if channel.options.get("fit"):
+        if options.get("fit"):
             from govmedia.content.fit import fit_post
 
-            limit = channel.options.get("max_characters")
+            limit = options.get("max_characters")
             outgoing = fit_post(outgoing, platform.name,
                                 limit=limit if isinstance(limit, int) else None)
         problems.extend(platform.validate(outgoing, channel))
         # Media bytes are sniffed, not trusted by name. A platform's own rule
         # on the same field says it better (it names what the platform takes).
-        flagged = {(p.field, p.code) for p in problems}
-        problems.extend(p for p in media_problems(outgoing) if (p.field, p.code) not in flagged)
+        media = same[2] if same is not None and outgoing is written else media_problems(outgoing)
+        if media:
+            flagged = {(p.field, p.code) for p in problems}
+            problems.extend(p for p in media if (p.field, p.code) not in flagged)
         if self.checks:
             problems.extend(self.checks(outgoing, channel))
         return Prepared(platform, outgoing, problems)

@@ -58,6 +58,7 @@ class RemoteRun(FanOut):
         super().__init__(preparer, pipeline, post, [], mode="broadcast", dry_run=False,
                          progress=None, journal=None)
         self.mode = info.mode
+        self._plain = self.mode == "broadcast" and not post.variants
         self.journal = journal
         self.run_id = info.id
         self.info = info

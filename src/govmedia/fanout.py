@@ -14,7 +14,6 @@ knew), so it could travel to a worker in another process.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import sqlite3
@@ -57,13 +56,19 @@ class HubFailed(GovMediaError):
     """Amplify mode: the hub's post failed, so nothing was sent for the members."""
 
 
-@attrs.frozen(kw_only=True)
 class Item:
-    """One planned delivery: its position, channel and role."""
+    """One planned delivery: its position, channel and role (``hub`` or ``member``)."""
 
-    index: int
-    channel: Channel
-    role: str  # "hub" or "member"
+    # A plain slotted class, not attrs: one is made per delivery.
+    __slots__ = ("channel", "index", "role")
+
+    def __init__(self, index: int, channel: Channel, role: str) -> None:
+        self.index = index
+        self.channel = channel
+        self.role = role
+
+    def __repr__(self) -> str:
+        return f"Item(index={self.index!r}, channel={self.channel!r}, role={self.role!r})"
 
 
 @attrs.define(kw_only=True)
@@ -149,24 +154,31 @@ class FanOut:
         if self.journal is not None:
             if self.journal.broken is not None:
                 raise self.journal.broken
+            # Hashed once: the hash reads every media file (a video, whole).
+            self._content_hash = post.content_hash
             self._check_version(changed)
             self.entries = self.journal.entries(post.key)
+            hub = matrix.hub is not None
             self.run_id = self.journal.start_run(
                 post_key=post.key, title=post.title, mode=mode,
-                planned=((it.channel, it.role) for it in self._plan()),
-                content_hash=post.content_hash,
+                planned=((channel, "hub" if hub and index == 0 else "member")
+                         for index, channel in enumerate(matrix)),
+                content_hash=self._content_hash,
             )
             self._audit_approvals()
         self._queue = self._items if mode == "broadcast" else self._members_after_hub()
+        # Broadcast of a post without variants: every channel sends the post as it is.
+        self._plain = mode == "broadcast" and not post.variants
+        self._memo: dict[str, Any] = {}  # what the preparer worked out for the post (see prepare)
         # A big body is prepared off the event loop (rendering it is CPU work).
         self.heavy = len(post.body or "") > 64_000
 
     # ----------------------------------------------------------- plan
 
     def _plan(self) -> Iterator[Item]:
+        hub = self.matrix.hub is not None
         for index, channel in enumerate(self.matrix):
-            role = "hub" if index == 0 and self.matrix.hub is not None else "member"
-            yield Item(index=index, channel=channel, role=role)
+            yield Item(index, channel, "hub" if hub and index == 0 else "member")
 
     def _members_after_hub(self) -> Iterator[Item]:
         next(self._items)  # the hub runs first, on its own
@@ -191,7 +203,7 @@ class FanOut:
     def _check_version(self, changed: str) -> None:
         """Refuse to go on with a post key the journal knows with other content (unless allowed)."""
         assert self.journal is not None
-        current = self.post.content_hash
+        current = self._content_hash
         versions = self.journal.other_versions(self.post.key, current)
         if not versions:
             return
@@ -212,7 +224,7 @@ class FanOut:
 
     def _audit_approvals(self) -> None:
         assert self.journal is not None
-        current = self.post.content_hash
+        current = self._content_hash
         for approval in self.post.approvals:
             valid = approval.content_hash == current
             self.journal.audit(
@@ -221,7 +233,7 @@ class FanOut:
                 detail=None if valid else "the content changed after this approval",
             )
 
-    def decide(self, item: Item) -> Delivery | Attempt:  # noqa: C901, PLR0911 - one exit per outcome
+    def decide(self, item: Item) -> Delivery | Attempt:  # noqa: C901, PLR0911, PLR0912 - one exit per outcome
         """What to do for *item*: a finished `Delivery` now, or an `Attempt`."""
         channel = item.channel
         started = _now()
@@ -229,7 +241,8 @@ class FanOut:
             return Delivery(channel=channel, state="failed", started_at=started, finished_at=_now(),
                             error=self.journal.broken)
         try:
-            platform = self.preparer.platform(channel)
+            # Each channel is checked once per run: no cache of checked channels.
+            platform = self.preparer.platform(channel, remember=False)
         except ConfigError as exc:
             return Delivery(channel=channel, state="invalid", error=exc, started_at=started,
                             finished_at=_now(),
@@ -238,7 +251,7 @@ class FanOut:
             return Delivery(channel=channel, state="failed", started_at=started, finished_at=_now(),
                             error=HubFailed(f"hub failed ({self.hub_failed.state}); nothing was sent "
                                             f"for {channel.id}"))
-        entry = self.entries.get((channel.platform, channel.account))
+        entry = self.entries.get((channel.platform, channel.account)) if self.entries else None
         if entry is not None and entry.state == "retracted":
             return Delivery(channel=channel, state="skipped", attempts=entry.attempts,
                             started_at=started, finished_at=_now(), error=GovMediaError(
@@ -248,10 +261,13 @@ class FanOut:
             receipt = self.journal.receipt(self.post.key, channel)
             return Delivery(channel=channel, state="skipped", receipt=receipt,
                             attempts=entry.attempts, started_at=started, finished_at=_now())
-        written, repost = self._post_for(item, platform)
+        if self._plain:  # no variant, no hub to repost: the post as it is
+            written, repost = self.post, None
+        else:
+            written, repost = self._post_for(item, platform)
         try:
             prepared = self.preparer.prepare(written, channel, variants=False, original=self.post,
-                                             platform=platform)
+                                             platform=platform, memo=self._memo)
         except GovMediaError as exc:
             return Delivery(channel=channel, state="failed", error=exc, started_at=started,
                             finished_at=_now())
@@ -272,13 +288,14 @@ class FanOut:
                             started_at=started, finished_at=_now())
         if self.dry_run:
             return Delivery(channel=channel, state="pending", started_at=started, finished_at=_now())
+        key = derive_key(self.post.key, channel.platform, channel.account)
+        if entry is None:  # the common case: never tried before
+            return Attempt(index=item.index, channel=channel, role=item.role, post=prepared.post,
+                           key=key, started_at=started, repost=repost)
         attempt = Attempt(index=item.index, channel=channel, role=item.role, post=prepared.post,
-                          key=derive_key(self.post.key, channel.platform, channel.account),
-                          started_at=started, repost=repost,
-                          expect=entry.state if entry is not None else "pending",
-                          attempts=entry.attempts if entry is not None else 0,
-                          saved=dict(entry.progress) if entry is not None else {})
-        if entry is not None and (entry.state in ("sending", "unknown") or (
+                          key=key, started_at=started, repost=repost, expect=entry.state,
+                          attempts=entry.attempts, saved=dict(entry.progress))
+        if (entry.state in ("sending", "unknown") or (
                 entry.state == "failed" and entry.maybe_applied_at is not None)):
             if entry.run_alive:
                 return Delivery(
@@ -373,10 +390,12 @@ class FanOut:
     def outcome(self, attempt: Attempt, result: Receipt | BaseException | None) -> Delivery:
         """The `Delivery` an attempt ended in."""
         channel = attempt.channel
+        if isinstance(result, Receipt):  # the common case first, without the dict below
+            return Delivery(channel=channel, state="published", receipt=result,
+                            attempts=attempt.attempts, started_at=attempt.started_at,
+                            finished_at=_now())
         common: dict[str, Any] = {"channel": channel, "attempts": attempt.attempts,
                                   "started_at": attempt.started_at, "finished_at": _now()}
-        if isinstance(result, Receipt):
-            return Delivery(state="published", receipt=result, **common)
         if result is None:
             return Delivery(state="unknown", error=_ClaimedElsewhere(
                 "another run is sending this delivery now; not sent twice",
@@ -401,12 +420,12 @@ class FanOut:
     def record(self, index: int, role: str, delivery: Delivery) -> None:
         """Keep *delivery*, write it to the journal and report progress."""
         if self.journal is not None and self.run_id is not None:
-            # On a journal failure the outcome stays in memory and in the
-            # report; the run ends with the error (see `report`).
-            with contextlib.suppress(JournalError):
+            try:  # noqa: SIM105 - suppress() builds an object per delivery
                 self.journal.settle(self.run_id, self.post.key, delivery.channel,
                                     state=delivery.state, receipt=delivery.receipt,
                                     error=delivery.error, attempts=delivery.attempts)
+            except JournalError:
+                pass  # the outcome stays in memory and in the report; the run ends with the error
         if role == "hub" and self.mode == "amplify":
             if delivery.state in ("published", "skipped") and delivery.receipt is not None:
                 self.hub_receipt = delivery.receipt

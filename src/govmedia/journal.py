@@ -48,7 +48,9 @@ from typing import Any, Self
 
 import attrs
 
+from govmedia._frozen import FrozenMap
 from govmedia._journal_pg import PgConnection, is_postgres, redact_dsn
+from govmedia._json import raw_text
 from govmedia._secrets import mask
 from govmedia.errors import ConfigError, GovMediaError, JournalError, PlatformError
 from govmedia.model import Channel, Receipt
@@ -260,6 +262,27 @@ def journal_target(value: str | os.PathLike[str] | None) -> str | Path:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+_last_second: tuple[int, str] = (-1, "")
+
+
+def _stamp() -> str:
+    """`_now`, cheaper: the date and time of day are formatted once per second.
+
+    Example:
+        >>> import datetime as dt
+        >>> from govmedia.journal import _stamp
+        >>> stamp = _stamp()
+        >>> dt.datetime.fromisoformat(stamp).isoformat(timespec="milliseconds") == stamp
+        True
+    """
+    global _last_second  # noqa: PLW0603 - a cache; swapping a tuple is atomic
+    second, milli = divmod(time.time_ns() // 1_000_000, 1000)
+    last = _last_second
+    if last[0] != second:
+        last = _last_second = (second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat()[:19])
+    return f"{last[1]}.{milli:03d}+00:00"
 
 
 def _age(stamp: str | None) -> float | None:
@@ -522,7 +545,7 @@ class Journal:
         if self._identity is None:
             return
         try:
-            st = Path(self.path).stat()
+            st = os.stat(self.path)  # noqa: PTH116 - before every commit: pathlib costs several times more
         except OSError:
             found = None
         else:
@@ -881,7 +904,7 @@ class Journal:
         one commit; each still sends only after its claim is durable. Settled
         outcomes waiting to be written ride along.
         """
-        now = _now()
+        now = _stamp()
         holder = self.holder
         rows = [(idem_key, now, now, now, _RAW_JSON.encode(dict(progress)) if progress else None,
                  run_id, holder, post_key, ch.platform, ch.account, expect)
@@ -947,11 +970,14 @@ class Journal:
         ``skipped`` (and an ``unknown`` left by another run's claim) changes
         nothing about the delivery itself, only the run's record.
         """
-        now = _now()
+        now = _stamp()
         if receipt is None:
             raw = remote_id = url = receipt_state = None
         else:
-            raw = mask(_RAW_JSON.encode(dict(receipt.raw)))  # a platform may echo a token
+            answer = receipt.raw
+            # a platform may echo a token
+            raw = mask(raw_text(answer._data if type(answer) is FrozenMap  # noqa: SLF001
+                                else dict(answer)))
             remote_id, url, receipt_state = receipt.remote_id, receipt.url, receipt.state
             url = url and mask(url)
         if error is None:

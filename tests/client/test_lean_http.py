@@ -87,3 +87,46 @@ def test_fallbacks_build_the_same_objects(monkeypatch: pytest.MonkeyPatch) -> No
         assert build_response(200, [], b"ok", request).text == "ok"
     finally:
         parse_url.cache_clear()
+
+
+@given(scheme=st.sampled_from(["http", "https", "HTTPS"]), host=_HOST, port=_PORT,
+       path=_SEGMENT, query=st.none() | _SEGMENT)
+def test_aiohttp_gets_the_url_it_would_parse_itself(scheme: str, host: str, port: str, path: str,
+                                                    query: str | None) -> None:
+    yarl = pytest.importorskip("yarl")
+    from govmedia._aio import _yarl_url
+
+    text = f"{scheme}://{host}{port}" + (f"/{path}" if path else "") + (f"?{query}" if query is not None else "")
+    try:
+        url = parse_url(text)
+    except httpx.InvalidURL:
+        return
+    expected = yarl.URL(str(url))  # what aiohttp makes of the text it was given before
+    got = yarl.URL(_yarl_url(url))
+    assert got == expected
+    assert str(got) == str(expected)
+    assert (got.raw_path, got.raw_query_string, got.host, got.port) == (
+        expected.raw_path, expected.raw_query_string, expected.host, expected.port)
+
+
+@pytest.mark.parametrize(("text", "shortcut"), [
+    ("http://127.0.0.1:8080/fast/hook/17", True),
+    ("https://Hooks.Example.org/a/b;c=d/e@f:g!$&'()*,=", True),
+    ("https://[::1]:8443/h", True),
+    ("https://xn--fiqs8s.example:443/x", True),
+    ("https://example.org/a//b/", True),
+    ("https://例子.中国/接收", False),  # a path to quote
+    ("http://example.org", False),  # no path: yarl adds one
+    ("https://example.org/a?b=c", False),  # a query
+    ("https://example.org/.well-known/x", False),  # what looks like a dot segment
+])
+def test_aiohttp_url_shortcut_on_plain_paths(text: str, shortcut: bool) -> None:
+    yarl = pytest.importorskip("yarl")
+    from govmedia._aio import _yarl_url
+
+    url = parse_url(text)
+    made = _yarl_url(url)
+    got, expected = yarl.URL(made), yarl.URL(str(url))
+    assert got == expected
+    assert str(got) == str(expected)
+    assert isinstance(made, str) is not shortcut

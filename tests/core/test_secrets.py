@@ -272,3 +272,14 @@ def test_public_credentials_stay_readable_in_urls_and_messages(registry):
     text = "https://bsky.app/profile/sasac.bsky.social/post/3k2 refused abcd-efgh-ijkl-mnop"
     assert mask(text) == f"https://bsky.app/profile/sasac.bsky.social/post/3k2 refused {MASK}"
     assert "sasac" not in repr(creds)  # the repr shows names only, public or not
+
+
+def test_a_text_found_clean_is_masked_once_its_secret_is_registered():
+    """mask() remembers texts with nothing to hide; a secret registered later voids that."""
+    from govmedia._secrets import mask, remember
+
+    text = '{"status": 200, "echo": "later-registered-9f2c"}'
+    assert mask(text) == text
+    assert mask(text) == text  # the remembered answer
+    remember("later-registered-9f2c")
+    assert mask(text) == '{"status": 200, "echo": "***"}'

@@ -24,6 +24,7 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 import httpx
 
+from govmedia._json import compact_bytes
 from govmedia.errors import PlatformError
 
 __all__ = [
@@ -255,8 +256,13 @@ def json_of(response: httpx.Response, *, platform: str = "", account: str | None
         >>> type(err).__name__, err.code, err.maybe_applied
         ('PlatformError', 'bad_response', True)
     """
+    content = response.content
     try:
-        return json.loads(response.content)
+        if content[:1] in (b"{", b"[") and content[1:2] != b"\x00":
+            # What json.loads(bytes) does for UTF-8 (no BOM, no UTF-16/32
+            # zero bytes), without its Python-level encoding detection.
+            return json.loads(content.decode("utf-8", "surrogatepass"))
+        return json.loads(content)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, depth
         try:
             request: httpx.Request | None = response.request
@@ -410,10 +416,6 @@ def seconds_or_none(value: Any, *, most: float) -> float | None:
     return float(value) if usable else None
 
 
-# One encoder for every body: json.dumps with options builds a new one per call.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 def json_body(data: Any) -> bytes:
     """Encode *data* as compact UTF-8 JSON with characters kept raw (WeChat needs that)."""
-    return _JSON.encode(data).encode("utf-8")
+    return compact_bytes(data)  # one C encoder for every body: json.dumps builds one per call
