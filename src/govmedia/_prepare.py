@@ -77,16 +77,21 @@ class Preparer:
         # credentials.
         self._checked: weakref.WeakValueDictionary[int, Channel] = weakref.WeakValueDictionary()
 
-    def platform(self, channel: Channel, *, remember: bool = True) -> BasePlatform:
+    def platform(self, channel: Channel, *, remember: bool = True,
+                 passed: type | None = None) -> BasePlatform:
         """The platform of *channel*, with the channel checked (`ConfigError` if unusable).
 
         *remember*: keep the checked channel, and skip one checked before. A
         fan-out, which meets each channel once, says False: the weak mapping
-        costs more there than the check it would save.
+        costs more there than the check it would save. *passed*: the platform
+        class that already found nothing wrong with this channel object (its
+        `Matrix` did); the check is not repeated when it is this platform's.
         """
         if not isinstance(channel, Channel):
             raise ConfigError(f"expected a gm.Channel, got {type(channel).__name__}")
         platform = self._platforms.get(channel.platform) or self.platform_named(channel.platform)
+        if passed is not None and passed is type(platform):
+            return platform
         if not remember:
             platform.check_channel(channel)
         elif self._checked.get(id(channel)) is not channel:

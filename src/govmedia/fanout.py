@@ -141,6 +141,7 @@ class FanOut:
         self.progress = progress
         self.journal = None if dry_run else journal
         self.matrix = matrix
+        self._passed = matrix._passed  # noqa: SLF001 - channels its Matrix already checked
         self.started_at = _now()
         self._lock = threading.Lock()
         self._results: list[Delivery | None] = [None] * len(matrix)
@@ -241,8 +242,10 @@ class FanOut:
             return Delivery(channel=channel, state="failed", started_at=started, finished_at=_now(),
                             error=self.journal.broken)
         try:
-            # Each channel is checked once per run: no cache of checked channels.
-            platform = self.preparer.platform(channel, remember=False)
+            # Each channel is checked once per run (by its Matrix, or here):
+            # no cache of checked channels.
+            platform = self.preparer.platform(channel, remember=False,
+                                              passed=self._passed.get(id(channel)))
         except ConfigError as exc:
             return Delivery(channel=channel, state="invalid", error=exc, started_at=started,
                             finished_at=_now(),

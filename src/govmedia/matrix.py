@@ -79,8 +79,13 @@ def _channel(table: Any, where: str, env: Mapping[str, str]) -> Channel:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _channel_problems(entries: Iterable[tuple[str, Channel]]) -> list[str]:
-    """``"where platform:account: what is wrong"`` for each channel its platform refuses."""
+def _channel_problems(entries: Iterable[tuple[str, Channel]],
+                      passed: dict[int, type] | None = None) -> list[str]:
+    """``"where platform:account: what is wrong"`` for each channel its platform refuses.
+
+    *passed*, where given, gets ``id(channel)`` -> the platform class that
+    found nothing wrong with it.
+    """
     platforms: dict[str, Any] = {}
     problems = []
     for where, channel in entries:
@@ -89,6 +94,8 @@ def _channel_problems(entries: Iterable[tuple[str, Channel]]) -> list[str]:
             if platform is None:
                 platform = platforms[channel.platform] = registry.get(channel.platform)()
             platform.check_channel(channel)
+            if passed is not None:
+                passed[id(channel)] = type(platform)
         except ConfigError as exc:
             # The platform's own message starts "channel <id>: "; the position says it already.
             why = str(exc).removeprefix(f"channel {channel.id}: ")
@@ -141,13 +148,17 @@ class Matrix:
 
     hub: Channel | None = None
     members: tuple[Channel, ...] = attrs.field(default=(), converter=_channels)
+    # id(channel) -> the platform class that checked it here; the matrix holds
+    # its channels, so their ids stay theirs. A fan-out does not check them
+    # again (the check is a tenth of its own work per delivery).
+    _passed: dict[int, type] = attrs.field(init=False, factory=dict, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         for ch in self:
             if not isinstance(ch, Channel):
                 raise ConfigError(f"Matrix holds gm.Channel objects, got {type(ch).__name__}")
         _unique(self)
-        problems = _channel_problems(self._positions())
+        problems = _channel_problems(self._positions(), self._passed)
         if problems:
             raise _bad_channels(problems, len(self))
 
