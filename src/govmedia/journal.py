@@ -106,7 +106,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
     error_message TEXT,
     at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outcomes_run ON outcomes (run_id);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     post_key TEXT NOT NULL,
@@ -168,6 +167,9 @@ _LATER = (
     ("CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT NOT NULL, part INTEGER NOT NULL, "
      "data BLOB NOT NULL, PRIMARY KEY (sha256, part))"),
     "CREATE INDEX IF NOT EXISTS outcomes_run_channel ON outcomes (run_id, platform, account)",
+    # The first journals' index on run_id alone: the one above serves its
+    # reads, and each outcome written paid for both.
+    "DROP INDEX IF EXISTS outcomes_run",
     "CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries (run_id)",
 )
 
@@ -176,9 +178,50 @@ _LATER = (
 _CLAIM = ("UPDATE deliveries SET state='sending', idem_key=?, attempts=attempts+1, "
           "started_at=?, updated_at=?, maybe_applied_at=COALESCE(maybe_applied_at, ?), "
           "stage=CASE WHEN state IN ('pending', 'failed') THEN 'claimed' "
-          "ELSE COALESCE(stage, 'claimed') END, progress=COALESCE(?, progress), "
-          "run_id=COALESCE(?, run_id), holder=? "
+          "ELSE COALESCE(stage, 'claimed') END{progress}{run}, holder={holder} "
           "WHERE post_key=? AND platform=? AND account=? AND state=?")
+# One statement per (progress given, run id given, holder given): a value
+# that is not there is written into the SQL instead of bound as None, which
+# costs Python's sqlite3 an adapter lookup each time (see _bind_none_cheaply).
+_CLAIMS = {
+    (progress, run, holder): _CLAIM.format(
+        progress=", progress=?" if progress else "", run=", run_id=?" if run else "",
+        holder="?" if holder else "NULL")
+    for progress in (False, True) for run in (False, True) for holder in (False, True)
+}
+
+# A settled outcome's row and its delivery's update. The lean forms leave
+# out the URL and the error columns, which a published delivery mostly has
+# none of (see settle).
+_OUTCOME = ("INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
+            "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_OUTCOME_LEAN = ("INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, at) "
+                 "VALUES (?,?,?,?,?,?,?)")
+_FINAL = ("UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
+          "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
+          "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
+          "error_message=?, finished_at=?, updated_at=?, "
+          "maybe_applied_at=CASE WHEN ? THEN NULL ELSE maybe_applied_at END, "
+          "stage=CASE WHEN ? THEN NULL ELSE stage END "
+          "WHERE post_key=? AND platform=? AND account=?")
+_FINAL_LEAN = ("UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
+               "receipt_state=COALESCE(?, receipt_state), "
+               "receipt_raw=COALESCE(?, receipt_raw), error_type=NULL, error_code=NULL, "
+               "error_message=NULL, finished_at=?, updated_at=?, "
+               "maybe_applied_at=CASE WHEN ? THEN NULL ELSE maybe_applied_at END, "
+               "stage=CASE WHEN ? THEN NULL ELSE stage END "
+               "WHERE post_key=? AND platform=? AND account=?")
+_LEAN_OUTCOME, _LEAN_FINAL = 7, 11  # their lengths tell lean rows from full ones
+
+
+def _full_outcome(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row if len(row) != _LEAN_OUTCOME else (*row[:6], None, None, None, None, row[6])
+
+
+def _full_final(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row if len(row) != _LEAN_FINAL else (*row[:2], None, *row[2:4], None, None, None,
+                                                 *row[4:])
+
 
 FLUSH_SECONDS = 0.05
 """The longest a settled outcome waits to be written with the next claim."""
@@ -206,7 +249,8 @@ def _bind_none_cheaply() -> None:
     """
     adapters = getattr(sqlite3, "adapters", None)
     if isinstance(adapters, dict) and (type(None), sqlite3.PrepareProtocol) not in adapters:
-        sqlite3.register_adapter(type(None), {}.get)
+        null: dict[None, None] = {}
+        sqlite3.register_adapter(type(None), null.get)
 
 
 _bind_none_cheaply()
@@ -925,16 +969,24 @@ class Journal:
         """
         now = _stamp()
         holder = self.holder
-        rows = [(idem_key, now, now, now, _RAW_JSON.encode(dict(progress)) if progress else None,
-                 run_id, holder, post_key, ch.platform, ch.account, expect)
-                for ch, expect, idem_key, progress in claims]
+        rows = []
+        for ch, expect, idem_key, progress in claims:
+            row: tuple[Any, ...] = (idem_key, now, now, now)
+            if progress:
+                row += (_RAW_JSON.encode(dict(progress)),)
+            if run_id is not None:
+                row += (run_id,)
+            if holder is not None:
+                row += (holder,)
+            rows.append((_CLAIMS[bool(progress), run_id is not None, holder is not None],
+                         (*row, post_key, ch.platform, ch.account, expect)))
         # Rows are locked in one order by every writer, so that two workers
         # claiming overlapping batches on PostgreSQL wait, never deadlock.
-        order = sorted(range(len(rows)), key=lambda i: rows[i][-3:-1])
+        order = sorted(range(len(rows)), key=lambda i: rows[i][1][-3:-1])
         results = [False] * len(rows)
         with self._tx() as db:
             self._write_outcomes(db)
-            done = [(i, db.execute(_CLAIM, rows[i])) for i in order]
+            done = [(i, db.execute(*rows[i])) for i in order]
             self._beat_in(db)
         # Read after the commit: on PostgreSQL the whole batch then costs one round trip.
         for i, cursor in done:
@@ -1006,17 +1058,26 @@ class Journal:
             code = error.code if isinstance(error, PlatformError) else None
             code_text = None if code is None else str(code)
             message = _message(error)
-        outcome = (run_id, channel.platform, channel.account, state, attempts, remote_id, url,
-                   error_type, code_text, message, now)
-        final = None
+        lean = url is None and error is None  # most published deliveries: see _OUTCOME_LEAN
+        if lean:
+            outcome: tuple[Any, ...] = (run_id, channel.platform, channel.account, state,
+                                        attempts, remote_id, now)
+        else:
+            outcome = (run_id, channel.platform, channel.account, state, attempts, remote_id, url,
+                       error_type, code_text, message, now)
+        final: tuple[Any, ...] | None = None
         if not (state == "skipped" or (state == "unknown" and error_type == "_ClaimedElsewhere")):
             # A clean failure means nothing exists: the next run starts afresh.
             # A failure that may have landed (a resendable create whose
             # answers were all lost) keeps when it first may have.
             fresh = state in ("failed", "pending") and not (
                 isinstance(error, PlatformError) and error.maybe_applied)
-            final = (state, remote_id, url, receipt_state, raw, error_type, code_text, message,
-                     now, now, fresh, fresh, post_key, channel.platform, channel.account)
+            if lean:
+                final = (state, remote_id, receipt_state, raw, now, now, fresh, fresh, post_key,
+                         channel.platform, channel.account)
+            else:
+                final = (state, remote_id, url, receipt_state, raw, error_type, code_text, message,
+                         now, now, fresh, fresh, post_key, channel.platform, channel.account)
         clock = time.monotonic()
         with self._pending_lock:
             # Outcomes are written with the next claim, or after FLUSH_SECONDS
@@ -1072,21 +1133,25 @@ class Journal:
     @staticmethod
     def _write_batch(db: Any,
                      batch: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]]) -> None:
-        db.executemany(
-            "INSERT INTO outcomes (run_id, platform, account, state, attempts, remote_id, url, "
-            "error_type, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [outcome for outcome, _ in batch],
-        )
-        db.executemany(
-            "UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id), "
-            "url=COALESCE(?, url), receipt_state=COALESCE(?, receipt_state), "
-            "receipt_raw=COALESCE(?, receipt_raw), error_type=?, error_code=?, "
-            "error_message=?, finished_at=?, updated_at=?, "
-            "maybe_applied_at=CASE WHEN ? THEN NULL ELSE maybe_applied_at END, "
-            "stage=CASE WHEN ? THEN NULL ELSE stage END "
-            "WHERE post_key=? AND platform=? AND account=?",
-            sorted((final for _, final in batch if final is not None), key=lambda f: f[-2:]),
-        )
+        outcomes = [outcome for outcome, _ in batch]
+        finals = sorted((final for _, final in batch if final is not None), key=lambda f: f[-2:])
+        if not isinstance(db, sqlite3.Connection):
+            # PostgreSQL: one statement each, so that every writer locks
+            # rows in one order (no deadlock); its binding has no None cost.
+            db.executemany(_OUTCOME, [_full_outcome(o) for o in outcomes])
+            db.executemany(_FINAL, [_full_final(f) for f in finals])
+            return
+        # In order, each run of rows of one form in one call: which outcome
+        # of a channel came last must stay readable from the rows' order.
+        for rows, lean_length, lean_sql, full_sql in ((outcomes, _LEAN_OUTCOME, _OUTCOME_LEAN, _OUTCOME),
+                                                      (finals, _LEAN_FINAL, _FINAL_LEAN, _FINAL)):
+            start = 0
+            for end in range(1, len(rows) + 1):
+                if end == len(rows) or (len(rows[end]) == lean_length) != (
+                        len(rows[start]) == lean_length):
+                    db.executemany(lean_sql if len(rows[start]) == lean_length else full_sql,
+                                   rows[start:end])
+                    start = end
 
     # ----------------------------------------------------------- work for workers
     # Runs that workers send (govmedia.distributed): the run and its post live
