@@ -160,3 +160,26 @@ def test_select_with_a_label_nobody_carries_names_the_labels():
     with pytest.raises(gm.ConfigError, match="no member has a label"):
         gm.Matrix(members=[members[0].__class__(platform="webhook", account="x",
                                                  options={"url": "https://x.example/h"})]).select("energy")
+
+
+def test_a_channel_its_matrix_checked_under_another_platform_class_is_checked_again():
+    # The fan-out trusts its Matrix's check only when the same platform class
+    # made it: a plugin replaced in between judges the channel itself.
+    class Board(gm.BasePlatform):
+        name = "pinboard"
+        option_keys = ("room",)
+
+    class StrictBoard(Board):
+        required_options = ("room",)
+
+    gm.platforms.register("pinboard", Board)
+    try:
+        matrix = gm.Matrix(members=[gm.Channel(platform="pinboard", account="a")])
+        gm.platforms.register("pinboard", StrictBoard, replace=True)
+        with gm.Client(journal=False) as client:
+            report = client.fan_out(gm.Post(text="hi"), matrix)
+    finally:
+        gm.platforms.unregister("pinboard")
+    [delivery] = report.deliveries
+    assert delivery.state == "invalid"
+    assert "room" in str(delivery.error)

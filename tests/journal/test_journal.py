@@ -126,6 +126,35 @@ def test_a_clean_failure_starts_afresh_and_a_maybe_applied_one_keeps_its_doubt(j
     assert journal.entry("k1", "webhook", "m1").maybe_applied_at is not None
 
 
+def test_a_published_outcome_without_url_or_error_clears_the_error_and_keeps_the_url(journal):
+    # The journal writes such an outcome with a shorter statement (no NULLs
+    # bound); what it leaves behind must be what the full one would.
+    run = plan(journal, CH[:1])
+    journal.claim(run, "k1", CH[0], expect="pending", idem_key="a")
+    journal.settle(run, "k1", CH[0], state="published", receipt=receipt(CH[0]))
+    journal.flush()
+    again = plan(journal, CH[:1])
+    journal.claim(again, "k1", CH[0], expect="published", idem_key="a")
+    journal.settle(again, "k1", CH[0], state="failed", error=gm.TransientError(
+        "502 from the receiver", platform="webhook", code=502))
+    journal.flush()
+    assert journal.entry("k1", "webhook", "m0").error_code == "502"
+    third = plan(journal, CH[:1])
+    journal.claim(third, "k1", CH[0], expect="failed", idem_key="a")
+    journal.settle(third, "k1", CH[0], state="published",
+                   receipt=gm.Receipt(channel=CH[0], remote_id="r2"))
+    journal.settle(third, "k1", CH[1], state="skipped")
+    journal.flush()
+    entry = journal.entry("k1", "webhook", "m0")
+    assert (entry.state, entry.error_type, entry.error_code, entry.error_message) == (
+        "published", None, None, None)
+    kept = journal.receipt("k1", CH[0])
+    assert (kept.remote_id, kept.url) == ("r2", "https://x.example/r1")
+    last = journal.last_outcomes(third)
+    assert last[("webhook", "m0")]["state"] == "published" and last[("webhook", "m0")]["url"] is None
+    assert last[("webhook", "m1")]["state"] == "skipped"
+
+
 def test_resolve_settles_only_what_is_in_doubt_and_audits_it(journal):
     run = plan(journal)
     journal.claim(run, "k1", CH[0], expect="pending", idem_key="a")
