@@ -213,6 +213,22 @@ _FINAL_LEAN = ("UPDATE deliveries SET state=?, remote_id=COALESCE(?, remote_id),
                "WHERE post_key=? AND platform=? AND account=?")
 _LEAN_OUTCOME, _LEAN_FINAL = 7, 11  # their lengths tell lean rows from full ones
 
+# SQLite: a delivery this object planned is addressed by its row id (a
+# lookup in the table itself, not in the (post_key, platform, account) index
+# first). A claim by id also requires the row to be this run's already, and
+# so leaves run_id (and its index) as they are; a row another run took over
+# in between is claimed by key, as before.
+_BY_KEY = "WHERE post_key=? AND platform=? AND account=?"
+_CLAIMS_BY_ID = {
+    (progress, holder): _CLAIM.format(
+        progress=", progress=?" if progress else "", run="",
+        holder="?" if holder else "NULL").replace(
+            f"{_BY_KEY} AND state=?", "WHERE id=? AND state=? AND run_id=?")
+    for progress in (False, True) for holder in (False, True)
+}
+_FINAL_BY_ID = _FINAL.replace(_BY_KEY, "WHERE id=?")
+_FINAL_LEAN_BY_ID = _FINAL_LEAN.replace(_BY_KEY, "WHERE id=?")
+
 
 def _full_outcome(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row if len(row) != _LEAN_OUTCOME else (*row[:6], None, None, None, None, row[6])
@@ -472,6 +488,10 @@ class Journal:
         self._pending_lock = threading.Lock()
         self._oldest = 0.0
         self._runs: set[str] = set()  # runs started through this object and not finished
+        # SQLite: (post_key, platform, account) -> row id of the deliveries
+        # that runs started here planned (see _CLAIMS_BY_ID); rows are never
+        # deleted, so an id stays its delivery's.
+        self._row_ids: dict[tuple[str, str, str], int] = {}
         self._beat = 0.0
         self.broken: JournalError | None = None
         """Set once a write failed or the file went away: nothing more is written."""
@@ -697,6 +717,11 @@ class Journal:
                     batch = []
             self._plan(db, batch)
             db.execute("UPDATE runs SET planned=? WHERE id=?", (count, run_id))
+            if self._pg is None:
+                self._row_ids.update(
+                    ((post_key, platform, account), row_id) for row_id, platform, account in
+                    db.execute("SELECT id, platform, account FROM deliveries WHERE post_key=?",
+                               (post_key,)))
         self._runs.add(run_id)
         _LIVE.add(run_id)
         self._beat = time.monotonic()
@@ -722,6 +747,8 @@ class Journal:
         finally:
             self._runs.discard(run_id)
             _LIVE.discard(run_id)
+            if not self._runs:
+                self._row_ids.clear()
 
     def abandon_run(self, run_id: str, summary: Mapping[str, int] | None = None) -> None:
         """Close *run_id*, which stopped without finishing (cancelled), as far as the journal allows.
@@ -741,6 +768,8 @@ class Journal:
         finally:
             self._runs.discard(run_id)
             _LIVE.discard(run_id)
+            if not self._runs:
+                self._row_ids.clear()
 
     def heartbeat(self, run_id: str) -> None:
         """Tell other processes that *run_id* is still running, and flush what waits."""
@@ -969,24 +998,34 @@ class Journal:
         """
         now = _stamp()
         holder = self.holder
+        ids = self._row_ids if run_id is not None else {}
         rows = []
         for ch, expect, idem_key, progress in claims:
-            row: tuple[Any, ...] = (idem_key, now, now, now)
+            head: tuple[Any, ...] = (idem_key, now, now, now)
             if progress:
-                row += (_RAW_JSON.encode(dict(progress)),)
-            if run_id is not None:
-                row += (run_id,)
-            if holder is not None:
-                row += (holder,)
-            rows.append((_CLAIMS[bool(progress), run_id is not None, holder is not None],
-                         (*row, post_key, ch.platform, ch.account, expect)))
+                head += (_RAW_JSON.encode(dict(progress)),)
+            tail = () if holder is None else (holder,)
+            row_id = ids.get((post_key, ch.platform, ch.account))
+            by_id = None if row_id is None else (
+                _CLAIMS_BY_ID[bool(progress), holder is not None],
+                (*head, *tail, row_id, expect, run_id))
+            by_key = (_CLAIMS[bool(progress), run_id is not None, holder is not None],
+                      (*head, *(() if run_id is None else (run_id,)), *tail,
+                       post_key, ch.platform, ch.account, expect))
+            rows.append((ch.platform, ch.account, by_id, by_key))
         # Rows are locked in one order by every writer, so that two workers
         # claiming overlapping batches on PostgreSQL wait, never deadlock.
-        order = sorted(range(len(rows)), key=lambda i: rows[i][1][-3:-1])
+        order = sorted(range(len(rows)), key=lambda i: rows[i][:2])
         results = [False] * len(rows)
         with self._tx() as db:
             self._write_outcomes(db)
-            done = [(i, db.execute(*rows[i])) for i in order]
+            done = []
+            for i in order:
+                by_id, by_key = rows[i][2], rows[i][3]
+                if by_id is not None and db.execute(*by_id).rowcount == 1:
+                    results[i] = True
+                else:  # not planned here, or another run's since: by key, as always
+                    done.append((i, db.execute(*by_key)))
             self._beat_in(db)
         # Read after the commit: on PostgreSQL the whole batch then costs one round trip.
         for i, cursor in done:
@@ -1130,8 +1169,7 @@ class Journal:
                 self._outcomes[:0] = batch
             raise
 
-    @staticmethod
-    def _write_batch(db: Any,
+    def _write_batch(self, db: Any,
                      batch: list[tuple[tuple[Any, ...], tuple[Any, ...] | None]]) -> None:
         outcomes = [outcome for outcome, _ in batch]
         finals = sorted((final for _, final in batch if final is not None), key=lambda f: f[-2:])
@@ -1141,17 +1179,22 @@ class Journal:
             db.executemany(_OUTCOME, [_full_outcome(o) for o in outcomes])
             db.executemany(_FINAL, [_full_final(f) for f in finals])
             return
-        # In order, each run of rows of one form in one call: which outcome
-        # of a channel came last must stay readable from the rows' order.
-        for rows, lean_length, lean_sql, full_sql in ((outcomes, _LEAN_OUTCOME, _OUTCOME_LEAN, _OUTCOME),
-                                                      (finals, _LEAN_FINAL, _FINAL_LEAN, _FINAL)):
-            start = 0
-            for end in range(1, len(rows) + 1):
-                if end == len(rows) or (len(rows[end]) == lean_length) != (
-                        len(rows[start]) == lean_length):
-                    db.executemany(lean_sql if len(rows[start]) == lean_length else full_sql,
-                                   rows[start:end])
-                    start = end
+        # In order, each run of rows of one statement in one call: which
+        # outcome of a channel came last must stay readable from the rows' order.
+        shaped = [(_OUTCOME_LEAN if len(o) == _LEAN_OUTCOME else _OUTCOME, o) for o in outcomes]
+        ids = self._row_ids
+        for f in finals:
+            lean = len(f) == _LEAN_FINAL
+            row_id = ids.get(f[-3:])  # (post_key, platform, account)
+            if row_id is None:
+                shaped.append((_FINAL_LEAN if lean else _FINAL, f))
+            else:
+                shaped.append((_FINAL_LEAN_BY_ID if lean else _FINAL_BY_ID, (*f[:-3], row_id)))
+        start = 0
+        for end in range(1, len(shaped) + 1):
+            if end == len(shaped) or shaped[end][0] is not shaped[start][0]:
+                db.executemany(shaped[start][0], [values for _, values in shaped[start:end]])
+                start = end
 
     # ----------------------------------------------------------- work for workers
     # Runs that workers send (govmedia.distributed): the run and its post live
