@@ -1019,6 +1019,9 @@ class Journal:
         results = [False] * len(rows)
         with self._tx() as db:
             self._write_outcomes(db)
+            if self._claimed_at_once(db, [rows[i][2] for i in order]):
+                self._beat_in(db)
+                return [True] * len(rows)
             done = []
             for i in order:
                 by_id, by_key = rows[i][2], rows[i][3]
@@ -1031,6 +1034,29 @@ class Journal:
         for i, cursor in done:
             results[i] = cursor.rowcount == 1
         return results
+
+    @staticmethod
+    def _claimed_at_once(db: Any, by_id: list[tuple[str, tuple[Any, ...]] | None]) -> bool:
+        """Claim a batch by id in one call, if it can be; False (and nothing changed) if not all were.
+
+        The common batch: every row planned by this run, claimed with one
+        statement. One ``executemany`` costs less than a call per row; the
+        rows it changed are counted, not told apart, so a batch where any
+        row was not claimed is rolled back and claimed row by row.
+        """
+        found = [b for b in by_id if b is not None]
+        if len(found) < 2 or len(found) != len(by_id):
+            return False
+        sql = found[0][0]
+        if any(b[0] is not sql for b in found):
+            return False
+        db.execute("SAVEPOINT claims")
+        if db.executemany(sql, [b[1] for b in found]).rowcount == len(found):
+            db.execute("RELEASE claims")
+            return True
+        db.execute("ROLLBACK TO claims")
+        db.execute("RELEASE claims")
+        return False
 
     def record(self, post_key: str, channel: Channel, stage: str, data: Mapping[str, Any]) -> None:
         """Write a claimed delivery's checkpoint (its stage and what it learnt), durably."""
