@@ -208,9 +208,16 @@ async def _deliver_here(client: Client | AsyncClient, run: FanOut,  # noqa: C901
                         send: Any, receive: Any) -> None:
     journal = follower.journal
     run_id = follower.run_id
+    # Deliveries handed to the consumers and not finished yet. Counted here,
+    # not read off the queue and the runner: an id given straight to a
+    # waiting consumer is in neither until that consumer runs, and the sweep
+    # below would hand it out again (seen: two deliveries of one id at once).
+    outstanding = 0
 
     async def enqueue(rid: str, ids: list[int]) -> None:
+        nonlocal outstanding
         for delivery_id in ids:
+            outstanding += 1
             send.send_nowait((rid, delivery_id))
 
     async with engine_of(client) as engine:
@@ -219,8 +226,12 @@ async def _deliver_here(client: Client | AsyncClient, run: FanOut,  # noqa: C901
                         enqueue=enqueue)
 
         async def consume() -> None:
+            nonlocal outstanding
             async for rid, delivery_id in receive:
-                await runner.deliver(rid, delivery_id)
+                try:
+                    await runner.deliver(rid, delivery_id)
+                finally:
+                    outstanding -= 1
 
         async with anyio.create_task_group() as tg:
             for _ in range(max(1, min(client.concurrency, len(run)))):
@@ -235,7 +246,7 @@ async def _deliver_here(client: Client | AsyncClient, run: FanOut,  # noqa: C901
                 await runner.hand_out(run_id)
             # A worker started it first: follow it, send nothing here.
             while not follower.step():
-                if mine and runner.inflight == 0 and receive.statistics().current_buffer_used == 0:
+                if mine and outstanding == 0:
                     await runner.hand_out(run_id, lost_after=1.0)
                 await anyio.sleep(POLL_SECONDS)
             tg.cancel_scope.cancel()

@@ -83,3 +83,30 @@ def test_a_scheduled_amplify_run_posts_the_hub_first_then_the_members_repost_it(
     assert len(boosts) == 3 and {b["reblog"]["account"]["acct"] for b in boosts} == {"hub"}
     first_webhook = sandbox["webhook"].log[0].at
     assert sandbox["mastodon"].log[0].at < first_webhook  # the hub went first
+
+
+def test_a_run_that_comes_due_hands_each_delivery_out_once(sandbox, tmp_path, monkeypatch):
+    # When the time comes, the deliveries go straight to consumers already
+    # waiting; the sweep for lost work must not take them for lost (it did:
+    # each was handed out twice, and one still in flight was sent again,
+    # attempts=2). Counted where the hand-outs arrive: a second one that
+    # finds the delivery settled leaves no other trace.
+    from govmedia import _remote
+
+    handed: dict[int, int] = {}
+    deliver = _remote.Runner.deliver
+
+    async def counted(self, run_id, delivery_id):
+        handed[delivery_id] = handed.get(delivery_id, 0) + 1
+        return await deliver(self, run_id, delivery_id)
+
+    monkeypatch.setattr(_remote.Runner, "deliver", counted)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.2)
+    channels = [sandbox.channel("mastodon", f"m{i}") for i in range(3)] + [
+        sandbox.channel("webhook", f"w{i}") for i in range(3)]
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(gm.Post(text="国资委：招聘季启动"), channels, at=at)
+    assert report.summary() == {"published": 6}
+    assert [d.attempts for d in report.deliveries] == [1] * 6
+    assert sorted(handed.values()) == [1] * 6
+    assert len(sandbox["mastodon"].requests("/api/v1/statuses", "POST")) == 3
