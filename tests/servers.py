@@ -72,6 +72,7 @@ class Postgres:
             missing("PostgreSQL")
         self.root = Path(tempfile.mkdtemp(prefix="gm-pg-"))
         self.proc: subprocess.Popen[bytes] | None = None
+        self._created = False
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.root, "postgres")
@@ -113,8 +114,20 @@ class Postgres:
                               check=False).returncode == 0:
                 break
             time.sleep(0.02)
-        self.psql("CREATE DATABASE govmedia")
+        if not self._created:
+            self.psql("CREATE DATABASE govmedia")
+            self._created = True
         return self
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown), keeping its data: `start` brings it back."""
+        if self.proc is not None and self.proc.poll() is None:
+            _kill_group(self.proc.pid, signal.SIGINT)
+            if not _wait_gone(self.proc.pid, 10):
+                _kill_group(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self.proc.wait(5)
+        self.proc = None
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run *sql* as the superuser ``govmedia``; its output."""
@@ -136,13 +149,7 @@ class Postgres:
 
     def stop(self) -> None:
         """Stop the server (SIGINT: fast shutdown; SIGKILL after 10 s), and remove its folder."""
-        if self.proc is not None and self.proc.poll() is None:
-            _kill_group(self.proc.pid, signal.SIGINT)
-            if not _wait_gone(self.proc.pid, 10):
-                _kill_group(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                self.proc.wait(5)
-        self.proc = None
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

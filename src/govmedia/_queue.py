@@ -126,6 +126,10 @@ def broker(url: str, queue: str, *, claim_idle: float) -> Any:  # noqa: C901 - a
     recreates the group after Redis comes back, and it claims messages a
     consumer has held unacknowledged for *claim_idle* seconds (a killed
     worker's) on every round, not only when new messages arrive.
+
+    It remembers every message it read until it is acknowledged (``held``),
+    so a worker that stops can put them back on the stream for others at
+    once (``give_back``) instead of leaving them for *claim_idle*.
     """
     import redis.asyncio as aioredis
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -135,8 +139,11 @@ def broker(url: str, queue: str, *, claim_idle: float) -> Any:  # noqa: C901 - a
     from taskiq_redis import RedisStreamBroker
 
     class Broker(RedisStreamBroker):
+        held: dict[Any, bytes]
+
         def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:  # noqa: A002
             async def ack() -> None:
+                self.held.pop(id, None)
                 try:
                     async with aioredis.Redis(connection_pool=self.connection_pool) as conn:
                         await conn.xack(queue_name, self.consumer_group_name, id)
@@ -145,6 +152,30 @@ def broker(url: str, queue: str, *, claim_idle: float) -> Any:  # noqa: C901 - a
                     logger.warning("govmedia: could not acknowledge message %s: %s", id, exc)
 
             return ack
+
+        def _hold(self, messages: Any) -> list[tuple[Any, Any]]:
+            """Remember *messages* as held until acknowledged (a trimmed one comes back empty)."""
+            kept = [(msg_id, msg) for msg_id, msg in messages if msg]
+            for msg_id, msg in kept:
+                self.held[msg_id] = msg[b"data"]
+            return kept
+
+        async def give_back(self) -> int:
+            """Put every message read and not acknowledged back on the stream; how many.
+
+            Each is added again and the old one acknowledged in one
+            transaction, so another worker takes it now.
+            """
+            held, self.held = self.held, {}
+            if not held:
+                return 0
+            async with aioredis.Redis(connection_pool=self.connection_pool) as conn:
+                pipe = conn.pipeline(transaction=True)
+                for msg_id, data in held.items():
+                    pipe.xadd(self.queue_name, {b"data": data})
+                    pipe.xack(self.queue_name, self.consumer_group_name, msg_id)
+                await pipe.execute()
+            return len(held)
 
         async def listen(self) -> AsyncGenerator[AckableMessage, None]:  # noqa: C901 - per fault
             down: float | None = None
@@ -161,7 +192,7 @@ def broker(url: str, queue: str, *, claim_idle: float) -> Any:  # noqa: C901 - a
                             self.consumer_group_name, self.consumer_name, {self.queue_name: ">"},
                             block=self.block, noack=False, count=self.count)
                         for stream, messages in fetched or []:
-                            for msg_id, msg in messages:
+                            for msg_id, msg in self._hold(messages):
                                 yield AckableMessage(data=msg[b"data"],
                                                      ack=self._ack_generator(msg_id, stream))
                         if time.monotonic() - last_claim >= min(5.0, claim_idle / 2):
@@ -170,11 +201,10 @@ def broker(url: str, queue: str, *, claim_idle: float) -> Any:  # noqa: C901 - a
                                 self.queue_name, self.consumer_group_name, self.consumer_name,
                                 min_idle_time=int(claim_idle * 1000),
                                 count=self.unacknowledged_batch_size)
-                            for msg_id, msg in claimed[1]:
-                                if msg:  # a message trimmed meanwhile comes back empty
-                                    yield AckableMessage(data=msg[b"data"],
-                                                         ack=self._ack_generator(msg_id,
-                                                                                 self.queue_name))
+                            for msg_id, msg in self._hold(claimed[1]):
+                                yield AckableMessage(
+                                    data=msg[b"data"],
+                                    ack=self._ack_generator(msg_id, self.queue_name))
                 except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                     if down is None:
                         down = time.monotonic()
@@ -187,6 +217,8 @@ def broker(url: str, queue: str, *, claim_idle: float) -> Any:  # noqa: C901 - a
                     down = down or time.monotonic()  # a restarted Redis: recreate the group
                     await anyio.sleep(0.2)
 
-    return Broker(url, queue_name=queue, consumer_group_name=queue, consumer_id="0",
+    made = Broker(url, queue_name=queue, consumer_group_name=queue, consumer_id="0",
                   xread_block=1000, xread_count=16, idle_timeout=int(claim_idle * 1000),
                   socket_timeout=10.0, socket_connect_timeout=5.0)
+    made.held = {}
+    return made

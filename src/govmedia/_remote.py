@@ -16,7 +16,6 @@ deliveries with no outcome that no live worker holds are handed out again
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -78,17 +77,34 @@ class RemoteRun(FanOut):
         with self._lock:
             self._tracks.pop(index, None)
 
-    def give_back(self, index: int) -> None:
-        """A cancelled delivery: its claim goes back unless its create reached the transport."""
+    def give_back(self, index: int) -> str | None:
+        """A cancelled delivery: its claim goes back unless its create reached the transport.
+
+        Returns ``"given back"``, ``"in doubt"`` (its create may exist: it
+        stays ``sending`` and follows the resume rules) or ``None`` (it held
+        no claim).
+        """
         with self._lock:
             track = self._tracks.pop(index, None)
-        if track is None or not track.claimed or track.handed:
-            return
+        if track is None or not track.claimed:
+            return None
+        if track.handed:
+            return "in doubt"
         attempt: Attempt = track.context
         assert self.journal is not None
         assert self.run_id is not None
-        with contextlib.suppress(GovMediaError):
-            self.journal.release(self.run_id, self.post.key, attempt.channel, to=attempt.expect)
+        try:
+            released = self.journal.release(self.run_id, self.post.key, attempt.channel,
+                                            to=attempt.expect)
+        except GovMediaError as error:
+            logger.warning("govmedia: could not give back %s: %s", attempt.channel.id, error)
+            released = False
+        return "given back" if released else "in doubt"
+
+    def handed(self, index: int) -> bool:
+        """True once *index*'s create was given to the transport (it may exist from then on)."""
+        track = self._tracks.get(index)
+        return track is not None and track.handed
 
 
 class Runner:
@@ -114,6 +130,8 @@ class Runner:
         self.channels = channels
         self.enqueue = enqueue
         self.inflight = 0
+        self.given_back: list[int] = []  # cancelled deliveries: claim given back, never sent
+        self.in_doubt: list[int] = []    # cancelled after their create reached the transport
         self._runs: dict[str, RemoteRun] = {}
         self._posts: dict[str, Post] = {}
 
@@ -192,7 +210,10 @@ class Runner:
                 try:
                     decision = await self.engine.drive(run.deliver(decision), run)
                 except BaseException:
-                    run.give_back(delivery_id)
+                    gave = run.give_back(delivery_id)
+                    if gave is not None:
+                        (self.given_back if gave == "given back" else self.in_doubt).append(
+                            delivery_id)
                     raise
         finally:
             self.inflight -= 1
@@ -203,6 +224,11 @@ class Runner:
         if role == "hub" and run.mode == "amplify":
             await self.hand_out(run_id)
         return decision.state
+
+    def handed(self, run_id: str, delivery_id: int) -> bool:
+        """True once the delivery's create reached the transport (cancelling it leaves it in doubt)."""
+        run = self._runs.get(run_id)
+        return run is not None and run.handed(delivery_id)
 
     def _scheduled(self, run: RemoteRun, channel: Channel) -> Channel:
         """*channel* set to publish at the run's time, where it asks to and the platform can.

@@ -58,11 +58,14 @@ class Sandbox:
         self.proc.stdout.close()
 
 
-def matrix_toml(channels):
+def matrix_toml(channels, *, hub=None):
     def table(d):
         return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in d.items()) + " }"
 
-    return "".join(f'[[members]]\nplatform = "{c["platform"]}"\naccount = "{c["account"]}"\n'
+    head = "" if hub is None else (
+        f'[hub]\nplatform = "{hub["platform"]}"\naccount = "{hub["account"]}"\n'
+        f"credentials = {table(hub['credentials'])}\noptions = {table(hub['options'])}\n")
+    return head + "".join(f'[[members]]\nplatform = "{c["platform"]}"\naccount = "{c["account"]}"\n'
                    f"credentials = {table(c['credentials'])}\noptions = {table(c['options'])}\n"
                    for c in channels)
 

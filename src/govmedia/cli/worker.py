@@ -105,7 +105,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(matrix=matrix, journal=journal, broker=args.broker,
                     rate_store=args.rate_store, rate_limits=dict(args.rate_limit or ()) or None,
                     concurrency=args.concurrency, queue=args.queue, sweep_every=args.sweep_every,
-                    claim_idle=args.claim_idle)
+                    claim_idle=args.claim_idle, stop_grace=args.stop_grace)
     print(f"govmedia worker: {len(matrix)} channels, broker {worker!r}",
           file=sys.stderr, flush=True)
     worker.run()
@@ -136,5 +136,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="seconds between looks for lost work when idle (default 30)")
     worker.add_argument("--claim-idle", type=float, default=60.0,
                         help="take over a message another worker held this long unacknowledged")
+    worker.add_argument("--stop-grace", type=float, default=5.0,
+                        help="on SIGTERM, seconds a delivery already sent to a platform has to "
+                             "finish (the rest is given back at once; default 5)")
     worker.add_argument("--quiet", action="store_true", help="warnings only")
     worker.set_defaults(func=_cmd_worker)
