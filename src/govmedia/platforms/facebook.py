@@ -204,7 +204,7 @@ def _offset(value: Any) -> int | None:
 
 
 def _now() -> float:
-    """The clock `check` judges a scheduled time by (a test may move it)."""
+    """The clock a scheduled time and a look-up's ``created_time`` are judged by (tests move it)."""
     return time.time()
 
 
@@ -487,8 +487,9 @@ class FacebookPlatform(BasePlatform):
         problems = []
         ahead = when - _now()
         if not SCHEDULE_MIN <= ahead <= SCHEDULE_MAX:
-            said = ("in the past" if ahead < 0 else f"{ahead / 60:,.0f} minutes ahead"
-                    if ahead < 2 * 86_400 else f"{ahead / 86_400:,.1f} days ahead")
+            said = ("in the past" if ahead < 0 else f"{ahead:,.0f} seconds ahead" if ahead < 120
+                    else f"{ahead / 60:,.0f} minutes ahead" if ahead < 2 * 86_400
+                    else f"{ahead / 86_400:,.1f} days ahead")
             problems.append(self.rule("facebook.schedule.window").problem(
                 f"channel {channel.id}: scheduled_publish_time {value!r} is {said}; Facebook "
                 "schedules a post 10 minutes to 30 days ahead (the 30 days are unverified)"))
@@ -855,7 +856,7 @@ class FacebookPlatform(BasePlatform):
     def _lookup(self, channel: Channel, opts: Options, message: str, age: float, *,
                 data: dict[str, Any], when: int | None) -> Flow[Receipt]:
         """The one post with *message* since the first attempt (*age* seconds ago), else unknown."""
-        since = time.time() - age - _LOOKUP_MARGIN
+        since = _now() - age - _LOOKUP_MARGIN
         matches: dict[str, dict[str, Any]] = {}
         if when is not None:
             # Not live before its time: in the Page's scheduled posts (Facebook
