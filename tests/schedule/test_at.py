@@ -5,6 +5,7 @@ of scheduling is in tests/distributed.
 """
 
 import datetime as dt
+import math
 import time
 
 import pytest
@@ -110,3 +111,84 @@ def test_a_run_that_comes_due_hands_each_delivery_out_once(sandbox, tmp_path, mo
     assert [d.attempts for d in report.deliveries] == [1] * 6
     assert sorted(handed.values()) == [1] * 6
     assert len(sandbox["mastodon"].requests("/api/v1/statuses", "POST")) == 3
+
+
+# --------------------------------------------------------------------------- Facebook's own schedule
+
+
+@pytest.fixture
+def an_hour_early(monkeypatch):
+    """The Graph API and govmedia's check of its window read the clock an hour earlier.
+
+    A time 1.5 s ahead is then an hour ahead for Facebook's window (10 minutes
+    to 30 days), while the test waits 1.5 s.
+    """
+    import govmedia.platforms.facebook as facebook
+
+    monkeypatch.setattr(facebook, "_now", lambda: time.time() - 3600)
+    box = Sandbox(platforms=["webhook", "facebook"])
+    box["facebook"].clock = lambda: time.time() - 3600
+    return box
+
+
+def test_a_native_facebook_channel_is_scheduled_at_once_and_kept_off_the_feed(an_hour_early,
+                                                                              tmp_path):
+    sandbox, fake = an_hour_early, an_hour_early["facebook"]
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
+    channels = [sandbox.channel("webhook", "w0"),
+                sandbox.channel("facebook", "f0", native_schedule=True)]
+    seen = []
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(gm.Post(text="国资委新闻发布会明早七点举行"), channels, at=at,
+                                progress=lambda d: seen.append((dt.datetime.now(dt.UTC), d)))
+    assert report.summary() == {"published": 2}
+    states = {d.channel.account: d.receipt.state for d in report.deliveries}
+    assert states == {"w0": "published", "f0": "scheduled"}
+    when = {d.channel.account: t for t, d in seen}
+    assert when["f0"] < at <= when["w0"]  # the native one went at once
+    [waiting] = fake.scheduled("f0")
+    f0 = next(d.receipt for d in report.deliveries if d.channel.account == "f0")
+    assert waiting["id"] == f0.remote_id and f0.url is None
+    assert waiting["scheduled_publish_time"] == math.ceil(at.timestamp())
+    assert fake.posts() == []  # nothing live on the Page's feed
+    [create] = [r for r in fake.requests(fake.create_path, method="POST") if r.account == "f0"]
+    assert create.status == 200
+
+
+def test_a_lost_scheduled_facebook_create_is_found_again_and_never_sent_twice(an_hour_early,
+                                                                              tmp_path):
+    sandbox, fake = an_hour_early, an_hour_early["facebook"]
+    post = gm.Post(text="国资小新：定时发布")
+    ch = sandbox.channel("facebook", "f0", native_schedule=True)
+    fake.inject("timeout_after", path=fake.create_path, method="POST")  # made, answer lost
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db",
+                   retry=gm.RetryPolicy.testing()) as client:
+        first = client.fan_out(post, [ch], at=at)
+        # A plain re-run: the time of the lost create, saved with its claim,
+        # sends the look-up to the Page's scheduled posts.
+        again = client.fan_out(post, [ch])
+        third = client.fan_out(post, [ch], at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
+    assert first.deliveries[0].state == "unknown"
+    [waiting] = fake.scheduled("f0")
+    assert again.deliveries[0].state == "published"
+    assert (again.deliveries[0].receipt.state, again.deliveries[0].receipt.remote_id) == (
+        "scheduled", waiting["id"])
+    assert third.deliveries[0].state == "skipped"
+    assert len(fake.requests(fake.create_path, method="POST")) == 1  # created once, found once
+    assert fake.requests(fake.scheduled_path) and fake.posts("f0") == []  # looked up, not live
+
+
+def test_a_time_too_soon_for_facebook_is_refused_before_anything_is_sent(tmp_path):
+    sandbox = Sandbox(platforms=["webhook", "facebook"])
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)  # under Facebook's 10 minutes
+    channels = [sandbox.channel("webhook", "w0"),
+                sandbox.channel("facebook", "f0", native_schedule=True)]
+    with gm.Client(http=sandbox.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(gm.Post(text="国资小新"), channels, at=at)
+    f0 = next(d for d in report.deliveries if d.channel.account == "f0")
+    assert (f0.state, f0.attempts) == ("invalid", 0)
+    assert "scheduled_publish_time" in str(f0.error) and "seconds ahead" in str(f0.error)
+    assert "10 minutes to 30 days ahead" in str(f0.error)
+    assert {d.channel.account: d.state for d in report.deliveries}["w0"] == "published"
+    assert sandbox["facebook"].requests() == []

@@ -17,7 +17,13 @@ version (``/{graph_version}/...``) with the Page access token in
   ``poll_timeout`` passes (``pending``). The session is saved after each
   chunk, and a re-run resumes it where Facebook's last answer left it;
 - amplify mode shares the hub's post: ``POST /{page-id}/feed`` with its
-  address as ``link``.
+  address as ``link``;
+- a scheduled post (the option ``scheduled_publish_time``, which `schedule`
+  sets for ``fan_out(at=...)`` with ``native_schedule``): the feed post with
+  ``published=false`` and ``scheduled_publish_time`` in Unix seconds, 10
+  minutes to 30 days ahead (the 30 days unverified); its receipt is
+  ``scheduled``. The sheet gives the time for ``/feed`` only, so a scheduled
+  post with photos or a video is refused by `check`, never guessed at.
 
 Facebook takes no idempotency key (it refuses an identical consecutive post
 with 506, which catches only some double sends), so the feed post, the video
@@ -25,8 +31,9 @@ finish and the share are sent once: a timeout or a 5xx after sending is
 `DeliveryUnknown`, never resent. A journal-backed re-run settles it: a known
 post or video id is finished (the video polled), and a lost feed post is
 looked for in ``GET /{page-id}/feed`` by its message since the first attempt
-(the sheet's advice); exactly one match is taken as ours, anything else stays
-`DeliveryUnknown` for a person to settle.
+(the sheet's advice), and a lost scheduled post in ``GET
+/{page-id}/scheduled_posts`` too; exactly one match is taken as ours,
+anything else stays `DeliveryUnknown` for a person to settle.
 
 Page tokens cannot be refreshed: a refused one (190, 102) is an `AuthError`
 that says why it died (the subcode) and how to get a new one. Rate limits (4,
@@ -34,7 +41,8 @@ that says why it died (the subcode) and how to get a new one. Rate limits (4,
 ``estimated_time_to_regain_access`` where it is given, else back off.
 
 Not on the fact sheet, so marked unverified where used: the feed's answer
-shape (``data``, ``created_time``, ``paging.cursors.after``), the
+shape (``data``, ``created_time``, ``paging.cursors.after``) and that
+``/scheduled_posts`` answers in the same shape, the
 ``video_status`` values, the counts' fields (``reactions``, ``comments``,
 ``shares``), the public addresses of posts and videos, that a feed post with
 a Facebook post's address as its ``link`` shows as a share, and that one
@@ -46,12 +54,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import attrs
 import httpx
 
 from govmedia.content.counting import count_chars
@@ -92,7 +102,7 @@ from govmedia.platforms.steps import (
 )
 from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
 
-__all__ = ["FacebookPlatform", "message_of", "post_url"]
+__all__ = ["FacebookPlatform", "message_of", "post_url", "publish_time"]
 
 logger = logging.getLogger("govmedia")
 
@@ -116,6 +126,11 @@ METRIC_FIELDS = ("reactions.summary(total_count).limit(0),"
 VIDEO_READY = "ready"
 VIDEO_FAILED = frozenset({"error", "expired", "upload_failed"})
 VIDEO_APPLIED = frozenset({"processing", VIDEO_READY, *VIDEO_FAILED})
+# scheduled_publish_time: "window 10 min-30 days per current tools, older docs
+# 6 months - unverified": the 10 minutes as the sheet gives them, the 30 days
+# (the narrower reading) unverified.
+SCHEDULE_MIN = 10 * 60
+SCHEDULE_MAX = 30 * 86_400
 # A lost feed post is looked for from this many seconds before the first attempt.
 _LOOKUP_MARGIN = 120.0
 _VERSION = re.compile(r"^v?(\d{1,3})(?:\.0)?$")
@@ -186,6 +201,36 @@ def _offset(value: Any) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return count_or_none(value)
+
+
+def _now() -> float:
+    """The clock a scheduled time and a look-up's ``created_time`` are judged by (tests move it)."""
+    return time.time()
+
+
+def publish_time(value: str) -> int | None:
+    """A ``scheduled_publish_time`` option (Unix seconds, or ISO 8601 with its zone) as Unix seconds.
+
+    Example:
+        >>> publish_time("2026-12-07T07:00:00+08:00"), publish_time("1796598000")
+        (1796598000, 1796598000)
+        >>> publish_time("tomorrow 7am") is None
+        True
+    """
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return math.ceil(when.timestamp()) if when.tzinfo is not None else None
+
+
+def _publish_time_check(value: Any) -> str | None:
+    if publish_time(value) is None:
+        return "Unix seconds or an ISO 8601 time with its zone, like '2026-12-07T07:00:00+08:00'"
+    return None
 
 
 def _version(value: Any) -> str | None:
@@ -321,6 +366,18 @@ RULES: tuple[Rule, ...] = (
          summary="a photo of at most 10 MB",
          source=f"{SHEET}: Content limits, often quoted photos <=4-10 MB (unverified)",
          remediation="Compress the photo (under 4 MB is safe)."),
+    Rule(id="facebook.schedule.window", field="scheduled_publish_time", code="bad_schedule",
+         summary="a scheduled post publishes 10 minutes to 30 days ahead (30 days unverified)",
+         source=f"{_FEED}, scheduled_publish_time: window 10 min-30 days per current tools, "
+                "older docs 6 months (unverified)",
+         remediation="Pick a time at least 10 minutes and at most 30 days ahead, or leave "
+                     "native_schedule out (the run then waits in the journal until it is due)."),
+    Rule(id="facebook.schedule.media", field="media", code="bad_schedule",
+         summary="a scheduled post is text or a link: no photos, no video",
+         source=f"{SHEET}: scheduled_publish_time is given for /feed only, not for /photos, "
+                "/videos or attached_media of unpublished photos",
+         remediation="Leave native_schedule (or scheduled_publish_time) out for this post: the "
+                     "run then waits in the journal and is sent when it is due."),
 )
 
 
@@ -332,8 +389,10 @@ class FacebookPlatform(BasePlatform):
 
     Credentials: ``page_access_token`` (a Page token; it cannot be refreshed).
     Options: ``page_id`` (required), ``graph_version`` (default ``v24.0``),
-    ``poll_timeout`` (seconds to wait for a video's encoding, default 300) and
-    ``poll_interval`` (default 5), ``base_url`` and ``video_base_url`` (the
+    ``scheduled_publish_time`` (Unix seconds or ISO 8601: Facebook publishes
+    the post then; set by `schedule`), ``poll_timeout`` (seconds to wait for
+    a video's encoding, default 300) and ``poll_interval`` (default 5),
+    ``base_url`` and ``video_base_url`` (the
     Graph API's and its video host's addresses; the sandbox sets its own).
 
     Example:
@@ -355,6 +414,12 @@ class FacebookPlatform(BasePlatform):
                                doc="seconds to wait for a video to be encoded"),
         "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between encoding polls"),
+        # Set by `schedule` (fan_out(at=...) with the option native_schedule),
+        # or by hand: Facebook publishes the post at that time, not now.
+        "scheduled_publish_time": Option(
+            str, coerce=True, check=_publish_time_check,
+            doc="when Facebook publishes the post: Unix seconds or ISO 8601 with its zone, 10 "
+                "minutes to 30 days ahead (30 days unverified); text and link posts only"),
         "base_url": Option(str, default=GRAPH, check=url_check(),
                            doc="the Graph API's address (the sandbox's, in tests)"),
         "video_base_url": Option(str, default=GRAPH_VIDEO, check=url_check(),
@@ -410,7 +475,53 @@ class FacebookPlatform(BasePlatform):
             problems.append(self.rule("facebook.post.not_empty").problem(
                 "the post would be empty: no text, no link, no media"))
         problems.extend(self._media_problems(post.media))
+        problems.extend(self._schedule_problems(post, channel))
         return problems
+
+    def _schedule_problems(self, post: Post, channel: Channel) -> list[Problem]:
+        """A scheduled post: a time in Facebook's window, and no media (before any request)."""
+        value = channel.options.get("scheduled_publish_time")
+        when = self._publish_time(channel)
+        if when is None:
+            return []
+        problems = []
+        ahead = when - _now()
+        if not SCHEDULE_MIN <= ahead <= SCHEDULE_MAX:
+            said = ("in the past" if ahead < 0 else f"{ahead:,.0f} seconds ahead" if ahead < 120
+                    else f"{ahead / 60:,.0f} minutes ahead" if ahead < 2 * 86_400
+                    else f"{ahead / 86_400:,.1f} days ahead")
+            problems.append(self.rule("facebook.schedule.window").problem(
+                f"channel {channel.id}: scheduled_publish_time {value!r} is {said}; Facebook "
+                "schedules a post 10 minutes to 30 days ahead (the 30 days are unverified)"))
+        if post.media:
+            problems.append(self.rule("facebook.schedule.media").problem(
+                f"channel {channel.id}: a scheduled post with {len(post.media)} photo(s) or "
+                "video: the fact sheet gives scheduled_publish_time for text and link posts "
+                "(POST /{page-id}/feed) only, so govmedia does not schedule media"))
+        return problems
+
+    def _publish_time(self, channel: Channel) -> int | None:
+        value = self.opts(channel).scheduled_publish_time
+        return publish_time(value) if value else None
+
+    def schedule(self, channel: Channel, at: dt.datetime) -> Channel:
+        """*channel* set to have Facebook publish at *at* (``scheduled_publish_time``).
+
+        A fraction of a second is rounded up: never before *at*. `check`
+        judges the time against Facebook's window (10 minutes to 30 days).
+
+        Example:
+            >>> import datetime as dt, govmedia as gm
+            >>> ch = gm.Channel(platform="facebook", account="sasac-page",
+            ...                 credentials={"page_access_token": "EAAB-page-token"},
+            ...                 options={"page_id": "104123456789012"})
+            >>> at = dt.datetime(2026, 12, 7, 7, 0, 0, 500, tzinfo=dt.UTC)
+            >>> FacebookPlatform().schedule(ch, at).options["scheduled_publish_time"]
+            '2026-12-07T07:00:01Z'
+        """
+        seconds = math.ceil(at.timestamp())
+        when = dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
+        return attrs.evolve(channel, options={**channel.options, "scheduled_publish_time": when})
 
     def _media_problems(self, media: tuple[Media, ...]) -> list[Problem]:
         problems = []
@@ -478,7 +589,13 @@ class FacebookPlatform(BasePlatform):
             # One photo goes through attached_media as several do (the sheet
             # shows it for multi-photo posts; one alone is unverified).
             fields[f"attached_media[{index}]"] = json.dumps({"media_fbid": photo_id})
-        if photo_ids:
+        when = self._publish_time(channel)  # validate() judged it: no media, in the window
+        if when is not None:
+            fields["published"] = "false"
+            fields["scheduled_publish_time"] = str(when)
+            # Travels with the journal's claim: a re-run looks in the scheduled posts too.
+            yield Checkpoint("posting", {"scheduled_publish_time": when})
+        elif photo_ids:
             yield Checkpoint("posting", {"photo_ids": photo_ids})
         try:
             created = yield from self.call(channel, "POST", self._page(channel, opts, "feed"),
@@ -489,6 +606,9 @@ class FacebookPlatform(BasePlatform):
                 "journal looks for it in the Page's feed; or look at the Page, then settle the "
                 "delivery (govmedia runs resolve)")) from exc
         post_id = str(created["id"])
+        if when is not None:
+            yield Checkpoint("published", {"post_id": post_id, "scheduled_publish_time": when})
+            return _scheduled(channel, post_id, when, created)
         yield Checkpoint("published", {"post_id": post_id})
         raw = {**created, **({"photo_ids": photo_ids} if photo_ids else {})}
         return Receipt(channel=channel, remote_id=post_id, url=post_url(post_id),
@@ -690,12 +810,17 @@ class FacebookPlatform(BasePlatform):
           video Facebook is encoding (or has) is waited for as `publish` does;
         - a feed post whose answer was lost: the Page's feed is read back to
           the first attempt for a post with this message; exactly one is ours.
+          A scheduled one (its time travels with the claim) is looked for in
+          ``/scheduled_posts`` too (and in the feed once its time is past).
           None, several, a post without text, or a share stay
           `DeliveryUnknown` (absence in the feed proves nothing for sure).
         """
         opts = self.opts(channel)
         data = dict(doubt.data)
         post_id = text_or_none(data.get("post_id"))
+        when = int_or_none(data.get("scheduled_publish_time"))
+        if post_id is not None and when is not None:
+            return _scheduled(channel, post_id, when, {"id": post_id, "recovered": True})
         if post_id is not None:
             raw = {"id": post_id, "recovered": True}
             if data.get("share_of"):
@@ -725,26 +850,48 @@ class FacebookPlatform(BasePlatform):
                 "and the time of that run it cannot be looked up: look at the Page, then settle "
                 "this delivery (govmedia runs resolve)",
                 platform=self.name, account=channel.account, known=data)
-        since = time.time() - doubt.age - _LOOKUP_MARGIN
-        matches = yield from self._by_message(channel, opts, message, since, data)
+        receipt = yield from self._lookup(channel, opts, message, doubt.age, data=data, when=when)
+        return receipt
+
+    def _lookup(self, channel: Channel, opts: Options, message: str, age: float, *,
+                data: dict[str, Any], when: int | None) -> Flow[Receipt]:
+        """The one post with *message* since the first attempt (*age* seconds ago), else unknown."""
+        since = _now() - age - _LOOKUP_MARGIN
+        matches: dict[str, dict[str, Any]] = {}
+        if when is not None:
+            # Not live before its time: in the Page's scheduled posts (Facebook
+            # makes it live at its time, so the feed is read too once that passed).
+            waiting = yield from self._by_message(channel, opts, message, since, data,
+                                                  edge="scheduled_posts")
+            matches.update((str(m["id"]), m) for m in waiting)
+        if when is None or when <= _now() + _LOOKUP_MARGIN:
+            live = yield from self._by_message(channel, opts, message, since, data)
+            matches.update((str(m["id"]), m) for m in live if str(m["id"]) not in matches)
+        where = "feed" if when is None else "feed and scheduled posts"
         if len(matches) != 1:
             what = "no post" if not matches else f"{len(matches)} posts"
             raise DeliveryUnknown(
-                f"an earlier run may have made this post and its answer was lost; the Page's feed "
-                f"holds {what} with this text since then: look at the Page, then settle this "
-                "delivery (govmedia runs resolve)",
+                f"an earlier run may have made this post and its answer was lost; the Page's "
+                f"{where} hold{'s' if when is None else ''} {what} with this text since then: "
+                "look at the Page, then settle this delivery (govmedia runs resolve)",
                 platform=self.name, account=channel.account, known=data)
-        found = str(matches[0]["id"])
+        [(found, match)] = matches.items()
+        if when is not None:
+            yield Checkpoint("published", {"post_id": found, "scheduled_publish_time": when})
+            return _scheduled(channel, found, when, {**match, "reconciled": True})
         yield Checkpoint("published", {"post_id": found})
         return Receipt(channel=channel, remote_id=found, url=post_url(found), state="published",
-                       raw={**matches[0], "reconciled": True})
+                       raw={**match, "reconciled": True})
 
     def _by_message(self, channel: Channel, opts: Options, message: str, since: float,
-                    known: Mapping[str, Any]) -> Flow[list[dict[str, Any]]]:
+                    known: Mapping[str, Any], *,
+                    edge: str = "feed") -> Flow[list[dict[str, Any]]]:
         """Feed posts with *message* made after *since*, newest first; raise where the feed runs out.
 
         ``GET /{page-id}/feed?fields=id,message,created_time`` pages back with
         ``paging.cursors.after`` (the answer's shape is not on the sheet: unverified).
+        *edge* ``scheduled_posts`` reads the Page's scheduled posts the same
+        way: the sheet names the edge, not its answer (unverified).
         """
         after: str | None = None
         matches: dict[str, dict[str, Any]] = {}
@@ -752,11 +899,12 @@ class FacebookPlatform(BasePlatform):
             params: dict[str, Any] = {"fields": FEED_FIELDS, "limit": FEED_LIMIT}
             if after:
                 params["after"] = after
-            answer = yield from self.call(channel, "GET", self._page(channel, opts, "feed"),
+            answer = yield from self.call(channel, "GET", self._page(channel, opts, edge),
                                           params=params)
             items = answer.get("data") if isinstance(answer, Mapping) else None
             if not isinstance(items, list):
-                raise PlatformError("the feed answered without a data list", platform=self.name,
+                raise PlatformError(f"the Page's {edge} answered without a data list",
+                                    platform=self.name,
                                     account=channel.account, code="bad_response")
             posts = [i for i in items if isinstance(i, dict) and text_or_none(i.get("id"))]
             for item in posts:
@@ -770,7 +918,7 @@ class FacebookPlatform(BasePlatform):
             if not posts or (oldest is not None and oldest < since) or after is None:
                 return list(matches.values())
         raise DeliveryUnknown(
-            "the Page's feed was not read back far enough to find the post: look at the Page, "
+            f"the Page's {edge} was not read back far enough to find the post: look at the Page, "
             "then settle this delivery (govmedia runs resolve)",
             platform=self.name, account=channel.account, known=dict(known))
 
@@ -889,6 +1037,19 @@ class FacebookPlatform(BasePlatform):
                 "Facebook calls this error temporary: reads and uploads are retried; a post may "
                 "have been made, so look at the Page before sending it again."))
         return error
+
+
+def _scheduled(channel: Channel, post_id: str, when: int, raw: Mapping[str, Any]) -> Receipt:
+    """The receipt of a post Facebook publishes at *when*: ``scheduled``, no address yet.
+
+    Once *when* has passed it is ``published`` (a post Facebook should have
+    made live by then), with its address.
+    """
+    body = {**raw, "scheduled_publish_time": when}
+    if when <= _now():
+        return Receipt(channel=channel, remote_id=post_id, url=post_url(post_id),
+                       state="published", raw=body)
+    return Receipt(channel=channel, remote_id=post_id, url=None, state="scheduled", raw=body)
 
 
 def _video_state(answer: Any) -> str | None:

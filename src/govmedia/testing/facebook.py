@@ -9,13 +9,17 @@ expired, 460 password changed, ...); rate limits are codes with
 ``X-Business-Use-Case-Usage`` (``estimated_time_to_regain_access`` in
 minutes) and no ``Retry-After``. ``POST /{page-id}/feed`` has no idempotency
 key (a resend makes a second post) and refuses a message identical to the
-Page's latest post (506); photos go up published (a photo post) or
+Page's latest post (506); with ``published=false`` and
+``scheduled_publish_time`` (Unix seconds or ISO 8601, 10 minutes to 30 days
+ahead) it makes a scheduled post, kept out of the live feed until its time
+and listed by ``GET /{page-id}/scheduled_posts``; photos go up published (a photo post) or
 unpublished (``published=false``) for ``attached_media``; videos go up in the
 legacy chunked upload at ``{base}/facebook/video`` (the fake's
 graph-video host), in the chunks the fake asks for, and are encoded
 (``processing``) before they are ``ready``.
 
 Routes below ``{base}/facebook``: ``/{v}/{page-id}/feed`` (POST, GET),
+``/{v}/{page-id}/scheduled_posts`` (GET),
 ``/{v}/{page-id}/photos`` (POST), ``/video/{v}/{page-id}/videos`` (POST:
 ``upload_phase`` start, transfer, finish), ``/{v}/{object-id}`` (GET, DELETE).
 
@@ -28,7 +32,13 @@ given as strings; that a transfer resent at an earlier offset replaces that
 chunk; the photo size limit (10 MB) and the codes for a bad photo (324), a
 bad video (352), an object that does not exist (100, subcode 33) and an
 unknown path (2500); that a feed post whose ``link`` is a Page post's
-address is a share of it.
+address is a share of it; that ``/scheduled_posts`` answers as the feed does
+(with ``scheduled_publish_time`` in Unix seconds when asked for); the 30-day
+bound of the schedule window (older docs say 6 months) and the refusal of a
+time outside it (100, "The specified scheduled publish time is invalid.");
+that ``published=false`` without a time makes a post no reader sees (the
+fake keeps it out of both lists); the strtotime strings the sheet also
+allows for the time are not modelled (refused).
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ import json
 import math
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
@@ -58,7 +69,8 @@ MB = 1024 * 1024
 SCOPES = ("pages_show_list", "pages_manage_posts", "pages_read_engagement",
           "pages_manage_engagement", "publish_video")
 TEXT_MAX = 63_206
-SCHEDULE_MIN, SCHEDULE_MAX = 10 * 60, 30 * 86400  # "10 min-30 days per current tools"
+# "window 10 min-30 days per current tools, older docs 6 months - unverified"
+SCHEDULE_MIN, SCHEDULE_MAX = 10 * 60, 30 * 86400
 _VERSION = r"v(?P<version>\d{1,3})\.0"
 _POST_URL = re.compile(r"^https://www\.facebook\.com/(?P<page>\d+)/(?:posts|videos)/(?P<own>\d+)/?$")
 
@@ -113,6 +125,18 @@ def _token_refusal(reason: str) -> httpx.Response:
     return graph_error(code, message, status=status, subcode=subcode)
 
 
+def _unix(text: str) -> float | None:
+    """Unix seconds or ISO 8601 with a zone (strtotime strings are not modelled)."""
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
+
+
 def _stamp(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
@@ -151,6 +175,7 @@ class FakeFeedPost:
     share_of: str | None = None
     video_id: str | None = None
     scheduled_at: float | None = None
+    published: bool = True  # False: published=false without a time (no reader sees it)
     deleted: bool = False
     reactions: int = 0
     comments: int = 0
@@ -217,6 +242,8 @@ class FakeFacebook(FakePlatform):
     prefix: ClassVar[str] = "/facebook"
     create_path: ClassVar[str] = rf"^/{_VERSION}/\d+/feed$"
     """A path regex for `inject` that matches the feed create (and, as GET, the feed read)."""
+    scheduled_path: ClassVar[str] = rf"^/{_VERSION}/\d+/scheduled_posts$"
+    """A path regex for `requests` that matches the read of a Page's scheduled posts."""
     video_path: ClassVar[str] = rf"^/video/{_VERSION}/\d+/videos$"
     """The video host's upload path (start, transfer and finish: the finish makes the post)."""
     rate_limits: ClassVar[dict[str, tuple[int, float]]] = {"pages": (4800, 86_400.0)}
@@ -302,12 +329,11 @@ class FakeFacebook(FakePlatform):
                     if self._live(p) and (page is None or p.page_id == page)]
 
     def scheduled(self, account: str) -> list[dict[str, Any]]:
-        """A Page's scheduled posts, not yet live."""
+        """A Page's scheduled posts, not yet live, with ``scheduled_publish_time`` (Unix seconds)."""
         with self.lock:
             page = self.pages[account].page_id
-            return [self.post_json(p) for p in self.feed.values()
-                    if p.page_id == page and not p.deleted and p.scheduled_at is not None
-                    and p.scheduled_at > self.now()]
+            return [{**self.post_json(p), "scheduled_publish_time": int(p.scheduled_at or 0)}
+                    for p in self.feed.values() if p.page_id == page and self._waiting(p)]
 
     def post_json(self, post: FakeFeedPost) -> dict[str, Any]:
         """A post as the fake keeps it: ``id``, ``kind``, ``created_time`` and what it carries."""
@@ -424,8 +450,12 @@ class FakeFacebook(FakePlatform):
         params.update(self.body_params(request))
         return params
 
+    def _waiting(self, post: FakeFeedPost) -> bool:
+        """A scheduled post whose time has not come."""
+        return not post.deleted and post.scheduled_at is not None and post.scheduled_at > self.now()
+
     def _live(self, post: FakeFeedPost) -> bool:
-        if post.deleted or (post.scheduled_at is not None and post.scheduled_at > self.now()):
+        if post.deleted or not post.published or self._waiting(post):
             return False
         if post.video_id:
             return self.videos[post.video_id].state in ("processing", "ready")
@@ -460,8 +490,9 @@ class FakeFacebook(FakePlatform):
             raise _invalid("Missing message or attachment")
         if len(message) > TEXT_MAX:
             raise _invalid("The message is too long")
-        scheduled = self._schedule(params)
-        if message and scheduled is None and self._latest_message(page) == message:
+        published = self._flag(params, "published", default=True)
+        scheduled = self._schedule(params, published=published)
+        if message and published and self._latest_message(page) == message:
             raise _no(506, "(#506) Duplicate status message")
         share_of = None
         if link:
@@ -472,7 +503,7 @@ class FakeFacebook(FakePlatform):
         post = FakeFeedPost(id=f"{page.page_id}_{self._next_id()}", page_id=page.page_id,
                             created_at=self.now(), message=message, link=link,
                             photo_ids=[p.id for p in photos], share_of=share_of,
-                            scheduled_at=scheduled)
+                            scheduled_at=scheduled, published=published or scheduled is not None)
         for photo in photos:
             photo.attached_to = post.id
         if share_of is not None:
@@ -501,20 +532,23 @@ class FakeFacebook(FakePlatform):
             raise _invalid("attached_media indexes must run from 0 without a gap")
         return [found[i] for i in sorted(found)]
 
-    def _schedule(self, params: dict[str, Any]) -> float | None:
-        published = self._flag(params, "published", default=True)
+    def _schedule(self, params: dict[str, Any], *, published: bool) -> float | None:
+        """``scheduled_publish_time`` as Unix seconds: with ``published=false``, in the window."""
         when = params.get("scheduled_publish_time")
         if when is None:
             return None
         if published:
-            raise _invalid("scheduled_publish_time needs published=false")
-        try:
-            moment = float(when)
-        except (TypeError, ValueError):
-            raise _invalid("scheduled_publish_time must be Unix seconds") from None
+            raise _invalid("Cannot specify a scheduled publish time on a published post "
+                           "(scheduled_publish_time needs published=false)")
+        moment = _unix(str(when))
+        if moment is None:
+            raise _invalid("scheduled_publish_time must be Unix seconds or an ISO 8601 time "
+                           "with its zone")
         if not SCHEDULE_MIN <= moment - self.now() <= SCHEDULE_MAX:
-            raise _invalid("The specified scheduled publish time is invalid: between 10 minutes "
-                           "and 30 days from now")
+            # The wording and code are the fake's (unverified): the sheet gives none.
+            raise _invalid("The specified scheduled publish time is invalid.",
+                           user_msg="The scheduled time must be between 10 minutes and 30 days "
+                                    "from now.")
         return moment
 
     def _latest_message(self, page: FakePage) -> str | None:
@@ -536,6 +570,15 @@ class FakeFacebook(FakePlatform):
 
     @route("GET", rf"/{_VERSION}/(?P<page>\d+)/feed")
     def _read_feed(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        return self._listing(request, match, "feed", self._live)
+
+    @route("GET", rf"/{_VERSION}/(?P<page>\d+)/scheduled_posts")
+    def _read_scheduled(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        """The Page's posts waiting for their time, shaped as the feed (unverified)."""
+        return self._listing(request, match, "scheduled_posts", self._waiting)
+
+    def _listing(self, request: httpx.Request, match: re.Match[str], edge: str,
+                 shows: Callable[[FakeFeedPost], bool]) -> httpx.Response:
         page = self._acting(request, match["page"], "pages_read_engagement")
         query = request.url.params
         fields = set((query.get("fields") or "id,message,created_time").split(","))
@@ -543,7 +586,7 @@ class FakeFacebook(FakePlatform):
             limit = min(100, max(1, int(query.get("limit", "25"))))
         except ValueError:
             raise _invalid("limit must be an integer") from None
-        posts = sorted((p for p in self.feed.values() if p.page_id == page.page_id and self._live(p)),
+        posts = sorted((p for p in self.feed.values() if p.page_id == page.page_id and shows(p)),
                        key=lambda p: (p.created_at, p.id), reverse=True)
         after = query.get("after")
         if after:
@@ -559,13 +602,15 @@ class FakeFacebook(FakePlatform):
                 item["created_time"] = _stamp(post.created_at)
             if "message" in fields and post.message:
                 item["message"] = post.message
+            if "scheduled_publish_time" in fields and post.scheduled_at is not None:
+                item["scheduled_publish_time"] = int(post.scheduled_at)
             data.append(item)
         body: dict[str, Any] = {"data": data}
         if shown:
             body["paging"] = {"cursors": {"before": shown[0].id, "after": shown[-1].id}}
             if len(posts) > limit:
-                body["paging"]["next"] = (f"{self.base_url}/v{match['version']}.0/{page.page_id}/feed"
-                                          f"?limit={limit}&after={shown[-1].id}")
+                body["paging"]["next"] = (f"{self.base_url}/v{match['version']}.0/{page.page_id}/"
+                                          f"{edge}?limit={limit}&after={shown[-1].id}")
         return httpx.Response(200, json=body)
 
     # ----------------------------------------------------------- routes: photos
