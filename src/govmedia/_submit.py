@@ -150,10 +150,12 @@ def _native(run: FanOut, at: dt.datetime | None) -> set[tuple[str, str]]:
     for channel in run.matrix:
         if channel.options.get("native_schedule"):
             platform = run.preparer.platform_named(channel.platform)
-            if getattr(platform, "schedule", None) is None:
+            schedule = getattr(platform, "schedule", None)
+            if schedule is None:
                 raise ConfigError(f"channel {channel.id}: option native_schedule is set, but "
                                   f"{channel.platform} cannot schedule a post itself; remove the "
                                   "option (the run waits in the journal instead)")
+            schedule(channel, at)  # a channel it cannot schedule: ConfigError, now
             found.add((channel.platform, channel.account))
     return found
 

@@ -656,6 +656,89 @@ def test_recover_with_a_vanished_session_stays_unknown():
         recover(Doubt(stage="uploading", data={"upload": upload}), [error(404, "notFound", domain="global")])
 
 
+# --------------------------------------------------------------------------- scheduling
+
+LATER = "2030-12-07T15:00:00+08:00"  # sent as 2030-12-07T07:00:00Z
+
+
+def test_publish_at_goes_with_private_and_a_scheduled_video_is_a_scheduled_receipt(respx_mock, client):
+    routes = upload_routes(respx_mock, puts=[httpx.Response(200, json=video(publishAt="2030-12-07T07:00:00Z"))],
+                           polls=[listed("uploaded", "processing", publishAt="2030-12-07T07:00:00Z"),
+                                  listed(publishAt="2030-12-07T07:00:00Z")])
+    receipt = client.publish(post(), channel(publish_at=LATER))
+    sent = json.loads(routes["start"].calls.last.request.content)
+    # Sheet: status.publishAt (ISO 8601), only with privacyStatus private.
+    assert sent["status"] == {"privacyStatus": "private", "publishAt": "2030-12-07T07:00:00Z"}
+    assert (receipt.state, receipt.remote_id) == ("scheduled", VIDEO_ID)
+    assert receipt.raw["status"]["publishAt"] == "2030-12-07T07:00:00Z"
+
+
+def test_a_scheduled_video_still_processing_at_the_bound_is_pending(respx_mock, client):
+    upload_routes(respx_mock, puts=[httpx.Response(200, json=video(publishAt="2030-12-07T07:00:00Z"))],
+                  polls=[listed("uploaded", "processing", publishAt="2030-12-07T07:00:00Z")] * 50)
+    receipt = client.publish(post(), channel(publish_at=LATER, poll_timeout=0.003))
+    assert receipt.state == "pending"  # a video that fails processing is never published
+    assert receipt.raw["status"]["publishAt"] == "2030-12-07T07:00:00Z"
+
+
+@pytest.mark.parametrize("privacy", ["public", "unlisted"])
+def test_publish_at_with_another_privacy_is_refused_before_any_request(respx_mock, client, privacy):
+    with pytest.raises(gm.ConfigError, match="publish_at needs privacy_status 'private'") as info:
+        client.publish(post(), channel(publish_at=LATER, privacy_status=privacy))
+    assert "youtube:@sasac" in str(info.value) and not respx_mock.calls
+
+
+def test_a_publish_at_already_past_is_a_problem_naming_the_channel_and_field(respx_mock, client):
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    [problem] = client.check(post(), channel(publish_at=past))
+    assert (problem.field, problem.rule) == ("publish_at", "youtube.publish_at.future")
+    assert "youtube:@sasac" in problem.message and "not in the future" in problem.message
+    with pytest.raises(gm.ValidationError):
+        client.publish(post(), channel(publish_at=past))
+    assert not respx_mock.calls
+    with pytest.raises(gm.ConfigError, match="publish_at"):  # no zone: which time is meant?
+        client.check(post(), channel(publish_at="2030-12-07T07:00:00"))
+
+
+def test_invalid_publish_at_is_content_rejected_and_nothing_is_uploaded(respx_mock, client):
+    routes = upload_routes(respx_mock, puts=[])
+    routes["start"].mock(return_value=error(400, "invalidPublishAt", "The request metadata specifies "
+                                            "an invalid scheduled publishing time."))
+    with pytest.raises(gm.ContentRejected) as info:
+        client.publish(post(), channel(publish_at=LATER))
+    assert info.value.code == "invalidPublishAt" and "later time" in info.value.hint
+    assert routes["put"].call_count == 0
+
+
+def test_a_publish_time_youtube_did_not_keep_is_warned_about(respx_mock, client, caplog):
+    # An unaudited project's uploads are locked private (sheet); whether it
+    # keeps publishAt is not said: without it the video is never published.
+    upload_routes(respx_mock, puts=[httpx.Response(200, json=video())], polls=[listed()])
+    with caplog.at_level(logging.WARNING, logger="govmedia"):
+        receipt = client.publish(post(), channel(publish_at=LATER))
+    assert receipt.state == "published" and "keeps no publishAt" in caplog.text
+
+
+def test_a_scheduled_video_already_public_when_read_is_published_without_a_warning(respx_mock, client, caplog):
+    upload_routes(respx_mock, puts=[httpx.Response(200, json=video(publishAt="2030-12-07T07:00:00Z"))],
+                  polls=[listed(privacyStatus="public")])
+    with caplog.at_level(logging.WARNING, logger="govmedia"):
+        receipt = client.publish(post(), channel(publish_at=LATER))
+    assert receipt.state == "published" and not caplog.records
+
+
+def test_schedule_sends_a_public_channel_private_with_the_time_and_refuses_the_others():
+    at = dt.datetime(2030, 12, 7, 15, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    scheduled = YouTubePlatform().schedule(channel(privacy_status="public"), at)
+    assert scheduled.options["privacy_status"] == "private"
+    assert scheduled.options["publish_at"] == "2030-12-07T07:00:00Z"
+    YouTubePlatform().check_channel(scheduled)
+    for privacy in ({}, {"privacy_status": "private"}, {"privacy_status": "unlisted"}):
+        # YouTube would make it public at that time: the channel did not ask for that.
+        with pytest.raises(gm.ConfigError, match="privacy_status 'public'"):
+            YouTubePlatform().schedule(channel(**privacy), at)
+
+
 # --------------------------------------------------------------------------- tokens
 
 
@@ -1110,3 +1193,65 @@ def test_the_fake_served_over_http_uploads_too(tmp_path):
     assert receipt.state == "published"
     [made] = fake.videos.values()
     assert made.sha256 == hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- scheduling, the fake
+
+
+def ceil_second(at):
+    up = (at + dt.timedelta(microseconds=999_999)).replace(microsecond=0)
+    return up.isoformat().replace("+00:00", "Z")
+
+
+def test_the_fake_keeps_a_scheduled_video_private_until_its_time(sandbox, fake):
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    ch = fake.channel("@sasac", privacy_status="private", publish_at=at.isoformat())
+    with gm.Client(http=sandbox.client(), journal=False) as client:
+        receipt = client.publish(post(), ch)
+    assert receipt.state == "scheduled"
+    [waiting] = fake.scheduled("@sasac")
+    assert waiting["status"]["privacyStatus"] == "private"
+    assert waiting["status"]["publishAt"] == ceil_second(at)
+    stranger = fake.channel("@someone")
+    listing = sandbox.client().get(f"{fake.base_url}/youtube/v3/videos",
+                                   params={"part": "status", "id": receipt.remote_id},
+                                   headers={"Authorization": f"Bearer {stranger.credentials['access_token']}"})
+    assert listing.json()["items"] == []  # not public: others do not see it
+    fake.clock = lambda: at.timestamp() + 1
+    [live] = fake.posts("@sasac")
+    assert live["status"]["privacyStatus"] == "public" and "publishAt" not in live["status"]
+    assert fake.scheduled() == []
+
+
+@pytest.mark.parametrize(("status", "late"), [
+    ({"privacyStatus": "public"}, False), ({"privacyStatus": "unlisted"}, False),
+    ({"privacyStatus": "private"}, True), ({"privacyStatus": "private", "publishAt": "2030-12-07"}, False),
+])
+def test_the_fake_takes_publish_at_only_private_and_ahead(sandbox, fake, status, late):
+    ch = fake.channel("@sasac")
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=-1 if late else 60)
+    answer = sandbox.client().post(
+        f"{fake.base_url}/upload/youtube/v3/videos", params={"uploadType": "resumable", "part": "snippet,status"},
+        json={"snippet": {"title": "中老铁路"}, "status": {"publishAt": when.isoformat(), **status}},
+        headers={"Authorization": f"Bearer {ch.credentials['access_token']}", "X-Upload-Content-Length": "1000",
+                 "X-Upload-Content-Type": "video/mp4"})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["errors"][0]["reason"] == "invalidPublishAt"
+    assert fake.sessions == {}
+
+
+def test_a_time_that_passed_before_the_upload_started_is_content_rejected(sandbox, fake):
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    fake.clock = lambda: at.timestamp() + 60  # YouTube's clock is past it by the time it is asked
+    with gm.Client(http=sandbox.client(), journal=False) as client, pytest.raises(gm.ContentRejected) as info:
+        client.publish(post(), fake.channel("@sasac", publish_at=at.isoformat()))
+    assert info.value.code == "invalidPublishAt" and fake.videos == {} and fake.sessions == {}
+
+
+def test_an_unaudited_project_keeps_no_publish_time(sandbox, fake, caplog):
+    fake.audited = False
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    with gm.Client(http=sandbox.client(), journal=False) as client, caplog.at_level(logging.WARNING):
+        receipt = client.publish(post(), fake.channel("@sasac", publish_at=at.isoformat()))
+    assert receipt.state == "published" and "keeps no publishAt" in caplog.text
+    assert fake.scheduled() == []

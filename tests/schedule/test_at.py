@@ -192,3 +192,83 @@ def test_a_time_too_soon_for_facebook_is_refused_before_anything_is_sent(tmp_pat
     assert "10 minutes to 30 days ahead" in str(f0.error)
     assert {d.channel.account: d.state for d in report.deliveries}["w0"] == "published"
     assert sandbox["facebook"].requests() == []
+
+
+# --------------------------------------------------------------------------- YouTube: status.publishAt
+
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
+@pytest.fixture
+def youtube():
+    return Sandbox(platforms=["webhook", "youtube"])
+
+
+def ceil_second(at):
+    """The time as publishAt carries it: UTC, Z, rounded up to the second (never earlier)."""
+    up = (at + dt.timedelta(microseconds=999_999)).replace(microsecond=0)
+    return up.isoformat().replace("+00:00", "Z")
+
+
+def clip_post():
+    clip = gm.Media.from_bytes(MP4 + bytes(2000), filename="railway.mp4")
+    return gm.Post(title="中老铁路开通一周年", text="一年来累计发送旅客850万人次", media=(clip,))
+
+
+def test_a_youtube_channel_with_native_schedule_is_uploaded_at_once_private_with_publish_at(youtube, tmp_path):
+    fake = youtube["youtube"]
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
+    channels = [youtube.channel("webhook", "w0"),
+                youtube.channel("youtube", "@sasac", native_schedule=True, privacy_status="public")]
+    seen = []
+    with gm.Client(http=youtube.client(), journal=tmp_path / "j.db") as client:
+        report = client.fan_out(clip_post(), channels, at=at,
+                                progress=lambda d: seen.append((dt.datetime.now(dt.UTC), d)))
+    assert report.summary() == {"published": 2}
+    states = {d.channel.account: d.receipt.state for d in report.deliveries}
+    assert states == {"w0": "published", "@sasac": "scheduled"}
+    when = {d.channel.account: t for t, d in seen}
+    assert when["@sasac"] < at <= when["w0"]  # the native one went at once
+    [start] = fake.requests(r"^/upload/youtube/v3/videos$")
+    assert start.at < at.timestamp()
+    status = report.deliveries[1].receipt.raw["status"]
+    assert status["privacyStatus"] == "private"  # not public before its time
+    assert status["publishAt"] == ceil_second(at)
+    fake.clock = lambda: at.timestamp() + 2  # its time has come: YouTube publishes it
+    [live] = fake.posts("@sasac")
+    assert live["status"]["privacyStatus"] == "public" and fake.scheduled() == []
+
+
+@pytest.mark.parametrize("privacy", [{}, {"privacy_status": "unlisted"}])
+def test_native_schedule_on_a_youtube_channel_that_is_not_public_is_refused_when_submitted(youtube, tmp_path,
+                                                                                           privacy):
+    # YouTube makes a scheduled video public at its time: a private (the
+    # default) or unlisted channel did not ask for that.
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    with gm.Client(http=youtube.client(), journal=tmp_path / "j.db") as client, pytest.raises(
+            gm.ConfigError, match="set privacy_status 'public', or remove native_schedule"):
+        client.fan_out(clip_post(), [youtube.channel("youtube", "@sasac", native_schedule=True, **privacy)],
+                       at=at)
+    assert youtube["youtube"].requests() == []
+
+
+def test_a_rerun_of_a_natively_scheduled_youtube_delivery_finishes_its_video_never_a_second(youtube, tmp_path):
+    fake = youtube["youtube"]
+    ch = youtube.channel("youtube", "@sasac", native_schedule=True, privacy_status="public")
+    fake.inject("server_error", path=r"^/youtube/v3/videos$", method="GET", times=10)
+    journal = tmp_path / "j.db"
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)
+    with gm.Client(http=youtube.client(), journal=journal, retry=gm.RetryPolicy.testing()) as client:
+        first = client.fan_out(clip_post(), [ch], at=at)
+    [delivery] = first.deliveries
+    [made] = fake.videos  # made, then its processing could not be read
+    assert delivery.state == "unknown" and isinstance(delivery.error, gm.DeliveryUnknown)
+    fake.faults.clear()
+    fake.clock = lambda: at.timestamp() + 2  # the first run's time has passed
+    with gm.Client(http=youtube.client(), journal=journal, retry=gm.RetryPolicy.testing()) as client:
+        second = client.fan_out(clip_post(), [ch], at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
+    [again] = second.deliveries
+    assert again.state == "published" and again.receipt.remote_id == made
+    # YouTube published the video the first run scheduled, at its time.
+    assert again.receipt.state == "published" and fake.posts()[0]["status"]["privacyStatus"] == "public"
+    assert len(fake.videos) == 1 and len(fake.sessions) == 1

@@ -109,7 +109,7 @@ COMMON_OPTIONS: Mapping[str, Option] = {
                   doc="shorten an over-long text to the platform's limit instead of refusing it"),
     "native_schedule": Option(bool, default=False,
                               doc="fan_out(at=...): send now and let the platform publish at that "
-                                  "time (where it can: Mastodon, WordPress, Facebook)"),
+                                  "time (where it can: Mastodon, WordPress, Facebook, YouTube)"),
 }
 """Options every platform takes."""
 

@@ -20,7 +20,9 @@ Facts: shared/platforms/youtube.md. One post becomes one video:
 5. ``GET /youtube/v3/videos?part=status,processingDetails&id=`` is polled
    until YouTube has processed the video, up to ``poll_timeout``:
    ``Receipt.state`` is ``pending`` until ``status.uploadStatus`` says
-   ``processed``.
+   ``processed``, then ``scheduled`` where the video is private with a
+   ``status.publishAt`` (option ``publish_at``, or `YouTubePlatform.schedule`
+   for ``fan_out(at=...)`` with ``native_schedule``), else ``published``.
 
 YouTube takes no idempotency key and does not deduplicate: a second session,
 or the same file sent again, is a second video. The session start creates
@@ -49,6 +51,7 @@ from collections.abc import Generator, Mapping
 from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import attrs
 import httpx
 
 from govmedia._secrets import remember
@@ -87,7 +90,7 @@ from govmedia.platforms.steps import (
 from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
 from govmedia.tokens import Token
 
-__all__ = ["YouTubePlatform", "description", "tag_list"]
+__all__ = ["YouTubePlatform", "description", "publish_at", "tag_list"]
 
 logger = logging.getLogger("govmedia")
 
@@ -197,6 +200,38 @@ def _digits(value: Any) -> str | None:
     return None if value.isascii() and value.isdigit() else "a category id: digits, such as '25'"
 
 
+def _publish_time(value: Any) -> dt.datetime | None:
+    """*value* (ISO 8601 with its zone) as an aware time, or ``None`` where it is not one."""
+    try:
+        when = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _when(value: Any) -> str | None:
+    if _publish_time(value) is None:
+        return "an ISO 8601 time with its zone, like '2026-12-07T07:00:00Z' or '...+08:00'"
+    return None
+
+
+def publish_at(when: dt.datetime) -> str:
+    """``status.publishAt`` for *when*: ISO 8601 in UTC with ``Z``, to the next whole second.
+
+    Rounded up, never down: a video is never published before its time.
+
+    Example:
+        >>> import datetime as dt
+        >>> publish_at(dt.datetime(2026, 12, 7, 15, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+        '2026-12-07T07:00:00Z'
+        >>> publish_at(dt.datetime(2026, 12, 7, 6, 59, 59, 250_000, tzinfo=dt.UTC))
+        '2026-12-07T07:00:00Z'
+    """
+    if when.microsecond:
+        when += dt.timedelta(microseconds=1_000_000 - when.microsecond)
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _until_pacific_midnight(now: dt.datetime | None = None) -> float | None:
     """Seconds until the next midnight in Pacific Time, when YouTube's daily quota resets."""
     try:
@@ -258,8 +293,11 @@ ERRORS = ErrorTable(
             unforeseeable="which category ids exist depends on the region (videoCategories.list, "
                           "not on the fact sheet)"),
         "invalidPublishAt": Code.rejected(
-            "YouTube refused the publish time.",
-            unforeseeable="govmedia sends no publishAt; seen only if a caller adds one"),
+            "YouTube refused the publish time (option publish_at, or the run's at= with "
+            "native_schedule): give a later time.",
+            unforeseeable="check refuses a time already past; one that passes before the upload "
+                          "starts, or a limit YouTube keeps (none on the fact sheet), it cannot "
+                          "foresee"),
         "invalidVideoMetadata": Code.rejected(
             "YouTube refused the video's metadata.",
             unforeseeable="YouTube's catch-all for metadata it refuses, without saying which"),
@@ -349,6 +387,11 @@ RULES: tuple[Rule, ...] = (
          summary="a thumbnail of at most 2 MB",
          source="YouTube thumbnails.set reference (unverified; the fact sheet names the call only)",
          remediation="Give a smaller cover (1280x720 JPEG is what YouTube recommends)."),
+    Rule(id="youtube.publish_at.future", field="publish_at", code="bad_schedule",
+         summary="a publish time still ahead",
+         source=f"{SHEET}: status.publishAt (a time in the past is invalidPublishAt)",
+         remediation="Give the channel option publish_at a later time, or remove it to publish "
+                     "now."),
 )
 
 
@@ -365,6 +408,8 @@ class YouTubePlatform(BasePlatform):
     ``notify_subscribers`` (default true), ``part_size`` (bytes per chunk, a
     multiple of 256 KiB, default 8 MiB), ``poll_timeout`` (seconds to wait
     for processing, default 120) and ``poll_interval`` (default 5),
+    ``publish_at`` (ISO 8601 with its zone: YouTube keeps the private video
+    until then, then publishes it; only with ``privacy_status`` private),
     ``base_url`` and ``token_url`` (Google's; the sandbox sets its own).
 
     Example:
@@ -393,6 +438,11 @@ class YouTubePlatform(BasePlatform):
                                doc="seconds to wait for YouTube to process the video"),
         "poll_interval": Option(float, default=5.0, coerce=True, check=positive_seconds,
                                 doc="seconds between processing polls"),
+        # status.publishAt, "only with private -> scheduled" (sheet). Set by
+        # `schedule` too (fan_out(at=...) with the option native_schedule).
+        "publish_at": Option(str, check=_when,
+                             doc="ISO 8601 time, with its zone, when YouTube publishes the video "
+                                 "(status.publishAt); needs privacy_status private"),
         "base_url": Option(str, default=DEFAULT_BASE_URL, check=url_check(),
                            doc="the API's address (uploads too; the sandbox's, in tests)"),
         "token_url": Option(str, default=TOKEN_URL, check=url_check(),
@@ -419,8 +469,17 @@ class YouTubePlatform(BasePlatform):
     # ----------------------------------------------------------- configuration
 
     def check_channel(self, channel: Channel) -> None:
-        """The declared keys; renewing a token takes the refresh token and both client keys."""
+        """The declared keys; renewing takes three keys; ``publish_at`` only with a private video."""
         super().check_channel(channel)
+        opts = self.opts(channel)
+        if opts.publish_at is not None and opts.privacy_status != "private":
+            # Sent anyway, YouTube refuses it (invalidPublishAt) or, as some
+            # report, ignores publishAt and makes the video public at once.
+            raise ConfigError(
+                f"channel {channel.id}: option publish_at needs privacy_status 'private' (YouTube "
+                "schedules only a private video, which it publishes at that time); it is "
+                f"'{opts.privacy_status}': remove privacy_status, or remove publish_at to upload "
+                "it now")
         credentials = channel.credentials
         given = [k for k in ("refresh_token", "client_id", "client_secret") if credentials.get(k)]
         if given and len(given) < 3:
@@ -449,7 +508,42 @@ class YouTubePlatform(BasePlatform):
                 "the description contains < or >, which YouTube refuses (unverified)"))
         problems.extend(self.check_lengths(tag_list(post.tags), "tags"))
         problems.extend(self._media_problems(post))
+        when = _publish_time(self.opts(channel).publish_at)
+        if when is not None and when <= dt.datetime.now(dt.UTC):
+            problems.append(self.rule("youtube.publish_at.future").problem(
+                f"channel {channel.id}: option publish_at ({publish_at(when)}) is not in the "
+                "future; YouTube schedules a video only for a later time"))
         return problems
+
+    def schedule(self, channel: Channel, at: dt.datetime) -> Channel:
+        """*channel* set to have YouTube publish the video at *at*: private, with ``publishAt``.
+
+        YouTube schedules only a private video, which it makes public at that
+        time (the sheet: ``publishAt`` only with ``private``; that it becomes
+        public is YouTube's reference: unverified). So only a channel whose
+        ``privacy_status`` is ``public`` is scheduled natively: it is sent
+        private with the time. Any other would become public at that time,
+        which the channel did not ask for: `ConfigError` (the run is refused
+        when it is submitted).
+
+        Example:
+            >>> import datetime as dt, govmedia as gm
+            >>> ch = gm.Channel(platform="youtube", account="@sasac", options={"privacy_status": "public"},
+            ...                 credentials={"access_token": "ya29.tok"})
+            >>> at = dt.datetime(2026, 12, 7, 7, 0, tzinfo=dt.UTC)
+            >>> dict(YouTubePlatform().schedule(ch, at).options)
+            {'privacy_status': 'private', 'publish_at': '2026-12-07T07:00:00Z'}
+        """
+        privacy = self.opts(channel).privacy_status
+        if privacy != "public":
+            raise ConfigError(
+                f"channel {channel.id}: native_schedule has YouTube publish the video publicly at "
+                f"the run's time (it schedules only a private video, and makes it public then), "
+                f"but the channel's privacy_status is '{privacy}': set privacy_status 'public', "
+                "or remove native_schedule (the run waits in the journal and uploads the video "
+                f"{privacy} at that time)")
+        return attrs.evolve(channel, options={**channel.options, "privacy_status": "private",
+                                              "publish_at": publish_at(at)})
 
     def _media_problems(self, post: Post) -> list[Problem]:
         problems = []
@@ -590,6 +684,9 @@ class YouTubePlatform(BasePlatform):
         if opts.category_id:
             snippet["categoryId"] = opts.category_id
         status: dict[str, Any] = {"privacyStatus": opts.privacy_status}
+        when = _publish_time(opts.publish_at)
+        if when is not None:  # check_channel: only with private
+            status["publishAt"] = publish_at(when)
         if opts.made_for_kids is not None:
             status["selfDeclaredMadeForKids"] = opts.made_for_kids
         params = {"uploadType": "resumable", "part": "snippet,status"}
@@ -929,12 +1026,21 @@ class YouTubePlatform(BasePlatform):
                                 known=known, hint="Someone deleted it in YouTube Studio: decide "
                                 "whether to publish it again (settle the delivery).")
         privacy = status.get("privacyStatus")
-        if isinstance(privacy, str) and privacy != opts.privacy_status:
+        scheduled = privacy == "private" and text_or_none(status.get("publishAt")) is not None
+        if isinstance(privacy, str) and privacy != opts.privacy_status and \
+                not (opts.publish_at and privacy == "public"):  # public: published at its time
             # "Unverified API projects ... have every upload locked to private."
             logger.warning("youtube [%s] video %s: asked for %s, YouTube made it %s (an unaudited "
                            "API project uploads private only)", channel.account, video_id,
                            opts.privacy_status, privacy)
-        state: ReceiptState = "published" if upload_status == "processed" else "pending"
+        elif opts.publish_at and privacy == "private" and not scheduled:
+            logger.warning("youtube [%s] video %s: asked to publish it at %s, YouTube keeps no "
+                           "publishAt: it stays private until someone publishes it", channel.account,
+                           video_id, opts.publish_at)
+        # Processing unfinished stays pending, scheduled or not: a video that
+        # fails processing is never published, whatever its publishAt.
+        state: ReceiptState = "pending" if upload_status != "processed" else \
+            "scheduled" if scheduled else "published"
         return Receipt(channel=channel, remote_id=video_id, url=WATCH_URL.format(video_id),
                        state=state, raw=raw)
 

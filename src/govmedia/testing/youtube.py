@@ -37,7 +37,13 @@ length the header misstates); that a finished session answers every ``PUT``
 with the video; the ``uploadStatus``/``failureReason``/``rejectionReason``
 values; statistics as strings of digits; thumbnails JPEG or PNG up to 2 MB;
 the costs of ``videos.delete`` (50) and of chunk ``PUT``s (none); a session's
-life (a week).
+life (a week). Scheduling: ``status.publishAt`` is taken only with
+``privacyStatus`` private (the sheet) and only as an ISO 8601 time with its
+zone still ahead by the fake's clock (else 400 ``invalidPublishAt``; YouTube's
+reference says a past time publishes at once, the fake is stricter); the video
+stays private, ``publishAt`` in its status, until that time, when it is
+public (once processed) and ``publishAt`` is gone; an unaudited project's
+upload keeps no ``publishAt`` (locked private).
 """
 
 from __future__ import annotations
@@ -119,6 +125,15 @@ def _upload_refusal(reason: str) -> httpx.Response:
         return google_error(404, "notFound", "The upload session was not found or has expired.",
                             "global")
     return google_error(400, "badRequest", REASONS.get(reason, reason), "global")
+
+
+def _time(value: Any) -> float | None:
+    """Unix time of an ISO 8601 time with its zone, else ``None``."""
+    try:
+        when = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return when.timestamp() if when is not None and when.tzinfo is not None else None
 
 
 def _tag_length(tags: list[str]) -> int:
@@ -286,6 +301,7 @@ class FakeYouTube(FakePlatform):
 
         Parts: ``snippet``, ``status``, ``processingDetails``, ``statistics``.
         """
+        self._release(video)
         body: dict[str, Any] = {"kind": "youtube#video", "etag": video.sha256[:27], "id": video.id}
         if "snippet" in parts:
             body["snippet"] = dict(video.snippet)
@@ -402,6 +418,22 @@ class FakeYouTube(FakePlatform):
         else:
             video.status["uploadStatus"] = "processed"
 
+    def _release(self, video: FakeVideo) -> None:
+        """A scheduled video whose time has come, processed: public, its publishAt spent."""
+        due = _time(video.status.get("publishAt"))
+        if due is not None and due <= self.now() and video.status["uploadStatus"] == "processed":
+            del video.status["publishAt"]
+            video.status["privacyStatus"] = "public"
+
+    def scheduled(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Videos waiting for their ``publishAt`` (private until then), oldest first."""
+        with self.lock:
+            for video in self.videos.values():
+                self._release(video)
+            return [self.video_json(v, ("snippet", "status")) for v in self.videos.values()
+                    if not v.deleted and (account is None or v.owner == account)
+                    and "publishAt" in v.status]
+
     def _metadata(self, body: dict[str, Any], parts: set[str]) -> dict[str, Any]:
         """The video resource of a session start, checked as ``videos.insert`` checks it."""
         unknown = set(body) - parts
@@ -436,9 +468,11 @@ class FakeYouTube(FakePlatform):
         if privacy not in PRIVACY:
             raise _no(400, "invalidValue", f"Invalid value for privacyStatus: {privacy!r}",
                       "youtube.video")
-        if "publishAt" in status and privacy != "private":
-            raise _no(400, "invalidPublishAt", "The request metadata specifies an invalid "
-                      "scheduled publishing time.", "youtube.video")
+        if "publishAt" in status:
+            due = _time(status["publishAt"])
+            if privacy != "private" or due is None or due <= self.now():
+                raise _no(400, "invalidPublishAt", "The request metadata specifies an invalid "
+                          "scheduled publishing time.", "youtube.video")
         kids = status.get("selfDeclaredMadeForKids")
         if kids is not None and not isinstance(kids, bool):
             raise _no(400, "invalidValue", "selfDeclaredMadeForKids must be a boolean",
@@ -458,7 +492,9 @@ class FakeYouTube(FakePlatform):
             status={"uploadStatus": "uploaded", "privacyStatus": privacy, "license": "youtube",
                     "embeddable": True, "publicStatsViewable": True,
                     **({"selfDeclaredMadeForKids": status["selfDeclaredMadeForKids"]}
-                       if "selfDeclaredMadeForKids" in status else {})},
+                       if "selfDeclaredMadeForKids" in status else {}),
+                    **({"publishAt": status["publishAt"]}
+                       if "publishAt" in status and self.audited else {})},
             size=session.total, sha256=session.hasher.hexdigest(), head=session.head,
             published_at=_iso(self.now()), looks_left=self.processing_polls,
             verdict=("failed", self.processing_fails) if self.processing_fails
@@ -611,6 +647,7 @@ class FakeYouTube(FakePlatform):
             video = self.videos.get(video_id)
             if video is None or video.deleted:
                 continue
+            self._release(video)
             if video.owner != owner and video.status["privacyStatus"] == "private":
                 continue
             self._look(video)
