@@ -16,6 +16,7 @@ deliveries with no outcome that no live worker holds are handed out again
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -320,6 +321,11 @@ def _error_of(row: Mapping[str, Any], channel: Channel) -> GovMediaError | None:
         error.message, error.response, error.hint = message, None, ""
         error.maybe_applied = cls.default_maybe_applied
         error.quota, error.known = False, {}
+        if error.maybe_applied and row.get("progress"):
+            # What the delivery's checkpoints recorded (a publish_id, say):
+            # the `known` the in-process fan-out gives such an error.
+            with contextlib.suppress(ValueError, TypeError):
+                error.known = dict(json.loads(row["progress"]))
         Exception.__init__(error, message)
         return error
     if issubclass(cls, errors.ValidationError | errors.JournalError):

@@ -1332,9 +1332,9 @@ class Journal:
         self._flush_quietly()
         rows = self._read(
             "SELECT o.id, o.platform, o.account, o.state, o.attempts, o.remote_id, o.url, "
-            "o.error_type, o.error_code, o.error_message, o.at, d.receipt_state, d.receipt_raw "
-            "FROM outcomes o LEFT JOIN runs r ON r.id = o.run_id LEFT JOIN deliveries d ON "
-            "d.post_key = r.post_key AND d.platform = o.platform AND d.account = o.account "
+            "o.error_type, o.error_code, o.error_message, o.at, d.receipt_state, d.receipt_raw, "
+            "d.progress FROM outcomes o LEFT JOIN runs r ON r.id = o.run_id LEFT JOIN deliveries d "
+            "ON d.post_key = r.post_key AND d.platform = o.platform AND d.account = o.account "
             "WHERE o.run_id=? AND o.id > ? ORDER BY o.id", (run_id, after))
         return [dict(r) for r in rows]
 

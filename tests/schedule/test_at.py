@@ -263,6 +263,7 @@ def test_a_rerun_of_a_natively_scheduled_youtube_delivery_finishes_its_video_nev
     [delivery] = first.deliveries
     [made] = fake.videos  # made, then its processing could not be read
     assert delivery.state == "unknown" and isinstance(delivery.error, gm.DeliveryUnknown)
+    assert delivery.error.known["video_id"] == made  # what an operator needs to look it up
     fake.faults.clear()
     fake.clock = lambda: at.timestamp() + 2  # the first run's time has passed
     with gm.Client(http=youtube.client(), journal=journal, retry=gm.RetryPolicy.testing()) as client:
