@@ -230,6 +230,12 @@ class _PerChannel:
         return value
 
 
+# Parsed options, per platform class and channel object: the check a Matrix
+# makes with its own platform instances and the client's platform, which
+# reads the options again when it sends, share one parse.
+_PARSED: dict[type, _PerChannel] = {}
+
+
 def _snippet(text: str, limit: int = 200) -> str:
     """A short, tag-free excerpt of an error body (HTML error pages, say)."""
     text = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
@@ -320,7 +326,7 @@ class BasePlatform:
                 title_max=limits.get("title"))
 
     def __init__(self) -> None:
-        self._parsed = _PerChannel()
+        """Nothing per instance: parsed options are kept per class (see `opts`)."""
 
     # ----------------------------------------------------------- configuration
 
@@ -331,14 +337,18 @@ class BasePlatform:
         credentials, options = channel.credentials, channel.options
         known_credentials, known_options = self._known_keys()
         if not (
-            all(credentials.get(k) for k in self.credential_keys)
-            and credentials.keys() <= known_credentials
+            credentials.keys() <= known_credentials
             and options.keys() <= known_options
-            and all(options.get(k) for k in self.required_options)
             and isinstance(options.get("fit", False), bool)
             and options.get("script") in (None, "traditional", "simplified")
         ):
             self._channel_error(channel)
+        for key in self.credential_keys:  # a loop: all() over a generator costs more here
+            if not credentials.get(key):
+                self._channel_error(channel)
+        for key in self.required_options:
+            if not options.get(key):
+                self._channel_error(channel)
         if self.options:
             self.opts(channel)
 
@@ -347,10 +357,15 @@ class BasePlatform:
 
         Worked out once per channel object.
         """
-        if not self.options:
+        spec = self.options
+        if not spec:
             return Options({})
-        parsed: Options = self._parsed.get(channel, lambda ch: parse_options(self.options, ch))
-        return parsed
+        cache = _PARSED.get(type(self)) or _PARSED.setdefault(type(self), _PerChannel())
+        parsed, made_from = cache.get(channel, lambda ch: (parse_options(spec, ch), spec))
+        if made_from is not spec:  # this instance declares options of its own
+            parsed = parse_options(spec, channel)
+        result: Options = parsed
+        return result
 
     def _known_keys(self) -> tuple[frozenset[str], frozenset[str]]:
         sources = (self.credential_keys, self.optional_credential_keys, self.option_keys)
@@ -358,7 +373,8 @@ class BasePlatform:
         # Keyed by the very tuples it was built from, so a platform that
         # sets its keys per instance (or patches them) is never judged by
         # stale sets.
-        if cached is None or any(a is not b for a, b in zip(cached[0], sources, strict=True)):
+        # Tuples compare item by item, identity first: the same tuples, fast.
+        if cached is None or cached[0] != sources:
             cached = (sources, frozenset((*sources[0], *sources[1])),
                       frozenset((*sources[2], *COMMON_OPTIONS)))
             type(self)._known_keys_cache = cached  # type: ignore[attr-defined]  # noqa: SLF001
