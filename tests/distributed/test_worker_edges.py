@@ -47,9 +47,8 @@ def amplify_setup(sandbox, tmp_path, *, hub_token=None):
     return gm.Matrix(hub=to_channel(hub), members=[to_channel(c) for c in members])
 
 
-def test_amplify_through_workers_posts_the_hub_then_members_boost_or_link_it(
-        sandbox, redis_url, pg_journal, tmp_path):
-    matrix = amplify_setup(sandbox, tmp_path)
+def amplify_through_workers(matrix, redis_url, pg_journal, tmp_path):
+    """An amplify run of POST over *matrix* through two workers: its report, and the workers."""
     workers = Workers(matrix=tmp_path / "matrix.toml", journal=pg_journal, broker=redis_url,
                       rate_store=redis_url, rate_limits=[], log_dir=tmp_path)
     workers.start(2)
@@ -58,6 +57,13 @@ def test_amplify_through_workers_posts_the_hub_then_members_boost_or_link_it(
             report = client.fan_out(POST, matrix, mode="amplify", executor=redis_url)
     finally:
         workers.stop()
+    return report, workers
+
+
+def test_amplify_through_workers_posts_the_hub_then_members_boost_or_link_it(
+        sandbox, redis_url, pg_journal, tmp_path):
+    report, workers = amplify_through_workers(amplify_setup(sandbox, tmp_path), redis_url,
+                                              pg_journal, tmp_path)
     assert report.summary() == {"published": 4}, workers.logs()
     hub_receipt = report.deliveries[0].receipt
     assert report.deliveries[0].channel.account == "sasac"
@@ -71,15 +77,8 @@ def test_amplify_through_workers_posts_the_hub_then_members_boost_or_link_it(
 
 def test_amplify_through_workers_sends_no_member_when_the_hub_fails(
         sandbox, redis_url, pg_journal, tmp_path):
-    matrix = amplify_setup(sandbox, tmp_path, hub_token="revoked-token")
-    workers = Workers(matrix=tmp_path / "matrix.toml", journal=pg_journal, broker=redis_url,
-                      rate_store=redis_url, rate_limits=[], log_dir=tmp_path)
-    workers.start(2)
-    try:
-        with gm.Client(journal=pg_journal) as client:
-            report = client.fan_out(POST, matrix, mode="amplify", executor=redis_url)
-    finally:
-        workers.stop()
+    report, workers = amplify_through_workers(
+        amplify_setup(sandbox, tmp_path, hub_token="revoked-token"), redis_url, pg_journal, tmp_path)
     assert [d.state for d in report.deliveries] == ["failed"] * 4, workers.logs()
     assert isinstance(report.deliveries[0].error, gm.AuthError), report.deliveries[0].error
     assert all("hub failed" in str(d.error) for d in report.deliveries[1:]), str(report)
