@@ -45,7 +45,7 @@ def _clean_env(monkeypatch):
     import os
 
     for name in list(os.environ):
-        if name == "GOVMEDIA_JOURNAL":
+        if name in ("GOVMEDIA_JOURNAL", "GOVMEDIA_TOKENS"):
             continue  # each test's own, set by govmedia's pytest plugin
         if name.startswith("GOVMEDIA_") or name.lower() in {"http_proxy", "https_proxy", "all_proxy"}:
             monkeypatch.delenv(name, raising=False)

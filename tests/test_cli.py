@@ -367,3 +367,35 @@ def test_preview_writes_one_page_per_platform_and_sends_nothing(tmp_path, capsys
     assert "#国资" in mastodon  # the text as Mastodon gets it, tags written its way
     assert main(["preview", str(tmp_path / "post.md"), "--platform", "mastadon"]) == 2
     assert "did you mean 'mastodon'?" in capsys.readouterr().err
+
+
+def test_commands_keep_tokens_in_a_file_so_the_next_one_reuses_them(tmp_path, capsys, monkeypatch):
+    # A process that exits would lose a token, and a rotated refresh token
+    # with it (Kuaishou, Bilibili, X spend each once): the commands keep
+    # them in a file. Here: WeChat's access token, fetched once for two runs.
+    import stat
+
+    from govmedia.cli.sandbox import matrix_toml
+
+    monkeypatch.delenv("GOVMEDIA_TOKENS")
+    tokens = tmp_path / "tokens.json"
+    with SandboxServer(platforms=["wechat_oa"]) as server:
+        (tmp_path / "m.toml").write_text(matrix_toml(server.sandbox, accounts=1), encoding="utf-8")
+        for _ in range(2):
+            assert main(["verify", "--matrix", str(tmp_path / "m.toml"),
+                         "--token-store", str(tokens)]) == 0
+        fetched = server.sandbox["wechat_oa"].requests("/cgi-bin/stable_token")
+    capsys.readouterr()
+    assert len(fetched) == 2  # one per account (hub and member), none again for the second run
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+
+
+def test_the_token_file_defaults_to_the_environment_then_the_data_folder(tmp_path, monkeypatch):
+    from govmedia.cli._journal import token_store
+
+    monkeypatch.setenv("GOVMEDIA_TOKENS", str(tmp_path / "t.json"))
+    assert token_store(None).path == tmp_path / "t.json"
+    assert token_store(str(tmp_path / "given.json")).path == tmp_path / "given.json"
+    monkeypatch.delenv("GOVMEDIA_TOKENS")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert token_store(None).path == tmp_path / "data" / "govmedia" / "tokens.json"

@@ -42,6 +42,7 @@ from govmedia.matrix import Matrix
 from govmedia.model import Channel
 from govmedia.policy.ratelimit import RateLimit, RateStore
 from govmedia.policy.retry import RetryPolicy
+from govmedia.tokens import TokenStore
 
 __all__ = ["DEFAULT_QUEUE", "TASK_NAME", "RedisQueue", "Worker", "fan_out_remote"]
 
@@ -77,6 +78,10 @@ class Worker:
         stop_grace: on SIGTERM, seconds a delivery whose create already
             reached the platform has to finish before it is cancelled (and
             left in doubt); those not sent yet are given back at once.
+        tokens: where access tokens and rotated refresh tokens are kept
+            (default: in memory). Workers on one machine should share a
+            `FileTokenStore`: a single-use refresh token (Kuaishou,
+            Bilibili, X) is then spent once, and its successor kept.
 
     Example:
         >>> import govmedia as gm
@@ -92,7 +97,8 @@ class Worker:
                  rate_limits: Mapping[str, RateLimit] | None = None,
                  retry: RetryPolicy | None = None, concurrency: int = 64,
                  queue: str = DEFAULT_QUEUE, sweep_every: float = 30.0,
-                 claim_idle: float = 60.0, stop_grace: float = 5.0) -> None:
+                 claim_idle: float = 60.0, stop_grace: float = 5.0,
+                 tokens: TokenStore | None = None) -> None:
         if not is_redis(broker):
             raise ConfigError(f"the broker must be a redis://, rediss:// or unix:// URL, got {broker!r}")
         self.matrix = matrix if isinstance(matrix, Matrix) else Matrix(members=tuple(matrix))
@@ -106,6 +112,7 @@ class Worker:
         self.sweep_every = sweep_every
         self.claim_idle = claim_idle
         self.stop_grace = stop_grace
+        self.tokens = tokens
         self.delivered = 0
         self.id: str | None = None
 
@@ -136,7 +143,7 @@ class Worker:
         # Screening and approvals were judged where the run was submitted.
         client = AsyncClient(journal=journal, rate_limits=self.rate_limits,
                              rate_store=self.rate_store, retry=self.retry,
-                             concurrency=self.concurrency)
+                             concurrency=self.concurrency, tokens=self.tokens)
         queue = RedisQueue(self.broker_url, queue=self.queue)
         listener = broker(self.broker_url, self.queue, claim_idle=self.claim_idle)
         self.id = journal.register_worker()

@@ -308,6 +308,17 @@ def default_journal_path() -> Path:
     configured = os.environ.get("GOVMEDIA_JOURNAL")
     if configured:
         return Path(configured).expanduser()
+    return data_dir() / "journal.db"
+
+
+def data_dir() -> Path:
+    """The folder in the user's data directory where govmedia keeps its files (see `default_journal_path`).
+
+    Example:
+        >>> from govmedia.journal import data_dir
+        >>> data_dir().name
+        'govmedia'
+    """
     home = Path.home()
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
@@ -315,7 +326,7 @@ def default_journal_path() -> Path:
         base = home / "Library" / "Application Support"
     else:
         base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "govmedia" / "journal.db"
+    return base / "govmedia"
 
 
 def journal_target(value: str | os.PathLike[str] | None) -> str | Path:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import govmedia as gm
 from govmedia.cli import bot, fanout, metrics, preview, retract, runs, sandbox, verify, worker
+from govmedia.cli._journal import TOKENS_HELP
 from govmedia.cli._output import clean
 from govmedia.cli.fanout import print_stopped
 
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                         help="log retries and faults (-v), every request (-vv), on stderr")
+    common.add_argument("--token-store", metavar="PATH", default=argparse.SUPPRESS,
+                        help=TOKENS_HELP)
     parser = argparse.ArgumentParser(prog="govmedia", description=summary, parents=[common])
     parser.add_argument("--version", action="version", version=f"govmedia {gm.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,15 +1,26 @@
-"""The journal as the commands find it: the user's by default, never a new empty file for a typo."""
+"""The journal and the token store as the commands find them: the user's by default.
+
+A journal is never created empty for a typo. Tokens are kept in a file
+because a process that exits would otherwise lose a rotated refresh token
+(Kuaishou, Bilibili, X spend each one once): the next run could not refresh.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import govmedia as gm
 from govmedia._journal_pg import is_postgres
-from govmedia.journal import default_journal_path
+from govmedia.journal import data_dir, default_journal_path
+from govmedia.tokens import FileTokenStore
 
-__all__ = ["JOURNAL_HELP", "open_existing_journal", "warn_new_journal"]
+__all__ = ["JOURNAL_HELP", "TOKENS_HELP", "open_existing_journal", "token_store", "warn_new_journal"]
+
+TOKENS_HELP = ("file of access tokens and rotated refresh tokens, shared by every govmedia "
+               "process that opens it (default: $GOVMEDIA_TOKENS, else tokens.json next to the "
+               "user's journal)")
 
 JOURNAL_HELP = ("SQLite journal, or postgresql://... (default: $GOVMEDIA_JOURNAL, else the user's, "
                 "shared with the library)")
@@ -39,3 +50,13 @@ def open_existing_journal(path: str | None) -> gm.Journal:
         raise gm.ConfigError(f"no journal at {where}" + (
             "" if path else " (nothing was sent with the default journal yet)"))
     return gm.Journal(where)
+
+
+def token_store(path: str | None) -> FileTokenStore:
+    """The tokens file at *path*, else ``$GOVMEDIA_TOKENS``, else ``tokens.json`` in the data folder."""
+    where = path or os.environ.get("GOVMEDIA_TOKENS")
+    if where:
+        return FileTokenStore(Path(where).expanduser())
+    folder = data_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # its lock file goes there first
+    return FileTokenStore(folder / "tokens.json")

@@ -15,7 +15,7 @@ import threading
 from typing import TextIO
 
 import govmedia as gm
-from govmedia.cli._journal import JOURNAL_HELP, warn_new_journal
+from govmedia.cli._journal import JOURNAL_HELP, token_store, warn_new_journal
 from govmedia.cli._output import FORMATS, cell, render_table, terminal_width, width, write_rows
 from govmedia.cli._rows import DELIVERY_COLUMNS, TABLE_COLUMNS, delivery_row, for_table
 from govmedia.cli.worker import add_fan_out_options, fan_out_kwargs
@@ -131,7 +131,9 @@ def _cmd_fan_out(args: argparse.Namespace) -> int:
         if isinstance(journal, str) and not args.dry_run:
             warn_new_journal(journal, post)
         options, remote = fan_out_kwargs(args)  # workers, schedules (govmedia.cli.worker)
-        with gm.Client(journal=journal, concurrency=args.concurrency, **options) as client:
+        tokens = token_store(getattr(args, "token_store", None))
+        with gm.Client(journal=journal, concurrency=args.concurrency, tokens=tokens,
+                       **options) as client:
             report = client.fan_out(post, matrix, mode=args.mode, dry_run=args.dry_run,
                                     progress=progress, **remote)
         if isinstance(report, str):

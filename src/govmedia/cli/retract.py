@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import govmedia as gm
-from govmedia.cli._journal import open_existing_journal
+from govmedia.cli._journal import open_existing_journal, token_store
 from govmedia.cli.fanout import print_report
 from govmedia.cli.runs import journal_options
 
@@ -14,7 +14,9 @@ __all__ = ["add_parser"]
 
 def _cmd_retract(args: argparse.Namespace) -> int:
     matrix = gm.Matrix.from_file(args.matrix)
-    with open_existing_journal(args.journal) as journal, gm.Client(journal=journal) as client:
+    tokens = token_store(getattr(args, "token_store", None))
+    with open_existing_journal(args.journal) as journal, gm.Client(journal=journal,
+                                                                   tokens=tokens) as client:
         report = client.retract(args.run, matrix=matrix, by=args.by)
     print_report(report, hub=matrix.hub, fmt=args.format)
     return 0 if report.ok else 1

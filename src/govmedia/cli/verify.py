@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 import govmedia as gm
+from govmedia.cli._journal import token_store
 from govmedia.cli._output import FORMATS, write_rows
 
 __all__ = ["add_parser"]
@@ -32,7 +33,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     matrix = gm.Matrix.from_file(args.matrix)
     if args.label:
         matrix = matrix.select(args.label)
-    with gm.Client(journal=False, concurrency=args.concurrency) as client:
+    with gm.Client(journal=False, concurrency=args.concurrency,
+                   tokens=token_store(getattr(args, "token_store", None))) as client:
         found = client.verify(matrix)
     rows = [_row(h, matrix.hub) for h in found]
     if args.format == "table":

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import govmedia as gm
+from govmedia.cli._journal import token_store
 
 __all__ = ["add_fan_out_options", "add_parser", "fan_out_kwargs", "parse_at", "parse_rate_limit"]
 
@@ -105,7 +106,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(matrix=matrix, journal=journal, broker=args.broker,
                     rate_store=args.rate_store, rate_limits=dict(args.rate_limit or ()) or None,
                     concurrency=args.concurrency, queue=args.queue, sweep_every=args.sweep_every,
-                    claim_idle=args.claim_idle, stop_grace=args.stop_grace)
+                    claim_idle=args.claim_idle, stop_grace=args.stop_grace,
+                    tokens=token_store(getattr(args, "token_store", None)))
     print(f"govmedia worker: {len(matrix)} channels, broker {worker!r}",
           file=sys.stderr, flush=True)
     worker.run()

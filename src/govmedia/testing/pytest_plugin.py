@@ -33,19 +33,22 @@ def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 - pytest's 
     # Always a fresh one: never the journal of whoever runs the tests.
     folder = tempfile.mkdtemp(prefix="govmedia-session-")
     os.environ["GOVMEDIA_JOURNAL"] = str(Path(folder) / "journal.db")
+    os.environ["GOVMEDIA_TOKENS"] = str(Path(folder) / "tokens.json")  # the CLI's token file
 
 
 @pytest.fixture(autouse=True)
 def govmedia_journal(tmp_path_factory: pytest.TempPathFactory,
                      monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test's own journal (``$GOVMEDIA_JOURNAL``), never the user's.
+    """Each test's own journal (``$GOVMEDIA_JOURNAL``) and CLI token file, never the user's.
 
     Applied to every test where govmedia is installed: a client made with the
     default journal records in a fresh file of the test's own, so tests never
     see each other's runs, nor write to the journal of the person running them.
     """
-    path = tmp_path_factory.mktemp("govmedia-journal") / "journal.db"
+    folder = tmp_path_factory.mktemp("govmedia-journal")
+    path = folder / "journal.db"
     monkeypatch.setenv("GOVMEDIA_JOURNAL", str(path))
+    monkeypatch.setenv("GOVMEDIA_TOKENS", str(folder / "tokens.json"))  # the CLI's, likewise
     return path
 
 
