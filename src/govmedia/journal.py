@@ -1020,10 +1020,7 @@ class Journal:
             by_id = None if row_id is None else (
                 _CLAIMS_BY_ID[bool(progress), holder is not None],
                 (*head, *tail, row_id, expect, run_id))
-            by_key = (_CLAIMS[bool(progress), run_id is not None, holder is not None],
-                      (*head, *(() if run_id is None else (run_id,)), *tail,
-                       post_key, ch.platform, ch.account, expect))
-            rows.append((ch.platform, ch.account, by_id, by_key))
+            rows.append((ch.platform, ch.account, by_id, (head, tail, ch, expect, progress)))
         # Rows are locked in one order by every writer, so that two workers
         # claiming overlapping batches on PostgreSQL wait, never deadlock.
         order = sorted(range(len(rows)), key=lambda i: rows[i][:2])
@@ -1035,11 +1032,16 @@ class Journal:
                 return [True] * len(rows)
             done = []
             for i in order:
-                by_id, by_key = rows[i][2], rows[i][3]
+                by_id = rows[i][2]
                 if by_id is not None and db.execute(*by_id).rowcount == 1:
                     results[i] = True
-                else:  # not planned here, or another run's since: by key, as always
-                    done.append((i, db.execute(*by_key)))
+                    continue
+                # Not planned here, or another run's since: by key, as always.
+                head, tail, ch, expect, progress = rows[i][3]
+                done.append((i, db.execute(
+                    _CLAIMS[bool(progress), run_id is not None, holder is not None],
+                    (*head, *(() if run_id is None else (run_id,)), *tail,
+                     post_key, ch.platform, ch.account, expect))))
             self._beat_in(db)
         # Read after the commit: on PostgreSQL the whole batch then costs one round trip.
         for i, cursor in done:
