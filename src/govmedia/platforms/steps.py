@@ -25,7 +25,8 @@ import attrs
 import httpx
 
 from govmedia._json import compact_bytes
-from govmedia.errors import PlatformError
+from govmedia.errors import AuthError, PlatformError
+from govmedia.tokens import Token
 
 __all__ = [
     "Checked",
@@ -46,6 +47,7 @@ __all__ = [
     "is_retry_safe",
     "json_body",
     "json_of",
+    "oauth2_token",
     "prepares",
     "release",
     "retry_safe",
@@ -414,6 +416,36 @@ def seconds_or_none(value: Any, *, most: float) -> float | None:
     """
     usable = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= most
     return float(value) if usable else None
+
+
+def oauth2_token(response: httpx.Response, *, platform: str, account: str | None,
+                 previous: Token | None, lifetime: float, most: float) -> Token:
+    """The `Token` in an OAuth 2.0 token answer (RFC 6749 5.1: access_token, expires_in, refresh_token).
+
+    *lifetime*: what the platform documents, used when ``expires_in`` is
+    missing or beyond *most* seconds. A refresh that gives no new refresh
+    token keeps *previous*'s (Google's never do; X's rotate).
+
+    Example:
+        >>> import httpx
+        >>> from govmedia.platforms.steps import oauth2_token
+        >>> answer = httpx.Response(200, json={"access_token": "acc-1", "expires_in": 3599})
+        >>> token = oauth2_token(answer, platform="youtube", account="@sasac", previous=None,
+        ...                      lifetime=3600, most=86400)
+        >>> token.expires_in, token.refresh_token is None
+        (3599.0, True)
+    """
+    body = json_of(response, platform=platform, account=account)
+    access = body.get("access_token") if isinstance(body, Mapping) else None
+    if not isinstance(access, str) or not access:
+        raise AuthError("the token endpoint answered without an access_token", platform=platform,
+                        account=account, code="bad_response")
+    renewed = text_or_none(body.get("refresh_token"))
+    if renewed is None and previous is not None:
+        renewed = previous.refresh_token
+    return Token(value=access,
+                 expires_in=seconds_or_none(body.get("expires_in"), most=most) or lifetime,
+                 refresh_token=renewed)
 
 
 def json_body(data: Any) -> bytes:

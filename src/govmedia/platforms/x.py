@@ -51,7 +51,6 @@ from govmedia.content.markup import short_text
 from govmedia.content.media import media_head, media_size
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
-    AuthError,
     ConfigError,
     ContentRejected,
     DeliveryUnknown,
@@ -70,9 +69,7 @@ from govmedia.platforms.steps import (
     Recall,
     count_or_none,
     id_or_none,
-    json_of,
-    seconds_or_none,
-    text_or_none,
+    oauth2_token,
 )
 from govmedia.platforms.uploads import SavedUpload, refused
 from govmedia.tokens import Token
@@ -784,17 +781,8 @@ class XPlatform(BasePlatform):
     def token_from(self, response: httpx.Response, channel: Channel, *,
                    previous: Token | None) -> Token:
         """``{access_token, refresh_token, expires_in}``: the new pair (the old refresh token is spent)."""
-        body = json_of(response, platform=self.name, account=channel.account)
-        access = body.get("access_token") if isinstance(body, Mapping) else None
-        if not isinstance(access, str) or not access:
-            raise AuthError("the token endpoint answered without an access_token", platform=self.name,
-                            account=channel.account, code="bad_response")
-        lifetime = seconds_or_none(body.get("expires_in"), most=_TOKEN_MAX_LIFETIME)
-        renewed = text_or_none(body.get("refresh_token"))
-        if renewed is None and previous is not None:
-            renewed = previous.refresh_token  # no new one given: the old one may still work
-        return Token(value=access, expires_in=lifetime or TOKEN_LIFETIME,
-                     refresh_token=renewed)
+        return oauth2_token(response, platform=self.name, account=channel.account,
+                            previous=previous, lifetime=TOKEN_LIFETIME, most=_TOKEN_MAX_LIFETIME)
 
     # ----------------------------------------------------------- errors
 

@@ -60,7 +60,6 @@ from govmedia.content.counting import count_chars, count_utf8
 from govmedia.content.media import media_size, read_bytes, verify_bytes
 from govmedia.content.rules import LengthRule, Rule
 from govmedia.errors import (
-    AuthError,
     ConfigError,
     ContentRejected,
     DeliveryUnknown,
@@ -82,9 +81,8 @@ from govmedia.platforms.steps import (
     Uploaded,
     count_or_none,
     id_or_none,
-    json_of,
+    oauth2_token,
     release,
-    seconds_or_none,
     text_or_none,
 )
 from govmedia.platforms.uploads import SavedUpload, media_bytes, refused
@@ -1149,17 +1147,8 @@ class YouTubePlatform(BasePlatform):
     def token_from(self, response: httpx.Response, channel: Channel, *,
                    previous: Token | None) -> Token:
         """``{access_token, expires_in, ...}``: the new access token, the refresh token kept."""
-        body = json_of(response, platform=self.name, account=channel.account)
-        access = body.get("access_token") if isinstance(body, Mapping) else None
-        if not isinstance(access, str) or not access:
-            raise AuthError("the token endpoint answered without an access_token", platform=self.name,
-                            account=channel.account, code="bad_response")
-        lifetime = seconds_or_none(body.get("expires_in"), most=TOKEN_MAX_LIFETIME)
-        renewed = text_or_none(body.get("refresh_token"))
-        if renewed is None and previous is not None:
-            renewed = previous.refresh_token  # Google keeps the refresh token
-        return Token(value=access, expires_in=lifetime or TOKEN_LIFETIME,
-                     refresh_token=renewed)
+        return oauth2_token(response, platform=self.name, account=channel.account,
+                            previous=previous, lifetime=TOKEN_LIFETIME, most=TOKEN_MAX_LIFETIME)
 
     # ----------------------------------------------------------- errors
 
