@@ -308,20 +308,26 @@ class Crash(BaseException):
     """The process dies."""
 
 
+def die_at_fragment(handler, post, ch, journal, fragment_id):
+    """Fan *post* out to *ch* until the upload of fragment *fragment_id*, where the process dies."""
+
+    def dying(request):
+        if request.url.path.endswith("/fragment") and request.url.params["fragment_id"] == fragment_id:
+            raise Crash
+        return handler(request)
+
+    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
+                   retry=gm.RetryPolicy.testing()) as c, pytest.raises(Crash):
+        c.fan_out(post, [ch])
+
+
 def test_an_upload_that_died_resumes_where_the_gateway_says(api, tmp_path):
     video = big_video(tmp_path, size=4096)
     post = video_post(video)
     ch = channel(part_size=1024, direct_max=0)
     journal = tmp_path / "j.db"
 
-    def dying(request):
-        if request.url.path == "/api/upload/fragment" and request.url.params["fragment_id"] == "2":
-            raise Crash
-        return api.handler(request)
-
-    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
-                   retry=gm.RetryPolicy.testing()) as c, pytest.raises(Crash):
-        c.fan_out(post, [ch])
+    die_at_fragment(api.handler, post, ch, journal, "2")
     assert [call.request.url.params["fragment_id"] for call in api["fragment"].calls] == ["0", "1"]
     api["fragment"].reset()
     # The gateway has 0 and 1 (and, say, 3 from a retry we never heard of): 2 is the first it lacks.
@@ -342,14 +348,7 @@ def test_a_session_the_gateway_forgot_is_started_afresh(api, tmp_path):
     ch = channel(part_size=1024, direct_max=0)
     journal = tmp_path / "j.db"
 
-    def dying(request):
-        if request.url.path == "/api/upload/fragment" and request.url.params["fragment_id"] == "1":
-            raise Crash
-        return api.handler(request)
-
-    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
-                   retry=gm.RetryPolicy.testing()) as c, pytest.raises(Crash):
-        c.fan_out(post, [ch])
+    die_at_fragment(api.handler, post, ch, journal, "1")
     api["fragment"].reset()
     with client(api, journal=journal) as c:  # resume answers existed=false
         assert c.fan_out(post, [ch]).deliveries[0].state == "published"
@@ -809,14 +808,7 @@ def test_a_run_that_died_mid_upload_resumes_at_the_fake(sandbox, tmp_path):
     post = video_post(big_video(tmp_path, size=6000))
     journal = tmp_path / "j.db"
 
-    def dying(request):
-        if request.url.path.endswith("/fragment") and request.url.params["fragment_id"] == "3":
-            raise Crash
-        return sandbox(request)
-
-    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
-                   retry=gm.RetryPolicy.testing()) as c, pytest.raises(Crash):
-        c.fan_out(post, [ch])
+    die_at_fragment(sandbox, post, ch, journal, "3")
     with gm.Client(http=sandbox.client(), journal=journal, retry=gm.RetryPolicy.testing()) as c:
         assert c.fan_out(post, [ch]).deliveries[0].state == "published"
     sent = fake.requests("/fragment")
@@ -837,14 +829,7 @@ def test_logs_name_the_resume_point(api, tmp_path, caplog_all):
     ch = channel(part_size=1024, direct_max=0)
     journal = tmp_path / "j.db"
 
-    def dying(request):
-        if request.url.path == "/api/upload/fragment" and request.url.params["fragment_id"] == "2":
-            raise Crash
-        return api.handler(request)
-
-    with gm.Client(http=httpx.Client(transport=httpx.MockTransport(dying)), journal=journal,
-                   retry=gm.RetryPolicy.testing()) as c, pytest.raises(Crash):
-        c.fan_out(post, [ch])
+    die_at_fragment(api.handler, post, ch, journal, "2")
     api["resume"].mock(return_value=ks(existed=True, fragment_index=1, fragment_list=[0, 1]))
     with client(api, journal=journal) as c:
         c.fan_out(post, [ch])
