@@ -756,10 +756,7 @@ class Journal:
                 db.execute("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
                            (_now(), json.dumps(dict(summary)), run_id))
         finally:
-            self._runs.discard(run_id)
-            _LIVE.discard(run_id)
-            if not self._runs:
-                self._row_ids.clear()
+            self._let_go(run_id)
 
     def abandon_run(self, run_id: str, summary: Mapping[str, int] | None = None) -> None:
         """Close *run_id*, which stopped without finishing (cancelled), as far as the journal allows.
@@ -777,10 +774,7 @@ class Journal:
             logger.warning("govmedia: could not close stopped run %s in the journal: %s",
                            run_id, mask(str(exc)))
         finally:
-            self._runs.discard(run_id)
-            _LIVE.discard(run_id)
-            if not self._runs:
-                self._row_ids.clear()
+            self._let_go(run_id)
 
     def heartbeat(self, run_id: str) -> None:
         """Tell other processes that *run_id* is still running, and flush what waits."""
@@ -1247,8 +1241,14 @@ class Journal:
         """
         with self._tx() as db:
             db.execute("UPDATE runs SET state=?, due_at=? WHERE id=?", (state, due_at, run_id))
+        self._let_go(run_id)
+
+    def _let_go(self, run_id: str) -> None:
+        """This process no longer speaks for *run_id* (finished, stopped or handed to workers)."""
         self._runs.discard(run_id)
         _LIVE.discard(run_id)
+        if not self._runs:  # the row ids of runs planned here (see _CLAIMS_BY_ID)
+            self._row_ids.clear()
 
     def take_due(self, *, now: str | None = None, limit: int = 10) -> list[str]:
         """Start scheduled runs that are due: each goes to exactly one caller, ``queued``.
