@@ -48,6 +48,9 @@ T = TypeVar("T")
 Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
 
+_TURNS = 2  # loop turns a claim batch stays open for others to join (see AsyncEngine._claim)
+
+
 class _ClaimBatch:
     """Claims that share one journal commit, and what came of them.
 
@@ -160,7 +163,7 @@ class AsyncEngine:
     async def _claim(self, run: FanOut | None, track: Track) -> bool:
         """Claim in the journal, sharing one commit with every worker ready now.
 
-        The first worker to arrive yields once to the loop so that the others
+        The first worker to arrive gives the loop two turns so that the others
         about to send can join, then commits all their claims together; each
         worker sends only after that commit.
         """
@@ -178,10 +181,16 @@ class AsyncEngine:
             self._asyncio = _on_asyncio()
         batch = self._claims[id(run)] = _ClaimBatch(track, futures=self._asyncio)
         try:
-            if self._asyncio:
-                await asyncio.sleep(0)  # anyio's checkpoint, without looking up the backend
-            else:
-                await anyio.lowlevel.checkpoint()
+            # Two turns, not one: answers read in the next turn wake their
+            # workers only in the turn after it. With one, the workers that
+            # had an answer come in at that moment each paid a commit of
+            # their own (measured at N = 1,000: 70 commits, most of one
+            # claim, against 16 of ~62; 9-14 % more deliveries/s with two).
+            for _ in range(_TURNS):
+                if self._asyncio:
+                    await asyncio.sleep(0)  # anyio's checkpoint, without looking up the backend
+                else:
+                    await anyio.lowlevel.checkpoint()
         finally:
             del self._claims[id(run)]
             # The commit runs here, on the loop: a batch commits in ~0.1 ms.
