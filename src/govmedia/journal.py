@@ -277,6 +277,29 @@ _LIVE: set[str] = set()
 _PID = os.getpid()
 
 
+_BUSY_SECONDS = 30.0  # how long a statement waits for another process's lock
+
+
+def _into_wal(db: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting while another process holds the file's lock.
+
+    SQLite answers "database is locked" at once here, without waiting its
+    busy timeout, while another connection writes the file: two workers or
+    scripts that open a new journal at the same moment, one of them then
+    refused as "cannot be used".
+    """
+    end = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= end:
+                raise
+            time.sleep(0.01)
+        else:
+            return
+
+
 def _host() -> str:
     """This machine, as runs record it (the boot id tells apart hosts of one name)."""
     try:
@@ -522,8 +545,8 @@ class Journal:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db: Any = sqlite3.connect(self.path, check_same_thread=False,
-                                            isolation_level=None, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
+                                            isolation_level=None, timeout=_BUSY_SECONDS)
+            _into_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._set_up()
         except sqlite3.Error as exc:

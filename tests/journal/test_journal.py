@@ -301,3 +301,18 @@ def test_postgres_connection_lost_mid_run_is_a_journal_error(postgres_server):
         with pytest.raises(gm.JournalError) as info:
             j.claim(run, "k1", CH[0], expect="pending", idem_key="a")
         assert j.broken is info.value and "cannot write" in str(info.value)
+
+
+def test_a_new_journal_opened_while_another_process_writes_it_waits_instead_of_failing(tmp_path):
+    """Two workers starting at once on a new journal: SQLite refuses the switch to WAL at once."""
+    import sqlite3
+
+    path = tmp_path / "journal.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # another process, mid-write
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, other.execute, ("ROLLBACK",)).start()
+    started = time.monotonic()
+    with Journal(path) as j:  # was: ConfigError "cannot be used: database is locked"
+        assert j.runs() == []
+    assert time.monotonic() - started >= 0.25
+    other.close()
