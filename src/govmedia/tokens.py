@@ -15,7 +15,9 @@ two concurrent callers never both spend a single-use refresh token.
 `FileTokenStore` keeps them in a file that outlives the process and is shared
 by every process that opens it, which a rotated refresh token needs: with a
 memory store, the next process starts again from the credentials' refresh
-token, which the platform has already voided.
+token, which the platform has already voided. `RedisTokenStore` does the same
+for processes on several machines (workers sharing one Redis), with a lock
+that holds across all of them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import json
 import os
 import pathlib
+import secrets
 import tempfile
 import threading
 import time
@@ -32,14 +35,14 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from govmedia._secrets import remember
-from govmedia.errors import ConfigError
+from govmedia.errors import ConfigError, TransientError
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: locks hold within one process only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FileTokenStore", "MemoryTokenStore", "Token", "TokenStore"]
+__all__ = ["FileTokenStore", "MemoryTokenStore", "RedisTokenStore", "Token", "TokenStore"]
 
 REFRESH_EARLY = 60.0
 """Seconds before its expiry a token is renewed rather than used."""
@@ -165,6 +168,16 @@ class MemoryTokenStore:
 _FIELDS = ("value", "expires_in", "refresh_token", "refresh_expires_in", "issued_at")
 
 
+def _token_of(fields: Any) -> Token | None:
+    """The `Token` a stored JSON object describes, or None for one that does not."""
+    if not isinstance(fields, dict):
+        return None
+    try:
+        return Token(**{f: fields[f] for f in _FIELDS if f in fields})
+    except (TypeError, ValueError):
+        return None
+
+
 class _FileLock:
     """A scope's refresh lock: this process's threads, then every process (``flock``)."""
 
@@ -258,8 +271,9 @@ class FileTokenStore:
                 raise ConfigError(f"token store {self.path} cannot be read: {exc}") from None
             tokens = {}
             for key, fields in (raw.items() if isinstance(raw, dict) else ()):
-                with contextlib.suppress(TypeError, ValueError):
-                    tokens[key] = Token(**{f: fields[f] for f in _FIELDS if f in fields})
+                token = _token_of(fields)
+                if token is not None:
+                    tokens[key] = token
             self._seen, self._tokens = seen, tokens
         return self._tokens
 
@@ -295,3 +309,178 @@ class FileTokenStore:
             if local is None:
                 local = self._locks[scope] = threading.Lock()
         return _FileLock(local, self._lock_path)  # type: ignore[return-value]
+
+
+# Deletes the lock only if this holder still owns it: a holder whose lease ran
+# out must not free the lock another process has taken since.
+_UNLOCK_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class _RedisLock:
+    """A scope's refresh lock: this process's threads, then every process on every machine."""
+
+    def __init__(self, local: threading.Lock, store: RedisTokenStore, scope: tuple[str, str]) -> None:
+        self._local = local
+        self._store = store
+        self._scope = scope
+        self._owner: str | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock; ``blocking=False`` answers at once."""
+        end = None if timeout < 0 else time.monotonic() + timeout
+        if not self._local.acquire(blocking, timeout):
+            return False
+        owner = secrets.token_hex(16)
+        try:
+            while not self._store._take(self._scope, owner):  # noqa: SLF001 - the store's own lock
+                if not blocking or (end is not None and time.monotonic() >= end):
+                    self._local.release()
+                    return False
+                time.sleep(0.05)
+        except BaseException:
+            self._local.release()
+            raise
+        self._owner = owner
+        return True
+
+    def release(self) -> None:
+        """Give the lock back (if its lease ran out meanwhile, it is already free)."""
+        owner, self._owner = self._owner, None
+        try:
+            if owner is not None:
+                self._store._give(self._scope, owner)  # noqa: SLF001
+        finally:
+            self._local.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class RedisTokenStore:
+    """A `TokenStore` in Redis, shared by every process on every machine that uses it.
+
+    Use it where workers on several machines send for accounts whose refresh
+    tokens rotate (Kuaishou, Bilibili, X): a refresh takes a lock in Redis
+    (``SET NX`` with a lease), reads the newest token there, and writes the
+    rotated one back before the lock is given up, so a single-use refresh
+    token is spent once across all of them. A token read from Redis is used
+    for up to *fresh_for* seconds without asking again (every request asks
+    for its token); taking the lock always reads anew.
+
+    While Redis cannot be reached, a delivery that needs a token fails with
+    a `TransientError` before anything is sent; a re-run sends it. Redis holds
+    live tokens: give it a password (or an ACL user) and, across machines,
+    TLS (``rediss://``).
+
+    Args:
+        url: ``redis://host:port/db``, ``rediss://...`` or ``unix:///path?db=N``.
+        prefix: put before every key.
+        lease: seconds a refresh may hold the lock; a holder that died frees
+            it after this long. Keep it above the longest refresh (a
+            request's deadline, its retries included).
+        fresh_for: seconds a token read from Redis is used without asking again.
+
+    Example:
+        >>> from govmedia.tokens import RedisTokenStore
+        >>> RedisTokenStore("redis://:s3cret@10.0.0.5:6379/0")   # connects on first use
+        RedisTokenStore('redis://:***@10.0.0.5:6379/0')
+    """
+
+    def __init__(self, url: str, *, prefix: str = "govmedia-tokens:", lease: float = 300.0,
+                 fresh_for: float = 5.0) -> None:
+        from govmedia._journal_pg import redact_dsn
+
+        self.url = url
+        self.prefix = prefix
+        self.lease = lease
+        self.fresh_for = fresh_for
+        self._shown = redact_dsn(url)
+        self._redis: Any = None
+        self._unlock: Any = None
+        self._errors: type[Exception] = OSError  # redis-py's base error, once imported
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._read: dict[tuple[str, str], tuple[float, Token | None]] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisTokenStore({self._shown!r})"
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            with self._guard:
+                if self._redis is None:
+                    try:
+                        import redis
+                    except ImportError:  # pragma: no cover - the extra is installed in tests
+                        from govmedia._extras import install_hint
+
+                        raise ConfigError("a redis:// token store needs redis-py: "
+                                          f"{install_hint('redis')}") from None
+                    client = redis.Redis.from_url(self.url, socket_timeout=2.0,
+                                                  socket_connect_timeout=2.0,
+                                                  health_check_interval=30)
+                    self._unlock = client.register_script(_UNLOCK_LUA)
+                    self._errors = redis.RedisError
+                    self._redis = client
+        return self._redis
+
+    def _key(self, scope: tuple[str, str], kind: str = "token") -> str:
+        return f"{self.prefix}{kind}:{scope[0]}:{scope[1]}"
+
+    def _call(self, scope: tuple[str, str], command: str, *args: Any, **kwargs: Any) -> Any:
+        """Redis's answer to *command*; a `TransientError` naming the store when it cannot be reached."""
+        client = self._client()
+        try:
+            return getattr(client, command)(*args, **kwargs)
+        except (self._errors, OSError) as exc:
+            raise self._down(scope, exc) from None
+
+    def _down(self, scope: tuple[str, str], exc: BaseException) -> TransientError:
+        from govmedia._secrets import mask
+
+        return TransientError(
+            platform=scope[0], code="token_store",
+            message=f"token store {self._shown} cannot be reached: {mask(str(exc)).strip()}",
+            hint="Nothing was sent for this delivery: check that Redis is up, then run it again.")
+
+    def get(self, scope: tuple[str, str]) -> Token | None:
+        """The token kept for *scope* (read from Redis at most every *fresh_for* seconds)."""
+        now = time.monotonic()
+        seen = self._read.get(scope)
+        if seen is not None and now - seen[0] < self.fresh_for:
+            return seen[1]
+        raw = self._call(scope, "get", self._key(scope))
+        token = None
+        if raw is not None:
+            with contextlib.suppress(ValueError):
+                token = _token_of(json.loads(raw))
+        self._read[scope] = (now, token)
+        return token
+
+    def put(self, scope: tuple[str, str], token: Token) -> None:
+        """Write *token* for *scope* to Redis at once."""
+        self._call(scope, "set", self._key(scope), json.dumps(attrs.asdict(token)))
+        self._read[scope] = (time.monotonic(), token)
+
+    def lock(self, scope: tuple[str, str]) -> threading.Lock:
+        """The lock a refresh of *scope* holds, across threads, processes and machines."""
+        with self._guard:
+            local = self._locks.get(scope)
+            if local is None:
+                local = self._locks[scope] = threading.Lock()
+        return _RedisLock(local, self, scope)  # type: ignore[return-value]
+
+    def _take(self, scope: tuple[str, str], owner: str) -> bool:
+        taken = bool(self._call(scope, "set", self._key(scope, "lock"), owner, nx=True,
+                                px=max(1, int(self.lease * 1000))))
+        if taken:
+            self._read.pop(scope, None)  # the holder reads what another machine wrote last
+        return taken
+
+    def _give(self, scope: tuple[str, str], owner: str) -> None:
+        # Not given back (Redis gone meanwhile): the lease frees it.
+        with contextlib.suppress(self._errors, OSError):
+            self._unlock(keys=[self._key(scope, "lock")], args=[owner])

@@ -14,13 +14,15 @@ from pathlib import Path
 import govmedia as gm
 from govmedia._journal_pg import is_postgres
 from govmedia.journal import data_dir, default_journal_path
-from govmedia.tokens import FileTokenStore
+from govmedia.tokens import FileTokenStore, RedisTokenStore, TokenStore
 
 __all__ = ["JOURNAL_HELP", "TOKENS_HELP", "open_existing_journal", "token_store", "warn_new_journal"]
 
 TOKENS_HELP = ("file of access tokens and rotated refresh tokens, shared by every govmedia "
-               "process that opens it (default: $GOVMEDIA_TOKENS, else tokens.json next to the "
-               "user's journal)")
+               "process that opens it, or redis://... to share them across machines "
+               "(default: $GOVMEDIA_TOKENS, else tokens.json next to the user's journal)")
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 JOURNAL_HELP = ("SQLite journal, or postgresql://... (default: $GOVMEDIA_JOURNAL, else the user's, "
                 "shared with the library)")
@@ -52,9 +54,14 @@ def open_existing_journal(path: str | None) -> gm.Journal:
     return gm.Journal(where)
 
 
-def token_store(path: str | None) -> FileTokenStore:
-    """The tokens file at *path*, else ``$GOVMEDIA_TOKENS``, else ``tokens.json`` in the data folder."""
+def token_store(path: str | None) -> TokenStore:
+    """The token store at *path* (a file, or a ``redis://`` URL), else ``$GOVMEDIA_TOKENS``.
+
+    Else ``tokens.json`` in the data folder.
+    """
     where = path or os.environ.get("GOVMEDIA_TOKENS")
+    if where and where.startswith(_REDIS_SCHEMES):
+        return RedisTokenStore(where)
     if where:
         return FileTokenStore(Path(where).expanduser())
     folder = data_dir()

@@ -48,7 +48,7 @@ from govmedia.platforms.steps import (
     seconds_or_none,
     text_or_none,
 )
-from govmedia.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
+from govmedia.tokens import FileTokenStore, MemoryTokenStore, RedisTokenStore, Token, TokenStore
 
 __all__ = [
     "COMMON_OPTIONS",
@@ -73,6 +73,7 @@ __all__ = [
     "Platform",
     "Query",
     "Recall",
+    "RedisTokenStore",
     "Rendering",
     "Rule",
     "Signed",

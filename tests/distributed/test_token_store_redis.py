@@ -1,0 +1,139 @@
+"""Tokens shared in Redis by processes on several machines (`RedisTokenStore`).
+
+Two stores on one Redis stand for two machines: each has its own in-process
+locks, so only what is in Redis can keep them from spending a rotating
+refresh token twice.
+"""
+
+import threading
+import time
+
+import pytest
+
+import govmedia as gm
+from govmedia.cli._journal import token_store
+from govmedia.testing import Sandbox as Fakes
+from govmedia.testing.samples import CLIP_MP4, COVER_JPEG
+from govmedia.tokens import MemoryTokenStore, RedisTokenStore, Token
+
+pytestmark = pytest.mark.distributed
+
+SCOPE = ("kuaishou", "ks700:abc")
+
+
+def video(text):
+    return gm.Post(text=text, media=(gm.Media.from_bytes(CLIP_MP4, filename="clip.mp4"),),
+                   cover=gm.Media.from_bytes(COVER_JPEG, filename="cover.jpg"))
+
+
+def test_a_token_written_on_one_machine_is_read_on_another(redis_url):
+    first, second = RedisTokenStore(redis_url, fresh_for=0), RedisTokenStore(redis_url, fresh_for=0)
+    assert second.get(SCOPE) is None
+    first.put(SCOPE, Token(value="acc-0000001", expires_in=3600, refresh_token="ref-0000001",
+                           refresh_expires_in=600, issued_at=1_700_000_000))
+    kept = second.get(SCOPE)
+    assert (kept.value, kept.refresh_token, kept.expires_at, kept.refresh_expires_at) == (
+        "acc-0000001", "ref-0000001", 1_700_003_600.0, 1_700_000_600.0)
+    second.put(SCOPE, Token(value="acc-0000002", refresh_token="ref-0000002"))
+    assert first.get(SCOPE).refresh_token == "ref-0000002"
+    assert "acc-0000002" not in repr(first.get(SCOPE))
+
+
+def test_a_token_read_is_reused_briefly_but_the_lock_always_reads_anew(redis_url):
+    reader, writer = RedisTokenStore(redis_url, fresh_for=60), RedisTokenStore(redis_url)
+    writer.put(SCOPE, Token(value="acc-0000001", refresh_token="ref-0000001"))
+    assert reader.get(SCOPE).refresh_token == "ref-0000001"
+    writer.put(SCOPE, Token(value="acc-0000002", refresh_token="ref-0000002"))  # another machine refreshed
+    assert reader.get(SCOPE).refresh_token == "ref-0000001"  # within fresh_for: no round trip
+    with reader.lock(SCOPE):
+        assert reader.get(SCOPE).refresh_token == "ref-0000002"  # what a refresh would spend
+
+
+def test_the_refresh_lock_holds_across_machines_and_a_dead_holders_lease_runs_out(redis_url):
+    holding = RedisTokenStore(redis_url).lock(SCOPE)
+    assert holding.acquire()
+    other = RedisTokenStore(redis_url, lease=0.3).lock(SCOPE)
+    assert not other.acquire(blocking=False)
+    order = []
+
+    def wait():
+        with other:
+            order.append("other")
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.1)
+    order.append("first")
+    holding.release()
+    thread.join(5)
+    assert order == ["first", "other"]
+
+    # A holder that died never gives its lock back: its lease frees it.
+    dead = RedisTokenStore(redis_url, lease=0.3).lock(SCOPE)
+    assert dead.acquire()
+    started = time.monotonic()
+    assert other.acquire(timeout=5)
+    assert 0.1 < time.monotonic() - started < 3
+    dead.release()  # late: the lock is the other's now and stays so
+    assert not RedisTokenStore(redis_url).lock(SCOPE).acquire(blocking=False)
+    other.release()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_two_machines_refreshing_at_once_spend_a_rotating_refresh_token_once(redis_url, shared):
+    fakes = Fakes(platforms=["kuaishou"])
+    fake = fakes["kuaishou"]
+    channel = fakes.channel("kuaishou", "hub")
+    fake.expire_tokens()
+    start = threading.Barrier(2)
+    failures = []
+
+    def machine(number):
+        store = RedisTokenStore(redis_url) if shared else MemoryTokenStore()
+        with gm.Client(http=fakes.client(), tokens=store, retry=gm.RetryPolicy.testing()) as client:
+            start.wait()
+            for i in range(3):
+                try:
+                    client.publish(video(f"机器{number}第{i}条"), channel)
+                except gm.AuthError as exc:
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=machine, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    refreshes = fake.requests("/oauth2/refresh_token")
+    if shared:
+        assert failures == [] and len(fake.posts("hub")) == 6
+        assert len(refreshes) == 1
+        # A third machine, later, after the access token expired again: the
+        # rotated refresh token is in Redis, so its refresh is honoured.
+        fake.expire_tokens()
+        with gm.Client(http=fakes.client(), tokens=RedisTokenStore(redis_url),
+                       retry=gm.RetryPolicy.testing()) as client:
+            client.publish(video("第三台"), channel)
+        assert len(fake.posts("hub")) == 7
+        assert [r.status for r in fake.requests("/oauth2/refresh_token")] == [200, 200]
+    else:  # what the shared store prevents: the second machine's refresh is refused
+        assert failures and "authorise the account again" in str(failures[0]).lower()
+
+
+def test_redis_out_of_reach_fails_the_delivery_before_anything_is_sent(tmp_path):
+    fakes = Fakes(platforms=["kuaishou"])
+    fake = fakes["kuaishou"]
+    store = RedisTokenStore(f"unix://{tmp_path}/no-redis.sock")
+    with gm.Client(http=fakes.client(), tokens=store, retry=gm.RetryPolicy.testing(),
+                   journal=tmp_path / "j.db") as client:
+        report = client.fan_out(video("通知"), [fakes.channel("kuaishou", "hub")])
+    (delivery,) = report.deliveries
+    assert delivery.state == "failed"
+    assert isinstance(delivery.error, gm.TransientError)
+    assert "token store unix://" in str(delivery.error) and "nothing was sent" in str(delivery.error).lower()
+    assert fake.posts() == [] and fake.requests(fake.create_path) == []
+
+
+def test_the_cli_takes_a_redis_url_for_its_token_store(redis_url):
+    store = token_store(redis_url)
+    assert isinstance(store, RedisTokenStore)
+    assert repr(token_store("redis://:s3cret@127.0.0.1:6379/1")) == "RedisTokenStore('redis://:***@127.0.0.1:6379/1')"
