@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pathlib
 import secrets
@@ -43,6 +44,8 @@ except ImportError:  # pragma: no cover - Windows: locks hold within one process
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FileTokenStore", "MemoryTokenStore", "RedisTokenStore", "Token", "TokenStore"]
+
+logger = logging.getLogger("govmedia")
 
 REFRESH_EARLY = 60.0
 """Seconds before its expiry a token is renewed rather than used."""
@@ -371,7 +374,10 @@ class RedisTokenStore:
     for its token); taking the lock always reads anew.
 
     While Redis cannot be reached, a delivery that needs a token fails with
-    a `TransientError` before anything is sent; a re-run sends it. Redis holds
+    a `TransientError` before anything is sent; a re-run sends it. A token
+    refreshed just before Redis went away is kept by the process that got it
+    and written back once Redis answers, so a rotated refresh token is not
+    lost with the write. Redis holds
     live tokens: give it a password (or an ACL user) and, across machines,
     TLS (``rediss://``).
 
@@ -404,6 +410,9 @@ class RedisTokenStore:
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._read: dict[tuple[str, str], tuple[float, Token | None]] = {}
+        self._unsaved: dict[tuple[str, str], Token] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._retry_at: dict[tuple[str, str], float] = {}
 
     def __repr__(self) -> str:
         return f"RedisTokenStore({self._shown!r})"
@@ -448,6 +457,11 @@ class RedisTokenStore:
 
     def get(self, scope: tuple[str, str]) -> Token | None:
         """The token kept for *scope* (read from Redis at most every *fresh_for* seconds)."""
+        unsaved = self._unsaved.get(scope)
+        if unsaved is not None:
+            if time.monotonic() >= self._retry_at.get(scope, 0.0):  # not on every request
+                self._save(scope, unsaved)
+            return unsaved  # this process's newest, written back once Redis answers
         now = time.monotonic()
         seen = self._read.get(scope)
         if seen is not None and now - seen[0] < self.fresh_for:
@@ -461,9 +475,30 @@ class RedisTokenStore:
         return token
 
     def put(self, scope: tuple[str, str], token: Token) -> None:
-        """Write *token* for *scope* to Redis at once."""
-        self._call(scope, "set", self._key(scope), json.dumps(attrs.asdict(token)))
+        """Write *token* for *scope* to Redis at once.
+
+        A token Redis cannot take now (it went away during a refresh) is
+        kept by this process, used, and written back at the next `get` or
+        `put` that reaches Redis: a rotated refresh token must not be lost
+        with the write.
+        """
+        self._unsaved[scope] = token
         self._read[scope] = (time.monotonic(), token)
+        self._save(scope, token)
+
+    def _save(self, scope: tuple[str, str], token: Token) -> None:
+        try:
+            self._call(scope, "set", self._key(scope), json.dumps(attrs.asdict(token)))
+        except TransientError as exc:
+            self._retry_at[scope] = time.monotonic() + 1.0
+            if scope not in self._warned:
+                self._warned.add(scope)
+                logger.warning("govmedia: %s; the new token for %s is kept in this process "
+                               "and written back when Redis answers", exc.message, scope[0])
+            return
+        if self._unsaved.get(scope) is token:
+            del self._unsaved[scope]
+        self._warned.discard(scope)
 
     def lock(self, scope: tuple[str, str]) -> threading.Lock:
         """The lock a refresh of *scope* holds, across threads, processes and machines."""

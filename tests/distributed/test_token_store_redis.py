@@ -137,3 +137,28 @@ def test_the_cli_takes_a_redis_url_for_its_token_store(redis_url):
     store = token_store(redis_url)
     assert isinstance(store, RedisTokenStore)
     assert repr(token_store("redis://:s3cret@127.0.0.1:6379/1")) == "RedisTokenStore('redis://:***@127.0.0.1:6379/1')"
+
+
+def test_a_refreshed_token_redis_could_not_take_is_kept_and_written_back(redis_url, monkeypatch, caplog):
+    import redis
+
+    store, other = RedisTokenStore(redis_url, fresh_for=0), RedisTokenStore(redis_url, fresh_for=0)
+    client = store._client()
+    real_set = client.set
+    down = {"on": True}
+
+    def flaky_set(*args, **kwargs):
+        if down["on"]:
+            raise redis.ConnectionError("Connection refused")
+        return real_set(*args, **kwargs)
+
+    monkeypatch.setattr(client, "set", flaky_set)
+    rotated = Token(value="acc-0000009", refresh_token="ref-0000009")
+    store.put(SCOPE, rotated)  # the refresh worked; writing its result did not
+    assert "written back when Redis answers" in caplog.text
+    assert store.get(SCOPE) is rotated  # this process goes on with the new one
+    assert other.get(SCOPE) is None
+    down["on"] = False
+    store._retry_at.clear()  # a second later
+    assert store.get(SCOPE) is rotated  # ... and writes it back at the first chance
+    assert other.get(SCOPE).refresh_token == "ref-0000009"
