@@ -95,13 +95,14 @@ def test_amplify_through_workers_sends_no_member_when_the_hub_fails(
 STOP_IN_GAP = [sys.executable, str(Path(__file__).with_name("stop_in_gap.py"))]
 
 
-@pytest.mark.parametrize("how", ["kill", "term"])
+@pytest.mark.parametrize("how", ["kill", "term", "fail"])
 def test_a_worker_stopped_after_the_hub_before_handing_out_its_members_they_go_out_once(
         how, sandbox, redis_url, pg_journal, tmp_path):
     # The hub's outcome is durable and its members were never enqueued: the
     # hub's message, seen again, is a duplicate that hands out nothing, so only
     # the sweep of an idle worker (`--sweep-every`) finds the members. Killed,
-    # the worker's message comes back after --claim-idle; stopped, at once.
+    # the worker's message comes back after --claim-idle; stopped, at once;
+    # a hand-out that fails (Redis refused it) must not wait --claim-idle.
     matrix = amplify_setup(sandbox, tmp_path)
     workers = Workers(matrix=tmp_path / "matrix.toml", journal=pg_journal, broker=redis_url,
                       rate_store=redis_url, rate_limits=[], log_dir=tmp_path,
@@ -131,6 +132,8 @@ def test_a_worker_stopped_after_the_hub_before_handing_out_its_members_they_go_o
     assert info.summary == {"published": 4}, logs
     assert "3 deliveries found without a live holder or a message; handed out again" in logs
     assert "Traceback" not in logs, logs
+    if how == "fail":
+        assert "the hub's outcome is recorded but its members could not be handed out" in logs
     assert per_account(sandbox, "mastodon") == {"sasac": 1, "cnpc": 1, "sinopec": 1}
     hub = next(p for p in sandbox.posts("mastodon") if p["account"]["acct"] == "sasac")
     assert {p["reblog"]["id"] for p in sandbox.posts("mastodon") if p.get("reblog")} == {hub["id"]}
