@@ -223,8 +223,24 @@ class Runner:
         run.record(delivery_id, role, decision)
         await self.flush()
         if role == "hub" and run.mode == "amplify":
-            await self.hand_out(run_id)
+            await self._hand_out_members(run_id)
         return decision.state
+
+    async def _hand_out_members(self, run_id: str) -> None:
+        """Amplify mode, the hub's outcome durable: enqueue the members; the sweep's if that fails.
+
+        A broker that refuses them does not fail the hub's delivery: its
+        message, left unacknowledged, would only come back after the claim
+        timeout as a duplicate that hands out nothing.
+        """
+        try:
+            await self.hand_out(run_id)
+        except GovMediaError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the broker's; the hub's outcome stands
+            logger.warning("govmedia: run %s: the hub's outcome is recorded but its members could "
+                           "not be handed out (%s: %s); an idle worker's sweep hands them out",
+                           run_id, type(exc).__name__, exc)
 
     def handed(self, run_id: str, delivery_id: int) -> bool:
         """True once the delivery's create reached the transport (cancelling it leaves it in doubt)."""

@@ -4,10 +4,13 @@ Each test starts its own `govmedia worker` processes against the sandbox;
 exactly-once is checked on the fakes (one post per account).
 """
 
+import datetime as dt
 import re
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -87,6 +90,92 @@ def test_amplify_through_workers_sends_no_member_when_the_hub_fails(
     creates = [r for r in sandbox.requests("mastodon") + sandbox.requests("webhook")
                if r[1] == "POST"]
     assert {r[3] for r in creates} <= {"sasac", None}, creates
+
+
+STOP_IN_GAP = [sys.executable, str(Path(__file__).with_name("stop_in_gap.py"))]
+
+
+@pytest.mark.parametrize("how", ["kill", "term", "fail"])
+def test_a_worker_stopped_after_the_hub_before_handing_out_its_members_they_go_out_once(
+        how, sandbox, redis_url, pg_journal, tmp_path):
+    # The hub's outcome is durable and its members were never enqueued: the
+    # hub's message, seen again, is a duplicate that hands out nothing, so only
+    # the sweep of an idle worker (`--sweep-every`) finds the members. Killed,
+    # the worker's message comes back after --claim-idle; stopped, at once;
+    # a hand-out that fails (Redis refused it) must not wait --claim-idle.
+    matrix = amplify_setup(sandbox, tmp_path)
+    workers = Workers(matrix=tmp_path / "matrix.toml", journal=pg_journal, broker=redis_url,
+                      rate_store=redis_url, rate_limits=[], log_dir=tmp_path,
+                      claim_idle=3.0 if how == "kill" else 60.0)
+    workers.start(command=[*STOP_IN_GAP, how])
+    try:
+        with gm.Client(journal=pg_journal) as client:
+            run_id = client.fan_out(POST, matrix, mode="amplify", executor=redis_url, wait=False)
+            wait_for(lambda: "after the hub" in workers.logs(), 30, "the hub's outcome")
+            if how != "fail":
+                try:
+                    code = workers.procs[0].wait(15)
+                except subprocess.TimeoutExpired:
+                    code = None
+                assert code == (-signal.SIGKILL if how == "kill" else 0), workers.logs()
+                outcomes = client.journal.last_outcomes(run_id)
+                assert {k[1]: r["state"] for k, r in outcomes.items()} == {"sasac": "published"}
+                assert client.journal.find_run(run_id).finished_at is None
+                workers.start(1)  # its supervisor starts it again
+            wait_for(lambda: client.journal.find_run(run_id).finished_at is not None, 30,
+                     "the run to finish")
+            info = client.journal.find_run(run_id)
+            again = client.fan_out(POST, matrix, mode="amplify", executor=redis_url)
+    finally:
+        workers.stop()
+    logs = workers.logs()
+    assert info.summary == {"published": 4}, logs
+    assert "3 deliveries found without a live holder or a message; handed out again" in logs
+    assert "Traceback" not in logs, logs
+    if how == "fail":
+        assert "the hub's outcome is recorded but its members could not be handed out" in logs
+    assert per_account(sandbox, "mastodon") == {"sasac": 1, "cnpc": 1, "sinopec": 1}
+    hub = next(p for p in sandbox.posts("mastodon") if p["account"]["acct"] == "sasac")
+    assert {p["reblog"]["id"] for p in sandbox.posts("mastodon") if p.get("reblog")} == {hub["id"]}
+    [event] = sandbox.posts("webhook")
+    assert event["data"]["link"] == hub["url"]
+    # One create per account: no member was even tried twice.
+    creates = [r[3] for r in sandbox.requests("mastodon") + sandbox.requests("webhook")
+               if r[1] == "POST"]
+    assert sorted(creates) == sorted(["sasac", "cnpc", "sinopec", "crcc-site"]), creates
+    assert again.summary() == {"skipped": 4}
+
+
+@pytest.mark.parametrize("later", ["now", "at"])
+def test_a_scheduled_amplify_run_killed_after_the_hub_a_later_run_sends_each_member_once(
+        later, sandbox, tmp_path):
+    # One process, no workers (`fan_out(at=)`): killed once the hub's outcome
+    # is durable, before its members were handed out. The same post run again
+    # (now, or scheduled) skips the hub and boosts or links it from each member.
+    matrix = amplify_setup(sandbox, tmp_path)
+    journal = str(tmp_path / "journal.db")
+    (tmp_path / "post.md").write_text(f'+++\ntitle = "{POST.title}"\ntext = "{POST.text}"\n+++\n',
+                                      encoding="utf-8")
+    post = gm.Post.from_file(tmp_path / "post.md")
+    first = subprocess.run([*STOP_IN_GAP, "kill", "fan-out", str(tmp_path / "post.md"), "--matrix",
+                            str(tmp_path / "matrix.toml"), "--journal", journal, "--mode",
+                            "amplify", "--at", "+0.3", "--quiet"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
+    assert "kill after the hub" in first.stdout
+    assert per_account(sandbox, "mastodon") == {"sasac": 1} and sandbox.posts("webhook") == []
+    at = {"at": dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)} if later == "at" else {}
+    with gm.Client(journal=journal) as client:
+        report = client.fan_out(post, matrix, mode="amplify", **at)
+        again = client.fan_out(post, matrix, mode="amplify")
+    assert {d.channel.account: d.state for d in report.deliveries} == {
+        "sasac": "skipped", "cnpc": "published", "sinopec": "published", "crcc-site": "published"}
+    assert per_account(sandbox, "mastodon") == {"sasac": 1, "cnpc": 1, "sinopec": 1}
+    hub = next(p for p in sandbox.posts("mastodon") if p["account"]["acct"] == "sasac")
+    assert {p["reblog"]["id"] for p in sandbox.posts("mastodon") if p.get("reblog")} == {hub["id"]}
+    [event] = sandbox.posts("webhook")
+    assert event["data"]["link"] == hub["url"]
+    assert again.summary() == {"skipped": 4}
 
 
 # --------------------------------------------------------------------- SIGTERM
