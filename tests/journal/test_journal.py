@@ -295,7 +295,7 @@ def test_two_submitters_keeping_the_same_media_at_once_on_postgres_both_succeed(
         try:
             with Journal(url) as j:
                 j.put_blob("s1", parts(data))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=submit, args=(b"\x00" * 10,)) for _ in range(2)]
