@@ -1451,8 +1451,9 @@ class Journal:
             if db.execute("SELECT 1 FROM blobs WHERE sha256=? AND part=0", (sha256,)).fetchall():
                 return
             for index, part in enumerate(parts):
-                db.execute("INSERT INTO blobs (sha256, part, data) VALUES (?,?,?)",
-                           (sha256, index, part))
+                # Another writer of the same bytes may have looked at once (PostgreSQL).
+                db.execute("INSERT INTO blobs (sha256, part, data) VALUES (?,?,?) "
+                           "ON CONFLICT (sha256, part) DO NOTHING", (sha256, index, part))
 
     def blob_parts(self, sha256: str) -> Iterator[bytes]:
         """The kept bytes of *sha256*, part by part (one part in memory at a time)."""

@@ -81,13 +81,17 @@ class Workers:
     """``govmedia worker`` processes on one broker and journal; `start` adds one, `kill` one."""
 
     def __init__(self, *, matrix, journal, broker, rate_store, rate_limits, log_dir,
-                 concurrency=32, sweep_every=1.0, claim_idle=3.0):
+                 concurrency=32, sweep_every=1.0, claim_idle=3.0, token_store=None, env=None):
         self.command = [sys.executable, "-m", "govmedia.cli"]
         self.args = ["worker", "--matrix", str(matrix),
                      "--journal", journal, "--broker", broker, "--rate-store", rate_store,
                      "--concurrency", str(concurrency), "--sweep-every", str(sweep_every), "--claim-idle", str(claim_idle)]
         for limit in rate_limits:
             self.args += ["--rate-limit", limit]
+        if token_store is not None:
+            self.args += ["--token-store", token_store]
+        # Added to this process's environment (the default token file is the test's own).
+        self.env = None if env is None else {**os.environ, **env}
         self.log_dir = log_dir
         self.procs = []
 
@@ -96,7 +100,8 @@ class Workers:
         for _ in range(n):
             log = (self.log_dir / f"worker-{len(self.procs)}.log").open("w")
             self.procs.append(subprocess.Popen([*(command or self.command), *self.args], stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True))
+                                               stderr=subprocess.STDOUT, start_new_session=True,
+                                               env=self.env))
             log.close()
 
     def kill(self, index):

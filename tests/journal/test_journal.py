@@ -276,6 +276,39 @@ def test_posts_and_media_are_kept_once_per_hash(journal):
 
 
 @pytest.mark.distributed
+def test_two_submitters_keeping_the_same_media_at_once_on_postgres_both_succeed(postgres_server):
+    """Two posts with one video submitted at once: neither submission fails on the other's bytes.
+
+    PostgreSQL lets both see no row before either commits (SQLite's write lock
+    makes the second wait and see the first's); the second's insert must then
+    add nothing rather than fail the submission with a duplicate key.
+    """
+    url = postgres_server.fresh()
+    both_looked = threading.Barrier(2, timeout=10)
+    errors = []
+
+    def parts(data):
+        both_looked.wait()  # each writer has checked for the hash, inside its transaction
+        yield data
+
+    def submit(data):
+        try:
+            with Journal(url) as j:
+                j.put_blob("s1", parts(data))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(b"\x00" * 10,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with Journal(url) as j:
+        assert list(j.blob_parts("s1")) == [b"\x00" * 10]
+
+
+@pytest.mark.distributed
 def test_postgres_journal_hides_its_password_and_refuses_a_foreign_schema(postgres_server):
     url = postgres_server.fresh()
     secret = url.replace("postgresql://govmedia@", "postgresql://govmedia:hunter2@")

@@ -64,6 +64,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_sandbox/faults" and self.command == "POST":
             sandbox[args.pop("platform")].inject(args.pop("kind"), **args)
             return 200, {"ok": True}
+        if path == "/_sandbox/expire-tokens" and self.command == "POST":
+            # Every access token the fake issued so far stops working (a fake
+            # with no expiring tokens: TypeError, a 400 naming it).
+            sandbox[args["platform"]].expire_tokens()
+            return 200, {"ok": True}
         if path == "/_sandbox/chaos" and self.command == "POST":
             for name in args.pop("platforms", None) or list(sandbox.fakes):
                 sandbox[name].chaos(**args)
@@ -127,7 +132,10 @@ class SandboxServer:
     every request received as ``[at, method, path, account, status]``, ``POST /_sandbox/delay
     {"seconds"}`` slows every answer, ``POST /_sandbox/faults {"platform",
     "kind", ...}`` injects a fault, ``POST /_sandbox/chaos {"rate", "kinds",
-    "seed", "platforms"}`` fails a share of all requests at random.
+    "seed", "platforms"}`` fails a share of all requests at random, ``POST
+    /_sandbox/expire-tokens {"platform"}`` expires every access token that
+    fake issued so far (``expire_tokens``: the next request with one is
+    refused as expired, so the client refreshes it).
 
     Example:
         >>> from govmedia.testing.server import SandboxServer
