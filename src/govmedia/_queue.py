@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 
+from govmedia._redis import connect
 from govmedia.errors import ConfigError
 
 __all__ = ["DEFAULT_QUEUE", "TASK_NAME", "RedisQueue", "broker", "is_redis", "redact"]
@@ -67,7 +68,6 @@ class RedisQueue:
     def _client(self) -> Any:
         if self._redis is None:
             try:
-                import redis
                 from taskiq_redis import RedisStreamBroker
             except ImportError:  # pragma: no cover - the extra is installed in tests
                 from govmedia._extras import install_hint
@@ -76,8 +76,7 @@ class RedisQueue:
                                   f"{install_hint('taskiq')}; {install_hint('taskiq-redis')}"
                                   ) from None
             self._formatter = RedisStreamBroker(self.url, queue_name=self.queue).formatter
-            self._redis = redis.Redis.from_url(self.url, socket_timeout=5.0,
-                                               socket_connect_timeout=5.0)
+            self._redis = connect(self.url, what="executor='redis://...'", timeout=5.0)
         return self._redis
 
     def enqueue(self, run_id: str, ids: Iterable[int]) -> int:

@@ -28,6 +28,7 @@ import logging
 import os
 import pathlib
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -194,6 +195,8 @@ class _FileLock:
         if not self._local.acquire(blocking, timeout):
             return False
         try:
+            # A store in a folder not made yet: the first refresh locks before anything is written.
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             self._local.release()
@@ -421,18 +424,11 @@ class RedisTokenStore:
         if self._redis is None:
             with self._guard:
                 if self._redis is None:
-                    try:
-                        import redis
-                    except ImportError:  # pragma: no cover - the extra is installed in tests
-                        from govmedia._extras import install_hint
+                    from govmedia._redis import connect
 
-                        raise ConfigError("a redis:// token store needs redis-py: "
-                                          f"{install_hint('redis')}") from None
-                    client = redis.Redis.from_url(self.url, socket_timeout=2.0,
-                                                  socket_connect_timeout=2.0,
-                                                  health_check_interval=30)
+                    client = connect(self.url, what="a redis:// token store")
                     self._unlock = client.register_script(_UNLOCK_LUA)
-                    self._errors = redis.RedisError
+                    self._errors = sys.modules["redis"].RedisError
                     self._redis = client
         return self._redis
 

@@ -8,14 +8,26 @@ import time
 import pytest
 
 import govmedia as gm
-from govmedia.tokens import FileTokenStore, Token
+from govmedia.tokens import FileTokenStore, RedisTokenStore, Token
 
 SCOPE = ("kuaishou", "ks700:abc")
 
 
-def test_a_token_written_by_one_store_is_read_by_another(tmp_path):
-    path = tmp_path / "state" / "tokens.json"
-    first, second = FileTokenStore(path), FileTokenStore(path)
+@pytest.fixture(params=["file", pytest.param("redis", marks=pytest.mark.distributed)])
+def shared_store(request, tmp_path):
+    """Makes stores that share their tokens: on one file, or on one Redis (processes, machines)."""
+    if request.param == "file":
+        return lambda: FileTokenStore(tmp_path / "state" / "tokens.json")
+    import redis
+
+    server = request.getfixturevalue("redis_server")
+    with redis.Redis(unix_socket_path=str(server.socket)) as r:
+        r.flushall()
+    return lambda: RedisTokenStore(server.url(), fresh_for=0)
+
+
+def test_a_token_written_by_one_store_is_read_by_another(shared_store):
+    first, second = shared_store(), shared_store()
     assert second.get(SCOPE) is None
     first.put(SCOPE, Token(value="acc-0000001", expires_in=3600, refresh_token="ref-0000001",
                            refresh_expires_in=600, issued_at=1_700_000_000))
@@ -45,12 +57,11 @@ def test_a_damaged_file_is_a_config_error_naming_it(tmp_path):
         FileTokenStore(path).get(SCOPE)
 
 
-def test_the_refresh_lock_holds_across_stores(tmp_path):
-    """Two stores on one file stand for two processes: only one refreshes at a time."""
-    path = tmp_path / "tokens.json"
-    holding = FileTokenStore(path).lock(SCOPE)
+def test_the_refresh_lock_holds_across_stores(shared_store):
+    """Two stores on one file (or one Redis) stand for two processes: one refreshes at a time."""
+    holding = shared_store().lock(SCOPE)
     assert holding.acquire()
-    other = FileTokenStore(path).lock(SCOPE)
+    other = shared_store().lock(SCOPE)
     assert not other.acquire(blocking=False)
     order = []
 
@@ -67,3 +78,12 @@ def test_the_refresh_lock_holds_across_stores(tmp_path):
     assert order == ["first", "other"]
     assert other.acquire(blocking=False)
     other.release()
+
+
+def test_a_store_in_a_folder_not_made_yet_can_take_its_lock(tmp_path):
+    """--token-store /new/place/tokens.json: the first refresh locks before anything is written."""
+    path = tmp_path / "new" / "place" / "tokens.json"
+    lock = FileTokenStore(path).lock(SCOPE)  # was: ConfigError "... No such file or directory"
+    assert lock.acquire(blocking=False)
+    lock.release()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -375,16 +375,9 @@ class RedisRateStore:
         if self._script is None:
             with self._guard:
                 if self._script is None:
-                    try:
-                        import redis
-                    except ImportError:  # pragma: no cover - the extra is installed in tests
-                        from govmedia._extras import install_hint
+                    from govmedia._redis import connect
 
-                        raise ConfigError("rate_store='redis://...' needs redis-py: "
-                                          f"{install_hint('redis')}") from None
-                    self._redis = redis.Redis.from_url(self.url, socket_timeout=2.0,
-                                                       socket_connect_timeout=2.0,
-                                                       health_check_interval=30)
+                    self._redis = connect(self.url, what="rate_store='redis://...'")
                     self._script = self._redis.register_script(_TAKE_LUA)
         return self._script
 
