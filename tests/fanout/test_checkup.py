@@ -9,7 +9,7 @@ from govmedia.testing import Sandbox
 from govmedia.testing.samples import sample_post
 
 PLATFORMS = ["wechat_oa", "weibo", "mastodon", "webhook", "x", "bluesky", "telegram",
-             "matrix_chat", "wordpress", "kuaishou", "facebook"]
+             "matrix_chat", "wordpress", "kuaishou", "facebook", "douyin", "bilibili"]
 
 
 @pytest.fixture
@@ -53,6 +53,23 @@ def test_a_revoked_token_is_a_problem_naming_what_to_do(sandbox):
     assert not health.ok and health.problem.startswith("the credentials were refused")
     assert "authoris" in health.problem.lower()
     assert channel.credentials["access_token"] not in health.problem
+
+
+@pytest.mark.parametrize("platform", ["douyin", "bilibili"])
+def test_douyin_and_bilibili_are_checked_by_a_list_read_and_a_revoked_token_shows(sandbox, platform):
+    fake = sandbox[platform]
+    good, revoked = sandbox.channel(platform, "good"), sandbox.channel(platform, "revoked")
+    fake.tokens.revoke(revoked.credentials["access_token"])  # the user took the app's rights back
+    if platform == "douyin":
+        fake.grants.pop(revoked.credentials["refresh_token"])  # Douyin keeps its own grants
+    else:
+        fake.tokens.revoke(revoked.credentials["refresh_token"])
+    with gm.Client(http=sandbox.client(), journal=False, retry=gm.RetryPolicy.testing()) as c:
+        ok, bad = c.verify([good, revoked])
+    assert ok.ok and ok.checked
+    assert not bad.ok and bad.checked and "authoris" in bad.problem.lower()
+    assert revoked.credentials["access_token"] not in bad.problem
+    assert fake.posts() == []
 
 
 def test_an_unusable_channel_is_reported_not_raised(sandbox):

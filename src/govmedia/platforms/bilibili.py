@@ -571,6 +571,16 @@ class BilibiliPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET archive/viewlist`` of one archive: the signature, the app and the user's token work.
+
+        The cheapest signed read on the sheet. It shows a wrong app secret,
+        an expired or revoked token and an app the user has not authorised
+        (127011); a permission of the upload API alone shows only when it posts.
+        """
+        return self.request(channel, "GET", "/arcopen/fn/archive/viewlist",
+                            params={"pn": 1, "ps": 1})
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload and submit the first video as an archive, or add an article when there is none.
 

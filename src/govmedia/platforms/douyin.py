@@ -400,6 +400,17 @@ class DouyinPlatform(BasePlatform):
 
     # ----------------------------------------------------------- publish
 
+    def health_request(self, channel: Channel) -> httpx.Request:
+        """``GET video_list/`` of one item: the access token and ``open_id`` work.
+
+        The sheet has no user-info read; the user's own video list is the
+        cheapest read it lists. It shows an expired or revoked token and a
+        wrong ``open_id``; whether the app may still publish for the user
+        (``video.create.bind``) shows only when it posts.
+        """
+        return self.request(channel, "GET", f"{VIDEO_API}/video_list/",
+                            params=_who(channel, cursor=0, count=1))
+
     def publish(self, post: Post, channel: Channel, key: str) -> Flow[Receipt]:
         """Upload the video (or the images), create the item, then wait for the review.
 
