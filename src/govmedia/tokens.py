@@ -320,6 +320,9 @@ class FileTokenStore:
 # Deletes the lock only if this holder still owns it: a holder whose lease ran
 # out must not free the lock another process has taken since.
 _UNLOCK_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Extends the lease, likewise only for the holder that owns the lock.
+_RENEW_LUA = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+              "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0")
 
 
 class _RedisLock:
@@ -330,6 +333,7 @@ class _RedisLock:
         self._store = store
         self._scope = scope
         self._owner: str | None = None
+        self._renewing: threading.Event | None = None
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock; ``blocking=False`` answers at once."""
@@ -347,11 +351,29 @@ class _RedisLock:
             self._local.release()
             raise
         self._owner = owner
+        self._renewing = threading.Event()
+        # While held, the lease is renewed (every third of it): a refresh that
+        # takes long (retries, a slow platform) keeps its lock; one whose
+        # process died stops renewing, and the lock is free a lease later.
+        threading.Thread(target=self._renew, args=(owner, self._renewing), daemon=True,
+                         name="govmedia-token-lease").start()
         return True
+
+    def _renew(self, owner: str, stop: threading.Event) -> None:
+        every = max(self._store.lease / 3, 0.01)
+        while not stop.wait(every):
+            if not self._store._extend(self._scope, owner):  # noqa: SLF001
+                logger.warning("govmedia: the token refresh lock of %s was lost (Redis out of reach "
+                               "or its lease ran out); another process may refresh meanwhile",
+                               self._scope[0])
+                return
 
     def release(self) -> None:
         """Give the lock back (if its lease ran out meanwhile, it is already free)."""
         owner, self._owner = self._owner, None
+        if self._renewing is not None:
+            self._renewing.set()
+            self._renewing = None
         try:
             if owner is not None:
                 self._store._give(self._scope, owner)  # noqa: SLF001
@@ -370,9 +392,9 @@ class RedisTokenStore:
 
     Use it where workers on several machines send for accounts whose refresh
     tokens rotate (Kuaishou, Bilibili, X): a refresh takes a lock in Redis
-    (``SET NX`` with a lease), reads the newest token there, and writes the
-    rotated one back before the lock is given up, so a single-use refresh
-    token is spent once across all of them. A token read from Redis is used
+    (``SET NX`` with a lease its holder renews while it refreshes), reads the
+    newest token there, and writes the rotated one back before the lock is
+    given up, so a single-use refresh token is spent once across all of them. A token read from Redis is used
     for up to *fresh_for* seconds without asking again (every request asks
     for its token); taking the lock always reads anew.
 
@@ -380,16 +402,15 @@ class RedisTokenStore:
     a `TransientError` before anything is sent; a re-run sends it. A token
     refreshed just before Redis went away is kept by the process that got it
     and written back once Redis answers, so a rotated refresh token is not
-    lost with the write. Redis holds
-    live tokens: give it a password (or an ACL user) and, across machines,
-    TLS (``rediss://``).
+    lost with the write. Redis holds live tokens: give it a password (or an
+    ACL user) and, across machines, TLS (``rediss://``).
 
     Args:
         url: ``redis://host:port/db``, ``rediss://...`` or ``unix:///path?db=N``.
         prefix: put before every key.
-        lease: seconds a refresh may hold the lock; a holder that died frees
-            it after this long. Keep it above the longest refresh (a
-            request's deadline, its retries included).
+        lease: seconds the refresh lock lives unless its holder renews it
+            (every third of it, while it refreshes): a holder whose process
+            died frees the lock this long after its last renewal.
         fresh_for: seconds a token read from Redis is used without asking again.
 
     Example:
@@ -398,7 +419,7 @@ class RedisTokenStore:
         RedisTokenStore('redis://:***@10.0.0.5:6379/0')
     """
 
-    def __init__(self, url: str, *, prefix: str = "govmedia-tokens:", lease: float = 300.0,
+    def __init__(self, url: str, *, prefix: str = "govmedia-tokens:", lease: float = 30.0,
                  fresh_for: float = 5.0) -> None:
         from govmedia._journal_pg import redact_dsn
 
@@ -409,6 +430,7 @@ class RedisTokenStore:
         self._shown = redact_dsn(url)
         self._redis: Any = None
         self._unlock: Any = None
+        self._renew: Any = None
         self._errors: type[Exception] = OSError  # redis-py's base error, once imported
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -428,6 +450,7 @@ class RedisTokenStore:
 
                     client = connect(self.url, what="a redis:// token store")
                     self._unlock = client.register_script(_UNLOCK_LUA)
+                    self._renew = client.register_script(_RENEW_LUA)
                     self._errors = sys.modules["redis"].RedisError
                     self._redis = client
         return self._redis
@@ -510,6 +533,14 @@ class RedisTokenStore:
         if taken:
             self._read.pop(scope, None)  # the holder reads what another machine wrote last
         return taken
+
+    def _extend(self, scope: tuple[str, str], owner: str) -> bool:
+        """Renew *owner*'s lease on *scope*'s lock; False when it holds it no more."""
+        try:
+            return bool(self._renew(keys=[self._key(scope, "lock")],
+                                    args=[owner, max(1, int(self.lease * 1000))]))
+        except (self._errors, OSError):
+            return False
 
     def _give(self, scope: tuple[str, str], owner: str) -> None:
         # Not given back (Redis gone meanwhile): the lease frees it.

@@ -14,6 +14,7 @@ import govmedia as gm
 from govmedia.cli._journal import token_store
 from govmedia.testing import Sandbox as Fakes
 from govmedia.testing.samples import CLIP_MP4, COVER_JPEG
+from govmedia.tokens import _UNLOCK_LUA as _UNLOCK
 from govmedia.tokens import MemoryTokenStore, RedisTokenStore, Token
 
 pytestmark = pytest.mark.distributed
@@ -36,16 +37,27 @@ def test_a_token_read_is_reused_briefly_but_the_lock_always_reads_anew(redis_url
         assert reader.get(SCOPE).refresh_token == "ref-0000002"  # what a refresh would spend
 
 
-def test_a_dead_holders_lease_runs_out_and_its_late_release_frees_nothing(redis_url):
+def test_a_live_holder_keeps_its_lock_past_the_lease_and_a_dead_ones_runs_out(redis_url):
     """(That the lock holds across stores is tests/core/test_tokens.py's, for files and Redis.)"""
-    other = RedisTokenStore(redis_url).lock(SCOPE)
-    # A holder that died never gives its lock back: its lease frees it.
-    dead = RedisTokenStore(redis_url, lease=0.3).lock(SCOPE)
-    assert dead.acquire()
+    import redis
+
+    slow = RedisTokenStore(redis_url, lease=0.3).lock(SCOPE)
+    assert slow.acquire()  # a refresh that takes longer than the lease: renewed meanwhile
+    other = RedisTokenStore(redis_url, lease=0.3).lock(SCOPE)
+    assert not other.acquire(timeout=1.0)
+    slow.release()
+    assert other.acquire(blocking=False)
+    other.release()
+
+    # A holder on another machine that died: it renews no more, its lease frees the lock.
+    key = RedisTokenStore(redis_url)._key(SCOPE, "lock")
+    with redis.Redis.from_url(redis_url) as r:
+        r.set(key, "a-dead-process", px=300)
     started = time.monotonic()
     assert other.acquire(timeout=5)
     assert 0.1 < time.monotonic() - started < 3
-    dead.release()  # late: the lock is the other's now and stays so
+    with redis.Redis.from_url(redis_url) as r:  # whoever holds it now, a late release of
+        assert r.eval(_UNLOCK, 1, key, "a-dead-process") == 0  # the dead one frees nothing
     assert not RedisTokenStore(redis_url).lock(SCOPE).acquire(blocking=False)
     other.release()
 
