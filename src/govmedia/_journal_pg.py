@@ -99,6 +99,10 @@ def is_postgres(target: object) -> bool:
     return isinstance(target, str) and target.startswith(PG_SCHEMES)
 
 
+# "CREATE INDEX IF NOT EXISTS name ..." / "DROP INDEX IF EXISTS name"
+_INDEX = re.compile(r"(?P<verb>CREATE|DROP) INDEX IF (?:NOT )?EXISTS (?P<name>\w+)")
+
+
 def redact_dsn(dsn: str) -> str:
     """*dsn* with its password replaced by ``***`` (messages and ``repr`` show this).
 
@@ -250,11 +254,24 @@ class PgConnection:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.execute(statement)
+            # Only what is missing: ALTER TABLE and CREATE INDEX take their
+            # table's lock before they look whether the column or index is
+            # there, so running them on every open made a worker starting
+            # next to busy ones wait for their writes and deadlock with them.
+            have = {(r[0], r[1]) for r in self.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()").fetchall()}
             for table, columns in extra.items():
                 for name, kind in columns:
-                    self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} "
-                                 f"{_BLOB if kind == 'BLOB' else kind}")
+                    if (table, name) not in have:
+                        self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} "
+                                     f"{_BLOB if kind == 'BLOB' else kind}")
+            have_indexes = {r[0] for r in self.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()").fetchall()}
             for statement in indexes:
+                index = _INDEX.match(statement)
+                if index is not None and (index["name"] in have_indexes) == (index["verb"] == "CREATE"):
+                    continue  # there already (or gone already)
                 self.execute(statement.replace(" BLOB ", f" {_BLOB} "))
             self.execute("INSERT INTO govmedia_meta (key, value) VALUES ('schema', 'govmedia journal') "
                          "ON CONFLICT (key) DO NOTHING")

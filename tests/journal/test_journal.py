@@ -349,3 +349,32 @@ def test_a_new_journal_opened_while_another_process_writes_it_waits_instead_of_f
         assert j.runs() == []
     assert time.monotonic() - started >= 0.25
     other.close()
+
+
+@pytest.mark.distributed
+def test_opening_a_postgres_journal_never_waits_for_the_writes_of_workers_already_running(
+        postgres_server):
+    """A worker (or a command) starting next to busy ones: its set-up takes no table lock.
+
+    ALTER TABLE ... IF NOT EXISTS and CREATE INDEX IF NOT EXISTS lock their table
+    before they look: run on every open, they waited for running workers' writes
+    and deadlocked with them (one worker's journal write failed, and it stopped).
+    """
+    import psycopg
+
+    url = postgres_server.fresh()
+    with Journal(url) as j:
+        plan(j)
+    busy = psycopg.connect(url)  # same schema (the URL's search_path)
+    try:
+        busy.execute("UPDATE deliveries SET updated_at=updated_at")  # a worker mid-transaction
+        busy.execute("UPDATE runs SET heartbeat_at=heartbeat_at")
+        opened = []
+        thread = threading.Thread(target=lambda: opened.append(Journal(url)), daemon=True)
+        thread.start()
+        thread.join(5)
+        assert opened, "opening the journal waited for another connection's transaction"
+        opened[0].close()
+    finally:
+        busy.rollback()
+        busy.close()
