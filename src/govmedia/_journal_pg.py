@@ -12,7 +12,9 @@ SQLite has ``INTEGER PRIMARY KEY`` and a ``seq`` column where it has
 from __future__ import annotations
 
 import contextlib
+import random
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -98,6 +100,8 @@ def is_postgres(target: object) -> bool:
     """
     return isinstance(target, str) and target.startswith(PG_SCHEMES)
 
+
+_SCHEMA_PATIENCE = 60.0  # seconds a schema change tries to find the tables free
 
 # "CREATE INDEX IF NOT EXISTS name ..." / "DROP INDEX IF EXISTS name"
 _INDEX = re.compile(r"(?P<verb>CREATE|DROP) INDEX IF (?:NOT )?EXISTS (?P<name>\w+)")
@@ -234,10 +238,37 @@ class PgConnection:
         """Create or complete the tables, one process at a time, refusing a foreign ``runs``.
 
         A transaction-scoped advisory lock keeps workers that open a new
-        database at once from creating the same table twice.
+        database at once from creating the same table twice. A change of
+        the schema (a newer govmedia on an older journal) gives way to the
+        running workers: each lock it waits for more than a moment ends the
+        attempt, which is made again, so it never holds one table while it
+        waits for another (PostgreSQL would break that deadlock by failing
+        a worker's write).
         """
+        import psycopg
+
+        end = time.monotonic() + _SCHEMA_PATIENCE
+        while True:
+            try:
+                self._set_up(extra, indexes)
+            except psycopg.errors.LockNotAvailable:
+                if time.monotonic() >= end:
+                    raise ConfigError(
+                        f"the journal's tables could not be brought up to date within "
+                        f"{_SCHEMA_PATIENCE:g} s: other connections kept writing them; stop the "
+                        "workers of the older version, open the journal once, then start the "
+                        "new ones") from None
+                time.sleep(random.uniform(0.05, 0.25))  # noqa: S311 - jitter, not a secret
+            else:
+                return
+
+    def _set_up(self, extra: dict[str, tuple[tuple[str, str], ...]],
+                indexes: Iterable[str]) -> None:
         with self.transaction():
             self.execute("SELECT pg_advisory_xact_lock(hashtext('govmedia journal schema'))")
+            # Shorter than deadlock_timeout (1 s by default): this attempt ends
+            # before PostgreSQL would pick a victim, and is made again.
+            self.execute("SET LOCAL lock_timeout = '300ms'")
             tables = {r[0] for r in self.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = "
                 "current_schema()").fetchall()}

@@ -378,3 +378,43 @@ def test_opening_a_postgres_journal_never_waits_for_the_writes_of_workers_alread
     finally:
         busy.rollback()
         busy.close()
+
+
+@pytest.mark.distributed
+def test_upgrading_a_postgres_journal_next_to_a_busy_worker_never_costs_the_worker_its_write(
+        postgres_server):
+    """A newer govmedia opens an older journal (columns missing) while a worker writes.
+
+    Its ALTER TABLEs need each table to itself: it gives way (lock_timeout,
+    then tries again) rather than hold one table while it waits for another,
+    which made PostgreSQL break the deadlock by failing the worker's write.
+    """
+    import psycopg
+
+    url = postgres_server.fresh()
+    with Journal(url) as j:
+        plan(j)
+    old = psycopg.connect(url, autocommit=True)  # the journal as an older govmedia left it
+    old.execute("ALTER TABLE runs DROP COLUMN swept_at")
+    old.execute("ALTER TABLE deliveries DROP COLUMN holder")
+    old.close()
+    worker = psycopg.connect(url)
+    worker.execute("UPDATE deliveries SET updated_at=updated_at")  # mid-transaction
+    opened, failed = [], []
+
+    def open_new():
+        try:
+            opened.append(Journal(url))
+        except Exception as exc:  # reported below
+            failed.append(exc)
+
+    thread = threading.Thread(target=open_new, daemon=True)
+    thread.start()
+    time.sleep(0.3)  # the newer govmedia is waiting for the worker's table now
+    worker.execute("UPDATE runs SET heartbeat_at=heartbeat_at")  # the worker goes on: no deadlock
+    worker.commit()
+    thread.join(30)
+    worker.close()
+    assert not failed and opened, failed
+    with opened[0] as j:
+        assert j.runs()  # upgraded: every column there
