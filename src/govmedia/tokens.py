@@ -28,7 +28,6 @@ import logging
 import os
 import pathlib
 import secrets
-import sys
 import tempfile
 import threading
 import time
@@ -449,9 +448,11 @@ class RedisTokenStore:
                     from govmedia._redis import connect
 
                     client = connect(self.url, what="a redis:// token store")
+                    import redis  # connect() imported it: a lookup in sys.modules
+
                     self._unlock = client.register_script(_UNLOCK_LUA)
                     self._renew = client.register_script(_RENEW_LUA)
-                    self._errors = sys.modules["redis"].RedisError
+                    self._errors = redis.RedisError
                     self._redis = client
         return self._redis
 
